@@ -1,0 +1,173 @@
+//! The staff section: what the company's people see after signing in.
+#![forbid(unsafe_code)]
+
+use maud::html;
+use poem::http::StatusCode;
+use poem::web::{Data, Query};
+use poem::{handler, Request, Response};
+use serde::Deserialize;
+use switchboard_core::Role;
+use switchboard_web::auth::require;
+use switchboard_web::layout::error_page;
+use switchboard_web::operations;
+use switchboard_web::{AppState, Nav, Page};
+
+const STAFF_ACCOUNTS: &str = include_str!("../operations/staff_accounts.graphql");
+
+/// The standings a list can be filtered by, as the schema names them.
+const STANDINGS: &[(&str, &str)] = &[
+    ("GOOD", "Good"),
+    ("LOW", "Low balance"),
+    ("CALLING_SUSPENDED", "Calling suspended"),
+    ("POWERED_OFF", "Powered off"),
+];
+
+#[derive(Deserialize, Default)]
+pub struct AccountsQuery {
+    search: Option<String>,
+    standing: Option<String>,
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StaffAccounts {
+    accounts: Connection,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Connection {
+    edges: Vec<Edge>,
+    page_info: PageInfo,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Edge {
+    node: Account,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Account {
+    id: String,
+    name: String,
+    kind: String,
+    standing: String,
+    turned_off: bool,
+    balance: Money,
+    contact: Contact,
+}
+
+#[derive(Deserialize)]
+struct Money {
+    micros: String,
+    formatted: String,
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    name: String,
+    email: String,
+}
+
+/// `GET /admin`: the staff home — every account with its balance.
+#[handler]
+pub async fn home(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<AccountsQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let search = query.search.unwrap_or_default();
+    let standing = query
+        .standing
+        .filter(|s| STANDINGS.iter().any(|(value, _)| value == s));
+    let variables = serde_json::json!({
+        "search": (!search.trim().is_empty()).then_some(search.trim()),
+        "standing": standing,
+        "after": query.after,
+    });
+    let data: StaffAccounts = match operations::run(state, &ctx, STAFF_ACCOUNTS, variables).await {
+        Ok(data) => data,
+        Err(error) => return error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
+    };
+    let next_page = data
+        .accounts
+        .page_info
+        .end_cursor
+        .filter(|_| data.accounts.page_info.has_next_page)
+        .map(|cursor| {
+            let mut pairs = vec![("after", cursor)];
+            if !search.trim().is_empty() {
+                pairs.push(("search", search.trim().to_owned()));
+            }
+            if let Some(standing) = &standing {
+                pairs.push(("standing", standing.clone()));
+            }
+            format!(
+                "/admin?{}",
+                serde_urlencoded::to_string(pairs).unwrap_or_default()
+            )
+        });
+    Page {
+        title: "Accounts",
+        nav: Nav::StaffAccounts,
+        ctx: &ctx,
+    }
+    .respond(html! {
+        h1 { "Accounts" }
+        form.inline method="get" action="/admin" role="search" {
+            div {
+                label.muted for="search" { "Name, company or email" }
+                input #search type="search" name="search" value=(search);
+            }
+            div {
+                label.muted for="standing" { "Standing" }
+                select #standing name="standing" {
+                    option value="" { "Any" }
+                    @for (value, label) in STANDINGS {
+                        option value=(value) selected[standing.as_deref() == Some(*value)] { (label) }
+                    }
+                }
+            }
+            button.primary type="submit" { "Filter" }
+        }
+        div.table-wrap {
+            table #accounts {
+                thead { tr { th { "#" } th { "Account" } th { "Contact" } th { "Kind" } th { "Standing" } th.num { "Balance" } } }
+                tbody {
+                    @for edge in &data.accounts.edges {
+                        @let account = &edge.node;
+                        tr {
+                            td.muted { (account.id) }
+                            td { strong { (account.name) } }
+                            td { (account.contact.name) br; span.muted { (account.contact.email) } }
+                            td { (account.kind.to_lowercase()) }
+                            td {
+                                span class={ "badge " (account.standing.to_lowercase()) } { (account.standing.to_lowercase().replace('_', " ")) }
+                                @if account.turned_off { " " span.badge.off { "off" } }
+                            }
+                            td.num class=[account.balance.micros.starts_with('-').then_some("negative")] { (account.balance.formatted) }
+                        }
+                    }
+                    @if data.accounts.edges.is_empty() {
+                        tr { td.empty colspan="6" { "No accounts match." } }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = next_page {
+            div.pager { span {} a.button href=(next) { "Next page" } }
+        }
+    })
+}

@@ -1,0 +1,230 @@
+//! Settings, layered: defaults, then an optional TOML file, then
+//! `SWITCHBOARD_*` environment variables (nested with `__`), then the command
+//! line.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// A value that must never reach a log: `Debug` and `Display` hide it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[hidden]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[hidden]")
+    }
+}
+
+/// Development allows the conveniences of a demo; production refuses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Development,
+    Production,
+}
+
+/// Everything Switchboard can be told at start-up.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    /// Address the web server listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The address people reach the portal at; `https://` makes cookies `Secure`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Holds the private PostgreSQL cluster, the secret key and other state.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// An existing PostgreSQL server; without it Switchboard runs its own.
+    #[serde(default)]
+    pub database_url: Option<Secret>,
+    /// Signs sessions and encrypts secrets at rest: 64 hex digits. Generated
+    /// into the data folder when not given.
+    #[serde(default)]
+    pub secret_key: Option<Secret>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// A `tracing` filter such as `info` or `switchboard=debug,info`.
+    #[serde(default = "default_log")]
+    pub log: String,
+    /// How long a session lasts without being used, in hours.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
+    /// Connections in the database pool.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_base_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./switchboard-data")
+}
+fn default_log() -> String {
+    "info,tokio_cron_scheduler=warn".into()
+}
+fn default_session_hours() -> u32 {
+    12
+}
+fn default_pool_size() -> usize {
+    16
+}
+
+/// What the command line may set; `None` leaves the lower layers' value.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+impl Settings {
+    /// Reads the layers in order; a named file that is missing is an error.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.is_file(),
+                "the configuration file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("SWITCHBOARD_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("the configuration is not valid")?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.base_url.starts_with("http://") || self.base_url.starts_with("https://"),
+            "base_url must start with http:// or https://"
+        );
+        anyhow::ensure!(self.session_hours > 0, "session_hours must be at least 1");
+        anyhow::ensure!(self.pool_size > 0, "pool_size must be at least 1");
+        Ok(())
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load(file: Option<&str>, overrides: &Overrides) -> Result<Settings, String> {
+        Settings::load(file.map(Path::new), overrides).map_err(|e| format!("{e:#}"))
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        Jail::expect_with(|_| {
+            let settings = load(None, &Overrides::default())?;
+            assert_eq!(settings.listen, default_listen());
+            assert_eq!(settings.data_dir, PathBuf::from("./switchboard-data"));
+            assert_eq!(settings.mode, Mode::Development);
+            assert!(settings.database_url.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_the_command_line_overrides_both() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "switchboard.toml",
+                "base_url = \"https://pbx.example.com\"\nmode = \"production\"\ndata_dir = \"/srv/a\"\nlog = \"warn\"",
+            )?;
+            jail.set_env("SWITCHBOARD_DATA_DIR", "/srv/b");
+            jail.set_env("SWITCHBOARD_LOG", "debug");
+            let settings = load(Some("switchboard.toml"), &Overrides::default())?;
+            assert!(settings.https());
+            assert_eq!(settings.mode, Mode::Production);
+            assert_eq!(settings.data_dir, PathBuf::from("/srv/b"));
+            assert_eq!(settings.log, "debug");
+            let overrides = Overrides {
+                data_dir: Some("/srv/c".into()),
+                ..Overrides::default()
+            };
+            let settings = load(Some("switchboard.toml"), &overrides)?;
+            assert_eq!(settings.data_dir, PathBuf::from("/srv/c"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_or_a_bad_value_is_refused_with_a_reason() {
+        Jail::expect_with(|jail| {
+            let missing = load(Some("nowhere.toml"), &Overrides::default());
+            assert!(missing.expect_err("refused").contains("does not exist"));
+            jail.set_env("SWITCHBOARD_BASE_URL", "ftp://x");
+            let bad = load(None, &Overrides::default());
+            assert!(bad.expect_err("refused").contains("base_url"));
+            jail.set_env("SWITCHBOARD_BASE_URL", "http://x");
+            jail.set_env("SWITCHBOARD_LISTEN", "not an address");
+            let bad = load(None, &Overrides::default());
+            let why = bad.expect_err("refused");
+            assert!(why.contains("LISTEN"), "{why}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_DATABASE_URL", "postgres://u:hunter2@db/x");
+            let settings = load(None, &Overrides::default())?;
+            assert!(!format!("{settings:?}").contains("hunter2"));
+            assert_eq!(
+                settings.database_url.as_ref().map(Secret::expose),
+                Some("postgres://u:hunter2@db/x")
+            );
+            Ok(())
+        });
+    }
+}

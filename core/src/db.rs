@@ -1,0 +1,97 @@
+//! Connections, the pool and the embedded migrations.
+
+use anyhow::Context;
+use diesel::sql_types::{Bool, Text};
+use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// The migrations in `migrations/`, compiled in.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// A pool of PostgreSQL connections.
+pub type Pool = DeadPool<AsyncPgConnection>;
+/// One connection taken from the pool.
+pub type PooledConn = Object<AsyncPgConnection>;
+
+/// Builds a pool; no connection is made until one is needed.
+pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .create_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+/// Takes a connection, saying plainly when the database is out of reach.
+pub async fn conn(pool: &Pool) -> anyhow::Result<PooledConn> {
+    pool.get().await.context("the database is not answering")
+}
+
+/// Runs the migrations not yet applied; returns how many ran. Needs a
+/// multi-threaded Tokio runtime (diesel's migration harness is synchronous).
+pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    let conn = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to the database to migrate it")?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let applied = tokio::task::block_in_place(|| harness.run_pending_migrations(MIGRATIONS))
+        .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+    Ok(applied.len())
+}
+
+/// Creates `database` on the server behind `maintenance_url` unless it exists,
+/// optionally as a copy of `template`.
+pub async fn create_database(
+    maintenance_url: &str,
+    database: &str,
+    template: Option<&str>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        is_identifier(database) && template.is_none_or(is_identifier),
+        "database names may hold only lower-case letters, digits and '_'"
+    );
+    let mut conn = AsyncPgConnection::establish(maintenance_url)
+        .await
+        .context("connecting to the database server")?;
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = Bool)]
+        exists: bool,
+    }
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<Text, _>(database)
+            .get_result(&mut conn)
+            .await?;
+    if !found.exists {
+        let sql = match template {
+            Some(template) => format!("CREATE DATABASE {database} TEMPLATE {template}"),
+            None => format!("CREATE DATABASE {database}"),
+        };
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("creating the database {database}"))?;
+    }
+    Ok(())
+}
+
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Answers whether the database is reachable, for `/readyz`.
+pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
+    let mut conn = conn(pool).await?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+    Ok(())
+}

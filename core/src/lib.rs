@@ -1,0 +1,22 @@
+//! Switchboard's core: the domain types, the database, the ledger and
+//! sign-in. Everything above it (the GraphQL schema, pages, jobs) goes through
+//! these functions; nothing above it writes SQL that moves money.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod audit;
+pub mod cluster;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod keys;
+pub mod ledger;
+pub mod money;
+pub mod passwords;
+pub mod schema;
+pub mod sessions;
+pub mod sign_in;
+pub mod users;
+
+pub use domain::{AccountId, AccountKind, Role, Standing, UserId, Username};
+pub use money::Money;

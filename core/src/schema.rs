@@ -1,0 +1,135 @@
+//! Diesel's view of the tables in `migrations/`.
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        parent_id -> Nullable<BigInt>,
+        draws_on_parent -> Bool,
+        currency -> Text,
+        standing -> Text,
+        turned_off -> Bool,
+        low_balance_threshold -> BigInt,
+        credit_limit -> BigInt,
+        time_zone -> Text,
+        contact_name -> Text,
+        company -> Text,
+        email -> Text,
+        phone -> Text,
+        address -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        account_id -> Nullable<BigInt>,
+        must_change_password -> Bool,
+        disabled -> Bool,
+        created_at -> Timestamptz,
+        last_sign_in_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        ip -> Text,
+        user_agent -> Text,
+    }
+}
+
+diesel::table! {
+    sign_in_attempts (id) {
+        id -> BigInt,
+        username -> Text,
+        ip -> Text,
+        succeeded -> Bool,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamptz,
+        actor_user_id -> Nullable<BigInt>,
+        actor -> Text,
+        action -> Text,
+        subject -> Text,
+        detail -> Text,
+        ip -> Text,
+    }
+}
+
+diesel::table! {
+    ledger_accounts (id) {
+        id -> BigInt,
+        code -> Text,
+        account_id -> Nullable<BigInt>,
+        currency -> Text,
+        balance -> BigInt,
+    }
+}
+
+diesel::table! {
+    journal_transactions (id) {
+        id -> BigInt,
+        idempotency_key -> Text,
+        kind -> Text,
+        memo -> Text,
+        currency -> Text,
+        posted_by -> Nullable<BigInt>,
+        posted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    journal_entries (id) {
+        id -> BigInt,
+        transaction_id -> BigInt,
+        ledger_account_id -> BigInt,
+        amount -> BigInt,
+    }
+}
+
+diesel::table! {
+    background_jobs (id) {
+        id -> BigInt,
+        job_type -> Text,
+        data -> Text,
+        dedupe_key -> Nullable<Text>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        run_after -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(ledger_accounts -> accounts (account_id));
+diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
+diesel::joinable!(journal_entries -> ledger_accounts (ledger_account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    users,
+    sessions,
+    sign_in_attempts,
+    audit_log,
+    ledger_accounts,
+    journal_transactions,
+    journal_entries,
+    background_jobs,
+);

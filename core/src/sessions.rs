@@ -1,0 +1,136 @@
+//! Sessions, stored in PostgreSQL so any instance behind a load balancer can
+//! serve any request. The cookie carries a random token; the table only its
+//! SHA-256.
+
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{AccountId, Role, UserId};
+use crate::keys::random_token;
+use crate::schema::{sessions, users};
+
+/// Who a live session belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user_id: UserId,
+    pub username: String,
+    pub role: Role,
+    pub account_id: Option<AccountId>,
+    pub must_change_password: bool,
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Starts a session and returns the token for the cookie.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    lifetime: Duration,
+    ip: &str,
+    user_agent: &str,
+) -> QueryResult<String> {
+    let token = random_token();
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::token_hash.eq(token_hash(&token)),
+            sessions::user_id.eq(user.0),
+            sessions::expires_at.eq(Utc::now() + lifetime),
+            sessions::ip.eq(ip),
+            sessions::user_agent.eq(user_agent.chars().take(300).collect::<String>()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(token)
+}
+
+/// The user behind a token, if the session is live and the user may still
+/// sign in. Using a session extends it by `lifetime` (at most once a minute,
+/// to spare the database a write per request).
+pub async fn lookup(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+    lifetime: Duration,
+) -> QueryResult<Option<SessionUser>> {
+    let hash = token_hash(token);
+    let now = Utc::now();
+    let found: Option<(
+        i64,
+        String,
+        String,
+        Option<i64>,
+        bool,
+        chrono::DateTime<Utc>,
+    )> = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(&hash))
+        .filter(sessions::expires_at.gt(now))
+        .filter(users::disabled.eq(false))
+        .select((
+            users::id,
+            users::username,
+            users::role,
+            users::account_id,
+            users::must_change_password,
+            sessions::last_seen_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((user_id, username, role, account_id, must_change_password, last_seen)) = found else {
+        return Ok(None);
+    };
+    if now - last_seen > Duration::minutes(1) {
+        diesel::update(sessions::table.find(&hash))
+            .set((
+                sessions::last_seen_at.eq(now),
+                sessions::expires_at.eq(now + lifetime),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    let Ok(role) = role.parse() else {
+        return Ok(None);
+    };
+    Ok(Some(SessionUser {
+        user_id: UserId(user_id),
+        username,
+        role,
+        account_id: account_id.map(AccountId),
+        must_change_password,
+    }))
+}
+
+/// Ends one session.
+pub async fn end(conn: &mut AsyncPgConnection, token: &str) -> QueryResult<()> {
+    diesel::delete(sessions::table.find(token_hash(token)))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Ends every session of a user but, optionally, one (after a password change).
+pub async fn end_all_for_user(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    keep: Option<&str>,
+) -> QueryResult<usize> {
+    let keep = keep.map(token_hash).unwrap_or_default();
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user.0))
+            .filter(sessions::token_hash.ne(keep)),
+    )
+    .execute(conn)
+    .await
+}
+
+/// Deletes expired sessions; returns how many.
+pub async fn purge_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::expires_at.le(Utc::now())))
+        .execute(conn)
+        .await
+}

@@ -1,0 +1,51 @@
+//! The one GraphQL schema: every read and change of data goes through it,
+//! whether it comes from a dashboard page (run in-process with the viewer's
+//! identity) or from an API client.
+#![forbid(unsafe_code)]
+
+use async_graphql::{EmptySubscription, Schema};
+use switchboard_core::db::Pool;
+
+pub mod guards;
+mod mutation;
+mod query;
+pub mod types;
+
+pub use guards::Viewer;
+pub use mutation::{Mutation, SessionToken};
+pub use query::Query;
+
+/// The schema type.
+pub type SwitchboardSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 10;
+/// Most expensive query accepted (each field counts one, lists their size).
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Builds the schema over a database pool.
+pub fn schema(pool: Pool) -> SwitchboardSchema {
+    builder().data(pool).finish()
+}
+
+/// The schema in SDL, as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+fn pool<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Pool> {
+    ctx.data::<Pool>()
+}
+
+/// Logs an unexpected failure with its detail and tells the client only that
+/// something went wrong.
+fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
+    tracing::error!(%error, "GraphQL operation failed");
+    async_graphql::Error::new("Something went wrong on our side; it has been logged.")
+}

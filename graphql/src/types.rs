@@ -1,0 +1,246 @@
+//! The objects the schema returns.
+
+use async_graphql::{
+    ComplexObject, Context, Enum, InputValueError, InputValueResult, Result, Scalar, ScalarType,
+    SimpleObject, Value, ID,
+};
+use chrono::{DateTime, Utc};
+use switchboard_core::accounts::Account as AccountRow;
+use switchboard_core::ledger::StatementLine;
+use switchboard_core::{db, ledger, AccountId, Money as CoreMoney};
+
+use crate::{internal, pool};
+
+/// An amount in micro-units (1 USD = 1 000 000), as a string of digits so
+/// that no client rounds it through a floating-point number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Micros(pub i64);
+
+#[Scalar(name = "Micros")]
+impl ScalarType for Micros {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => s
+                .parse()
+                .map(Micros)
+                .map_err(|_| InputValueError::custom("not an integer")),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Micros)
+                .ok_or_else(|| InputValueError::custom("not an integer")),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+/// An amount of money in one currency.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Money {
+    pub micros: Micros,
+    pub currency: String,
+    /// Rounded half-even to cents, for people: `$12.35`.
+    pub formatted: String,
+}
+
+impl Money {
+    pub fn new(amount: CoreMoney, currency: &str) -> Money {
+        Money {
+            micros: Micros(amount.micros()),
+            currency: currency.to_owned(),
+            formatted: amount.format(currency),
+        }
+    }
+}
+
+/// Who a user is to Switchboard.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Reseller,
+    Staff,
+    Admin,
+}
+
+impl From<switchboard_core::Role> for Role {
+    fn from(role: switchboard_core::Role) -> Role {
+        match role {
+            switchboard_core::Role::Client => Role::Client,
+            switchboard_core::Role::Reseller => Role::Reseller,
+            switchboard_core::Role::Staff => Role::Staff,
+            switchboard_core::Role::Admin => Role::Admin,
+        }
+    }
+}
+
+/// Where an account stands (DESIGN.md, Standing).
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Good,
+    Low,
+    CallingSuspended,
+    PoweredOff,
+}
+
+impl From<switchboard_core::Standing> for Standing {
+    fn from(standing: switchboard_core::Standing) -> Standing {
+        match standing {
+            switchboard_core::Standing::Good => Standing::Good,
+            switchboard_core::Standing::Low => Standing::Low,
+            switchboard_core::Standing::CallingSuspended => Standing::CallingSuspended,
+            switchboard_core::Standing::PoweredOff => Standing::PoweredOff,
+        }
+    }
+}
+
+impl From<Standing> for switchboard_core::Standing {
+    fn from(standing: Standing) -> switchboard_core::Standing {
+        match standing {
+            Standing::Good => switchboard_core::Standing::Good,
+            Standing::Low => switchboard_core::Standing::Low,
+            Standing::CallingSuspended => switchboard_core::Standing::CallingSuspended,
+            Standing::PoweredOff => switchboard_core::Standing::PoweredOff,
+        }
+    }
+}
+
+/// Retail accounts are end customers; wholesale accounts resell.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountKind {
+    Retail,
+    Wholesale,
+}
+
+/// The signed-in user.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct User {
+    pub id: ID,
+    pub username: String,
+    pub role: Role,
+    /// The user must choose a new password before doing anything else.
+    pub must_change_password: bool,
+}
+
+/// Who is asking, and the account they act for.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ViewerInfo {
+    pub user: User,
+    /// The account a client or reseller belongs to; none for staff.
+    pub account: Option<Account>,
+}
+
+/// How to reach an account's owner.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Contact {
+    pub name: String,
+    pub company: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+}
+
+/// Who pays: one prepaid balance in one currency.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Account {
+    pub id: ID,
+    pub name: String,
+    pub kind: AccountKind,
+    pub currency: String,
+    pub standing: Standing,
+    /// Turned off by an admin, whatever the standing.
+    pub turned_off: bool,
+    pub balance: Money,
+    pub low_balance_threshold: Money,
+    pub credit_limit: Money,
+    pub time_zone: String,
+    pub contact: Contact,
+    pub parent_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl Account {
+    /// The newest ledger entries on this account, newest first (at most 100).
+    async fn recent_entries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] limit: i32,
+    ) -> Result<Vec<LedgerEntry>> {
+        let id = parse_id(&self.id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let lines =
+            ledger::recent_entries(&mut conn, AccountId(id), i64::from(limit.clamp(1, 100)))
+                .await
+                .map_err(internal)?;
+        Ok(lines
+            .into_iter()
+            .map(|line| LedgerEntry::new(line, &self.currency))
+            .collect())
+    }
+}
+
+impl Account {
+    pub fn new(row: AccountRow, balance: CoreMoney) -> Account {
+        let currency = row.currency.clone();
+        Account {
+            id: ID(row.id.to_string()),
+            kind: match row.kind() {
+                switchboard_core::AccountKind::Retail => AccountKind::Retail,
+                switchboard_core::AccountKind::Wholesale => AccountKind::Wholesale,
+            },
+            standing: row.standing().into(),
+            turned_off: row.turned_off,
+            balance: Money::new(balance, &currency),
+            low_balance_threshold: Money::new(CoreMoney(row.low_balance_threshold), &currency),
+            credit_limit: Money::new(CoreMoney(row.credit_limit), &currency),
+            time_zone: row.time_zone,
+            contact: Contact {
+                name: row.contact_name,
+                company: row.company,
+                email: row.email,
+                phone: row.phone,
+                address: row.address,
+            },
+            parent_id: row.parent_id.map(|p| ID(p.to_string())),
+            created_at: row.created_at,
+            name: row.name,
+            currency,
+        }
+    }
+}
+
+/// One line of an account's statement.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LedgerEntry {
+    pub id: ID,
+    pub transaction_id: ID,
+    pub posted_at: DateTime<Utc>,
+    /// `payment`, `charge`, `adjustment`, …
+    pub kind: String,
+    pub memo: String,
+    /// Positive adds to the balance, negative takes from it.
+    pub amount: Money,
+}
+
+impl LedgerEntry {
+    fn new(line: StatementLine, currency: &str) -> LedgerEntry {
+        LedgerEntry {
+            id: ID(line.entry_id.to_string()),
+            transaction_id: ID(line.transaction_id.to_string()),
+            posted_at: line.posted_at,
+            kind: line.kind,
+            memo: line.memo,
+            amount: Money::new(CoreMoney(line.amount), currency),
+        }
+    }
+}
+
+/// Reads a numeric id, refusing anything else with a clear message.
+pub fn parse_id(id: &ID) -> Result<i64> {
+    id.parse::<i64>()
+        .map_err(|_| format!("{:?} is not an id", id.as_str()).into())
+}

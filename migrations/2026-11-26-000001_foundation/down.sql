@@ -1,0 +1,11 @@
+DROP TABLE background_jobs;
+DROP TABLE journal_entries;
+DROP TABLE journal_transactions;
+DROP FUNCTION journal_transaction_balances();
+DROP FUNCTION journal_is_append_only();
+DROP TABLE ledger_accounts;
+DROP TABLE audit_log;
+DROP TABLE sign_in_attempts;
+DROP TABLE sessions;
+DROP TABLE users;
+DROP TABLE accounts;

@@ -1,0 +1,227 @@
+//! The command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard_core::config::{Mode, Overrides, Settings};
+use switchboard_core::domain::Email;
+use switchboard_core::keys::SecretKey;
+use switchboard_core::users::{self, NewUser};
+use switchboard_core::{audit, db, passwords, Role, Username};
+use switchboard_web::AppState;
+
+use crate::{database, demo, server};
+
+/// Switchboard: website, billing and control panel for hosted PBXs.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where Switchboard keeps its state (default ./switchboard-data).
+    #[arg(long, global = true, value_name = "DIR", env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs the web server (and the private database unless one is configured).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Creates demo users and accounts and prints how to sign in.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Applies pending database migrations and exits.
+    Migrate,
+    /// Creates an admin (or, with --staff, a staff member).
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Creates a staff member instead of an admin.
+        #[arg(long)]
+        staff: bool,
+        /// Reads the password from standard input instead of generating a
+        /// one-time password.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Prints the GraphQL schema (SDL).
+    PrintSchema,
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::PrintSchema = cli.command {
+        print!("{}", switchboard_graphql::sdl());
+        return Ok(());
+    }
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        listen,
+        base_url: None,
+    };
+    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    init_logging(&settings.log);
+    match cli.command {
+        Command::Serve { demo, .. } => serve(settings, demo).await,
+        Command::Migrate => {
+            let database = database::open(&settings).await?;
+            println!("The database is up to date.");
+            database.close()
+        }
+        Command::CreateAdmin {
+            username,
+            email,
+            staff,
+            password_stdin,
+        } => {
+            let role = if staff { Role::Staff } else { Role::Admin };
+            create_admin(&settings, &username, &email, role, password_stdin).await
+        }
+        Command::PrintSchema => Ok(()),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The secret key from the settings, or from (or into) the data folder.
+pub fn secret_key(settings: &Settings) -> anyhow::Result<SecretKey> {
+    match &settings.secret_key {
+        Some(key) => SecretKey::from_hex(key.expose()),
+        None => SecretKey::load_or_create(&settings.data_dir),
+    }
+}
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(demo && settings.mode == Mode::Production),
+        "--demo is refused in production mode"
+    );
+    let database = database::open(&settings).await?;
+    let result = serve_on(&settings, &database, demo).await;
+    if database.cluster.is_some() {
+        tracing::info!("stopping the private PostgreSQL");
+        if let Some(cluster) = &database.cluster {
+            cluster.stop()?;
+        }
+    }
+    result
+}
+
+async fn serve_on(
+    settings: &Settings,
+    database: &database::Database,
+    demo: bool,
+) -> anyhow::Result<()> {
+    let pool = db::pool(&database.url, settings.pool_size)?;
+    let key = secret_key(settings)?;
+    let (acceptor, address) = server::bind(settings.listen).await?;
+    if demo {
+        let credentials = demo::seed(&pool).await?;
+        println!(
+            "Demo data is ready. Sign in at {}/sign-in",
+            settings.base_url()
+        );
+        println!(
+            "  staff (admin): {} / {}",
+            credentials.admin.0, credentials.admin.1
+        );
+        println!(
+            "  client:        {} / {}",
+            credentials.client.0, credentials.client.1
+        );
+    }
+    let mut conn = db::conn(&pool).await?;
+    if !users::company_user_exists(&mut conn).await? {
+        tracing::warn!(
+            "no staff user exists yet: create one with `switchboard create-admin --username NAME --email ADDRESS`"
+        );
+    }
+    drop(conn);
+    let _jobs = switchboard_jobs::start(pool.clone()).await?;
+    tracing::info!(%address, base_url = %settings.base_url(), "Switchboard is listening");
+    let state = AppState::new(pool, key, settings.clone());
+    server::serve(acceptor, state, server::shutdown_signal()).await
+}
+
+async fn create_admin(
+    settings: &Settings,
+    username: &str,
+    email: &str,
+    role: Role,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let username =
+        Username::parse(username).map_err(|why| anyhow::anyhow!("the username {why}"))?;
+    let email = Email::parse(email).map_err(|why| anyhow::anyhow!("the email {why}"))?;
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        (passwords::generate(), true)
+    };
+    let database = database::open(settings).await?;
+    let result = async {
+        let pool = db::pool(&database.url, 2)?;
+        let mut conn = db::conn(&pool).await?;
+        let id = users::create(
+            &mut conn,
+            &NewUser {
+                username: username.clone(),
+                email,
+                password: password.clone(),
+                role,
+                account: None,
+                must_change_password: generated,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create {username}: {e}"))?;
+        audit::record(
+            &mut conn,
+            &audit::Actor::system("command line"),
+            "user.create",
+            &format!("user:{}", id.0),
+            role.as_str(),
+        )
+        .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    database.close()?;
+    result?;
+    if generated {
+        println!("Created {role} {username}. One-time password: {password}");
+        println!("They must choose a new password when they first sign in.");
+    } else {
+        println!("Created {role} {username}.");
+    }
+    Ok(())
+}

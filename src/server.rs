@@ -1,0 +1,96 @@
+//! The routes, and serving them.
+
+use std::time::Duration;
+
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{get, post, Endpoint, EndpointExt, Route, Server};
+use switchboard_web::layout::message_page;
+use switchboard_web::{api, assets, auth, health, pipeline, AppState};
+
+/// Every route of Switchboard, inside the request pipeline.
+pub fn routes(state: AppState) -> impl Endpoint {
+    let routes = Route::new()
+        .at("/", get(switchboard_storefront::home))
+        .at("/static/switchboard.css", get(assets::stylesheet))
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .at("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .at("/sign-out", post(auth::sign_out))
+        .at(
+            "/account/password",
+            get(auth::password_page).post(auth::change_password),
+        )
+        .at("/graphql", get(api::console_page).post(api::graphql))
+        .at("/graphql/console", post(api::console_run))
+        .at("/graphql/schema", get(api::schema_sdl))
+        .at("/portal", get(switchboard_portal::home))
+        .at("/admin", get(switchboard_admin::home))
+        .catch_error(|_: NotFoundError| async {
+            message_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no page at this address.",
+            )
+        })
+        .catch_error(|_: MethodNotAllowedError| async {
+            message_page(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not allowed",
+                "This address does not take that kind of request.",
+            )
+        });
+    pipeline::wrap(routes, state)
+}
+
+/// A bound listener and the address it got (port 0 picks a free port).
+pub async fn bind(
+    address: std::net::SocketAddr,
+) -> anyhow::Result<(impl Acceptor, std::net::SocketAddr)> {
+    let acceptor = TcpListener::bind(address.to_string())
+        .into_acceptor()
+        .await
+        .map_err(|e| anyhow::anyhow!("listening on {address}: {e}"))?;
+    let local = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| anyhow::anyhow!("the listener has no address"))?;
+    Ok((acceptor, local))
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    acceptor: impl Acceptor + 'static,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(routes(state), shutdown, Some(Duration::from_secs(10)))
+        .await
+        .map_err(Into::into)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,117 @@
+//! The GraphQL endpoint, and a query console that works without JavaScript.
+
+use async_graphql::Variables;
+use async_graphql_poem::{GraphQLRequest, GraphQLResponse};
+use maud::html;
+use poem::http::{header, StatusCode};
+use poem::web::{Data, Form};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+use switchboard_graphql::SessionToken;
+
+use crate::layout::{csrf_field, html_response, Nav, Page};
+use crate::{AppState, PageContext};
+
+/// `POST /graphql`: the API. Signed-in browsers must send `X-CSRF-Token`.
+#[handler]
+pub async fn graphql(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    GraphQLRequest(request): GraphQLRequest,
+) -> GraphQLResponse {
+    state
+        .schema
+        .execute(with_viewer(request, &PageContext::of(req)))
+        .await
+        .into()
+}
+
+fn with_viewer(mut request: async_graphql::Request, ctx: &PageContext) -> async_graphql::Request {
+    request = request.data(ctx.viewer.clone());
+    if let Some(token) = &ctx.session_token {
+        request = request.data(SessionToken(token.clone()));
+    }
+    request
+}
+
+/// `GET /graphql/schema`: the schema in SDL.
+#[handler]
+pub fn schema_sdl() -> Response {
+    switchboard_graphql::sdl()
+        .with_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .into_response()
+}
+
+const EXAMPLE: &str = "query {\n  viewer {\n    user { username role }\n    account { name balance { formatted } }\n  }\n}\n";
+
+#[derive(Deserialize)]
+pub struct ConsoleForm {
+    query: String,
+    #[serde(default)]
+    variables: String,
+}
+
+fn console(ctx: &PageContext, query: &str, variables: &str, result: Option<&str>) -> maud::Markup {
+    Page {
+        title: "API console",
+        nav: Nav::Api,
+        ctx,
+    }
+    .render(html! {
+        h1 { "API console" }
+        p.muted {
+            "Every page of Switchboard runs an operation of this GraphQL schema as you; "
+            "here you can run your own. Scripts send the same operations to "
+            code { "POST /graphql" } " as JSON. "
+            a href="/graphql/schema" { "Read the schema" } "."
+        }
+        form.stack.card method="post" action="/graphql/console" {
+            (csrf_field(ctx))
+            label for="query" { "Operation" }
+            textarea #query name="query" rows="12" spellcheck="false" { (query) }
+            label for="variables" { "Variables " span.hint { "(JSON, optional)" } }
+            textarea #variables name="variables" rows="3" spellcheck="false" { (variables) }
+            button.primary type="submit" { "Run" }
+        }
+        @if let Some(result) = result {
+            h2 { "Result" }
+            pre.result { (result) }
+        }
+    })
+}
+
+/// `GET /graphql`: the console.
+#[handler]
+pub fn console_page(req: &Request) -> Response {
+    html_response(
+        StatusCode::OK,
+        console(&PageContext::of(req), EXAMPLE, "", None),
+    )
+}
+
+/// `POST /graphql/console`: runs what was typed, as the viewer.
+#[handler]
+pub async fn console_run(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<ConsoleForm>,
+) -> Response {
+    let ctx = PageContext::of(req);
+    let variables = if form.variables.trim().is_empty() {
+        Ok(Variables::default())
+    } else {
+        serde_json::from_str::<serde_json::Value>(&form.variables).map(Variables::from_json)
+    };
+    let result = match variables {
+        Err(error) => format!("The variables are not JSON: {error}"),
+        Ok(variables) => {
+            let request = async_graphql::Request::new(form.query.clone()).variables(variables);
+            let response = state.schema.execute(with_viewer(request, &ctx)).await;
+            serde_json::to_string_pretty(&response).unwrap_or_else(|e| e.to_string())
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        console(&ctx, &form.query, &form.variables, Some(&result)),
+    )
+}

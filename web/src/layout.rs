@@ -1,0 +1,158 @@
+//! The one layout: top bar with the navigation for the viewer's role, the
+//! page, a footer.
+
+use maud::{html, Markup, DOCTYPE};
+use poem::http::StatusCode;
+use poem::web::Html;
+use poem::{IntoResponse, Response};
+use switchboard_core::Role;
+
+use crate::pipeline::{PageContext, CSRF_FIELD};
+
+/// Where in the site a page is, so the navigation can say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nav {
+    Storefront,
+    SignIn,
+    ClientHome,
+    StaffAccounts,
+    Api,
+    Password,
+    None,
+}
+
+/// A page to draw inside the layout.
+pub struct Page<'a> {
+    pub title: &'a str,
+    pub nav: Nav,
+    pub ctx: &'a PageContext,
+}
+
+impl Page<'_> {
+    /// The whole document around `content`.
+    pub fn render(&self, content: Markup) -> Markup {
+        let links = nav_links(self.ctx.role());
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (self.title) " · Switchboard" }
+                    link rel="stylesheet" href="/static/switchboard.css";
+                }
+                body {
+                    header.topbar {
+                        div.inner {
+                            a.brand href="/" { "Switch" span { "board" } }
+                            nav.main aria-label="Main" {
+                                @for (nav, href, label) in links {
+                                    @if nav == self.nav {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
+                                }
+                            }
+                            @if let Some(user) = self.ctx.user() {
+                                div.who {
+                                    span { "Signed in as " strong { (user.username) } }
+                                    form method="post" action="/sign-out" {
+                                        (csrf_field(self.ctx))
+                                        button type="submit" { "Sign out" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    main { (content) }
+                    footer { "Switchboard · hosted PBX service" }
+                }
+            }
+        }
+    }
+
+    /// The page as an HTTP 200 response.
+    pub fn respond(&self, content: Markup) -> Response {
+        html_response(StatusCode::OK, self.render(content))
+    }
+}
+
+fn nav_links(role: Option<Role>) -> Vec<(Nav, &'static str, &'static str)> {
+    match role {
+        None => vec![
+            (Nav::Storefront, "/", "Plans"),
+            (Nav::SignIn, "/sign-in", "Sign in"),
+        ],
+        Some(Role::Client | Role::Reseller) => vec![
+            (Nav::ClientHome, "/portal", "Home"),
+            (Nav::Password, "/account/password", "Password"),
+            (Nav::Api, "/graphql", "API"),
+        ],
+        Some(Role::Staff | Role::Admin) => vec![
+            (Nav::StaffAccounts, "/admin", "Accounts"),
+            (Nav::Password, "/account/password", "Password"),
+            (Nav::Api, "/graphql", "API"),
+        ],
+    }
+}
+
+/// The hidden field every form posts back.
+pub fn csrf_field(ctx: &PageContext) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(ctx.csrf_token); }
+}
+
+/// An HTML response with a status.
+pub fn html_response(status: StatusCode, markup: Markup) -> Response {
+    Html(markup.into_string())
+        .with_status(status)
+        .into_response()
+}
+
+/// A page that only says something: an error, a refusal, a notice.
+pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let ctx = PageContext {
+        viewer: Default::default(),
+        csrf_token: String::new(),
+        session_token: None,
+        path: String::new(),
+    };
+    let page = Page {
+        title,
+        nav: Nav::None,
+        ctx: &ctx,
+    };
+    html_response(
+        status,
+        page.render(html! {
+            div.card.narrow {
+                h1 { (title) }
+                p { (message) }
+                p { a href="/" { "Back to the start" } }
+            }
+        }),
+    )
+}
+
+/// The same, inside the layout of a signed-in viewer.
+pub fn error_page(ctx: &PageContext, status: StatusCode, message: &str) -> Response {
+    let title = match status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        _ => "Something went wrong",
+    };
+    let page = Page {
+        title,
+        nav: Nav::None,
+        ctx,
+    };
+    html_response(
+        status,
+        page.render(html! {
+            div.card.narrow {
+                h1 { (title) }
+                p { (message) }
+            }
+        }),
+    )
+}

@@ -1,0 +1,59 @@
+//! Pages read and change data only by running a GraphQL operation of the one
+//! schema, in-process, as the viewer: what a page can do, an API client can
+//! do with the same operation, and nothing more.
+
+use async_graphql::Variables;
+use serde::de::DeserializeOwned;
+use switchboard_graphql::SessionToken;
+
+use crate::{AppState, PageContext};
+
+/// Why an operation gave no data.
+#[derive(Debug)]
+pub enum OperationError {
+    /// The schema said no (a guard, bad input): messages meant for people.
+    Refused(Vec<String>),
+    /// The answer did not have the shape the page expects: a bug.
+    Unexpected(String),
+}
+
+impl OperationError {
+    /// One line for the person looking at the page.
+    pub fn message(&self) -> String {
+        match self {
+            OperationError::Refused(messages) => messages.join(" "),
+            OperationError::Unexpected(_) => {
+                "Something went wrong on our side; it has been logged.".into()
+            }
+        }
+    }
+}
+
+/// Runs `operation` with `variables` as the viewer of `ctx`.
+pub async fn run<T: DeserializeOwned>(
+    state: &AppState,
+    ctx: &PageContext,
+    operation: &str,
+    variables: serde_json::Value,
+) -> Result<T, OperationError> {
+    let mut request = async_graphql::Request::new(operation)
+        .variables(Variables::from_json(variables))
+        .data(ctx.viewer.clone());
+    if let Some(token) = &ctx.session_token {
+        request = request.data(SessionToken(token.clone()));
+    }
+    let response = state.schema.execute(request).await;
+    if !response.errors.is_empty() {
+        return Err(OperationError::Refused(
+            response.errors.into_iter().map(|e| e.message).collect(),
+        ));
+    }
+    let data = response
+        .data
+        .into_json()
+        .map_err(|e| OperationError::Unexpected(e.to_string()))?;
+    serde_json::from_value(data).map_err(|e| {
+        tracing::error!(error = %e, "a page's operation returned an unexpected shape");
+        OperationError::Unexpected(e.to_string())
+    })
+}
