@@ -20,8 +20,9 @@ pub type SwitchboardSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 10;
-/// Most expensive query accepted (each field counts one, lists their size).
-pub const MAX_COMPLEXITY: usize = 2_000;
+/// Most expensive query accepted (each field counts one; a list counts its
+/// children once per item it may return).
+pub const MAX_COMPLEXITY: usize = 5_000;
 
 /// Builds the schema over a database pool.
 pub fn schema(pool: Pool) -> SwitchboardSchema {

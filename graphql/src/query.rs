@@ -55,7 +55,10 @@ impl Query {
     }
 
     /// Every account with its balance, in id order, for staff.
-    #[graphql(guard = "Allow(STAFF)")]
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
     async fn accounts(
         &self,
         ctx: &Context<'_>,

@@ -165,6 +165,7 @@ pub struct Account {
 #[ComplexObject]
 impl Account {
     /// The newest ledger entries on this account, newest first (at most 100).
+    #[graphql(complexity = "(limit.clamp(1, 100) as usize) * child_complexity")]
     async fn recent_entries(
         &self,
         ctx: &Context<'_>,

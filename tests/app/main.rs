@@ -1,1 +1,14 @@
-fn main() {}
+//! Switchboard's tests against real parts: a real PostgreSQL, the real server
+//! on loopback, headless Chromium for what a person clicks through. One test
+//! binary, so the run shares one cluster and one ChromeDriver.
+
+mod authorization;
+mod browser;
+mod cli;
+mod graphql_api;
+mod harness;
+mod health;
+mod jobs;
+mod ledger;
+mod security;
+mod sign_in;

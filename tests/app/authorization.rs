@@ -1,0 +1,141 @@
+//! The authorization matrix: every query field and mutation, with the roles
+//! allowed to use it, checked for every role — and a client asking for
+//! another client's account.
+
+use std::collections::BTreeSet;
+
+use switchboard_core::{AccountKind, Role};
+use switchboard_graphql::Viewer;
+
+use crate::harness::TestApp;
+
+const ANONYMOUS: &str = "anonymous";
+const CLIENT: &str = "client";
+const RESELLER: &str = "reseller";
+const STAFF: &str = "staff";
+const ADMIN: &str = "admin";
+const EVERY_ROLE: [&str; 5] = [ANONYMOUS, CLIENT, RESELLER, STAFF, ADMIN];
+
+/// (root type, field, an operation using it, who may).
+fn matrix(account_id: i64) -> Vec<(&'static str, &'static str, String, Vec<&'static str>)> {
+    vec![
+        ("Query", "viewer", "{ viewer { user { username } } }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
+        (
+            "Query",
+            "account",
+            format!("{{ account(id: \"{account_id}\") {{ name }} }}"),
+            vec![CLIENT, STAFF, ADMIN],
+        ),
+        ("Query", "accounts", "{ accounts { edges { node { name } } } }".into(), vec![STAFF, ADMIN]),
+        (
+            "Mutation",
+            "adjustBalance",
+            format!(
+                "mutation {{ adjustBalance(input: {{ accountId: \"{account_id}\", amount: \"1\", memo: \"m\", idempotencyKey: \"matrix\" }}) {{ replayed }} }}"
+            ),
+            vec![ADMIN],
+        ),
+        (
+            "Mutation",
+            "changePassword",
+            "mutation { changePassword(currentPassword: \"wrong-password-1\", newPassword: \"another-password-2\") }".into(),
+            vec![CLIENT, RESELLER, STAFF, ADMIN],
+        ),
+    ]
+}
+
+async fn run(app: &TestApp, viewer: Viewer, operation: &str) -> async_graphql::Response {
+    app.state
+        .schema
+        .execute(async_graphql::Request::new(operation).data(viewer))
+        .await
+}
+
+fn refused_by_a_guard(response: &async_graphql::Response) -> bool {
+    response
+        .errors
+        .iter()
+        .any(|e| e.message == "Sign in first." || e.message == "You are not allowed to do this.")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_operation_answers_exactly_the_roles_the_matrix_allows() {
+    let app = TestApp::spawn().await;
+    let client_account = app.account("Client Co", AccountKind::Retail, None, 5_000_000).await;
+    let reseller_account = app.account("Reseller Co", AccountKind::Wholesale, None, 0).await;
+    let mut viewers = vec![(ANONYMOUS, Viewer::anonymous())];
+    for (name, role, account) in [
+        (CLIENT, Role::Client, Some(client_account)),
+        (RESELLER, Role::Reseller, Some(reseller_account)),
+        (STAFF, Role::Staff, None),
+        (ADMIN, Role::Admin, None),
+    ] {
+        let (id, _) = app.user(&format!("matrix-{name}"), role, account).await;
+        viewers.push((name, Viewer::signed_in(app.session_user(id).await, "127.0.0.1")));
+    }
+    let rows = matrix(client_account.0);
+
+    // The matrix must name every field the schema has.
+    let introspection = run(
+        &app,
+        Viewer::anonymous(),
+        "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
+    )
+    .await;
+    let data = introspection.data.into_json().expect("json");
+    let mut in_schema = BTreeSet::new();
+    for (root, key) in [("Query", "queryType"), ("Mutation", "mutationType")] {
+        for field in data["__schema"][key]["fields"].as_array().expect("fields") {
+            in_schema.insert((root.to_owned(), field["name"].as_str().expect("name").to_owned()));
+        }
+    }
+    let in_matrix: BTreeSet<(String, String)> =
+        rows.iter().map(|(root, field, _, _)| (root.to_string(), field.to_string())).collect();
+    assert_eq!(in_schema, in_matrix, "every field needs a row in the authorization matrix");
+
+    let mut wrong = Vec::new();
+    for (root, field, operation, allowed) in &rows {
+        for (role, viewer) in &viewers {
+            // The reseller's own account is not the one in the operation;
+            // ownership is checked separately below.
+            let response = run(&app, viewer.clone(), operation).await;
+            let refused = refused_by_a_guard(&response);
+            let expected_refused = !allowed.contains(role);
+            let owner_refusal = *field == "account" && *role == RESELLER;
+            if refused != expected_refused && !owner_refusal {
+                wrong.push(format!("{root}.{field} as {role}: refused={refused}, errors={:?}", response.errors));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(EVERY_ROLE.len() == viewers.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cannot_read_another_clients_account_and_a_reseller_reads_only_its_own() {
+    let app = TestApp::spawn().await;
+    let mine = app.account("Mine", AccountKind::Retail, None, 1_000_000).await;
+    let theirs = app.account("Theirs", AccountKind::Retail, None, 9_000_000).await;
+    let reseller = app.account("Wholesale", AccountKind::Wholesale, None, 0).await;
+    let sub = app.account("Sub", AccountKind::Retail, Some(reseller), 0).await;
+    let (client_id, _) = app.user("owner", Role::Client, Some(mine)).await;
+    let (reseller_id, _) = app.user("resells", Role::Reseller, Some(reseller)).await;
+    let (staff_id, _) = app.user("helper", Role::Staff, None).await;
+    let client = Viewer::signed_in(app.session_user(client_id).await, "");
+    let reseller_viewer = Viewer::signed_in(app.session_user(reseller_id).await, "");
+    let staff = Viewer::signed_in(app.session_user(staff_id).await, "");
+    let read = |id: i64| format!("{{ account(id: \"{id}\") {{ name balance {{ micros }} }} }}");
+
+    let own = run(&app, client.clone(), &read(mine.0)).await;
+    assert!(own.errors.is_empty(), "{:?}", own.errors);
+    let other = run(&app, client.clone(), &read(theirs.0)).await;
+    assert_eq!(other.errors[0].message, format!("No account {}.", theirs.0));
+    assert!(!format!("{:?}", other.data).contains("9000000"));
+    let missing = run(&app, client, &read(999_999)).await;
+    assert_eq!(missing.errors[0].message, "No account 999999.", "unknown and foreign ids read alike");
+
+    assert!(run(&app, reseller_viewer.clone(), &read(reseller.0)).await.errors.is_empty());
+    assert!(run(&app, reseller_viewer.clone(), &read(sub.0)).await.errors.is_empty());
+    assert!(!run(&app, reseller_viewer, &read(theirs.0)).await.errors.is_empty());
+    assert!(run(&app, staff, &read(theirs.0)).await.errors.is_empty());
+}

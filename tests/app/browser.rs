@@ -1,0 +1,123 @@
+//! What a person clicks through, in headless Chromium driven over WebDriver.
+
+use std::net::TcpStream;
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use switchboard_core::{AccountKind, Role};
+
+use crate::harness::TestApp;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// One ChromeDriver for the whole run, stopped when the run ends.
+fn chromedriver() -> &'static str {
+    static DRIVER: OnceLock<(String, Mutex<ChildStdin>)> = OnceLock::new();
+    &DRIVER
+        .get_or_init(|| {
+            assert!(
+                std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists(),
+                "browser tests need Chromium and ChromeDriver: apt-get install chromium chromium-driver"
+            );
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut child = Command::new("sh")
+                .arg("-c")
+                .arg("\"$0\" --port=\"$1\" >/dev/null 2>&1 & pid=$!; read _; kill $pid")
+                .arg(CHROMEDRIVER)
+                .arg(port.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting chromedriver");
+            let started = Instant::now();
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let stdin = child.stdin.take().expect("the watchdog's stdin");
+            (format!("http://127.0.0.1:{port}"), Mutex::new(stdin))
+        })
+        .0
+}
+
+async fn browser() -> Client {
+    let profile = tempfile::tempdir().expect("a profile folder").keep();
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--disable-quic", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!("a JSON object")
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(chromedriver())
+        .await
+        .expect("a Chromium session")
+}
+
+async fn sign_in(browser: &Client, app: &TestApp, username: &str, password: &str) {
+    browser.goto(&app.url("/")).await.expect("open the site");
+    browser.find(Locator::LinkText("Sign in")).await.expect("a sign-in link").click().await.expect("click");
+    browser.find(Locator::Id("username")).await.expect("field").send_keys(username).await.expect("type");
+    browser.find(Locator::Id("password")).await.expect("field").send_keys(password).await.expect("type");
+    browser.find(Locator::Css("form.stack button[type=submit]")).await.expect("button").click().await.expect("click");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_signs_in_and_sees_the_balance() {
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("winnie", 42_424_242).await;
+    let browser = browser().await;
+    sign_in(&browser, &app, &username, &password).await;
+    let balance = browser.wait().for_element(Locator::Css("[data-testid=balance]")).await.expect("the balance");
+    assert_eq!(balance.text().await.expect("text"), "$42.42");
+    assert_eq!(browser.current_url().await.expect("url").path(), "/portal");
+    let current = browser.find(Locator::Css("nav.main a[aria-current=page]")).await.expect("the current section");
+    assert_eq!(current.text().await.expect("text"), "Home");
+    let body = browser.find(Locator::Css("main")).await.expect("main").text().await.expect("text");
+    assert!(body.contains("winnie Co"));
+    assert!(body.contains("opening balance"));
+
+    browser.find(Locator::Css(".who button")).await.expect("sign out").click().await.expect("click");
+    browser.wait().for_element(Locator::Css(".alert.info")).await.expect("signed out notice");
+    browser.goto(&app.url("/portal")).await.expect("go");
+    assert_eq!(browser.current_url().await.expect("url").path(), "/sign-in");
+    browser.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_sign_in_and_see_the_accounts_list() {
+    let app = TestApp::spawn().await;
+    app.account("Acme Plumbing", AccountKind::Retail, None, 15_000_000).await;
+    app.account("Zenith Telecom", AccountKind::Wholesale, None, -2_500_000).await;
+    let (_, password) = app.user("stella", Role::Staff, None).await;
+    let browser = browser().await;
+    sign_in(&browser, &app, "stella", &password).await;
+    let table = browser.wait().for_element(Locator::Id("accounts")).await.expect("the accounts table");
+    let text = table.text().await.expect("text");
+    assert!(text.contains("Acme Plumbing") && text.contains("$15.00"), "{text}");
+    assert!(text.contains("Zenith Telecom") && text.contains("-$2.50"), "{text}");
+
+    browser.find(Locator::Id("search")).await.expect("search").send_keys("zenith").await.expect("type");
+    browser.find(Locator::Css("form.inline button")).await.expect("filter").click().await.expect("click");
+    let url = browser.current_url().await.expect("url");
+    assert_eq!(url.query(), Some("search=zenith&standing="));
+    let text = browser.find(Locator::Id("accounts")).await.expect("table").text().await.expect("text");
+    assert!(text.contains("Zenith Telecom") && !text.contains("Acme Plumbing"), "{text}");
+    browser.close().await.expect("close");
+}

@@ -1,0 +1,280 @@
+//! The test harness: one real PostgreSQL per test run (started through the
+//! same code path as zero-config serving), a template database migrated once,
+//! and for each test its own database copied from the template and its own
+//! server on a free port.
+
+use std::process::ChildStdin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use switchboard_core::accounts::{self, NewAccount};
+use switchboard_core::cluster::Cluster;
+use switchboard_core::config::{Overrides, Settings};
+use switchboard_core::db::{self, Pool};
+use switchboard_core::domain::Email;
+use switchboard_core::keys::SecretKey;
+use switchboard_core::ledger;
+use switchboard_core::sessions::SessionUser;
+use switchboard_core::users::{self, NewUser};
+use switchboard_core::{AccountId, AccountKind, Money, Role, UserId, Username};
+use switchboard_web::AppState;
+
+const TEMPLATE: &str = "switchboard_template";
+
+struct TestCluster {
+    cluster: Cluster,
+    // Dropping this (at process exit) stops the cluster.
+    _watchdog: Mutex<ChildStdin>,
+}
+
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+    &CLUSTER
+        .get_or_init(|| {
+            remove_folders_of_finished_runs();
+            let dir = std::env::temp_dir().join(format!("switchboard-test-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("creating the test cluster's folder");
+            let cluster = Cluster::new(&dir).unwrap_or_else(|e| panic!("{e:#}"));
+            cluster.start().unwrap_or_else(|e| panic!("{e:#}"));
+            let watchdog = cluster
+                .stop_when_this_process_exits()
+                .expect("starting the cluster's watchdog");
+            TestCluster {
+                cluster,
+                _watchdog: Mutex::new(watchdog),
+            }
+        })
+        .cluster
+}
+
+/// Earlier runs' folders, whose process is gone, are removed.
+fn remove_folders_of_finished_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("switchboard-test-") {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// The migrated template, made once per run.
+async fn template() -> &'static str {
+    static TEMPLATE_READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    TEMPLATE_READY
+        .get_or_init(|| async {
+            let cluster = cluster();
+            db::create_database(&cluster.database_url("postgres"), TEMPLATE, None)
+                .await
+                .expect("creating the template database");
+            db::migrate(&cluster.database_url(TEMPLATE))
+                .await
+                .expect("migrating the template database");
+        })
+        .await;
+    TEMPLATE
+}
+
+/// A fresh database copied from the template; returns its URL.
+pub async fn fresh_database() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let template = template().await;
+    let name = format!("test_{}", COUNTER.fetch_add(1, Ordering::SeqCst));
+    let cluster = cluster();
+    db::create_database(&cluster.database_url("postgres"), &name, Some(template))
+        .await
+        .expect("copying the template database");
+    cluster.database_url(&name)
+}
+
+/// A server under test with its own database.
+pub struct TestApp {
+    pub base_url: String,
+    pub pool: Pool,
+    pub db_url: String,
+    pub state: AppState,
+}
+
+/// Settings as a test server uses them.
+pub fn test_settings(base_url: &str) -> Settings {
+    let mut settings = Settings::load(None, &Overrides::default()).expect("default settings");
+    settings.base_url = base_url.to_owned();
+    settings.pool_size = 8;
+    settings
+}
+
+impl TestApp {
+    /// Starts a server on a free port over a fresh database.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// The same, letting the test change the settings first.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let db_url = fresh_database().await;
+        let pool = db::pool(&db_url, 8).expect("building the pool");
+        let (acceptor, address) = switchboard::server::bind("127.0.0.1:0".parse().expect("address"))
+            .await
+            .expect("binding a free port");
+        let base_url = format!("http://{address}");
+        let mut settings = test_settings(&base_url);
+        configure(&mut settings);
+        let state = AppState::new(pool.clone(), SecretKey::generate(), settings);
+        let serving = state.clone();
+        tokio::spawn(async move {
+            let _ = switchboard::server::serve(acceptor, serving, std::future::pending()).await;
+        });
+        TestApp {
+            base_url,
+            pool,
+            db_url,
+            state,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn conn(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.db_url)
+            .await
+            .expect("connecting to the test database")
+    }
+
+    /// An account of `kind` with `balance` already paid in.
+    pub async fn account(&self, name: &str, kind: AccountKind, parent: Option<AccountId>, balance: i64) -> AccountId {
+        let mut conn = self.conn().await;
+        let id = accounts::create(
+            &mut conn,
+            &NewAccount {
+                name: name.into(),
+                kind,
+                parent,
+                currency: "USD".into(),
+                contact_name: format!("{name} owner"),
+                company: name.into(),
+                email: format!("{}@example.com", name.to_lowercase().replace(' ', ".")),
+                phone: String::new(),
+                address: String::new(),
+            },
+        )
+        .await
+        .expect("creating an account");
+        if balance != 0 {
+            ledger::adjust(&mut conn, id, Money(balance), "opening balance", &format!("test:open:{}", id.0), None)
+                .await
+                .expect("opening balance");
+        }
+        id
+    }
+
+    /// A user who can sign in; returns their id and password.
+    pub async fn user(&self, username: &str, role: Role, account: Option<AccountId>) -> (UserId, String) {
+        let password = format!("{username}-password-123");
+        let mut conn = self.conn().await;
+        let id = users::create(
+            &mut conn,
+            &NewUser {
+                username: Username::parse(username).expect("username"),
+                email: Email::parse(&format!("{username}@example.com")).expect("email"),
+                password: password.clone(),
+                role,
+                account,
+                must_change_password: false,
+            },
+        )
+        .await
+        .expect("creating a user");
+        (id, password)
+    }
+
+    /// A retail client with a balance: (account, username, password).
+    pub async fn client(&self, username: &str, balance: i64) -> (AccountId, String, String) {
+        let account = self.account(&format!("{username} Co"), AccountKind::Retail, None, balance).await;
+        let (_, password) = self.user(username, Role::Client, Some(account)).await;
+        (account, username.to_owned(), password)
+    }
+
+    /// A browser-like HTTP client with its own cookie jar, not following redirects.
+    pub fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("building an HTTP client")
+    }
+
+    /// The CSRF token a page's forms carry.
+    pub async fn csrf_token(&self, http: &reqwest::Client, path: &str) -> String {
+        let page = http.get(self.url(path)).send().await.expect("GET").text().await.expect("body");
+        csrf_in(&page).expect("the page has a form with a CSRF token")
+    }
+
+    /// Signs in through the form; returns the response to the POST.
+    pub async fn sign_in(&self, http: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token(http, "/sign-in").await;
+        http.post(self.url("/sign-in"))
+            .form(&[("csrf", token.as_str()), ("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("POST /sign-in")
+    }
+
+    /// Signs in again from a browser that is already signed in.
+    pub async fn sign_in_again(&self, http: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        let token = self.csrf_token(http, "/graphql").await;
+        http.post(self.url("/sign-in"))
+            .form(&[("csrf", token.as_str()), ("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("POST /sign-in")
+    }
+
+    /// A signed-in HTTP client.
+    pub async fn signed_in(&self, username: &str, password: &str) -> reqwest::Client {
+        let http = Self::browser();
+        let response = self.sign_in(&http, username, password).await;
+        assert_eq!(response.status(), 303, "signing in {username} failed");
+        http
+    }
+
+    /// Runs an operation at `POST /graphql` as a signed-in browser would.
+    pub async fn graphql(&self, http: &reqwest::Client, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let token = self.csrf_token(http, "/graphql").await;
+        http.post(self.url("/graphql"))
+            .header("x-csrf-token", token)
+            .json(&serde_json::json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("POST /graphql")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
+    /// The session user for in-process schema calls.
+    pub async fn session_user(&self, id: UserId) -> SessionUser {
+        let mut conn = self.conn().await;
+        let user = users::get(&mut conn, id).await.expect("query").expect("user exists");
+        SessionUser {
+            user_id: id,
+            username: user.username.clone(),
+            role: user.role(),
+            account_id: user.account(),
+            must_change_password: user.must_change_password,
+        }
+    }
+}
+
+/// The value of the first `csrf` hidden field in a page.
+pub fn csrf_in(page: &str) -> Option<String> {
+    let start = page.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let end = page[start..].find('"')?;
+    Some(page[start..start + end].to_owned())
+}

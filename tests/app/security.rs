@@ -1,0 +1,114 @@
+use switchboard_core::Role;
+
+use crate::harness::TestApp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_without_the_csrf_token_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("mallory", 0).await;
+    let http = TestApp::browser();
+    http.get(app.url("/sign-in")).send().await.expect("GET");
+    let missing = http
+        .post(app.url("/sign-in"))
+        .form(&[("username", username.as_str()), ("password", password.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(missing.status(), 403);
+    assert!(missing.headers().get("location").is_none());
+
+    // A token issued to another browser is no good either.
+    let other = TestApp::browser();
+    let foreign = app.csrf_token(&other, "/sign-in").await;
+    let forged = http
+        .post(app.url("/sign-in"))
+        .form(&[("csrf", foreign.as_str()), ("username", &username), ("password", &password)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(forged.status(), 403);
+
+    let signed_in = app.signed_in(&username, &password).await;
+    let sign_out = signed_in.post(app.url("/sign-out")).form(&[("x", "y")]).send().await.expect("POST");
+    assert_eq!(sign_out.status(), 403);
+    assert_eq!(signed_in.get(app.url("/portal")).send().await.expect("GET").status(), 200, "still signed in");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookie_authenticated_graphql_needs_the_csrf_header() {
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("nina", 0).await;
+    let http = app.signed_in(&username, &password).await;
+    let query = serde_json::json!({ "query": "{ viewer { user { username } } }" });
+    let refused = http.post(app.url("/graphql")).json(&query).send().await.expect("POST");
+    assert_eq!(refused.status(), 403);
+    let answer = app.graphql(&http, "{ viewer { user { username } } }", serde_json::json!({})).await;
+    assert_eq!(answer["data"]["viewer"]["user"]["username"], "nina");
+
+    // Without cookies there is no ambient authority to protect: the request
+    // runs as nobody.
+    let anonymous = reqwest::Client::new().post(app.url("/graphql")).json(&query).send().await.expect("POST");
+    assert_eq!(anonymous.status(), 200);
+    let body: serde_json::Value = anonymous.json().await.expect("json");
+    assert_eq!(body["errors"][0]["message"], "Sign in first.");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/sign-in", "/healthz", "/nowhere", "/static/switchboard.css"] {
+        let response = TestApp::browser().get(app.url(path)).send().await.expect("GET");
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().expect("text");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert!(csp.contains("script-src 'self'"), "{path}");
+        assert!(!csp.contains("unsafe-inline"), "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+    }
+    let page = TestApp::browser().get(app.url("/sign-in")).send().await.expect("GET").text().await.expect("body");
+    assert!(!page.contains("<script"), "pages work without JavaScript and carry none inline");
+    assert!(!page.contains("style="), "no inline styles");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_cookies_are_http_only_and_lax_and_secure_over_https() {
+    for (https, secure) in [(false, false), (true, true)] {
+        let app = TestApp::spawn_with(|settings| {
+            if https {
+                settings.base_url = "https://portal.example.com".into();
+            }
+        })
+        .await;
+        let (_, username, password) = app.client("otto", 0).await;
+        let response = app.sign_in(&TestApp::browser(), &username, &password).await;
+        let session = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("sb_session="))
+            .expect("a session cookie")
+            .to_owned();
+        assert!(session.contains("HttpOnly"));
+        assert!(session.contains("SameSite=Lax"));
+        assert_eq!(session.contains("Secure"), secure, "{session}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passwords_are_stored_as_argon2id_hashes_and_sessions_as_digests() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::{sessions, users};
+    let app = TestApp::spawn().await;
+    let (id, password) = app.user("petra", Role::Staff, None).await;
+    let http = app.signed_in("petra", &password).await;
+    let mut conn = app.conn().await;
+    let hash: String = users::table.find(id.0).select(users::password_hash).first(&mut conn).await.expect("user");
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(!hash.contains(&password));
+    let stored: String = sessions::table.select(sessions::token_hash).first(&mut conn).await.expect("session");
+    let _ = http;
+    assert_eq!(stored.len(), 64);
+}
