@@ -21,6 +21,16 @@ pub struct SessionUser {
     pub must_change_password: bool,
 }
 
+/// user id, username, role, account, must change password, last seen.
+type SessionRow = (
+    i64,
+    String,
+    String,
+    Option<i64>,
+    bool,
+    chrono::DateTime<Utc>,
+);
+
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -57,14 +67,7 @@ pub async fn lookup(
 ) -> QueryResult<Option<SessionUser>> {
     let hash = token_hash(token);
     let now = Utc::now();
-    let found: Option<(
-        i64,
-        String,
-        String,
-        Option<i64>,
-        bool,
-        chrono::DateTime<Utc>,
-    )> = sessions::table
+    let found: Option<SessionRow> = sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(&hash))
         .filter(sessions::expires_at.gt(now))

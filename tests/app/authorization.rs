@@ -61,8 +61,12 @@ fn refused_by_a_guard(response: &async_graphql::Response) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_operation_answers_exactly_the_roles_the_matrix_allows() {
     let app = TestApp::spawn().await;
-    let client_account = app.account("Client Co", AccountKind::Retail, None, 5_000_000).await;
-    let reseller_account = app.account("Reseller Co", AccountKind::Wholesale, None, 0).await;
+    let client_account = app
+        .account("Client Co", AccountKind::Retail, None, 5_000_000)
+        .await;
+    let reseller_account = app
+        .account("Reseller Co", AccountKind::Wholesale, None, 0)
+        .await;
     let mut viewers = vec![(ANONYMOUS, Viewer::anonymous())];
     for (name, role, account) in [
         (CLIENT, Role::Client, Some(client_account)),
@@ -71,7 +75,10 @@ async fn every_operation_answers_exactly_the_roles_the_matrix_allows() {
         (ADMIN, Role::Admin, None),
     ] {
         let (id, _) = app.user(&format!("matrix-{name}"), role, account).await;
-        viewers.push((name, Viewer::signed_in(app.session_user(id).await, "127.0.0.1")));
+        viewers.push((
+            name,
+            Viewer::signed_in(app.session_user(id).await, "127.0.0.1"),
+        ));
     }
     let rows = matrix(client_account.0);
 
@@ -86,12 +93,20 @@ async fn every_operation_answers_exactly_the_roles_the_matrix_allows() {
     let mut in_schema = BTreeSet::new();
     for (root, key) in [("Query", "queryType"), ("Mutation", "mutationType")] {
         for field in data["__schema"][key]["fields"].as_array().expect("fields") {
-            in_schema.insert((root.to_owned(), field["name"].as_str().expect("name").to_owned()));
+            in_schema.insert((
+                root.to_owned(),
+                field["name"].as_str().expect("name").to_owned(),
+            ));
         }
     }
-    let in_matrix: BTreeSet<(String, String)> =
-        rows.iter().map(|(root, field, _, _)| (root.to_string(), field.to_string())).collect();
-    assert_eq!(in_schema, in_matrix, "every field needs a row in the authorization matrix");
+    let in_matrix: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|(root, field, _, _)| (root.to_string(), field.to_string()))
+        .collect();
+    assert_eq!(
+        in_schema, in_matrix,
+        "every field needs a row in the authorization matrix"
+    );
 
     let mut wrong = Vec::new();
     for (root, field, operation, allowed) in &rows {
@@ -103,7 +118,10 @@ async fn every_operation_answers_exactly_the_roles_the_matrix_allows() {
             let expected_refused = !allowed.contains(role);
             let owner_refusal = *field == "account" && *role == RESELLER;
             if refused != expected_refused && !owner_refusal {
-                wrong.push(format!("{root}.{field} as {role}: refused={refused}, errors={:?}", response.errors));
+                wrong.push(format!(
+                    "{root}.{field} as {role}: refused={refused}, errors={:?}",
+                    response.errors
+                ));
             }
         }
     }
@@ -114,10 +132,18 @@ async fn every_operation_answers_exactly_the_roles_the_matrix_allows() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_cannot_read_another_clients_account_and_a_reseller_reads_only_its_own() {
     let app = TestApp::spawn().await;
-    let mine = app.account("Mine", AccountKind::Retail, None, 1_000_000).await;
-    let theirs = app.account("Theirs", AccountKind::Retail, None, 9_000_000).await;
-    let reseller = app.account("Wholesale", AccountKind::Wholesale, None, 0).await;
-    let sub = app.account("Sub", AccountKind::Retail, Some(reseller), 0).await;
+    let mine = app
+        .account("Mine", AccountKind::Retail, None, 1_000_000)
+        .await;
+    let theirs = app
+        .account("Theirs", AccountKind::Retail, None, 9_000_000)
+        .await;
+    let reseller = app
+        .account("Wholesale", AccountKind::Wholesale, None, 0)
+        .await;
+    let sub = app
+        .account("Sub", AccountKind::Retail, Some(reseller), 0)
+        .await;
     let (client_id, _) = app.user("owner", Role::Client, Some(mine)).await;
     let (reseller_id, _) = app.user("resells", Role::Reseller, Some(reseller)).await;
     let (staff_id, _) = app.user("helper", Role::Staff, None).await;
@@ -132,10 +158,22 @@ async fn a_client_cannot_read_another_clients_account_and_a_reseller_reads_only_
     assert_eq!(other.errors[0].message, format!("No account {}.", theirs.0));
     assert!(!format!("{:?}", other.data).contains("9000000"));
     let missing = run(&app, client, &read(999_999)).await;
-    assert_eq!(missing.errors[0].message, "No account 999999.", "unknown and foreign ids read alike");
+    assert_eq!(
+        missing.errors[0].message, "No account 999999.",
+        "unknown and foreign ids read alike"
+    );
 
-    assert!(run(&app, reseller_viewer.clone(), &read(reseller.0)).await.errors.is_empty());
-    assert!(run(&app, reseller_viewer.clone(), &read(sub.0)).await.errors.is_empty());
-    assert!(!run(&app, reseller_viewer, &read(theirs.0)).await.errors.is_empty());
+    assert!(run(&app, reseller_viewer.clone(), &read(reseller.0))
+        .await
+        .errors
+        .is_empty());
+    assert!(run(&app, reseller_viewer.clone(), &read(sub.0))
+        .await
+        .errors
+        .is_empty());
+    assert!(!run(&app, reseller_viewer, &read(theirs.0))
+        .await
+        .errors
+        .is_empty());
     assert!(run(&app, staff, &read(theirs.0)).await.errors.is_empty());
 }

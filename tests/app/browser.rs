@@ -26,6 +26,8 @@ fn chromedriver() -> &'static str {
                 .and_then(|l| l.local_addr())
                 .expect("a free port")
                 .port();
+            // The watchdog must outlive every test; it ends with the run.
+            #[allow(clippy::zombie_processes)]
             let mut child = Command::new("sh")
                 .arg("-c")
                 .arg("\"$0\" --port=\"$1\" >/dev/null 2>&1 & pid=$!; read _; kill $pid")
@@ -72,10 +74,34 @@ async fn browser() -> Client {
 
 async fn sign_in(browser: &Client, app: &TestApp, username: &str, password: &str) {
     browser.goto(&app.url("/")).await.expect("open the site");
-    browser.find(Locator::LinkText("Sign in")).await.expect("a sign-in link").click().await.expect("click");
-    browser.find(Locator::Id("username")).await.expect("field").send_keys(username).await.expect("type");
-    browser.find(Locator::Id("password")).await.expect("field").send_keys(password).await.expect("type");
-    browser.find(Locator::Css("form.stack button[type=submit]")).await.expect("button").click().await.expect("click");
+    browser
+        .find(Locator::LinkText("Sign in"))
+        .await
+        .expect("a sign-in link")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .expect("field")
+        .send_keys(username)
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .expect("field")
+        .send_keys(password)
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Css("form.stack button[type=submit]"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,17 +110,40 @@ async fn a_client_signs_in_and_sees_the_balance() {
     let (_, username, password) = app.client("winnie", 42_424_242).await;
     let browser = browser().await;
     sign_in(&browser, &app, &username, &password).await;
-    let balance = browser.wait().for_element(Locator::Css("[data-testid=balance]")).await.expect("the balance");
+    let balance = browser
+        .wait()
+        .for_element(Locator::Css("[data-testid=balance]"))
+        .await
+        .expect("the balance");
     assert_eq!(balance.text().await.expect("text"), "$42.42");
     assert_eq!(browser.current_url().await.expect("url").path(), "/portal");
-    let current = browser.find(Locator::Css("nav.main a[aria-current=page]")).await.expect("the current section");
+    let current = browser
+        .find(Locator::Css("nav.main a[aria-current=page]"))
+        .await
+        .expect("the current section");
     assert_eq!(current.text().await.expect("text"), "Home");
-    let body = browser.find(Locator::Css("main")).await.expect("main").text().await.expect("text");
+    let body = browser
+        .find(Locator::Css("main"))
+        .await
+        .expect("main")
+        .text()
+        .await
+        .expect("text");
     assert!(body.contains("winnie Co"));
     assert!(body.contains("opening balance"));
 
-    browser.find(Locator::Css(".who button")).await.expect("sign out").click().await.expect("click");
-    browser.wait().for_element(Locator::Css(".alert.info")).await.expect("signed out notice");
+    browser
+        .find(Locator::Css(".who button"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait()
+        .for_element(Locator::Css(".alert.info"))
+        .await
+        .expect("signed out notice");
     browser.goto(&app.url("/portal")).await.expect("go");
     assert_eq!(browser.current_url().await.expect("url").path(), "/sign-in");
     browser.close().await.expect("close");
@@ -103,21 +152,54 @@ async fn a_client_signs_in_and_sees_the_balance() {
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_sign_in_and_see_the_accounts_list() {
     let app = TestApp::spawn().await;
-    app.account("Acme Plumbing", AccountKind::Retail, None, 15_000_000).await;
-    app.account("Zenith Telecom", AccountKind::Wholesale, None, -2_500_000).await;
+    app.account("Acme Plumbing", AccountKind::Retail, None, 15_000_000)
+        .await;
+    app.account("Zenith Telecom", AccountKind::Wholesale, None, -2_500_000)
+        .await;
     let (_, password) = app.user("stella", Role::Staff, None).await;
     let browser = browser().await;
     sign_in(&browser, &app, "stella", &password).await;
-    let table = browser.wait().for_element(Locator::Id("accounts")).await.expect("the accounts table");
+    let table = browser
+        .wait()
+        .for_element(Locator::Id("accounts"))
+        .await
+        .expect("the accounts table");
     let text = table.text().await.expect("text");
-    assert!(text.contains("Acme Plumbing") && text.contains("$15.00"), "{text}");
-    assert!(text.contains("Zenith Telecom") && text.contains("-$2.50"), "{text}");
+    assert!(
+        text.contains("Acme Plumbing") && text.contains("$15.00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Zenith Telecom") && text.contains("-$2.50"),
+        "{text}"
+    );
 
-    browser.find(Locator::Id("search")).await.expect("search").send_keys("zenith").await.expect("type");
-    browser.find(Locator::Css("form.inline button")).await.expect("filter").click().await.expect("click");
+    browser
+        .find(Locator::Id("search"))
+        .await
+        .expect("search")
+        .send_keys("zenith")
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Css("form.inline button"))
+        .await
+        .expect("filter")
+        .click()
+        .await
+        .expect("click");
     let url = browser.current_url().await.expect("url");
     assert_eq!(url.query(), Some("search=zenith&standing="));
-    let text = browser.find(Locator::Id("accounts")).await.expect("table").text().await.expect("text");
-    assert!(text.contains("Zenith Telecom") && !text.contains("Acme Plumbing"), "{text}");
+    let text = browser
+        .find(Locator::Id("accounts"))
+        .await
+        .expect("table")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("Zenith Telecom") && !text.contains("Acme Plumbing"),
+        "{text}"
+    );
     browser.close().await.expect("close");
 }

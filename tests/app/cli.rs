@@ -10,9 +10,13 @@ const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 
 #[test]
 fn print_schema_prints_the_schema_file() {
-    let output = Command::new(BINARY).arg("print-schema").output().expect("runs");
+    let output = Command::new(BINARY)
+        .arg("print-schema")
+        .output()
+        .expect("runs");
     assert!(output.status.success());
-    let stored = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap_or_default();
+    let stored = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .unwrap_or_default();
     assert_eq!(String::from_utf8_lossy(&output.stdout), stored);
 }
 
@@ -20,12 +24,22 @@ fn print_schema_prints_the_schema_file() {
 async fn create_admin_prints_a_one_time_password_that_signs_in_once_changed() {
     let url = fresh_database().await;
     let output = Command::new(BINARY)
-        .args(["create-admin", "--username", "root-admin", "--email", "root@example.com"])
+        .args([
+            "create-admin",
+            "--username",
+            "root-admin",
+            "--email",
+            "root@example.com",
+        ])
         .env("SWITCHBOARD_DATABASE_URL", &url)
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let password = stdout
         .split("One-time password: ")
         .nth(1)
@@ -34,14 +48,25 @@ async fn create_admin_prints_a_one_time_password_that_signs_in_once_changed() {
     assert!(password.len() >= 16);
 
     let again = Command::new(BINARY)
-        .args(["create-admin", "--username", "ROOT-ADMIN", "--email", "other@example.com", "--password-stdin"])
+        .args([
+            "create-admin",
+            "--username",
+            "ROOT-ADMIN",
+            "--email",
+            "other@example.com",
+            "--password-stdin",
+        ])
         .env("SWITCHBOARD_DATABASE_URL", &url)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .and_then(|mut child| {
-            child.stdin.take().expect("stdin").write_all(b"a-typed-password-1\n")?;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"a-typed-password-1\n")?;
             child.wait_with_output()
         })
         .expect("runs");
@@ -56,15 +81,25 @@ async fn create_admin_prints_a_one_time_password_that_signs_in_once_changed() {
         .expect("created");
     assert_eq!(admin.role, "admin");
     assert!(admin.must_change_password);
-    assert!(switchboard_core::passwords::verify(password, &admin.password_hash));
+    assert!(switchboard_core::passwords::verify(
+        password,
+        &admin.password_hash
+    ));
 }
 
 /// Zero-config: no database URL, a data folder that does not exist yet.
 #[test]
 fn serve_starts_its_own_postgres_answers_readyz_and_stops_it_on_sigterm() {
-    let parent = tempfile::Builder::new().prefix("switchboard-zero-").tempdir_in("/tmp").expect("temp dir");
+    let parent = tempfile::Builder::new()
+        .prefix("switchboard-zero-")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
     // The cluster may run as another user, who must be able to enter it.
-    std::fs::set_permissions(parent.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        parent.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
     let data = parent.path().join("data");
     let mut child = Command::new(BINARY)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
@@ -99,14 +134,20 @@ fn serve_starts_its_own_postgres_answers_readyz_and_stops_it_on_sigterm() {
     let ready = reqwest::blocking_get(&format!("http://{address}/readyz"));
     assert_eq!(ready, "ready");
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     let status = child.wait().expect("exits");
     let log = log.join().expect("the log reader");
     assert!(status.success(), "a clean exit on SIGTERM: {log:?}");
     let mut printed = String::new();
     std::io::Read::read_to_string(&mut { stdout }, &mut printed).expect("stdout");
     assert!(printed.contains("client:        demo / "), "{printed}");
-    assert!(!data.join("postgres/postmaster.pid").exists(), "the cluster was stopped");
+    assert!(
+        !data.join("postgres/postmaster.pid").exists(),
+        "the cluster was stopped"
+    );
     assert!(data.join("secret.key").exists());
 }
 
@@ -117,6 +158,13 @@ mod reqwest {
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(async { ::reqwest::get(url).await.expect("GET").text().await.expect("body") })
+            .block_on(async {
+                ::reqwest::get(url)
+                    .await
+                    .expect("GET")
+                    .text()
+                    .await
+                    .expect("body")
+            })
     }
 }

@@ -19,7 +19,10 @@ async fn the_viewer_sees_their_account_its_balance_and_recent_entries() {
     assert_eq!(viewer["user"]["role"], "CLIENT");
     assert_eq!(viewer["account"]["balance"]["micros"], "7250000");
     assert_eq!(viewer["account"]["balance"]["formatted"], "$7.25");
-    assert_eq!(viewer["account"]["recentEntries"][0]["amount"]["micros"], "7250000");
+    assert_eq!(
+        viewer["account"]["recentEntries"][0]["amount"]["micros"],
+        "7250000"
+    );
     assert_eq!(viewer["account"]["recentEntries"][0]["kind"], "adjustment");
 }
 
@@ -27,9 +30,16 @@ async fn the_viewer_sees_their_account_its_balance_and_recent_entries() {
 async fn staff_list_accounts_with_balances_filters_and_pages() {
     let app = TestApp::spawn().await;
     for n in 0..5 {
-        app.account(&format!("Alpha {n}"), AccountKind::Retail, None, n * 1_000_000).await;
+        app.account(
+            &format!("Alpha {n}"),
+            AccountKind::Retail,
+            None,
+            n * 1_000_000,
+        )
+        .await;
     }
-    app.account("Beta Ltd", AccountKind::Wholesale, None, 0).await;
+    app.account("Beta Ltd", AccountKind::Wholesale, None, 0)
+        .await;
     let (_, password) = app.user("stan", Role::Staff, None).await;
     let http = app.signed_in("stan", &password).await;
     let page = |first: i32, after: Option<String>, search: Option<&str>| {
@@ -46,11 +56,16 @@ async fn staff_list_accounts_with_balances_filters_and_pages() {
         }
     };
     let first = page(4, None, None).await;
-    let edges = first["data"]["accounts"]["edges"].as_array().expect("edges").clone();
+    let edges = first["data"]["accounts"]["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
     assert_eq!(edges.len(), 4);
     assert_eq!(edges[2]["node"]["balance"]["micros"], "2000000");
     assert_eq!(first["data"]["accounts"]["pageInfo"]["hasNextPage"], true);
-    let cursor = first["data"]["accounts"]["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    let cursor = first["data"]["accounts"]["pageInfo"]["endCursor"]
+        .as_str()
+        .map(str::to_owned);
     let second = page(4, cursor, None).await;
     let names: Vec<&str> = second["data"]["accounts"]["edges"]
         .as_array()
@@ -61,11 +76,27 @@ async fn staff_list_accounts_with_balances_filters_and_pages() {
     assert_eq!(names, ["Alpha 4", "Beta Ltd"]);
     assert_eq!(second["data"]["accounts"]["pageInfo"]["hasNextPage"], false);
     let beta = page(10, None, Some("beta")).await;
-    assert_eq!(beta["data"]["accounts"]["edges"].as_array().expect("edges").len(), 1);
+    assert_eq!(
+        beta["data"]["accounts"]["edges"]
+            .as_array()
+            .expect("edges")
+            .len(),
+        1
+    );
     let wildcard = page(10, None, Some("%")).await;
-    assert_eq!(wildcard["data"]["accounts"]["edges"].as_array().expect("edges").len(), 0, "% is searched literally");
+    assert_eq!(
+        wildcard["data"]["accounts"]["edges"]
+            .as_array()
+            .expect("edges")
+            .len(),
+        0,
+        "% is searched literally"
+    );
     let too_many = page(500, None, None).await;
-    assert_eq!(too_many["errors"][0]["message"], "first must be between 1 and 200.");
+    assert_eq!(
+        too_many["errors"][0]["message"],
+        "first must be between 1 and 200."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,18 +118,36 @@ async fn an_admin_adjustment_moves_the_balance_once_per_key() {
         }
     };
     let first = adjust("12.50", "k1").await;
-    assert_eq!(first["data"]["adjustBalance"]["account"]["balance"]["micros"], "12500000");
+    assert_eq!(
+        first["data"]["adjustBalance"]["account"]["balance"]["micros"],
+        "12500000"
+    );
     assert_eq!(first["data"]["adjustBalance"]["replayed"], false);
     let again = adjust("12.50", "k1").await;
     assert_eq!(again["data"]["adjustBalance"]["replayed"], true);
-    assert_eq!(again["data"]["adjustBalance"]["transactionId"], first["data"]["adjustBalance"]["transactionId"]);
-    assert_eq!(again["data"]["adjustBalance"]["account"]["balance"]["micros"], "12500000");
+    assert_eq!(
+        again["data"]["adjustBalance"]["transactionId"],
+        first["data"]["adjustBalance"]["transactionId"]
+    );
+    assert_eq!(
+        again["data"]["adjustBalance"]["account"]["balance"]["micros"],
+        "12500000"
+    );
     let conflict = adjust("99", "k1").await;
-    assert_eq!(conflict["errors"][0]["message"], "This idempotency key was used for a different adjustment.");
+    assert_eq!(
+        conflict["errors"][0]["message"],
+        "This idempotency key was used for a different adjustment."
+    );
     let bad = adjust("twelve", "k2").await;
-    assert_eq!(bad["errors"][0]["message"], "The amount is not a number such as 12.50.");
+    assert_eq!(
+        bad["errors"][0]["message"],
+        "The amount is not a number such as 12.50."
+    );
     let debit = adjust("-2.5", "k3").await;
-    assert_eq!(debit["data"]["adjustBalance"]["account"]["balance"]["micros"], "10000000");
+    assert_eq!(
+        debit["data"]["adjustBalance"]["account"]["balance"]["micros"],
+        "10000000"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,10 +157,26 @@ async fn queries_that_are_too_deep_or_too_costly_are_refused() {
     let http = app.signed_in("deep", &password).await;
     let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } }";
     let answer = app.graphql(&http, deep, json!({})).await;
-    assert!(answer["errors"][0]["message"].as_str().expect("an error").contains("nested too deep"), "{answer}");
-    let costly: String = (0..30).map(|n| format!("a{n}: accounts(first: 200) {{ edges {{ node {{ name }} }} }} ")).collect();
-    let answer = app.graphql(&http, &format!("{{ {costly} }}"), json!({})).await;
-    assert!(answer["errors"][0]["message"].as_str().expect("an error").contains("complex"), "{answer}");
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .expect("an error")
+            .contains("nested too deep"),
+        "{answer}"
+    );
+    let costly: String = (0..30)
+        .map(|n| format!("a{n}: accounts(first: 200) {{ edges {{ node {{ name }} }} }} "))
+        .collect();
+    let answer = app
+        .graphql(&http, &format!("{{ {costly} }}"), json!({}))
+        .await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .expect("an error")
+            .contains("complex"),
+        "{answer}"
+    );
 }
 
 #[test]

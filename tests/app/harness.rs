@@ -118,9 +118,10 @@ impl TestApp {
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let db_url = fresh_database().await;
         let pool = db::pool(&db_url, 8).expect("building the pool");
-        let (acceptor, address) = switchboard::server::bind("127.0.0.1:0".parse().expect("address"))
-            .await
-            .expect("binding a free port");
+        let (acceptor, address) =
+            switchboard::server::bind("127.0.0.1:0".parse().expect("address"))
+                .await
+                .expect("binding a free port");
         let base_url = format!("http://{address}");
         let mut settings = test_settings(&base_url);
         configure(&mut settings);
@@ -148,7 +149,13 @@ impl TestApp {
     }
 
     /// An account of `kind` with `balance` already paid in.
-    pub async fn account(&self, name: &str, kind: AccountKind, parent: Option<AccountId>, balance: i64) -> AccountId {
+    pub async fn account(
+        &self,
+        name: &str,
+        kind: AccountKind,
+        parent: Option<AccountId>,
+        balance: i64,
+    ) -> AccountId {
         let mut conn = self.conn().await;
         let id = accounts::create(
             &mut conn,
@@ -167,15 +174,27 @@ impl TestApp {
         .await
         .expect("creating an account");
         if balance != 0 {
-            ledger::adjust(&mut conn, id, Money(balance), "opening balance", &format!("test:open:{}", id.0), None)
-                .await
-                .expect("opening balance");
+            ledger::adjust(
+                &mut conn,
+                id,
+                Money(balance),
+                "opening balance",
+                &format!("test:open:{}", id.0),
+                None,
+            )
+            .await
+            .expect("opening balance");
         }
         id
     }
 
     /// A user who can sign in; returns their id and password.
-    pub async fn user(&self, username: &str, role: Role, account: Option<AccountId>) -> (UserId, String) {
+    pub async fn user(
+        &self,
+        username: &str,
+        role: Role,
+        account: Option<AccountId>,
+    ) -> (UserId, String) {
         let password = format!("{username}-password-123");
         let mut conn = self.conn().await;
         let id = users::create(
@@ -196,7 +215,14 @@ impl TestApp {
 
     /// A retail client with a balance: (account, username, password).
     pub async fn client(&self, username: &str, balance: i64) -> (AccountId, String, String) {
-        let account = self.account(&format!("{username} Co"), AccountKind::Retail, None, balance).await;
+        let account = self
+            .account(
+                &format!("{username} Co"),
+                AccountKind::Retail,
+                None,
+                balance,
+            )
+            .await;
         let (_, password) = self.user(username, Role::Client, Some(account)).await;
         (account, username.to_owned(), password)
     }
@@ -212,25 +238,50 @@ impl TestApp {
 
     /// The CSRF token a page's forms carry.
     pub async fn csrf_token(&self, http: &reqwest::Client, path: &str) -> String {
-        let page = http.get(self.url(path)).send().await.expect("GET").text().await.expect("body");
+        let page = http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
         csrf_in(&page).expect("the page has a form with a CSRF token")
     }
 
     /// Signs in through the form; returns the response to the POST.
-    pub async fn sign_in(&self, http: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+    pub async fn sign_in(
+        &self,
+        http: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let token = self.csrf_token(http, "/sign-in").await;
         http.post(self.url("/sign-in"))
-            .form(&[("csrf", token.as_str()), ("username", username), ("password", password)])
+            .form(&[
+                ("csrf", token.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
             .send()
             .await
             .expect("POST /sign-in")
     }
 
     /// Signs in again from a browser that is already signed in.
-    pub async fn sign_in_again(&self, http: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+    pub async fn sign_in_again(
+        &self,
+        http: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let token = self.csrf_token(http, "/graphql").await;
         http.post(self.url("/sign-in"))
-            .form(&[("csrf", token.as_str()), ("username", username), ("password", password)])
+            .form(&[
+                ("csrf", token.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
             .send()
             .await
             .expect("POST /sign-in")
@@ -245,7 +296,12 @@ impl TestApp {
     }
 
     /// Runs an operation at `POST /graphql` as a signed-in browser would.
-    pub async fn graphql(&self, http: &reqwest::Client, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    pub async fn graphql(
+        &self,
+        http: &reqwest::Client,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
         let token = self.csrf_token(http, "/graphql").await;
         http.post(self.url("/graphql"))
             .header("x-csrf-token", token)
@@ -261,7 +317,10 @@ impl TestApp {
     /// The session user for in-process schema calls.
     pub async fn session_user(&self, id: UserId) -> SessionUser {
         let mut conn = self.conn().await;
-        let user = users::get(&mut conn, id).await.expect("query").expect("user exists");
+        let user = users::get(&mut conn, id)
+            .await
+            .expect("query")
+            .expect("user exists");
         SessionUser {
             user_id: id,
             username: user.username.clone(),

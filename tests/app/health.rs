@@ -25,7 +25,11 @@ async fn readyz_says_so_when_the_database_is_gone() {
     let (acceptor, address) = switchboard::server::bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");
-    tokio::spawn(switchboard::server::serve(acceptor, state, std::future::pending()));
+    tokio::spawn(switchboard::server::serve(
+        acceptor,
+        state,
+        std::future::pending(),
+    ));
     let ready = TestApp::browser()
         .get(format!("http://{address}/readyz"))
         .send()
@@ -43,7 +47,11 @@ async fn readyz_says_so_when_the_database_is_gone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_address_gets_a_finished_not_found_page() {
     let app = TestApp::spawn().await;
-    let response = TestApp::browser().get(app.url("/no/such/page")).send().await.expect("GET");
+    let response = TestApp::browser()
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(response.status(), 404);
     let page = response.text().await.expect("body");
     assert!(page.contains("There is no page at this address."));

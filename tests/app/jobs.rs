@@ -19,19 +19,41 @@ async fn expired_sessions_are_purged_by_a_job_queued_once() {
         .await
         .expect("a session");
     diesel::update(sessions::table.find(oldest))
-    .set(sessions::expires_at.eq(Utc::now() - Duration::minutes(1)))
-    .execute(&mut conn)
-    .await
-    .expect("expiring one session");
+        .set(sessions::expires_at.eq(Utc::now() - Duration::minutes(1)))
+        .execute(&mut conn)
+        .await
+        .expect("expiring one session");
 
     let name = Job::PurgeExpiredSessions.name();
-    assert!(enqueue(&mut conn, Job::PurgeExpiredSessions, "{}", Some(name)).await.expect("queued"));
-    assert!(!enqueue(&mut conn, Job::PurgeExpiredSessions, "{}", Some(name)).await.expect("deduplicated"));
+    assert!(
+        enqueue(&mut conn, Job::PurgeExpiredSessions, "{}", Some(name))
+            .await
+            .expect("queued")
+    );
+    assert!(
+        !enqueue(&mut conn, Job::PurgeExpiredSessions, "{}", Some(name))
+            .await
+            .expect("deduplicated")
+    );
     let pass = run_due(&app.pool).await.expect("ran");
-    assert_eq!(pass, Pass { succeeded: 1, failed: 0 });
-    let left: i64 = sessions::table.count().get_result(&mut conn).await.expect("count");
+    assert_eq!(
+        pass,
+        Pass {
+            succeeded: 1,
+            failed: 0
+        }
+    );
+    let left: i64 = sessions::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
     assert_eq!(left, 1, "only the expired session is gone");
-    let queued: i64 = background_jobs::table.count().get_result(&mut conn).await.expect("count");
+    let queued: i64 = background_jobs::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
     assert_eq!(queued, 0);
 }
 
@@ -45,14 +67,29 @@ async fn a_failing_job_is_kept_with_its_error_and_retried_later() {
         .await
         .expect("queued");
     let pass = run_due(&app.pool).await.expect("ran");
-    assert_eq!(pass, Pass { succeeded: 0, failed: 1 });
-    let (attempts, error, run_after): (i32, Option<String>, chrono::DateTime<Utc>) = background_jobs::table
-        .select((background_jobs::attempts, background_jobs::last_error, background_jobs::run_after))
-        .first(&mut conn)
-        .await
-        .expect("still queued");
+    assert_eq!(
+        pass,
+        Pass {
+            succeeded: 0,
+            failed: 1
+        }
+    );
+    let (attempts, error, run_after): (i32, Option<String>, chrono::DateTime<Utc>) =
+        background_jobs::table
+            .select((
+                background_jobs::attempts,
+                background_jobs::last_error,
+                background_jobs::run_after,
+            ))
+            .first(&mut conn)
+            .await
+            .expect("still queued");
     assert_eq!(attempts, 1);
     assert!(error.expect("an error").contains("retired_job_name"));
     assert!(run_after > Utc::now(), "the retry waits");
-    assert_eq!(run_due(&app.pool).await.expect("ran"), Pass::default(), "not due yet");
+    assert_eq!(
+        run_due(&app.pool).await.expect("ran"),
+        Pass::default(),
+        "not due yet"
+    );
 }

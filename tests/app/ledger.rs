@@ -22,7 +22,11 @@ struct Count {
 }
 
 async fn scalar(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql).get_result::<Count>(conn).await.expect(sql).n
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .await
+        .expect(sql)
+        .n
 }
 
 /// The ledger's invariants, read straight from the tables.
@@ -33,8 +37,15 @@ async fn assert_books_balance(conn: &mut AsyncPgConnection) {
          COALESCE((SELECT sum(amount) FROM journal_entries e WHERE e.ledger_account_id = la.id), 0)",
     )
     .await;
-    assert_eq!(drifted, 0, "a cached balance differs from the sum of its entries");
-    let total = scalar(conn, "SELECT COALESCE(sum(amount), 0)::bigint AS n FROM journal_entries").await;
+    assert_eq!(
+        drifted, 0,
+        "a cached balance differs from the sum of its entries"
+    );
+    let total = scalar(
+        conn,
+        "SELECT COALESCE(sum(amount), 0)::bigint AS n FROM journal_entries",
+    )
+    .await;
     assert_eq!(total, 0, "the journal does not sum to zero");
     let unbalanced = scalar(
         conn,
@@ -45,7 +56,14 @@ async fn assert_books_balance(conn: &mut AsyncPgConnection) {
 }
 
 async fn balance_of(conn: &mut AsyncPgConnection, id: LedgerAccountId) -> i64 {
-    scalar(conn, &format!("SELECT balance AS n FROM ledger_accounts WHERE id = {}", id.0)).await
+    scalar(
+        conn,
+        &format!(
+            "SELECT balance AS n FROM ledger_accounts WHERE id = {}",
+            id.0
+        ),
+    )
+    .await
 }
 
 fn transfer(key: &str, to: LedgerAccountId, from: LedgerAccountId, amount: i64) -> NewTransaction {
@@ -81,9 +99,15 @@ async fn setup(n: usize) -> (String, Vec<LedgerAccountId>, LedgerAccountId) {
         )
         .await
         .expect("account");
-        customers.push(ledger::customer_account(&mut conn, id).await.expect("ledger account"));
+        customers.push(
+            ledger::customer_account(&mut conn, id)
+                .await
+                .expect("ledger account"),
+        );
     }
-    let book = ledger::book(&mut conn, Book::Payments, "USD").await.expect("book");
+    let book = ledger::book(&mut conn, Book::Payments, "USD")
+        .await
+        .expect("book");
     (url, customers, book)
 }
 
@@ -93,7 +117,10 @@ async fn an_unbalanced_transaction_is_refused_and_changes_nothing() {
     let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
     let mut tx = transfer("unbalanced", customers[0], book, 5_000_000);
     tx.entries[1].1 = Money(-4_000_000);
-    assert!(matches!(ledger::post(&mut conn, &tx).await, Err(LedgerError::Unbalanced(1_000_000))));
+    assert!(matches!(
+        ledger::post(&mut conn, &tx).await,
+        Err(LedgerError::Unbalanced(1_000_000))
+    ));
     let mut other_currency = transfer("eur", customers[0], book, 5_000_000);
     other_currency.currency = "EUR".into();
     assert!(matches!(
@@ -101,8 +128,14 @@ async fn an_unbalanced_transaction_is_refused_and_changes_nothing() {
         Err(LedgerError::CurrencyMismatch(..))
     ));
     let unknown = transfer("ghost", customers[0], LedgerAccountId(999_999), 1);
-    assert!(matches!(ledger::post(&mut conn, &unknown).await, Err(LedgerError::UnknownLedgerAccount(999_999))));
-    assert_eq!(scalar(&mut conn, "SELECT count(*) AS n FROM journal_transactions").await, 0);
+    assert!(matches!(
+        ledger::post(&mut conn, &unknown).await,
+        Err(LedgerError::UnknownLedgerAccount(999_999))
+    ));
+    assert_eq!(
+        scalar(&mut conn, "SELECT count(*) AS n FROM journal_transactions").await,
+        0
+    );
     assert_eq!(balance_of(&mut conn, customers[0]).await, 0);
 }
 
@@ -117,7 +150,10 @@ async fn posting_the_same_key_again_returns_the_first_transaction_and_changes_no
     assert_eq!(second, Posted::Replayed(first.id()));
     assert_eq!(balance_of(&mut conn, customers[0]).await, 30_000_000);
     let changed = transfer("order:1:payment", customers[0], book, 31_000_000);
-    assert!(matches!(ledger::post(&mut conn, &changed).await, Err(LedgerError::IdempotencyConflict(_))));
+    assert!(matches!(
+        ledger::post(&mut conn, &changed).await,
+        Err(LedgerError::IdempotencyConflict(_))
+    ));
     assert_eq!(balance_of(&mut conn, customers[0]).await, 30_000_000);
     assert_books_balance(&mut conn).await;
 }
@@ -128,14 +164,22 @@ async fn a_post_rolls_back_with_the_callers_transaction() {
     let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
     let result: Result<(), LedgerError> = conn
         .transaction(async |conn| {
-            ledger::post(conn, &transfer("rolled-back", customers[0], book, 1_000_000)).await?;
+            ledger::post(
+                conn,
+                &transfer("rolled-back", customers[0], book, 1_000_000),
+            )
+            .await?;
             Err(LedgerError::TooFewEntries)
         })
         .await;
     assert!(result.is_err());
     assert_eq!(balance_of(&mut conn, customers[0]).await, 0);
     // The key was never used, so it can be posted now.
-    let posted = ledger::post(&mut conn, &transfer("rolled-back", customers[0], book, 1_000_000)).await;
+    let posted = ledger::post(
+        &mut conn,
+        &transfer("rolled-back", customers[0], book, 1_000_000),
+    )
+    .await;
     assert!(matches!(posted, Ok(Posted::New(_))));
 }
 
@@ -156,13 +200,24 @@ async fn the_database_itself_refuses_an_unbalanced_or_rewritten_journal() {
             .await
         })
         .await;
-    let error = raw.expect_err("an unbalanced journal transaction cannot commit").to_string();
+    let error = raw
+        .expect_err("an unbalanced journal transaction cannot commit")
+        .to_string();
     assert!(error.contains("does not sum to zero"), "{error}");
 
-    ledger::post(&mut conn, &transfer("kept", customers[0], book, 7)).await.expect("posted");
-    let rewrite = diesel::sql_query("UPDATE journal_entries SET amount = amount * 2").execute(&mut conn).await;
-    assert!(rewrite.expect_err("append-only").to_string().contains("append-only"));
-    let delete = diesel::sql_query("DELETE FROM journal_transactions").execute(&mut conn).await;
+    ledger::post(&mut conn, &transfer("kept", customers[0], book, 7))
+        .await
+        .expect("posted");
+    let rewrite = diesel::sql_query("UPDATE journal_entries SET amount = amount * 2")
+        .execute(&mut conn)
+        .await;
+    assert!(rewrite
+        .expect_err("append-only")
+        .to_string()
+        .contains("append-only"));
+    let delete = diesel::sql_query("DELETE FROM journal_transactions")
+        .execute(&mut conn)
+        .await;
     assert!(delete.is_err());
     assert_books_balance(&mut conn).await;
 }
@@ -189,7 +244,10 @@ async fn many_concurrent_posts_on_one_account_keep_its_balance_exact() {
     let results = join_all(posts).await;
     assert!(results.iter().all(|p| matches!(p, Posted::New(_))));
     let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
-    assert_eq!(balance_of(&mut conn, customers[0]).await, 40 * 1_000 + 40 * 10 - 40 * 3);
+    assert_eq!(
+        balance_of(&mut conn, customers[0]).await,
+        40 * 1_000 + 40 * 10 - 40 * 3
+    );
     assert_eq!(balance_of(&mut conn, customers[1]).await, -40 * 10 + 40 * 3);
     assert_books_balance(&mut conn).await;
 }
@@ -197,11 +255,20 @@ async fn many_concurrent_posts_on_one_account_keep_its_balance_exact() {
 #[derive(Clone, Debug)]
 enum Op {
     /// A transfer under a key drawn from a small set, so keys repeat.
-    Post { to: usize, from: usize, amount: i64, key: u8 },
+    Post {
+        to: usize,
+        from: usize,
+        amount: i64,
+        key: u8,
+    },
     /// Entries that do not sum to zero.
     Unbalanced { to: usize, amount: i64 },
     /// Several posts at once on one account, one of them sent twice.
-    Burst { to: usize, count: usize, amount: i64 },
+    Burst {
+        to: usize,
+        count: usize,
+        amount: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -231,8 +298,20 @@ impl Model {
 async fn step(pool: &Pool, model: &mut Model, ledgers: &[LedgerAccountId], op: &Op) {
     let mut conn = db::conn(pool).await.expect("conn");
     match *op {
-        Op::Post { to, from, amount, key } => {
-            let (to, from) = (ledgers[to], ledgers[if from == to { (from + 1) % ledgers.len() } else { from }]);
+        Op::Post {
+            to,
+            from,
+            amount,
+            key,
+        } => {
+            let (to, from) = (
+                ledgers[to],
+                ledgers[if from == to {
+                    (from + 1) % ledgers.len()
+                } else {
+                    from
+                }],
+            );
             let key = format!("prop:{key}");
             let result = ledger::post(&mut conn, &transfer(&key, to, from, amount)).await;
             match model.posted.get(&key) {
@@ -244,13 +323,24 @@ async fn step(pool: &Pool, model: &mut Model, ledgers: &[LedgerAccountId], op: &
                 Some(first) if *first == (to, from, amount) => {
                     assert!(matches!(result, Ok(Posted::Replayed(_))), "{result:?}");
                 }
-                Some(_) => assert!(matches!(result, Err(LedgerError::IdempotencyConflict(_))), "{result:?}"),
+                Some(_) => assert!(
+                    matches!(result, Err(LedgerError::IdempotencyConflict(_))),
+                    "{result:?}"
+                ),
             }
         }
         Op::Unbalanced { to, amount } => {
-            let mut tx = transfer(&format!("unbalanced:{amount}"), ledgers[to], ledgers[4], amount);
+            let mut tx = transfer(
+                &format!("unbalanced:{amount}"),
+                ledgers[to],
+                ledgers[4],
+                amount,
+            );
             tx.entries[1].1 = Money(-amount - 1);
-            assert!(matches!(ledger::post(&mut conn, &tx).await, Err(LedgerError::Unbalanced(_))));
+            assert!(matches!(
+                ledger::post(&mut conn, &tx).await,
+                Err(LedgerError::Unbalanced(_))
+            ));
         }
         Op::Burst { to, count, amount } => {
             model.bursts += 1;
@@ -266,7 +356,10 @@ async fn step(pool: &Pool, model: &mut Model, ledgers: &[LedgerAccountId], op: &
                 }
             });
             let results = join_all(posts).await;
-            let new = results.iter().filter(|p| matches!(p, Posted::New(_))).count();
+            let new = results
+                .iter()
+                .filter(|p| matches!(p, Posted::New(_)))
+                .count();
             assert_eq!(new, count, "the key sent twice was applied once");
             for _ in 0..count {
                 model.apply(ledgers[to], ledgers[4], amount);
@@ -304,7 +397,9 @@ fn random_postings_keep_every_balance_equal_to_the_sum_of_its_entries() {
     });
     runner
         .run(&proptest::collection::vec(op(), 1..25), |ops| {
-            let mut model = model.lock().expect("model");
+            let mut model = model
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             runtime.block_on(async {
                 for op in &ops {
                     step(&pool, &mut model, &ledgers, op).await;

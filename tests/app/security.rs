@@ -10,7 +10,10 @@ async fn a_form_without_the_csrf_token_changes_nothing() {
     http.get(app.url("/sign-in")).send().await.expect("GET");
     let missing = http
         .post(app.url("/sign-in"))
-        .form(&[("username", username.as_str()), ("password", password.as_str())])
+        .form(&[
+            ("username", username.as_str()),
+            ("password", password.as_str()),
+        ])
         .send()
         .await
         .expect("POST");
@@ -22,16 +25,34 @@ async fn a_form_without_the_csrf_token_changes_nothing() {
     let foreign = app.csrf_token(&other, "/sign-in").await;
     let forged = http
         .post(app.url("/sign-in"))
-        .form(&[("csrf", foreign.as_str()), ("username", &username), ("password", &password)])
+        .form(&[
+            ("csrf", foreign.as_str()),
+            ("username", &username),
+            ("password", &password),
+        ])
         .send()
         .await
         .expect("POST");
     assert_eq!(forged.status(), 403);
 
     let signed_in = app.signed_in(&username, &password).await;
-    let sign_out = signed_in.post(app.url("/sign-out")).form(&[("x", "y")]).send().await.expect("POST");
+    let sign_out = signed_in
+        .post(app.url("/sign-out"))
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(sign_out.status(), 403);
-    assert_eq!(signed_in.get(app.url("/portal")).send().await.expect("GET").status(), 200, "still signed in");
+    assert_eq!(
+        signed_in
+            .get(app.url("/portal"))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
+        200,
+        "still signed in"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -40,14 +61,30 @@ async fn cookie_authenticated_graphql_needs_the_csrf_header() {
     let (_, username, password) = app.client("nina", 0).await;
     let http = app.signed_in(&username, &password).await;
     let query = serde_json::json!({ "query": "{ viewer { user { username } } }" });
-    let refused = http.post(app.url("/graphql")).json(&query).send().await.expect("POST");
+    let refused = http
+        .post(app.url("/graphql"))
+        .json(&query)
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(refused.status(), 403);
-    let answer = app.graphql(&http, "{ viewer { user { username } } }", serde_json::json!({})).await;
+    let answer = app
+        .graphql(
+            &http,
+            "{ viewer { user { username } } }",
+            serde_json::json!({}),
+        )
+        .await;
     assert_eq!(answer["data"]["viewer"]["user"]["username"], "nina");
 
     // Without cookies there is no ambient authority to protect: the request
     // runs as nobody.
-    let anonymous = reqwest::Client::new().post(app.url("/graphql")).json(&query).send().await.expect("POST");
+    let anonymous = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .json(&query)
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(anonymous.status(), 200);
     let body: serde_json::Value = anonymous.json().await.expect("json");
     assert_eq!(body["errors"][0]["message"], "Sign in first.");
@@ -56,8 +93,18 @@ async fn cookie_authenticated_graphql_needs_the_csrf_header() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_response_carries_the_security_headers() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/sign-in", "/healthz", "/nowhere", "/static/switchboard.css"] {
-        let response = TestApp::browser().get(app.url(path)).send().await.expect("GET");
+    for path in [
+        "/",
+        "/sign-in",
+        "/healthz",
+        "/nowhere",
+        "/static/switchboard.css",
+    ] {
+        let response = TestApp::browser()
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("GET");
         let headers = response.headers();
         let csp = headers["content-security-policy"].to_str().expect("text");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
@@ -66,8 +113,18 @@ async fn every_response_carries_the_security_headers() {
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
     }
-    let page = TestApp::browser().get(app.url("/sign-in")).send().await.expect("GET").text().await.expect("body");
-    assert!(!page.contains("<script"), "pages work without JavaScript and carry none inline");
+    let page = TestApp::browser()
+        .get(app.url("/sign-in"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !page.contains("<script"),
+        "pages work without JavaScript and carry none inline"
+    );
     assert!(!page.contains("style="), "no inline styles");
 }
 
@@ -105,10 +162,19 @@ async fn passwords_are_stored_as_argon2id_hashes_and_sessions_as_digests() {
     let (id, password) = app.user("petra", Role::Staff, None).await;
     let http = app.signed_in("petra", &password).await;
     let mut conn = app.conn().await;
-    let hash: String = users::table.find(id.0).select(users::password_hash).first(&mut conn).await.expect("user");
+    let hash: String = users::table
+        .find(id.0)
+        .select(users::password_hash)
+        .first(&mut conn)
+        .await
+        .expect("user");
     assert!(hash.starts_with("$argon2id$"));
     assert!(!hash.contains(&password));
-    let stored: String = sessions::table.select(sessions::token_hash).first(&mut conn).await.expect("session");
+    let stored: String = sessions::table
+        .select(sessions::token_hash)
+        .first(&mut conn)
+        .await
+        .expect("session");
     let _ = http;
     assert_eq!(stored.len(), 64);
 }
