@@ -22,8 +22,12 @@ pub fn routes(state: AppState) -> impl Endpoint {
             "/account/password",
             get(auth::password_page).post(auth::change_password),
         )
-        .at("/graphql", get(api::console_page).post(api::graphql))
-        .at("/graphql/console", post(api::console_run))
+        .at("/static/graphiql/:file", get(assets::graphiql_file))
+        .at("/graphql", get(api::graphiql).post(api::graphql))
+        .at(
+            "/graphql/console",
+            get(api::console_page).post(api::console_run),
+        )
         .at("/graphql/schema", get(api::schema_sdl))
         .at("/portal", get(switchboard_portal::home))
         .at("/admin", get(switchboard_admin::home))

@@ -32,16 +32,33 @@ pub async fn conn(pool: &Pool) -> anyhow::Result<PooledConn> {
     pool.get().await.context("the database is not answering")
 }
 
+/// Any fixed number, so instances starting together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x5357_4954_4348;
+
 /// Runs the migrations not yet applied; returns how many ran. Needs a
 /// multi-threaded Tokio runtime (diesel's migration harness is synchronous).
+/// Several instances starting at once take turns: an advisory lock, held on
+/// a second connection, covers the whole run.
 pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    let mut lock = AsyncPgConnection::establish(url)
+        .await
+        .context("connecting to the database to migrate it")?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .execute(&mut lock)
+        .await
+        .context("waiting for another instance's migrations")?;
     let conn = AsyncPgConnection::establish(url)
         .await
         .context("connecting to the database to migrate it")?;
     let mut harness = AsyncMigrationHarness::new(conn);
     let applied = tokio::task::block_in_place(|| harness.run_pending_migrations(MIGRATIONS))
-        .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
-    Ok(applied.len())
+        .map(|applied| applied.len())
+        .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
+    drop(harness);
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .execute(&mut lock)
+        .await?;
+    applied
 }
 
 /// Creates `database` on the server behind `maintenance_url` unless it exists,

@@ -203,3 +203,55 @@ async fn staff_sign_in_and_see_the_accounts_list() {
     );
     browser.close().await.expect("close");
 }
+
+/// Saves a screenshot when `SWITCHBOARD_SCREENSHOTS` names a folder, for
+/// looking at the pages by eye.
+async fn screenshot(browser: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") {
+        let png = browser.screenshot().await.expect("a screenshot");
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)
+            .expect("saving it");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphiql_runs_an_operation_as_the_signed_in_client() {
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("gwen", 3_000_000).await;
+    let browser = browser().await;
+    sign_in(&browser, &app, &username, &password).await;
+    screenshot(&browser, "client-home").await;
+    browser
+        .find(Locator::LinkText("API"))
+        .await
+        .expect("the API link")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait()
+        .for_element(Locator::Css(".graphiql-execute-button"))
+        .await
+        .expect("GraphiQL starts")
+        .click()
+        .await
+        .expect("run the default operation");
+    let started = Instant::now();
+    let answer = loop {
+        let text = browser
+            .find(Locator::Css(".graphiql-response"))
+            .await
+            .expect("the result pane")
+            .text()
+            .await
+            .expect("text");
+        if text.contains("$3.00") || started.elapsed() > Duration::from_secs(15) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    screenshot(&browser, "graphiql").await;
+    assert!(answer.contains("\"username\": \"gwen\""), "{answer}");
+    assert!(answer.contains("$3.00"), "{answer}");
+    browser.close().await.expect("close");
+}

@@ -275,7 +275,7 @@ impl TestApp {
         username: &str,
         password: &str,
     ) -> reqwest::Response {
-        let token = self.csrf_token(http, "/graphql").await;
+        let token = self.csrf_token(http, "/graphql/console").await;
         http.post(self.url("/sign-in"))
             .form(&[
                 ("csrf", token.as_str()),
@@ -302,7 +302,7 @@ impl TestApp {
         query: &str,
         variables: serde_json::Value,
     ) -> serde_json::Value {
-        let token = self.csrf_token(http, "/graphql").await;
+        let token = self.csrf_token(http, "/graphql/console").await;
         http.post(self.url("/graphql"))
             .header("x-csrf-token", token)
             .json(&serde_json::json!({ "query": query, "variables": variables }))

@@ -63,7 +63,8 @@ fn console(ctx: &PageContext, query: &str, variables: &str, result: Option<&str>
             "Every page of Switchboard runs an operation of this GraphQL schema as you; "
             "here you can run your own. Scripts send the same operations to "
             code { "POST /graphql" } " as JSON. "
-            a href="/graphql/schema" { "Read the schema" } "."
+            a href="/graphql" { "GraphiQL" } " does the same with completion and documentation; "
+            a href="/graphql/schema" { "the schema" } " is plain text."
         }
         form.stack.card method="post" action="/graphql/console" {
             (csrf_field(ctx))
@@ -80,7 +81,45 @@ fn console(ctx: &PageContext, query: &str, variables: &str, result: Option<&str>
     })
 }
 
-/// `GET /graphql`: the console.
+/// GraphiQL injects its own styles, so its page alone allows inline styles.
+const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                            img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+                            form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// `GET /graphql`: GraphiQL, running operations as the signed-in viewer.
+#[handler]
+pub fn graphiql(req: &Request) -> Response {
+    let ctx = PageContext::of(req);
+    let page = Page {
+        title: "API",
+        nav: Nav::Api,
+        ctx: &ctx,
+    };
+    let head = html! {
+        meta name="csrf-token" content=(ctx.csrf_token);
+        link rel="stylesheet" href="/static/graphiql/graphiql.min.css";
+    };
+    let content = html! {
+        div #graphiql {
+            noscript {
+                div.card.narrow {
+                    p { "GraphiQL needs JavaScript. The " a href="/graphql/console" { "API console" } " works without it." }
+                }
+            }
+        }
+    };
+    let scripts = html! {
+        script src="/static/graphiql/react.production.min.js" {}
+        script src="/static/graphiql/react-dom.production.min.js" {}
+        script src="/static/graphiql/graphiql.min.js" {}
+        script src="/static/graphiql/graphiql-start.js" {}
+    };
+    html_response(StatusCode::OK, page.render_app(head, content, scripts))
+        .with_header(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)
+        .into_response()
+}
+
+/// `GET /graphql/console`: a console that works without JavaScript.
 #[handler]
 pub fn console_page(req: &Request) -> Response {
     html_response(

@@ -31,6 +31,22 @@ pub struct Page<'a> {
 impl Page<'_> {
     /// The whole document around `content`.
     pub fn render(&self, content: Markup) -> Markup {
+        self.document(html! {}, None, content, html! {})
+    }
+
+    /// A document for a page that is an application of its own (GraphiQL):
+    /// extra head elements, a class on the body, and scripts at the end.
+    pub fn render_app(&self, head: Markup, content: Markup, scripts: Markup) -> Markup {
+        self.document(head, Some("app"), content, scripts)
+    }
+
+    fn document(
+        &self,
+        head: Markup,
+        body_class: Option<&str>,
+        content: Markup,
+        scripts: Markup,
+    ) -> Markup {
         let links = nav_links(self.ctx.role());
         html! {
             (DOCTYPE)
@@ -39,9 +55,10 @@ impl Page<'_> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (self.title) " · Switchboard" }
+                    (head)
                     link rel="stylesheet" href="/static/switchboard.css";
                 }
-                body {
+                body class=[body_class] {
                     header.topbar {
                         div.inner {
                             a.brand href="/" { "Switch" span { "board" } }
@@ -67,6 +84,7 @@ impl Page<'_> {
                     }
                     main { (content) }
                     footer { "Switchboard · hosted PBX service" }
+                    (scripts)
                 }
             }
         }

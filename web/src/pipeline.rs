@@ -23,8 +23,9 @@ pub const CSRF_FIELD: &str = "csrf";
 /// The header that carries it for JSON requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+/// The policy of every page but GraphiQL's (see `api::graphiql`).
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// What a handler knows about the request it serves.
 #[derive(Clone, Debug)]
@@ -246,8 +247,13 @@ pub fn append_cookie(response: &mut Response, cookie: &str) {
 
 fn add_security_headers(response: &mut Response) {
     let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     let fixed = [
-        (header::CONTENT_SECURITY_POLICY, CSP),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
