@@ -122,12 +122,10 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     );
     let database = database::open(&settings).await?;
     let result = serve_on(&settings, &database, demo).await;
-    if database.cluster.is_some() {
+    if database.started_cluster {
         tracing::info!("stopping the private PostgreSQL");
-        if let Some(cluster) = &database.cluster {
-            cluster.stop()?;
-        }
     }
+    database.close()?;
     result
 }
 
@@ -161,7 +159,8 @@ async fn serve_on(
         );
     }
     drop(conn);
-    let _jobs = switchboard_jobs::start(pool.clone()).await?;
+    let mailer = switchboard_jobs::Mailer::from_settings(settings)?;
+    let _jobs = switchboard_jobs::start(pool.clone(), mailer).await?;
     tracing::info!(%address, base_url = %settings.base_url(), "Switchboard is listening");
     let state = AppState::new(pool, key, settings.clone());
     server::serve(acceptor, state, server::shutdown_signal()).await

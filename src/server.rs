@@ -31,6 +31,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/graphql/schema", get(api::schema_sdl))
         .at("/portal", get(switchboard_portal::home))
         .at("/admin", get(switchboard_admin::home))
+        .at("/admin/outbox", get(switchboard_admin::outbox))
         .catch_error(|_: NotFoundError| async {
             message_page(
                 StatusCode::NOT_FOUND,

@@ -13,6 +13,7 @@ use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
 const STAFF_ACCOUNTS: &str = include_str!("../operations/staff_accounts.graphql");
+const STAFF_OUTBOX: &str = include_str!("../operations/outbox.graphql");
 
 /// The standings a list can be filtered by, as the schema names them.
 const STANDINGS: &[(&str, &str)] = &[
@@ -170,4 +171,117 @@ pub async fn home(
             div.pager { span {} a.button href=(next) { "Next page" } }
         }
     })
+}
+
+#[derive(Deserialize, Default)]
+pub struct OutboxQuery {
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StaffOutbox {
+    emails: EmailConnection,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmailConnection {
+    edges: Vec<EmailEdge>,
+    page_info: PageInfo,
+}
+
+#[derive(Deserialize)]
+struct EmailEdge {
+    node: Email,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Email {
+    to: String,
+    subject: String,
+    state: String,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `GET /admin/outbox`: every email Switchboard queued, and whether it left.
+#[handler]
+pub async fn outbox(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<OutboxQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let variables = serde_json::json!({ "after": query.after });
+    let data: StaffOutbox = match operations::run(state, &ctx, STAFF_OUTBOX, variables).await {
+        Ok(data) => data,
+        Err(error) => return error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
+    };
+    let next_page = data
+        .emails
+        .page_info
+        .end_cursor
+        .filter(|_| data.emails.page_info.has_next_page)
+        .map(|cursor| {
+            format!(
+                "/admin/outbox?{}",
+                serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default()
+            )
+        });
+    let files = state.settings.email.smtp.is_none();
+    Page {
+        title: "Outbox",
+        nav: Nav::StaffOutbox,
+        ctx: &ctx,
+    }
+    .respond(html! {
+        h1 { "Outbox" }
+        @if files {
+            div.alert.info role="status" {
+                "No SMTP server is configured: messages are written as .eml files to "
+                code { (state.settings.data_dir.join("outbox").display()) } " instead of being sent."
+            }
+        }
+        div.table-wrap {
+            table #outbox {
+                thead { tr { th { "Queued (UTC)" } th { "To" } th { "Subject" } th { "State" } th.num { "Attempts" } th { "Sent / last error" } } }
+                tbody {
+                    @for edge in &data.emails.edges {
+                        @let email = &edge.node;
+                        tr {
+                            td { (email.created_at.format("%Y-%m-%d %H:%M")) }
+                            td { (email.to) }
+                            td { (email.subject) }
+                            td { span class={ "badge " (email_badge(&email.state)) } { (email.state.to_lowercase()) } }
+                            td.num { (email.attempts) }
+                            td {
+                                @if let Some(sent) = email.sent_at { (sent.format("%Y-%m-%d %H:%M")) }
+                                @else if let Some(error) = &email.last_error { span.negative { (error) } }
+                            }
+                        }
+                    }
+                    @if data.emails.edges.is_empty() {
+                        tr { td.empty colspan="6" { "Nothing has been queued yet." } }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = next_page {
+            div.pager { span {} a.button href=(next) { "Older" } }
+        }
+    })
+}
+
+fn email_badge(state: &str) -> &'static str {
+    match state {
+        "SENT" => "good",
+        "FAILED" => "off",
+        _ => "low",
+    }
 }

@@ -78,6 +78,75 @@ pub struct Settings {
     /// Connections in the database pool.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// How email leaves.
+    #[serde(default)]
+    pub email: EmailSettings,
+    /// Load balancers or proxies in front of Switchboard: from these peers the
+    /// client address is taken from `X-Forwarded-For`.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Email: SMTP when `smtp` is set, otherwise `.eml` files in `<data_dir>/outbox`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct EmailSettings {
+    /// The sender of every message.
+    #[serde(default = "default_from")]
+    pub from: String,
+    /// Where notices for staff go.
+    #[serde(default = "default_staff_address")]
+    pub staff_address: String,
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
+}
+
+impl Default for EmailSettings {
+    fn default() -> EmailSettings {
+        EmailSettings {
+            from: default_from(),
+            staff_address: default_staff_address(),
+            smtp: None,
+        }
+    }
+}
+
+/// An SMTP server.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    /// Default: 587 with STARTTLS, 465 with TLS, 25 with none.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Seconds to wait for the server before counting an attempt as failed.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_seconds: u64,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection: only for a relay on the same machine or in tests.
+    None,
+    #[default]
+    Starttls,
+    Tls,
+}
+
+fn default_from() -> String {
+    "Switchboard <noreply@switchboard.invalid>".into()
+}
+fn default_staff_address() -> String {
+    "staff@switchboard.invalid".into()
+}
+fn default_smtp_timeout() -> u64 {
+    15
 }
 
 fn default_listen() -> SocketAddr {

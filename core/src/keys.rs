@@ -6,6 +6,10 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -63,10 +67,11 @@ impl SecretKey {
     }
 
     fn mac(&self, purpose: &str) -> HmacSha256 {
-        let mut derive = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut derive =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
         derive.update(purpose.as_bytes());
         let subkey = derive.finalize().into_bytes();
-        HmacSha256::new_from_slice(&subkey).expect("HMAC takes any key length")
+        <HmacSha256 as Mac>::new_from_slice(&subkey).expect("HMAC takes any key length")
     }
 
     /// A hex tag over `message` for one purpose.
@@ -84,6 +89,59 @@ impl SecretKey {
         let mut mac = self.mac(purpose);
         mac.update(message);
         mac.verify_slice(&tag).is_ok()
+    }
+}
+
+impl SecretKey {
+    fn cipher(&self, purpose: &str) -> ChaCha20Poly1305 {
+        let mut derive =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        derive.update(b"encrypt:");
+        derive.update(purpose.as_bytes());
+        ChaCha20Poly1305::new(&derive.finalize().into_bytes())
+    }
+
+    /// Encrypts a secret to store it (a PBX password, an API credential):
+    /// `v1:` and the base64 of a random nonce and the sealed text. The
+    /// purpose is bound in, so a value cannot be moved to another column.
+    pub fn encrypt(&self, purpose: &str, plaintext: &str) -> String {
+        let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let sealed = self
+            .cipher(purpose)
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .expect("encryption in memory cannot fail");
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        format!("v1:{}", BASE64.encode(bytes))
+    }
+
+    /// Opens what [`SecretKey::encrypt`] sealed for the same purpose.
+    pub fn decrypt(&self, purpose: &str, stored: &str) -> anyhow::Result<String> {
+        let encoded = stored
+            .strip_prefix("v1:")
+            .context("the stored secret has an unknown format")?;
+        let bytes = BASE64
+            .decode(encoded)
+            .context("the stored secret is not base64")?;
+        anyhow::ensure!(bytes.len() > 12, "the stored secret is too short");
+        let (nonce, sealed) = bytes.split_at(12);
+        let plain = self
+            .cipher(purpose)
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: sealed,
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("the stored secret does not open with this key"))?;
+        String::from_utf8(plain).context("the stored secret is not text")
     }
 }
 
@@ -107,6 +165,32 @@ mod tests {
         assert!(!key.verify("csrf", b"abd", &tag));
         assert!(!SecretKey::generate().verify("csrf", b"abc", &tag));
         assert!(!key.verify("csrf", b"abc", "zz"));
+    }
+
+    #[test]
+    fn secrets_open_only_with_the_same_key_and_purpose() {
+        let key = SecretKey::generate();
+        let sealed = key.encrypt("pbx.gui_password", "s3cret-Password");
+        assert!(sealed.starts_with("v1:"));
+        assert!(!sealed.contains("s3cret"));
+        assert_ne!(
+            sealed,
+            key.encrypt("pbx.gui_password", "s3cret-Password"),
+            "fresh nonce each time"
+        );
+        assert_eq!(
+            key.decrypt("pbx.gui_password", &sealed).expect("opens"),
+            "s3cret-Password"
+        );
+        assert!(key.decrypt("api.token", &sealed).is_err());
+        assert!(SecretKey::generate()
+            .decrypt("pbx.gui_password", &sealed)
+            .is_err());
+        let mut tampered = sealed.clone();
+        tampered.pop();
+        tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(key.decrypt("pbx.gui_password", &tampered).is_err());
+        assert!(key.decrypt("pbx.gui_password", "plain text").is_err());
     }
 
     #[test]

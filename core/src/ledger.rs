@@ -207,9 +207,14 @@ async fn post_checked(
 /// The key was used before: the same transaction is a replay, another one
 /// is a mistake the caller must hear about.
 async fn replay(conn: &mut AsyncPgConnection, tx: &NewTransaction) -> Result<Posted, LedgerError> {
-    let (id, currency): (i64, String) = journal_transactions::table
+    let (id, currency, kind, memo): (i64, String, String, String) = journal_transactions::table
         .filter(journal_transactions::idempotency_key.eq(&tx.idempotency_key))
-        .select((journal_transactions::id, journal_transactions::currency))
+        .select((
+            journal_transactions::id,
+            journal_transactions::currency,
+            journal_transactions::kind,
+            journal_transactions::memo,
+        ))
         .first(conn)
         .await?;
     let mut stored: Vec<(i64, i64)> = journal_entries::table
@@ -220,7 +225,7 @@ async fn replay(conn: &mut AsyncPgConnection, tx: &NewTransaction) -> Result<Pos
     let mut asked: Vec<(i64, i64)> = tx.entries.iter().map(|(a, m)| (a.0, m.0)).collect();
     stored.sort_unstable();
     asked.sort_unstable();
-    if stored != asked || currency != tx.currency {
+    if stored != asked || currency != tx.currency || kind != tx.kind || memo != tx.memo {
         return Err(LedgerError::IdempotencyConflict(tx.idempotency_key.clone()));
     }
     Ok(Posted::Replayed(TransactionId(id)))

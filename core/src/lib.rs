@@ -12,6 +12,7 @@ pub mod domain;
 pub mod keys;
 pub mod ledger;
 pub mod money;
+pub mod outbox;
 pub mod passwords;
 pub mod schema;
 pub mod sessions;

@@ -132,4 +132,22 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_transactions,
     journal_entries,
     background_jobs,
+    emails,
 );
+
+diesel::table! {
+    emails (id) {
+        id -> BigInt,
+        dedupe_key -> Nullable<Text>,
+        to_address -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        state -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamptz,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}

@@ -39,10 +39,27 @@ pub const STAFF: &[Role] = &[Role::Staff, Role::Admin];
 /// The company's owners.
 pub const ADMIN: &[Role] = &[Role::Admin];
 
-/// Lets a field through for the listed roles only.
+/// Lets a field through for the listed roles only, once the user has
+/// replaced any one-time password.
 pub struct Allow(pub &'static [Role]);
 
 impl Guard for Allow {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        AllowBeforePasswordChange(self.0).check(ctx).await?;
+        match ctx.data_opt::<Viewer>().and_then(|v| v.user.as_ref()) {
+            Some(user) if user.must_change_password => {
+                Err("Choose a new password first (changePassword).".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The same, but open to a user who still has a one-time password: only for
+/// what they need to replace it.
+pub struct AllowBeforePasswordChange(pub &'static [Role]);
+
+impl Guard for AllowBeforePasswordChange {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         match ctx.data_opt::<Viewer>().and_then(Viewer::role) {
             None => Err("Sign in first.".into()),

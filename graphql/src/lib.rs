@@ -24,9 +24,10 @@ pub const MAX_DEPTH: usize = 10;
 /// children once per item it may return).
 pub const MAX_COMPLEXITY: usize = 5_000;
 
-/// Builds the schema over a database pool.
-pub fn schema(pool: Pool) -> SwitchboardSchema {
-    builder().data(pool).finish()
+/// Builds the schema over a database pool, with the limits that apply
+/// whenever a password is checked.
+pub fn schema(pool: Pool, limits: switchboard_core::sign_in::Limits) -> SwitchboardSchema {
+    builder().data(pool).data(limits).finish()
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.

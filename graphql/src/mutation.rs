@@ -1,12 +1,14 @@
 //! Changing.
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use diesel_async::AsyncConnection;
 use switchboard_core::audit::{self, Actor};
 use switchboard_core::ledger::{self, LedgerError, Posted};
+use switchboard_core::sign_in::{self, Limits, Purpose, SignInError};
 use switchboard_core::users::{self, CreateUserError};
-use switchboard_core::{accounts, db, passwords, sessions, AccountId, Money};
+use switchboard_core::{accounts, db, outbox, sessions, AccountId, Money};
 
-use crate::guards::{self, Allow, Viewer, ADMIN, SIGNED_IN};
+use crate::guards::{self, Allow, AllowBeforePasswordChange, Viewer, ADMIN, SIGNED_IN};
 use crate::types::{parse_id, Account};
 use crate::{internal, pool};
 
@@ -61,33 +63,37 @@ impl Mutation {
         {
             return Err(format!("No account {account_id}.").into());
         }
-        let key = format!("adjustment:{}", input.idempotency_key.trim());
-        let posted = ledger::adjust(
-            &mut conn,
-            account_id,
-            amount,
-            memo,
-            &key,
-            Some(user.user_id),
-        )
-        .await
-        .map_err(|e| match e {
-            LedgerError::IdempotencyConflict(_) => {
-                "This idempotency key was used for a different adjustment.".into()
-            }
-            other => internal(other),
-        })?;
-        if let Posted::New(_) = posted {
-            audit::record(
-                &mut conn,
-                &actor(ctx),
-                "account.adjust_balance",
-                &format!("account:{account_id}"),
-                &format!("{} {memo}", amount.micros()),
-            )
-            .await
-            .map_err(internal)?;
+        let key = input.idempotency_key.trim();
+        if key.is_empty() {
+            return Err("Give an idempotency key: any text unique to this adjustment.".into());
         }
+        let key = format!("adjustment:{key}");
+        let actor = actor(ctx);
+        // The money and its audit record commit together or not at all.
+        let posted = conn
+            .transaction(async |conn| {
+                let posted =
+                    ledger::adjust(conn, account_id, amount, memo, &key, Some(user.user_id))
+                        .await?;
+                if let Posted::New(_) = posted {
+                    audit::record(
+                        conn,
+                        &actor,
+                        "account.adjust_balance",
+                        &format!("account:{account_id}"),
+                        &format!("{} {memo}", amount.micros()),
+                    )
+                    .await?;
+                }
+                Ok::<_, LedgerError>(posted)
+            })
+            .await
+            .map_err(|e| match e {
+                LedgerError::IdempotencyConflict(_) => {
+                    "This idempotency key was used for a different adjustment.".into()
+                }
+                other => internal(other),
+            })?;
         let (row, balance) = accounts::get(&mut conn, account_id)
             .await
             .map_err(internal)?
@@ -100,7 +106,7 @@ impl Mutation {
     }
 
     /// Changes the viewer's own portal password; other sessions end.
-    #[graphql(guard = "Allow(SIGNED_IN)")]
+    #[graphql(guard = "AllowBeforePasswordChange(SIGNED_IN)")]
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -108,36 +114,53 @@ impl Mutation {
         new_password: String,
     ) -> Result<bool> {
         let user = guards::user(ctx)?;
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let stored = users::get(&mut conn, user.user_id)
-            .await
-            .map_err(internal)?
-            .ok_or("Sign in first.")?;
         if new_password == current_password {
             return Err("The new password must differ from the current one.".into());
         }
-        if !passwords::verify_blocking(current_password, stored.password_hash).await {
-            return Err("The current password is wrong.".into());
-        }
-        users::set_password(&mut conn, user.user_id, &new_password, false)
-            .await
-            .map_err(|e| match e {
-                CreateUserError::Invalid(why) => format!("The new password {why}.").into(),
-                other => internal(other),
-            })?;
-        let keep = ctx.data_opt::<SessionToken>().map(|t| t.0.as_str());
-        sessions::end_all_for_user(&mut conn, user.user_id, keep)
-            .await
-            .map_err(internal)?;
-        audit::record(
-            &mut conn,
-            &actor(ctx),
-            "user.change_password",
-            &format!("user:{}", user.user_id),
-            "",
+        let actor = actor(ctx);
+        // Proving the current password counts against the sign-in limits, so
+        // a stolen session cannot be used to guess it.
+        let stored = sign_in::sign_in(
+            pool(ctx)?,
+            &user.username,
+            &current_password,
+            &actor.ip,
+            *ctx.data::<Limits>()?,
+            Purpose::Reauthenticate,
         )
         .await
-        .map_err(internal)?;
+        .map_err(|e| match e {
+            SignInError::Refused => "The current password is wrong.".into(),
+            throttled @ SignInError::Throttled { .. } => throttled.to_string().into(),
+            other => internal(other),
+        })?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let keep = ctx.data_opt::<SessionToken>().map(|t| t.0.clone());
+        let notice = outbox::password_changed(
+            &stored.email,
+            &stored.username,
+            chrono::Utc::now(),
+            &actor.ip,
+        );
+        conn.transaction(async |conn| {
+            users::set_password(conn, user.user_id, &new_password, false).await?;
+            sessions::end_all_for_user(conn, user.user_id, keep.as_deref()).await?;
+            audit::record(
+                conn,
+                &actor,
+                "user.change_password",
+                &format!("user:{}", user.user_id),
+                "",
+            )
+            .await?;
+            outbox::queue(conn, &notice, None).await?;
+            Ok::<_, CreateUserError>(())
+        })
+        .await
+        .map_err(|e| match e {
+            CreateUserError::Invalid(why) => format!("The new password {why}.").into(),
+            other => internal(other),
+        })?;
         Ok(true)
     }
 }

@@ -2,10 +2,10 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result, ID};
-use switchboard_core::{accounts, db, AccountId};
+use switchboard_core::{accounts, db, outbox, AccountId};
 
-use crate::guards::{self, may_see_account, Allow, SIGNED_IN, STAFF};
-use crate::types::{parse_id, Account, Standing, User, ViewerInfo};
+use crate::guards::{self, may_see_account, Allow, AllowBeforePasswordChange, SIGNED_IN, STAFF};
+use crate::types::{parse_id, Account, OutboxEmail, Standing, User, ViewerInfo};
 use crate::{internal, pool};
 
 /// The root of every read.
@@ -14,7 +14,7 @@ pub struct Query;
 #[Object]
 impl Query {
     /// Who is asking, and their account with its balance.
-    #[graphql(guard = "Allow(SIGNED_IN)")]
+    #[graphql(guard = "AllowBeforePasswordChange(SIGNED_IN)")]
     async fn viewer(&self, ctx: &Context<'_>) -> Result<ViewerInfo> {
         let user = guards::user(ctx)?;
         let account = match user.account_id {
@@ -92,6 +92,42 @@ impl Query {
         connection.edges.extend(
             rows.into_iter()
                 .map(|(row, balance)| Edge::new(row.id.to_string(), Account::new(row, balance))),
+        );
+        Ok(connection)
+    }
+
+    /// The outbox, newest first, for staff.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
+    async fn emails(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, OutboxEmail>> {
+        if !(1..=200).contains(&first) {
+            return Err("first must be between 1 and 200.".into());
+        }
+        let before = match after {
+            Some(cursor) => Some(
+                cursor
+                    .parse::<i64>()
+                    .map_err(|_| format!("{cursor:?} is not a cursor from this list"))?,
+            ),
+            None => None,
+        };
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let mut rows = outbox::list(&mut conn, before, i64::from(first) + 1)
+            .await
+            .map_err(internal)?;
+        let has_next = rows.len() > first as usize;
+        rows.truncate(first as usize);
+        let mut connection = Connection::new(before.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(row.id.to_string(), OutboxEmail::from(row))),
         );
         Ok(connection)
     }

@@ -245,3 +245,44 @@ pub fn parse_id(id: &ID) -> Result<i64> {
     id.parse::<i64>()
         .map_err(|_| format!("{:?} is not an id", id.as_str()).into())
 }
+
+/// Whether an email has left.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailState {
+    Queued,
+    Sent,
+    /// Given up after repeated failures or refused for good; see `lastError`.
+    Failed,
+}
+
+/// An email in the outbox. Bodies are not exposed: some carry credentials.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OutboxEmail {
+    pub id: ID,
+    pub to: String,
+    pub subject: String,
+    pub state: EmailState,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<switchboard_core::outbox::QueuedEmail> for OutboxEmail {
+    fn from(email: switchboard_core::outbox::QueuedEmail) -> OutboxEmail {
+        OutboxEmail {
+            id: ID(email.id.to_string()),
+            to: email.to_address,
+            subject: email.subject,
+            state: match email.state.as_str() {
+                "sent" => EmailState::Sent,
+                "failed" => EmailState::Failed,
+                _ => EmailState::Queued,
+            },
+            attempts: email.attempts,
+            last_error: email.last_error,
+            created_at: email.created_at,
+            sent_at: email.sent_at,
+        }
+    }
+}

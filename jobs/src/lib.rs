@@ -16,6 +16,10 @@ use switchboard_core::schema::background_jobs;
 use switchboard_core::{sessions, sign_in};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
+pub mod mailer;
+
+pub use mailer::{deliver_due, Delivery, Mailer};
+
 /// Every kind of job, by its stable name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Job {
@@ -149,8 +153,9 @@ async fn run_one(conn: &mut AsyncPgConnection) -> anyhow::Result<Option<bool>> {
     }
 }
 
-/// Starts the schedule and the runner; they stop when the process does.
-pub async fn start(pool: Pool) -> anyhow::Result<JobScheduler> {
+/// Starts the schedule, the job runner and the outbox; they stop when the
+/// process does.
+pub async fn start(pool: Pool, mailer: Mailer) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
@@ -180,12 +185,21 @@ pub async fn start(pool: Pool) -> anyhow::Result<JobScheduler> {
         )
         .await?;
     scheduler.start().await.context("starting the scheduler")?;
+    let outbox_pool = pool.clone();
     tokio::spawn(async move {
         loop {
             if let Err(error) = run_due(&pool).await {
                 tracing::warn!(error = %format!("{error:#}"), "the job runner could not run");
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = deliver_due(&outbox_pool, &mailer).await {
+                tracing::warn!(error = %format!("{error:#}"), "the outbox could not be delivered");
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
         }
     });
     Ok(scheduler)

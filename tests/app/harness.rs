@@ -287,6 +287,23 @@ impl TestApp {
             .expect("POST /sign-in")
     }
 
+    /// The value a response sets for a cookie.
+    pub fn set_cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| {
+                c[name.len() + 1..]
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+    }
+
     /// A signed-in HTTP client.
     pub async fn signed_in(&self, username: &str, password: &str) -> reqwest::Client {
         let http = Self::browser();

@@ -10,5 +10,7 @@ mod harness;
 mod health;
 mod jobs;
 mod ledger;
+mod outbox;
 mod security;
 mod sign_in;
+mod smtp;

@@ -144,12 +144,13 @@ async fn session_cookies_are_http_only_and_lax_and_secure_over_https() {
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("sb_session="))
+            .find(|c| c.starts_with("sb_session=") || c.starts_with("__Host-sb_session="))
             .expect("a session cookie")
             .to_owned();
         assert!(session.contains("HttpOnly"));
         assert!(session.contains("SameSite=Lax"));
         assert_eq!(session.contains("Secure"), secure, "{session}");
+        assert_eq!(session.starts_with("__Host-"), secure, "{session}");
     }
 }
 
@@ -160,7 +161,8 @@ async fn passwords_are_stored_as_argon2id_hashes_and_sessions_as_digests() {
     use switchboard_core::schema::{sessions, users};
     let app = TestApp::spawn().await;
     let (id, password) = app.user("petra", Role::Staff, None).await;
-    let http = app.signed_in("petra", &password).await;
+    let response = app.sign_in(&TestApp::browser(), "petra", &password).await;
+    let cookie = TestApp::set_cookie_value(&response, "sb_session").expect("a session cookie");
     let mut conn = app.conn().await;
     let hash: String = users::table
         .find(id.0)
@@ -175,6 +177,48 @@ async fn passwords_are_stored_as_argon2id_hashes_and_sessions_as_digests() {
         .first(&mut conn)
         .await
         .expect("session");
-    let _ = http;
-    assert_eq!(stored.len(), 64);
+    assert_ne!(stored, cookie, "the token itself is never stored");
+    assert_eq!(
+        stored,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(cookie.as_bytes()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_request_is_refused_before_anything_reads_it() {
+    let app = TestApp::spawn().await;
+    let http = TestApp::browser();
+    let token = app.csrf_token(&http, "/sign-in").await;
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let response = http
+        .post(app.url("/sign-in"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", huge.as_str()),
+            ("password", "p"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_cookies_carry_the_host_prefix() {
+    let app =
+        TestApp::spawn_with(|settings| settings.base_url = "https://portal.example.com".into())
+            .await;
+    let page = TestApp::browser()
+        .get(app.url("/sign-in"))
+        .send()
+        .await
+        .expect("GET");
+    let csrf = page.headers()["set-cookie"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert!(
+        csrf.starts_with("__Host-sb_csrf=") && csrf.contains("Secure") && csrf.contains("Path=/"),
+        "{csrf}"
+    );
 }

@@ -7,17 +7,29 @@ use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use switchboard_core::audit::{self, Actor};
 use switchboard_core::keys::random_token;
-use switchboard_core::sign_in::{self as credentials, SignInError};
+use switchboard_core::sign_in::{self as credentials, Purpose, SignInError};
 use switchboard_core::{db, sessions, Role};
 
 use crate::layout::{csrf_field, error_page, html_response, Nav, Page};
 use crate::operations::{self, OperationError};
-use crate::pipeline::{append_cookie, client_address, set_cookie, CSRF_COOKIE, SESSION_COOKIE};
+use crate::pipeline::{append_cookie, client_address, csrf_cookie, session_cookie, set_cookie};
 use crate::{AppState, PageContext};
 
 /// Where `next` may send someone after signing in: only a path on this site.
-fn safe_next(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+/// Browsers drop tabs and newlines from URLs and read `\\` as `/`, so anything
+/// but plain path characters is refused rather than cleaned.
+pub fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(
+                        b,
+                        b'/' | b'-' | b'_' | b'.' | b'~' | b'?' | b'=' | b'&' | b'%'
+                    )
+            })
+    })
 }
 
 /// The home page of a role.
@@ -127,41 +139,33 @@ pub async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> Response {
     let ctx = PageContext::of(req);
-    let ip = client_address(req);
+    let ip = client_address(req, &state.settings.trusted_proxies);
     let next = safe_next(form.next.as_deref());
-    let mut conn = match db::conn(&state.pool).await {
-        Ok(conn) => conn,
-        Err(error) => {
-            tracing::error!(%error, "sign-in without a database");
-            return error_page(
-                &ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing in is not possible right now; try again in a moment.",
-            );
-        }
+    let unavailable = |error: &dyn std::fmt::Display| {
+        tracing::error!(%error, "sign-in failed");
+        error_page(
+            &ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is not possible right now; try again in a moment.",
+        )
     };
     let result = credentials::sign_in(
-        &mut conn,
+        &state.pool,
         &form.username,
         &form.password,
         &ip,
         state.sign_in_limits,
+        Purpose::SignIn,
     )
     .await;
     let user = match result {
         Ok(user) => user,
-        Err(SignInError::Database(error)) => {
-            tracing::error!(%error, "sign-in failed");
-            return error_page(
-                &ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing in is not possible right now; try again in a moment.",
-            );
-        }
+        Err(SignInError::Database(error)) => return unavailable(&error),
+        Err(SignInError::Unavailable(error)) => return unavailable(&error),
         Err(refusal) => {
             let status = match refusal {
                 SignInError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             let message = refusal.to_string();
             return html_response(
@@ -169,6 +173,10 @@ pub async fn sign_in(
                 sign_in_form(&ctx, form.username.trim(), next, Some(&message), None),
             );
         }
+    };
+    let mut conn = match db::conn(&state.pool).await {
+        Ok(conn) => conn,
+        Err(error) => return unavailable(&error),
     };
     if let Some(old) = &ctx.session_token {
         let _ = sessions::end(&mut conn, old).await;
@@ -220,15 +228,15 @@ pub async fn sign_in(
             .unwrap_or_else(|| home_of(user.role()).to_owned())
     };
     let https = state.settings.https();
-    let max_age = state.session_lifetime().num_seconds();
     let mut response = Redirect::see_other(target).into_response();
+    // A browser-session cookie: the server decides when the session expires.
     append_cookie(
         &mut response,
-        &set_cookie(SESSION_COOKIE, &token, https, Some(max_age)),
+        &set_cookie(&session_cookie(https), &token, https, None),
     );
     append_cookie(
         &mut response,
-        &set_cookie(CSRF_COOKIE, &random_token(), https, None),
+        &set_cookie(&csrf_cookie(https), &random_token(), https, None),
     );
     response
 }
@@ -251,11 +259,11 @@ pub async fn sign_out(req: &Request, Data(state): Data<&AppState>) -> Response {
     let mut response = Redirect::see_other("/sign-in?signed_out=1").into_response();
     append_cookie(
         &mut response,
-        &set_cookie(SESSION_COOKIE, "", https, Some(0)),
+        &set_cookie(&session_cookie(https), "", https, Some(0)),
     );
     append_cookie(
         &mut response,
-        &set_cookie(CSRF_COOKIE, &random_token(), https, None),
+        &set_cookie(&csrf_cookie(https), &random_token(), https, None),
     );
     response
 }

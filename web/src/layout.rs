@@ -16,6 +16,7 @@ pub enum Nav {
     SignIn,
     ClientHome,
     StaffAccounts,
+    StaffOutbox,
     Api,
     Password,
     None,
@@ -109,6 +110,7 @@ fn nav_links(role: Option<Role>) -> Vec<(Nav, &'static str, &'static str)> {
         ],
         Some(Role::Staff | Role::Admin) => vec![
             (Nav::StaffAccounts, "/admin", "Accounts"),
+            (Nav::StaffOutbox, "/admin/outbox", "Outbox"),
             (Nav::Password, "/account/password", "Password"),
             (Nav::Api, "/graphql", "API"),
         ],

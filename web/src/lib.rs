@@ -34,12 +34,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: Pool, key: SecretKey, settings: Settings) -> AppState {
+        let sign_in_limits = Limits::default();
         AppState {
-            schema: switchboard_graphql::schema(pool.clone()),
+            schema: switchboard_graphql::schema(pool.clone(), sign_in_limits),
             pool,
             key,
             settings: Arc::new(settings),
-            sign_in_limits: Limits::default(),
+            sign_in_limits,
         }
     }
 

@@ -14,14 +14,32 @@ use switchboard_graphql::{SessionToken, Viewer};
 
 use crate::AppState;
 
-/// The session cookie.
-pub const SESSION_COOKIE: &str = "sb_session";
-/// The cookie CSRF tokens are bound to, for signed-in and anonymous visitors alike.
-pub const CSRF_COOKIE: &str = "sb_csrf";
+/// The session cookie. Over https it carries the `__Host-` prefix, so no
+/// other host (a PBX's subdomain, say) can plant one.
+pub fn session_cookie(https: bool) -> String {
+    cookie_name("sb_session", https)
+}
+
+/// The cookie an anonymous visitor's CSRF tokens are bound to; a signed-in
+/// visitor's tokens are bound to the session itself.
+pub fn csrf_cookie(https: bool) -> String {
+    cookie_name("sb_csrf", https)
+}
+
+fn cookie_name(name: &str, https: bool) -> String {
+    if https {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
 /// The form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 /// The header that carries it for JSON requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The policy of every page but GraphiQL's (see `api::graphiql`).
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -80,10 +98,11 @@ async fn handle<E: Endpoint + ?Sized>(
     let path = req.uri().path().to_owned();
     let https = state.settings.https();
 
-    let ip = client_address(&req);
-    let session_token = cookie(&req, SESSION_COOKIE);
+    let ip = client_address(&req, &state.settings.trusted_proxies);
+    req.extensions_mut().insert(ClientAddress(ip.clone()));
+    let session_token = cookie(&req, &session_cookie(https));
     let mut new_csrf_seed = None;
-    let csrf_seed = match cookie(&req, CSRF_COOKIE).filter(|s| s.len() == 64) {
+    let anonymous_seed = match cookie(&req, &csrf_cookie(https)).filter(|s| s.len() == 64) {
         Some(seed) => seed,
         None => {
             let seed = random_token();
@@ -100,8 +119,16 @@ async fn handle<E: Endpoint + ?Sized>(
                 "The database is not answering; try again in a moment.",
             )
         }
+        Ok(_) if !read_body(&mut req).await => simple_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request is larger than Switchboard accepts.",
+        ),
         Ok(viewer) => {
             let session_token = session_token.filter(|_| viewer.user.is_some());
+            let csrf_seed = session_token
+                .as_deref()
+                .unwrap_or(&anonymous_seed)
+                .to_owned();
             match check_csrf(state, &mut req, &csrf_seed, session_token.is_some()).await {
                 Err(response) => response,
                 Ok(()) => {
@@ -125,7 +152,10 @@ async fn handle<E: Endpoint + ?Sized>(
 
     if let Some(seed) = new_csrf_seed {
         if !response.headers().contains_key(header::SET_COOKIE) {
-            append_cookie(&mut response, &set_cookie(CSRF_COOKIE, &seed, https, None));
+            append_cookie(
+                &mut response,
+                &set_cookie(&csrf_cookie(https), &seed, https, None),
+            );
         }
     }
     add_security_headers(&mut response);
@@ -136,6 +166,21 @@ async fn handle<E: Endpoint + ?Sized>(
         started.elapsed().as_millis()
     );
     response
+}
+
+/// Reads the body into memory, refusing more than `MAX_BODY_BYTES`;
+/// returns false when it was too large or could not be read.
+async fn read_body(req: &mut Request) -> bool {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return true;
+    }
+    match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+        Ok(body) => {
+            req.set_body(body);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 async fn find_viewer(state: &AppState, token: Option<&str>, ip: &str) -> anyhow::Result<Viewer> {
@@ -205,24 +250,56 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// The client's address as the socket reports it.
-pub fn client_address(req: &Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_default()
+/// The client's address, as `wrap` worked it out.
+#[derive(Clone, Debug)]
+pub struct ClientAddress(pub String);
+
+/// The client's address: the socket's peer, or, when the peer is a trusted
+/// proxy, the nearest address in `X-Forwarded-For` that is not one.
+pub fn client_address(req: &Request, trusted_proxies: &[std::net::IpAddr]) -> String {
+    if let Some(ClientAddress(address)) = req.extensions().get::<ClientAddress>() {
+        return address.clone();
+    }
+    let Some(peer) = req.remote_addr().as_socket_addr().map(|a| a.ip()) else {
+        return String::new();
+    };
+    if !trusted_proxies.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|a| !trusted_proxies.contains(a))
+        .unwrap_or(peer)
+        .to_string()
 }
 
-/// One cookie's value from the `Cookie` header.
+/// One cookie's value from the `Cookie` header. A name sent twice is
+/// ambiguous (one may have been planted for a narrower path) and reads as
+/// absent.
 pub fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
+    let mut found = req
+        .headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned());
+    let first = found.next();
+    match found.next() {
+        Some(_) => None,
+        None => first,
+    }
 }
 
 /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, `Secure` over https.

@@ -1,0 +1,147 @@
+//! The outbox: emails are queued as rows, in the same database transaction as
+//! whatever caused them, and a job delivers them. Every message is a text and
+//! HTML pair; maud escapes everything a template inserts.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::schema::emails;
+
+/// A message ready to queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Queues an email; with a dedupe key, queuing it again is harmless. Returns
+/// whether a row was added.
+pub async fn queue(
+    conn: &mut AsyncPgConnection,
+    email: &Email,
+    dedupe_key: Option<&str>,
+) -> QueryResult<bool> {
+    diesel::insert_into(emails::table)
+        .values((
+            emails::dedupe_key.eq(dedupe_key),
+            emails::to_address.eq(&email.to),
+            emails::subject.eq(&email.subject),
+            emails::text_body.eq(&email.text),
+            emails::html_body.eq(&email.html),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(|rows| rows == 1)
+}
+
+/// An email as stored, for the staff's Outbox page (bodies are left out:
+/// some carry credentials).
+#[derive(Clone, Debug, Queryable)]
+pub struct QueuedEmail {
+    pub id: i64,
+    pub to_address: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The newest emails first, before `before` when paging.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<QueuedEmail>> {
+    let mut query = emails::table
+        .order(emails::id.desc())
+        .limit(limit)
+        .select((
+            emails::id,
+            emails::to_address,
+            emails::subject,
+            emails::state,
+            emails::attempts,
+            emails::last_error,
+            emails::created_at,
+            emails::sent_at,
+        ))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(emails::id.lt(before));
+    }
+    query.load(conn).await
+}
+
+/// Wraps a message body in the layout every email shares.
+fn layout(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { (title) } }
+            body style="font-family: Arial, sans-serif; color: #1d2433; line-height: 1.5; max-width: 560px; margin: 0 auto; padding: 24px;" {
+                p style="font-weight: bold; font-size: 18px;" { "Switchboard" }
+                (body)
+                p style="color: #5b6475; font-size: 12px; margin-top: 32px;" {
+                    "You receive this email because you have an account with Switchboard."
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// Tells a user their portal password was changed, in case it was not them.
+pub fn password_changed(to: &str, username: &str, at: DateTime<Utc>, from_address: &str) -> Email {
+    let when = at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let text = format!(
+        "Hello {username},\n\nThe password of your Switchboard user {username} was changed on {when} \
+         from the address {from_address}.\n\nIf this was you, there is nothing to do. If it was not, \
+         reply to this email or contact support at once: someone may have your password.\n"
+    );
+    let html = layout(
+        "Your password was changed",
+        html! {
+            p { "Hello " (username) "," }
+            p {
+                "The password of your Switchboard user " strong { (username) }
+                " was changed on " (when) " from the address " (from_address) "."
+            }
+            p {
+                "If this was you, there is nothing to do. If it was not, reply to this email or "
+                "contact support at once: someone may have your password."
+            }
+        },
+    );
+    Email {
+        to: to.to_owned(),
+        subject: "Your Switchboard password was changed".into(),
+        text,
+        html,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_escape_what_they_insert_in_html() {
+        let email = password_changed(
+            "a@example.com",
+            "<b>eve</b>",
+            Utc::now(),
+            "1.2.3.4\"><script>",
+        );
+        assert!(email.html.contains("&lt;b&gt;eve&lt;/b&gt;"));
+        assert!(!email.html.contains("<script>"));
+        assert!(email.text.contains("<b>eve</b>"), "text is plain text");
+        assert_eq!(email.subject, "Your Switchboard password was changed");
+    }
+}

@@ -1,0 +1,253 @@
+//! Delivering the outbox: SMTP through lettre, or `.eml` files in the data
+//! folder when no SMTP server is configured (a demo then shows what would
+//! have been sent).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use switchboard_core::config::{Settings, SmtpSecurity};
+use switchboard_core::db::{self, Pool};
+use switchboard_core::schema::emails;
+
+/// After this many attempts an email is marked failed and left for staff.
+pub const MAX_ATTEMPTS: i32 = 12;
+
+/// Where email goes.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+        timeout: Duration,
+    },
+    Files {
+        dir: PathBuf,
+        from: Mailbox,
+    },
+}
+
+impl Mailer {
+    /// The mailer the settings ask for.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
+        let from: Mailbox =
+            settings.email.from.parse().with_context(|| {
+                format!("email.from {:?} is not an address", settings.email.from)
+            })?;
+        let Some(smtp) = &settings.email.smtp else {
+            return Ok(Mailer::Files {
+                dir: settings.data_dir.join("outbox"),
+                from,
+            });
+        };
+        let builder = match smtp.security {
+            SmtpSecurity::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                    .port(smtp.port.unwrap_or(25))
+            }
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+                    .context("setting up STARTTLS")?
+                    .port(smtp.port.unwrap_or(587))
+            }
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+                .context("setting up TLS")?
+                .port(smtp.port.unwrap_or(465)),
+        };
+        let timeout = Duration::from_secs(smtp.timeout_seconds.max(1));
+        let mut builder = builder.timeout(Some(timeout));
+        if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
+            builder = builder.credentials(Credentials::new(
+                username.clone(),
+                password.expose().to_owned(),
+            ));
+        }
+        Ok(Mailer::Smtp {
+            transport: builder.build(),
+            from,
+            timeout,
+        })
+    }
+
+    fn from(&self) -> &Mailbox {
+        match self {
+            Mailer::Smtp { from, .. } | Mailer::Files { from, .. } => from,
+        }
+    }
+
+    async fn send(&self, id: i64, message: Message) -> Result<(), Failure> {
+        match self {
+            Mailer::Smtp {
+                transport, timeout, ..
+            } => {
+                // lettre's own timeout covers each read and write; this one
+                // covers a server that trickles.
+                match tokio::time::timeout(*timeout * 4, transport.send(message)).await {
+                    Err(_) => Err(Failure::Retry(
+                        "the mail server did not finish in time".into(),
+                    )),
+                    Ok(Err(error)) if error.is_permanent() => {
+                        Err(Failure::Permanent(error.to_string()))
+                    }
+                    Ok(Err(error)) => Err(Failure::Retry(error.to_string())),
+                    Ok(Ok(_)) => Ok(()),
+                }
+            }
+            Mailer::Files { dir, .. } => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| Failure::Retry(format!("creating {}: {e}", dir.display())))?;
+                let path = dir.join(format!("{id:08}.eml"));
+                tokio::fs::write(&path, message.formatted())
+                    .await
+                    .map_err(|e| Failure::Retry(format!("writing {}: {e}", path.display())))
+            }
+        }
+    }
+}
+
+enum Failure {
+    /// Worth trying again later.
+    Retry(String),
+    /// Will never work (a refused recipient, a malformed address).
+    Permanent(String),
+}
+
+/// What one delivery pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+type Due = (i64, String, String, String, String, i32);
+
+/// How long a claimed email is left alone: if the sender dies mid-send, it
+/// is tried again after this (delivery is at least once).
+const LEASE_MINUTES: i64 = 10;
+
+/// Delivers every queued email that is due, a batch at a time. A batch is
+/// claimed in a short transaction (`FOR UPDATE SKIP LOCKED`, then leased), so
+/// instances never send one twice and no lock or connection is held while
+/// the mail server talks; each result is recorded on its own.
+pub async fn deliver_due(pool: &Pool, mailer: &Mailer) -> anyhow::Result<Delivery> {
+    let mut total = Delivery::default();
+    loop {
+        let batch = {
+            let mut conn = db::conn(pool).await?;
+            conn.transaction(async |conn| claim(conn).await).await?
+        };
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        for (id, to, subject, text, html, attempts) in batch {
+            let result = match build(mailer.from(), &to, &subject, text, html) {
+                Ok(message) => mailer.send(id, message).await,
+                Err(why) => Err(Failure::Permanent(why)),
+            };
+            let mut conn = db::conn(pool).await?;
+            record(&mut conn, id, attempts, result, &mut total).await?;
+        }
+    }
+}
+
+/// Takes up to 20 due emails and leases them; returns them with their
+/// attempt number.
+async fn claim(conn: &mut AsyncPgConnection) -> anyhow::Result<Vec<Due>> {
+    let due: Vec<Due> = emails::table
+        .filter(emails::state.eq("queued"))
+        .filter(emails::next_attempt_at.le(Utc::now()))
+        .order(emails::id)
+        .limit(20)
+        .select((
+            emails::id,
+            emails::to_address,
+            emails::subject,
+            emails::text_body,
+            emails::html_body,
+            emails::attempts,
+        ))
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?;
+    let ids: Vec<i64> = due.iter().map(|d| d.0).collect();
+    diesel::update(emails::table.filter(emails::id.eq_any(&ids)))
+        .set((
+            emails::attempts.eq(emails::attempts + 1),
+            emails::next_attempt_at.eq(Utc::now() + chrono::Duration::minutes(LEASE_MINUTES)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(due
+        .into_iter()
+        .map(|(id, to, subject, text, html, attempts)| (id, to, subject, text, html, attempts + 1))
+        .collect())
+}
+
+async fn record(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    attempts: i32,
+    result: Result<(), Failure>,
+    delivery: &mut Delivery,
+) -> anyhow::Result<()> {
+    match result {
+        Ok(()) => {
+            diesel::update(emails::table.find(id))
+                .set((
+                    emails::state.eq("sent"),
+                    emails::sent_at.eq(Utc::now()),
+                    emails::last_error.eq(None::<String>),
+                ))
+                .execute(conn)
+                .await?;
+            delivery.sent += 1;
+        }
+        Err(Failure::Retry(why)) if attempts < MAX_ATTEMPTS => {
+            tracing::warn!(email = id, attempts, error = %why, "email not delivered yet");
+            diesel::update(emails::table.find(id))
+                .set((
+                    emails::last_error.eq(why),
+                    emails::next_attempt_at.eq(Utc::now() + crate::backoff(attempts)),
+                ))
+                .execute(conn)
+                .await?;
+            delivery.retrying += 1;
+        }
+        Err(Failure::Retry(why) | Failure::Permanent(why)) => {
+            tracing::error!(email = id, attempts, error = %why, "email given up");
+            diesel::update(emails::table.find(id))
+                .set((emails::state.eq("failed"), emails::last_error.eq(why)))
+                .execute(conn)
+                .await?;
+            delivery.failed += 1;
+        }
+    }
+    Ok(())
+}
+
+fn build(
+    from: &Mailbox,
+    to: &str,
+    subject: &str,
+    text: String,
+    html: String,
+) -> Result<Message, String> {
+    let to: Mailbox = to
+        .parse()
+        .map_err(|e| format!("the address {to:?} is not valid: {e}"))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| format!("the message could not be built: {e}"))
+}
