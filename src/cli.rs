@@ -57,13 +57,34 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL).
     PrintSchema,
+    /// Runs the PBX simulator: a hosting controller that speaks the
+    /// reference contract and keeps its PBXs in memory.
+    SimulateController {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::PrintSchema = cli.command {
-        print!("{}", switchboard_graphql::sdl());
-        return Ok(());
+    match cli.command {
+        Command::PrintSchema => {
+            print!("{}", switchboard_graphql::sdl());
+            return Ok(());
+        }
+        Command::SimulateController { listen } => {
+            init_logging("info");
+            let (acceptor, address) = server::bind(listen).await?;
+            println!("PBX simulator listening at http://{address}");
+            let simulator = switchboard_controller::simulator::Simulator::new();
+            tokio::select! {
+                served = switchboard_controller::simulator::serve(acceptor, simulator) => served?,
+                _ = server::shutdown_signal() => {}
+            }
+            return Ok(());
+        }
+        _ => {}
     }
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
@@ -92,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let role = if staff { Role::Staff } else { Role::Admin };
             create_admin(&settings, &username, &email, role, password_stdin).await
         }
-        Command::PrintSchema => Ok(()),
+        Command::PrintSchema | Command::SimulateController { .. } => Ok(()),
     }
 }
 
@@ -159,10 +180,27 @@ async fn serve_on(
         );
     }
     drop(conn);
+    let controller_url = match &settings.controller.base_url {
+        Some(url) => url.clone(),
+        None => {
+            let (acceptor, address) = server::bind("127.0.0.1:0".parse()?).await?;
+            let simulator = switchboard_controller::simulator::Simulator::new();
+            tokio::spawn(switchboard_controller::simulator::serve(
+                acceptor, simulator,
+            ));
+            tracing::info!(%address, "no controller.base_url: using the built-in PBX simulator");
+            format!("http://{address}")
+        }
+    };
+    let jobs = switchboard_jobs::JobContext {
+        key: key.clone(),
+        controller: switchboard_controller::Controller::new(&settings.controller, &controller_url)?,
+        settings: std::sync::Arc::new(settings.clone()),
+    };
     let mailer = switchboard_jobs::Mailer::from_settings(settings)?;
-    let _jobs = switchboard_jobs::start(pool.clone(), mailer).await?;
-    tracing::info!(%address, base_url = %settings.base_url(), "Switchboard is listening");
-    let state = AppState::new(pool, key, settings.clone());
+    let _jobs = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
+    let state = AppState::new(pool, key, settings.clone())?;
+    tracing::info!(%address, base_url = %settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");
     server::serve(acceptor, state, server::shutdown_signal()).await
 }
 

@@ -6,7 +6,7 @@ use switchboard_core::accounts::{self, NewAccount};
 use switchboard_core::domain::Email;
 use switchboard_core::ledger::{self, Book, NewTransaction};
 use switchboard_core::users::{self, NewUser};
-use switchboard_core::{db, passwords, AccountKind, Money, Role, Username};
+use switchboard_core::{db, passwords, plans, AccountKind, Money, Role, Username};
 
 /// Who can sign in to the demo, with the passwords set just now.
 pub struct DemoCredentials {
@@ -50,9 +50,58 @@ const ACCOUNTS: &[DemoAccount] = &[
     },
 ];
 
+const PLANS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "starter",
+        "Starter",
+        "A PBX for a small office: voicemail to email, a ring group and an auto attendant.",
+        "49",
+        "29",
+        "5",
+    ),
+    (
+        "office",
+        "Office",
+        "For a growing team: queues, call recording on request and room for fifteen desks.",
+        "99",
+        "79",
+        "15",
+    ),
+    (
+        "call-centre",
+        "Call Centre",
+        "Forty agents, queues with wallboards and reports per extension.",
+        "249",
+        "199",
+        "40",
+    ),
+];
+
 /// Creates what is missing and sets fresh passwords for the two demo users.
 pub async fn seed(pool: &db::Pool) -> anyhow::Result<DemoCredentials> {
     let mut conn = db::conn(pool).await?;
+    for (position, (slug, name, description, setup, monthly, extensions)) in
+        PLANS.iter().enumerate()
+    {
+        if plans::by_slug(&mut conn, slug).await?.is_none() {
+            plans::create(
+                &mut conn,
+                &plans::PlanInput {
+                    slug: (*slug).into(),
+                    name: (*name).into(),
+                    description: (*description).into(),
+                    currency: "USD".into(),
+                    setup_fee: (*setup).into(),
+                    monthly_fee: (*monthly).into(),
+                    included_extensions: (*extensions).into(),
+                    active: true,
+                    position: position as i32,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the plan {slug}: {e}"))?;
+        }
+    }
     let mut client_account = None;
     for (index, demo) in ACCOUNTS.iter().enumerate() {
         let existing = accounts::list(

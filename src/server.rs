@@ -6,13 +6,25 @@ use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, post, Endpoint, EndpointExt, Route, Server};
+use switchboard_admin::catalogue;
 use switchboard_web::layout::message_page;
-use switchboard_web::{api, assets, auth, health, pipeline, AppState};
+use switchboard_web::{api, assets, auth, health, pipeline, webhooks, AppState};
 
 /// Every route of Switchboard, inside the request pipeline.
 pub fn routes(state: AppState) -> impl Endpoint {
     let routes = Route::new()
         .at("/", get(switchboard_storefront::home))
+        .at("/plans", get(switchboard_storefront::plans_page))
+        .at("/plans/:slug", get(switchboard_storefront::plan_page))
+        .at("/cart", get(switchboard_storefront::cart))
+        .at("/checkout", post(switchboard_storefront::checkout))
+        .at(
+            "/pay/test/:order",
+            get(switchboard_storefront::test_payment).post(switchboard_storefront::test_pay),
+        )
+        .at("/orders/:id", get(switchboard_portal::order_page))
+        .at("/orders/:id/pay", post(switchboard_portal::pay_again))
+        .at("/webhooks/stripe", post(webhooks::stripe))
         .at("/static/switchboard.css", get(assets::stylesheet))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
@@ -32,6 +44,12 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/portal", get(switchboard_portal::home))
         .at("/admin", get(switchboard_admin::home))
         .at("/admin/outbox", get(switchboard_admin::outbox))
+        .at(
+            "/admin/plans",
+            get(catalogue::plans_list).post(catalogue::save_plan),
+        )
+        .at("/admin/pbxes", get(catalogue::pbxes_list))
+        .at("/admin/pbxes/retry", post(catalogue::retry))
         .catch_error(|_: NotFoundError| async {
             message_page(
                 StatusCode::NOT_FOUND,

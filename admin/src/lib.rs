@@ -1,6 +1,8 @@
 //! The staff section: what the company's people see after signing in.
 #![forbid(unsafe_code)]
 
+pub mod catalogue;
+
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::{Data, Query};

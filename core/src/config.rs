@@ -85,6 +85,144 @@ pub struct Settings {
     /// client address is taken from `X-Forwarded-For`.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The hosting controller that runs the PBXs.
+    #[serde(default)]
+    pub controller: ControllerSettings,
+    /// How customers pay.
+    #[serde(default)]
+    pub payments: PaymentSettings,
+}
+
+/// The hosting controller: where its commands go and what they look like.
+/// Each command's method, path and body are templates (see the README's
+/// controller contract); the defaults are the reference contract.
+#[derive(Clone, Debug, Deserialize, Default)]
+pub struct ControllerSettings {
+    /// The controller's base URL. Without one, development runs the built-in
+    /// simulator; production refuses to start.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Seconds before a command counts as failed.
+    #[serde(default = "default_controller_timeout")]
+    pub timeout_seconds: u64,
+    /// Headers sent with every command (an API key, say); values are secret.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    #[serde(default)]
+    pub commands: ControllerCommands,
+}
+
+/// One templated HTTP command.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CommandTemplate {
+    pub method: String,
+    /// Appended to the base URL; `{id}` and the like are filled in, URL-encoded.
+    pub path: String,
+    /// A JSON body; placeholders are filled in JSON-escaped.
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+fn command(method: &str, path: &str, body: Option<&str>) -> CommandTemplate {
+    CommandTemplate {
+        method: method.into(),
+        path: path.into(),
+        body: body.map(Into::into),
+    }
+}
+
+/// Every command Switchboard sends.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct ControllerCommands {
+    pub create: CommandTemplate,
+    pub suspend_calling: CommandTemplate,
+    pub resume_calling: CommandTemplate,
+    pub power_off: CommandTemplate,
+    pub power_on: CommandTemplate,
+    pub set_gui_password: CommandTemplate,
+    pub status: CommandTemplate,
+    pub live_calls: CommandTemplate,
+}
+
+impl Default for ControllerCommands {
+    fn default() -> ControllerCommands {
+        ControllerCommands {
+            create: command(
+                "POST",
+                "/pbxes",
+                Some(
+                    r#"{"request_id":"{request_id}","plan":"{plan}","extensions":{extensions},"gui_password":"{gui_password}","account":"{account}"}"#,
+                ),
+            ),
+            suspend_calling: command("POST", "/pbxes/{id}/calling/suspend", None),
+            resume_calling: command("POST", "/pbxes/{id}/calling/resume", None),
+            power_off: command("POST", "/pbxes/{id}/power/off", None),
+            power_on: command("POST", "/pbxes/{id}/power/on", None),
+            set_gui_password: command(
+                "PUT",
+                "/pbxes/{id}/gui-password",
+                Some(r#"{"password":"{gui_password}"}"#),
+            ),
+            status: command("GET", "/pbxes/{id}", None),
+            live_calls: command("GET", "/pbxes/{id}/calls", None),
+        }
+    }
+}
+
+fn default_controller_timeout() -> u64 {
+    10
+}
+
+/// Which gateway takes payments, and Stripe's settings.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PaymentSettings {
+    /// `test` (the built-in test gateway, refused in production) or `stripe`.
+    #[serde(default = "default_gateway")]
+    pub gateway: String,
+    #[serde(default)]
+    pub stripe: StripeSettings,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> PaymentSettings {
+        PaymentSettings {
+            gateway: default_gateway(),
+            stripe: StripeSettings::default(),
+        }
+    }
+}
+
+fn default_gateway() -> String {
+    "test".into()
+}
+
+/// Stripe's API keys and address.
+#[derive(Clone, Debug, Deserialize)]
+pub struct StripeSettings {
+    /// `sk_live_…` or `sk_test_…`.
+    #[serde(default)]
+    pub secret_key: Option<Secret>,
+    /// `whsec_…`, from the webhook endpoint's settings at Stripe.
+    #[serde(default)]
+    pub webhook_secret: Option<Secret>,
+    /// Stripe's API address; changed only to talk to a stand-in in tests.
+    #[serde(default = "default_stripe_api")]
+    pub api_base: String,
+}
+
+impl Default for StripeSettings {
+    fn default() -> StripeSettings {
+        StripeSettings {
+            secret_key: None,
+            webhook_secret: None,
+            api_base: default_stripe_api(),
+        }
+    }
+}
+
+fn default_stripe_api() -> String {
+    "https://api.stripe.com/".into()
 }
 
 /// Email: SMTP when `smtp` is set, otherwise `.eml` files in `<data_dir>/outbox`.
@@ -207,6 +345,21 @@ impl Settings {
         );
         anyhow::ensure!(self.session_hours > 0, "session_hours must be at least 1");
         anyhow::ensure!(self.pool_size > 0, "pool_size must be at least 1");
+        match self.payments.gateway.as_str() {
+            "test" => anyhow::ensure!(
+                self.mode == Mode::Development,
+                "the test payment gateway is refused in production mode: set payments.gateway = \"stripe\""
+            ),
+            "stripe" => anyhow::ensure!(
+                self.payments.stripe.secret_key.is_some() && self.payments.stripe.webhook_secret.is_some(),
+                "payments.gateway = \"stripe\" needs payments.stripe.secret_key and payments.stripe.webhook_secret"
+            ),
+            other => anyhow::bail!("payments.gateway must be \"test\" or \"stripe\", not {other:?}"),
+        }
+        anyhow::ensure!(
+            self.mode == Mode::Development || self.controller.base_url.is_some(),
+            "production mode needs controller.base_url (the built-in simulator is for development)"
+        );
         Ok(())
     }
 
@@ -247,7 +400,13 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file(
                 "switchboard.toml",
-                "base_url = \"https://pbx.example.com\"\nmode = \"production\"\ndata_dir = \"/srv/a\"\nlog = \"warn\"",
+                concat!(
+                    "base_url = \"https://pbx.example.com\"\nmode = \"production\"\n",
+                    "data_dir = \"/srv/a\"\nlog = \"warn\"\n",
+                    "[payments]\ngateway = \"stripe\"\n",
+                    "[payments.stripe]\nsecret_key = \"sk_test_1\"\nwebhook_secret = \"whsec_1\"\n",
+                    "[controller]\nbase_url = \"https://controller.example.com\"\n",
+                ),
             )?;
             jail.set_env("SWITCHBOARD_DATA_DIR", "/srv/b");
             jail.set_env("SWITCHBOARD_LOG", "debug");
@@ -279,6 +438,46 @@ mod tests {
             let bad = load(None, &Overrides::default());
             let why = bad.expect_err("refused");
             assert!(why.contains("LISTEN"), "{why}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_refuses_the_test_gateway_and_the_simulator() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_MODE", "production");
+            let refused = load(None, &Overrides::default()).expect_err("refused");
+            assert!(
+                refused.contains("test payment gateway is refused in production"),
+                "{refused}"
+            );
+            jail.set_env("SWITCHBOARD_PAYMENTS__GATEWAY", "stripe");
+            jail.set_env("SWITCHBOARD_PAYMENTS__STRIPE__SECRET_KEY", "sk_test_1");
+            jail.set_env("SWITCHBOARD_PAYMENTS__STRIPE__WEBHOOK_SECRET", "whsec_1");
+            let refused = load(None, &Overrides::default()).expect_err("refused");
+            assert!(refused.contains("controller.base_url"), "{refused}");
+            jail.set_env(
+                "SWITCHBOARD_CONTROLLER__BASE_URL",
+                "https://controller.example.com",
+            );
+            let settings = load(None, &Overrides::default())?;
+            assert_eq!(settings.payments.gateway, "stripe");
+            assert!(!format!("{settings:?}").contains("sk_test_1"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn one_controller_command_can_be_replaced_and_the_rest_keep_the_contract() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "switchboard.toml",
+                "[controller.commands.create]\nmethod = \"PUT\"\npath = \"/v2/instances/{request_id}\"\n",
+            )?;
+            let settings = load(Some("switchboard.toml"), &Overrides::default())?;
+            assert_eq!(settings.controller.commands.create.method, "PUT");
+            assert_eq!(settings.controller.commands.create.body, None);
+            assert_eq!(settings.controller.commands.status.path, "/pbxes/{id}");
             Ok(())
         });
     }

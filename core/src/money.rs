@@ -22,6 +22,11 @@ impl Money {
         self.0
     }
 
+    /// An amount given in cents, as card gateways give them.
+    pub fn from_cents(cents: i64) -> Money {
+        Money(cents.saturating_mul(MICROS_PER_CENT))
+    }
+
     /// Whole cents, rounded half to even: the one rounding rule of Switchboard.
     pub fn to_cents(self) -> i64 {
         let q = self.0.div_euclid(MICROS_PER_CENT);

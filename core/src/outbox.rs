@@ -127,6 +127,123 @@ pub fn password_changed(to: &str, username: &str, at: DateTime<Utc>, from_addres
     }
 }
 
+/// A notice for staff: a subject and a few labelled facts.
+fn staff_notice(to: &str, subject: &str, intro: &str, facts: &[(&str, &str)]) -> Email {
+    let mut text = format!("{intro}\n\n");
+    for (label, value) in facts {
+        text.push_str(&format!("{label}: {value}\n"));
+    }
+    let html = layout(
+        subject,
+        html! {
+            p { (intro) }
+            table {
+                @for (label, value) in facts {
+                    tr { td style="padding-right: 16px; color: #5b6475;" { (label) } td { (value) } }
+                }
+            }
+        },
+    );
+    Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text,
+        html,
+    }
+}
+
+/// Tells staff someone signed up and paid.
+pub fn new_signup(staff: &str, account: &str, email: &str, plan: &str, paid: &str) -> Email {
+    staff_notice(
+        staff,
+        &format!("New signup: {account}"),
+        "A visitor signed up and paid; their PBX is being provisioned.",
+        &[
+            ("Account", account),
+            ("Email", email),
+            ("Plan", plan),
+            ("Paid", paid),
+        ],
+    )
+}
+
+/// Tells staff a payment did not match its order.
+pub fn payment_mismatch(
+    staff: &str,
+    order: &str,
+    expected: crate::money::Money,
+    paid: crate::money::Money,
+    currency: &str,
+) -> Email {
+    staff_notice(
+        staff,
+        &format!("Payment does not match order {order}"),
+        "A payment arrived whose amount or currency differs from its order. Nothing was fulfilled; check it by hand.",
+        &[
+            ("Order", order),
+            ("Expected", &expected.format(currency)),
+            ("Paid", &paid.format(currency)),
+        ],
+    )
+}
+
+/// Tells staff a PBX could not be provisioned.
+pub fn provisioning_failed(staff: &str, account: &str, pbx: i64, error: &str) -> Email {
+    staff_notice(
+        staff,
+        &format!("Provisioning failed for {account}"),
+        "The hosting controller did not create a paid PBX within the retry budget. Retry it from the staff section once the controller is fixed.",
+        &[("Account", account), ("PBX", &pbx.to_string()), ("Last error", error)],
+    )
+}
+
+/// What the welcome email tells a new client about their PBX.
+pub struct WelcomeDetails<'a> {
+    pub to: &'a str,
+    pub username: &'a str,
+    pub plan: &'a str,
+    pub hostname: &'a str,
+    pub gui_password: &'a str,
+    pub portal_url: &'a str,
+}
+
+/// The welcome email: the username, where the PBX is, and its GUI password.
+/// Never the portal password.
+pub fn welcome(details: &WelcomeDetails<'_>) -> Email {
+    let gui_url = format!("https://{}/", details.hostname);
+    let text = format!(
+        "Welcome to Switchboard, {username}!\n\nYour {plan} PBX is running.\n\n\
+         PBX address: {gui_url}\nPBX administrator user: admin\nPBX administrator password: {password}\n\n\
+         Your control panel is at {portal}; sign in with the username {username} and the password you chose.\n",
+        username = details.username,
+        plan = details.plan,
+        password = details.gui_password,
+        portal = details.portal_url,
+    );
+    let html = layout(
+        "Your PBX is ready",
+        html! {
+            p { "Welcome to Switchboard, " (details.username) "!" }
+            p { "Your " strong { (details.plan) } " PBX is running." }
+            table {
+                tr { td style="padding-right: 16px; color: #5b6475;" { "PBX address" } td { a href=(gui_url) { (gui_url) } } }
+                tr { td style="padding-right: 16px; color: #5b6475;" { "Administrator user" } td { "admin" } }
+                tr { td style="padding-right: 16px; color: #5b6475;" { "Administrator password" } td { code { (details.gui_password) } } }
+            }
+            p {
+                "Your control panel is at " a href=(details.portal_url) { (details.portal_url) }
+                "; sign in with the username " strong { (details.username) } " and the password you chose."
+            }
+        },
+    );
+    Email {
+        to: details.to.to_owned(),
+        subject: "Your Switchboard PBX is ready".into(),
+        text,
+        html,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,8 @@ diesel::table! {
         phone -> Text,
         address -> Text,
         created_at -> Timestamptz,
+        stripe_customer_id -> Nullable<Text>,
+        stripe_payment_method_id -> Nullable<Text>,
     }
 }
 
@@ -117,6 +119,12 @@ diesel::table! {
 }
 
 diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(orders -> accounts (account_id));
+diesel::joinable!(orders -> plans (plan_id));
+diesel::joinable!(order_lines -> orders (order_id));
+diesel::joinable!(payments -> orders (order_id));
+diesel::joinable!(pbxes -> accounts (account_id));
+diesel::joinable!(pbxes -> plans (plan_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(ledger_accounts -> accounts (account_id));
 diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
@@ -133,6 +141,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_entries,
     background_jobs,
     emails,
+    plans,
+    orders,
+    order_lines,
+    payments,
+    webhook_events,
+    pbxes,
 );
 
 diesel::table! {
@@ -149,5 +163,90 @@ diesel::table! {
         next_attempt_at -> Timestamptz,
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> BigInt,
+        slug -> Text,
+        name -> Text,
+        description -> Text,
+        currency -> Text,
+        setup_fee -> BigInt,
+        monthly_fee -> BigInt,
+        included_extensions -> Integer,
+        calling_plan_id -> Nullable<BigInt>,
+        active -> Bool,
+        position -> Integer,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> BigInt,
+        public_id -> Text,
+        account_id -> BigInt,
+        kind -> Text,
+        plan_id -> Nullable<BigInt>,
+        state -> Text,
+        currency -> Text,
+        total -> BigInt,
+        gateway -> Text,
+        gateway_session_id -> Nullable<Text>,
+        checkout_token -> Nullable<Text>,
+        paid_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    order_lines (id) {
+        id -> BigInt,
+        order_id -> BigInt,
+        kind -> Text,
+        description -> Text,
+        amount -> BigInt,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> BigInt,
+        order_id -> BigInt,
+        gateway -> Text,
+        reference -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        outcome -> Text,
+        detail -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_events (gateway, event_id) {
+        gateway -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pbxes (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        plan_id -> BigInt,
+        order_id -> Nullable<BigInt>,
+        request_id -> Text,
+        controller_id -> Nullable<Text>,
+        hostname -> Nullable<Text>,
+        gui_password_sealed -> Text,
+        state -> Text,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        activated_at -> Nullable<Timestamptz>,
     }
 }

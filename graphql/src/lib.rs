@@ -3,20 +3,30 @@
 //! identity) or from an API client.
 #![forbid(unsafe_code)]
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 use switchboard_core::db::Pool;
 
+pub mod commerce;
 pub mod guards;
 mod mutation;
 mod query;
 pub mod types;
 
+pub use commerce::Commerce;
 pub use guards::Viewer;
 pub use mutation::{Mutation, SessionToken};
 pub use query::Query;
 
+/// Every read.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(Query, commerce::CommerceQuery);
+
+/// Every change.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(Mutation, commerce::CommerceMutation);
+
 /// The schema type.
-pub type SwitchboardSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type SwitchboardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 10;
@@ -25,9 +35,13 @@ pub const MAX_DEPTH: usize = 10;
 pub const MAX_COMPLEXITY: usize = 5_000;
 
 /// Builds the schema over a database pool, with the limits that apply
-/// whenever a password is checked.
-pub fn schema(pool: Pool, limits: switchboard_core::sign_in::Limits) -> SwitchboardSchema {
-    builder().data(pool).data(limits).finish()
+/// whenever a password is checked and what the storefront needs.
+pub fn schema(
+    pool: Pool,
+    limits: switchboard_core::sign_in::Limits,
+    commerce: Commerce,
+) -> SwitchboardSchema {
+    builder().data(pool).data(limits).data(commerce).finish()
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.
@@ -35,10 +49,14 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
-fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
 }
 
 fn pool<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Pool> {

@@ -12,7 +12,8 @@ use crate::guards::{self, Allow, AllowBeforePasswordChange, Viewer, ADMIN, SIGNE
 use crate::types::{parse_id, Account};
 use crate::{internal, pool};
 
-/// The root of every change.
+/// Accounts, balances and passwords.
+#[derive(Default)]
 pub struct Mutation;
 
 /// A manual credit or debit.

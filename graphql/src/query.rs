@@ -8,7 +8,8 @@ use crate::guards::{self, may_see_account, Allow, AllowBeforePasswordChange, SIG
 use crate::types::{parse_id, Account, OutboxEmail, Standing, User, ViewerInfo};
 use crate::{internal, pool};
 
-/// The root of every read.
+/// Accounts and the viewer.
+#[derive(Default)]
 pub struct Query;
 
 #[Object]

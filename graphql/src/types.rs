@@ -182,6 +182,34 @@ impl Account {
             .map(|line| LedgerEntry::new(line, &self.currency))
             .collect())
     }
+
+    /// This account's orders, newest first.
+    async fn orders(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Order>> {
+        let id = parse_id(&self.id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(
+            switchboard_core::orders::of_account(&mut conn, AccountId(id))
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
+    }
+
+    /// This account's PBXs, oldest first; they all draw on this balance.
+    async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {
+        let id = parse_id(&self.id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(
+            switchboard_core::pbxes::of_account(&mut conn, AccountId(id))
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
+    }
 }
 
 impl Account {

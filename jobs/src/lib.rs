@@ -2,47 +2,77 @@
 //! (a dedupe key makes enqueuing from several instances harmless), and the
 //! runner claims one row at a time with `FOR UPDATE SKIP LOCKED`, so no two
 //! instances ever run the same job at once. A failed job is retried with
-//! exponential backoff; every job can run twice without harm.
+//! exponential backoff until its budget is spent, then given up with a
+//! notice; every job can run twice without harm.
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use switchboard_controller::Controller;
+use switchboard_core::config::Settings;
 use switchboard_core::db::{self, Pool};
+use switchboard_core::keys::SecretKey;
 use switchboard_core::schema::background_jobs;
-use switchboard_core::{sessions, sign_in};
+use switchboard_core::{queue, sessions, sign_in};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 pub mod mailer;
+mod provisioning;
 
 pub use mailer::{deliver_due, Delivery, Mailer};
+
+/// What jobs need from the world outside the database.
+#[derive(Clone)]
+pub struct JobContext {
+    pub key: SecretKey,
+    pub controller: Controller,
+    pub settings: Arc<Settings>,
+}
 
 /// Every kind of job, by its stable name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Job {
     /// Deletes expired sessions and sign-in attempts no limit looks at.
     PurgeExpiredSessions,
+    /// Creates a paid order's PBX at the controller and sends the welcome email.
+    ProvisionPbx,
 }
 
 impl Job {
     /// The name stored in the row; never change one that has shipped.
     pub fn name(self) -> &'static str {
         match self {
-            Job::PurgeExpiredSessions => "purge_expired_sessions",
+            Job::PurgeExpiredSessions => queue::PURGE_EXPIRED_SESSIONS,
+            Job::ProvisionPbx => queue::PROVISION_PBX,
         }
     }
 
     fn from_name(name: &str) -> Option<Job> {
-        match name {
-            "purge_expired_sessions" => Some(Job::PurgeExpiredSessions),
-            _ => None,
+        [Job::PurgeExpiredSessions, Job::ProvisionPbx]
+            .into_iter()
+            .find(|job| job.name() == name)
+    }
+
+    /// Attempts before the job is given up.
+    pub fn max_attempts(self) -> i32 {
+        match self {
+            Job::PurgeExpiredSessions => 5,
+            // 1 + 2 + … + 512 seconds: about seventeen minutes of trying.
+            Job::ProvisionPbx => 10,
         }
     }
 
-    async fn run(self, conn: &mut AsyncPgConnection, _data: &str) -> anyhow::Result<()> {
+    async fn run(
+        self,
+        conn: &mut AsyncPgConnection,
+        ctx: &JobContext,
+        data: &str,
+    ) -> anyhow::Result<()> {
         match self {
             Job::PurgeExpiredSessions => {
                 let sessions = sessions::purge_expired(conn).await?;
@@ -50,28 +80,46 @@ impl Job {
                 tracing::info!(sessions, attempts, "purged expired sessions");
                 Ok(())
             }
+            Job::ProvisionPbx => provisioning::provision(conn, ctx, data).await,
+        }
+    }
+
+    /// Records a failed attempt where people will see it.
+    async fn note_failure(
+        self,
+        conn: &mut AsyncPgConnection,
+        data: &str,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        match self {
+            Job::PurgeExpiredSessions => Ok(()),
+            Job::ProvisionPbx => provisioning::note_failure(conn, data, error).await,
+        }
+    }
+
+    /// The retry budget is spent.
+    async fn give_up(
+        self,
+        conn: &mut AsyncPgConnection,
+        ctx: &JobContext,
+        data: &str,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        match self {
+            Job::PurgeExpiredSessions => Ok(()),
+            Job::ProvisionPbx => provisioning::give_up(conn, ctx, data, error).await,
         }
     }
 }
 
-/// Queues a job. With a dedupe key, a job already queued under that key is
-/// not queued again; returns whether a row was added.
+/// Queues a job (see `queue::enqueue`).
 pub async fn enqueue(
     conn: &mut AsyncPgConnection,
     job: Job,
     data: &str,
     dedupe_key: Option<&str>,
 ) -> QueryResult<bool> {
-    diesel::insert_into(background_jobs::table)
-        .values((
-            background_jobs::job_type.eq(job.name()),
-            background_jobs::data.eq(data),
-            background_jobs::dedupe_key.eq(dedupe_key),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await
-        .map(|rows| rows == 1)
+    queue::enqueue(conn, job.name(), data, dedupe_key).await
 }
 
 /// How long to wait before attempt `attempts + 1`: 2^attempts seconds, at most an hour.
@@ -84,27 +132,38 @@ pub fn backoff(attempts: i32) -> chrono::Duration {
 pub struct Pass {
     pub succeeded: usize,
     pub failed: usize,
+    pub given_up: usize,
+}
+
+enum Outcome {
+    Succeeded,
+    Failed,
+    GivenUp,
 }
 
 /// Runs every job that is due, one at a time; returns what happened.
-pub async fn run_due(pool: &Pool) -> anyhow::Result<Pass> {
+pub async fn run_due(pool: &Pool, ctx: &JobContext) -> anyhow::Result<Pass> {
     let mut pass = Pass::default();
     loop {
         let mut conn = db::conn(pool).await?;
         let outcome = conn
-            .transaction(async |conn| run_one(conn).await)
+            .transaction(async |conn| run_one(conn, ctx).await)
             .await
             .context("running a job")?;
         match outcome {
             None => return Ok(pass),
-            Some(true) => pass.succeeded += 1,
-            Some(false) => pass.failed += 1,
+            Some(Outcome::Succeeded) => pass.succeeded += 1,
+            Some(Outcome::Failed) => pass.failed += 1,
+            Some(Outcome::GivenUp) => pass.given_up += 1,
         }
     }
 }
 
 /// Claims and runs one due job; `None` when there is none.
-async fn run_one(conn: &mut AsyncPgConnection) -> anyhow::Result<Option<bool>> {
+async fn run_one(
+    conn: &mut AsyncPgConnection,
+    ctx: &JobContext,
+) -> anyhow::Result<Option<Outcome>> {
     let claimed: Option<(i64, String, String, i32)> = background_jobs::table
         .filter(background_jobs::run_after.le(Utc::now()))
         .order(background_jobs::id)
@@ -122,40 +181,50 @@ async fn run_one(conn: &mut AsyncPgConnection) -> anyhow::Result<Option<bool>> {
     let Some((id, job_type, data, attempts)) = claimed else {
         return Ok(None);
     };
+    let job = Job::from_name(&job_type);
     // The job's own work runs in a savepoint: if it fails, its writes are
     // undone but the attempt is still recorded.
-    let result = match Job::from_name(&job_type) {
+    let result = match job {
         Some(job) => {
-            conn.transaction(async |conn| job.run(conn, &data).await)
+            conn.transaction(async |conn| job.run(conn, ctx, &data).await)
                 .await
         }
         None => Err(anyhow::anyhow!("no job is called {job_type:?}")),
     };
-    match result {
-        Ok(()) => {
+    let Err(error) = result else {
+        diesel::delete(background_jobs::table.find(id))
+            .execute(conn)
+            .await?;
+        return Ok(Some(Outcome::Succeeded));
+    };
+    let attempts = attempts + 1;
+    let error = format!("{error:#}");
+    tracing::warn!(job = %job_type, attempts, %error, "job failed");
+    if let Some(job) = job {
+        job.note_failure(conn, &data, &error).await?;
+        if attempts >= job.max_attempts() {
+            tracing::error!(job = %job_type, attempts, "job given up");
+            job.give_up(conn, ctx, &data, &error).await?;
             diesel::delete(background_jobs::table.find(id))
                 .execute(conn)
                 .await?;
-            Ok(Some(true))
-        }
-        Err(error) => {
-            tracing::warn!(job = %job_type, attempts = attempts + 1, error = %format!("{error:#}"), "job failed");
-            diesel::update(background_jobs::table.find(id))
-                .set((
-                    background_jobs::attempts.eq(attempts + 1),
-                    background_jobs::last_error.eq(format!("{error:#}")),
-                    background_jobs::run_after.eq(Utc::now() + backoff(attempts)),
-                ))
-                .execute(conn)
-                .await?;
-            Ok(Some(false))
+            return Ok(Some(Outcome::GivenUp));
         }
     }
+    diesel::update(background_jobs::table.find(id))
+        .set((
+            background_jobs::attempts.eq(attempts),
+            background_jobs::last_error.eq(&error),
+            background_jobs::run_after.eq(Utc::now() + backoff(attempts - 1)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(Some(Outcome::Failed))
 }
 
 /// Starts the schedule, the job runner and the outbox; they stop when the
 /// process does.
-pub async fn start(pool: Pool, mailer: Mailer) -> anyhow::Result<JobScheduler> {
+pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Result<JobScheduler> {
     let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
@@ -167,14 +236,10 @@ pub async fn start(pool: Pool, mailer: Mailer) -> anyhow::Result<JobScheduler> {
                 Box::pin(async move {
                     let queued = async {
                         let mut conn = db::conn(&pool).await?;
-                        enqueue(
-                            &mut conn,
-                            Job::PurgeExpiredSessions,
-                            "{}",
-                            Some(Job::PurgeExpiredSessions.name()),
-                        )
-                        .await
-                        .map_err(anyhow::Error::from)
+                        let name = Job::PurgeExpiredSessions.name();
+                        enqueue(&mut conn, Job::PurgeExpiredSessions, "{}", Some(name))
+                            .await
+                            .map_err(anyhow::Error::from)
                     };
                     if let Err(error) = queued.await {
                         tracing::warn!(error = %format!("{error:#}"), "could not queue a job");
@@ -185,13 +250,20 @@ pub async fn start(pool: Pool, mailer: Mailer) -> anyhow::Result<JobScheduler> {
         )
         .await?;
     scheduler.start().await.context("starting the scheduler")?;
+    spawn_workers(pool, ctx, mailer);
+    Ok(scheduler)
+}
+
+/// Runs due jobs and delivers the outbox every few seconds, until the
+/// process ends.
+pub fn spawn_workers(pool: Pool, ctx: JobContext, mailer: Mailer) {
     let outbox_pool = pool.clone();
     tokio::spawn(async move {
         loop {
-            if let Err(error) = run_due(&pool).await {
+            if let Err(error) = run_due(&pool, &ctx).await {
                 tracing::warn!(error = %format!("{error:#}"), "the job runner could not run");
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
     tokio::spawn(async move {
@@ -199,10 +271,9 @@ pub async fn start(pool: Pool, mailer: Mailer) -> anyhow::Result<JobScheduler> {
             if let Err(error) = deliver_due(&outbox_pool, &mailer).await {
                 tracing::warn!(error = %format!("{error:#}"), "the outbox could not be delivered");
             }
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
-    Ok(scheduler)
 }
 
 #[cfg(test)]
@@ -219,9 +290,10 @@ mod tests {
     #[test]
     fn job_names_are_stable() {
         assert_eq!(
-            Job::from_name(Job::PurgeExpiredSessions.name()),
+            Job::from_name("purge_expired_sessions"),
             Some(Job::PurgeExpiredSessions)
         );
+        assert_eq!(Job::from_name("provision_pbx"), Some(Job::ProvisionPbx));
         assert_eq!(Job::from_name("nothing"), None);
     }
 }

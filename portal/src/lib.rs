@@ -3,12 +3,12 @@
 
 use maud::html;
 use poem::http::StatusCode;
-use poem::web::Data;
-use poem::{handler, Request, Response};
+use poem::web::{Data, Path, Redirect};
+use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
-use switchboard_web::layout::error_page;
+use switchboard_web::layout::{csrf_field, error_page, html_response};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
@@ -32,7 +32,44 @@ struct Account {
     turned_off: bool,
     balance: Money,
     low_balance_threshold: Money,
+    pbxes: Vec<Pbx>,
+    orders: Vec<Order>,
     recent_entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Pbx {
+    id: String,
+    state: String,
+    hostname: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Order {
+    id: String,
+    state: String,
+    total: Money,
+}
+
+/// How a PBX's state reads to its owner.
+fn pbx_state_label(state: &str) -> &'static str {
+    match state {
+        "PROVISIONING" => "Being set up",
+        "ACTIVE" => "Active",
+        "CALLING_SUSPENDED" => "Calling suspended",
+        "POWERED_OFF" => "Powered off",
+        "FAILED" => "Setup failed — support has been told",
+        "CANCELLED" => "Cancelled",
+        _ => "Unknown",
+    }
+}
+
+fn pbx_badge(state: &str) -> &'static str {
+    match state {
+        "ACTIVE" => "good",
+        "PROVISIONING" => "low",
+        _ => "off",
+    }
 }
 
 #[derive(Deserialize)]
@@ -111,6 +148,30 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
                 div.value { span class={ "badge " (standing_class) } { (standing_label(&account.standing)) } }
             }
         }
+        @for order in account.orders.iter().filter(|o| o.state == "AWAITING_PAYMENT") {
+            div.alert.info role="status" {
+                "Your order of " (order.total.formatted) " is waiting for payment. "
+                a href={ "/orders/" (order.id) } { "Pay now" }
+            }
+        }
+        h2 { "Your PBXs" }
+        div.table-wrap {
+            table #pbxes {
+                thead { tr { th { "PBX" } th { "Address" } th { "State" } } }
+                tbody {
+                    @for pbx in &account.pbxes {
+                        tr {
+                            td { "#" (pbx.id) }
+                            td { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { span.muted { "not yet" } } }
+                            td { span class={ "badge " (pbx_badge(&pbx.state)) } data-testid="pbx-state" { (pbx_state_label(&pbx.state)) } }
+                        }
+                    }
+                    @if account.pbxes.is_empty() {
+                        tr { td.empty colspan="3" { "No PBX yet. " a href="/plans" { "Choose a plan" } } }
+                    }
+                }
+            }
+        }
         h2 { "Latest movements" }
         div.table-wrap {
             table {
@@ -131,4 +192,127 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
             }
         }
     })
+}
+
+const ORDER_PROGRESS: &str = include_str!("../operations/order_progress.graphql");
+const PAY_ORDER: &str = include_str!("../operations/pay_order.graphql");
+
+#[derive(Deserialize)]
+struct OrderProgress {
+    order: ProgressOrder,
+}
+
+#[derive(Deserialize)]
+struct ProgressOrder {
+    id: String,
+    state: String,
+    total: Money,
+    pbx: Option<Pbx>,
+}
+
+/// One step of the order's progress: done, current or to come.
+fn step(label: &str, done: bool, current: bool) -> maud::Markup {
+    let class = if done {
+        "step done"
+    } else if current {
+        "step current"
+    } else {
+        "step"
+    };
+    html! { li class=(class) aria-current=[current.then_some("step")] { (label) } }
+}
+
+/// `GET /orders/:id`: an order moving through paid → provisioning → active.
+/// Reloads itself every few seconds until it gets there; no JavaScript.
+#[handler]
+pub async fn order_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let ctx = match require(req, &[Role::Client, Role::Reseller]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let data: OrderProgress =
+        match operations::run(state, &ctx, ORDER_PROGRESS, serde_json::json!({ "id": id })).await {
+            Ok(data) => data,
+            Err(error) => return error_page(&ctx, StatusCode::NOT_FOUND, &error.message()),
+        };
+    let order = data.order;
+    let paid = order.state != "AWAITING_PAYMENT";
+    let pbx_state = order.pbx.as_ref().map(|p| p.state.as_str()).unwrap_or("");
+    let active = pbx_state == "ACTIVE";
+    let failed = order.state == "FAILED" || pbx_state == "FAILED";
+    let waiting = paid && !active && !failed;
+    let title = if active {
+        "Your PBX is ready"
+    } else if failed {
+        "Setting up your PBX failed"
+    } else if paid {
+        "Setting up your PBX"
+    } else {
+        "Waiting for payment"
+    };
+    let page = Page {
+        title,
+        nav: Nav::ClientHome,
+        ctx: &ctx,
+    };
+    let head = if waiting {
+        html! { meta http-equiv="refresh" content="2"; }
+    } else {
+        html! {}
+    };
+    let content = html! {
+        div.card.narrow.wide {
+            h1 { (title) }
+            ol.progress data-testid="order-progress" {
+                (step("Paid", paid, !paid))
+                (step("Provisioning", active, paid && !active))
+                (step("Active", active, false))
+            }
+            @if !paid {
+                p { "Nothing has been charged yet for this order of " (order.total.formatted) "." }
+                form method="post" action={ "/orders/" (order.id) "/pay" } {
+                    (csrf_field(&ctx))
+                    button.primary type="submit" { "Pay " (order.total.formatted) }
+                }
+            } @else if active {
+                @if let Some(pbx) = &order.pbx {
+                    p { "Your PBX answers at " strong data-testid="pbx-hostname" { (pbx.hostname.as_deref().unwrap_or("")) } ". "
+                        "Its administrator password is in the welcome email we just sent you." }
+                }
+                p { a.button href="/portal" { "Go to your control panel" } }
+            } @else if failed {
+                p { "The hosting controller did not create your PBX. Support has been told and will get back to you; you have not been charged twice." }
+            } @else {
+                p { "Payment received. Your PBX is being created; this page updates by itself." }
+                p.muted { a href={ "/orders/" (order.id) } { "Reload" } }
+            }
+        }
+    };
+    html_response(StatusCode::OK, page.render_app_like(head, content))
+}
+
+/// `POST /orders/:id/pay`: sends the client to pay again through `payOrder`.
+#[handler]
+pub async fn pay_again(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> Response {
+    let ctx = match require(req, &[Role::Client, Role::Reseller]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Paid {
+        pay_order: String,
+    }
+    match operations::run::<Paid>(state, &ctx, PAY_ORDER, serde_json::json!({ "id": id })).await {
+        Ok(paid) => Redirect::see_other(paid.pay_order).into_response(),
+        Err(error) => error_page(&ctx, StatusCode::CONFLICT, &error.message()),
+    }
 }

@@ -17,6 +17,8 @@ pub enum Nav {
     ClientHome,
     StaffAccounts,
     StaffOutbox,
+    StaffPlans,
+    StaffPbxes,
     Api,
     Password,
     None,
@@ -39,6 +41,11 @@ impl Page<'_> {
     /// extra head elements, a class on the body, and scripts at the end.
     pub fn render_app(&self, head: Markup, content: Markup, scripts: Markup) -> Markup {
         self.document(head, Some("app"), content, scripts)
+    }
+
+    /// A normal page with extra head elements (a refresh, say).
+    pub fn render_app_like(&self, head: Markup, content: Markup) -> Markup {
+        self.document(head, None, content, html! {})
     }
 
     fn document(
@@ -100,7 +107,7 @@ impl Page<'_> {
 fn nav_links(role: Option<Role>) -> Vec<(Nav, &'static str, &'static str)> {
     match role {
         None => vec![
-            (Nav::Storefront, "/", "Plans"),
+            (Nav::Storefront, "/plans", "Plans"),
             (Nav::SignIn, "/sign-in", "Sign in"),
         ],
         Some(Role::Client | Role::Reseller) => vec![
@@ -110,6 +117,8 @@ fn nav_links(role: Option<Role>) -> Vec<(Nav, &'static str, &'static str)> {
         ],
         Some(Role::Staff | Role::Admin) => vec![
             (Nav::StaffAccounts, "/admin", "Accounts"),
+            (Nav::StaffPbxes, "/admin/pbxes", "PBXs"),
+            (Nav::StaffPlans, "/admin/plans", "Plans"),
             (Nav::StaffOutbox, "/admin/outbox", "Outbox"),
             (Nav::Password, "/account/password", "Password"),
             (Nav::Api, "/graphql", "API"),
@@ -175,4 +184,42 @@ pub fn error_page(ctx: &PageContext, status: StatusCode, message: &str) -> Respo
             }
         }),
     )
+}
+
+/// One labelled input with its error, keeping what was typed.
+pub struct Field<'a> {
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub autocomplete: &'a str,
+    pub hint: Option<&'a str>,
+}
+
+impl Field<'_> {
+    /// The label, the input (marked invalid and described by its error when
+    /// it has one) and the error itself.
+    pub fn render(&self, errors: &[(String, String)]) -> Markup {
+        let error = errors
+            .iter()
+            .find(|(f, _)| f == self.name)
+            .map(|(_, m)| m.as_str());
+        let error_id = format!("{}-error", self.name);
+        html! {
+            label for=(self.name) {
+                (self.label)
+                @if let Some(hint) = self.hint { " " span.hint { (hint) } }
+            }
+            @if self.kind == "textarea" {
+                textarea id=(self.name) name=(self.name) rows="3" autocomplete=(self.autocomplete)
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| error_id.as_str())] { (self.value) }
+            } @else {
+                input id=(self.name) name=(self.name) type=(self.kind) value=(self.value) autocomplete=(self.autocomplete)
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| error_id.as_str())];
+            }
+            @if let Some(error) = error {
+                div.field-error id=(error_id) { (self.label) " " (error) "." }
+            }
+        }
+    }
 }

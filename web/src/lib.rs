@@ -9,7 +9,8 @@ use switchboard_core::config::Settings;
 use switchboard_core::db::Pool;
 use switchboard_core::keys::SecretKey;
 use switchboard_core::sign_in::Limits;
-use switchboard_graphql::SwitchboardSchema;
+use switchboard_graphql::{Commerce, SwitchboardSchema};
+use switchboard_payments::Gateway;
 
 pub mod api;
 pub mod assets;
@@ -18,6 +19,7 @@ pub mod health;
 pub mod layout;
 pub mod operations;
 pub mod pipeline;
+pub mod webhooks;
 
 pub use layout::{Nav, Page};
 pub use pipeline::PageContext;
@@ -30,18 +32,29 @@ pub struct AppState {
     pub key: SecretKey,
     pub settings: Arc<Settings>,
     pub sign_in_limits: Limits,
+    pub gateway: Gateway,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, key: SecretKey, settings: Settings) -> AppState {
+    /// The state for these settings; fails when the payment gateway is
+    /// misconfigured.
+    pub fn new(pool: Pool, key: SecretKey, settings: Settings) -> anyhow::Result<AppState> {
         let sign_in_limits = Limits::default();
-        AppState {
-            schema: switchboard_graphql::schema(pool.clone(), sign_in_limits),
+        let settings = Arc::new(settings);
+        let gateway = Gateway::from_settings(&settings)?;
+        let commerce = Commerce {
+            key: key.clone(),
+            gateway: gateway.clone(),
+            settings: settings.clone(),
+        };
+        Ok(AppState {
+            schema: switchboard_graphql::schema(pool.clone(), sign_in_limits, commerce),
             pool,
             key,
-            settings: Arc::new(settings),
+            settings,
             sign_in_limits,
-        }
+            gateway,
+        })
     }
 
     /// How long an unused session lives.

@@ -13,6 +13,8 @@ use crate::{AppState, PageContext};
 pub enum OperationError {
     /// The schema said no (a guard, bad input): messages meant for people.
     Refused(Vec<String>),
+    /// Some input fields are wrong: (field, message) pairs to show beside them.
+    Invalid(Vec<(String, String)>),
     /// The answer did not have the shape the page expects: a bug.
     Unexpected(String),
 }
@@ -22,6 +24,7 @@ impl OperationError {
     pub fn message(&self) -> String {
         match self {
             OperationError::Refused(messages) => messages.join(" "),
+            OperationError::Invalid(_) => "Some fields need correcting.".into(),
             OperationError::Unexpected(_) => {
                 "Something went wrong on our side; it has been logged.".into()
             }
@@ -44,6 +47,26 @@ pub async fn run<T: DeserializeOwned>(
     }
     let response = state.schema.execute(request).await;
     if !response.errors.is_empty() {
+        let fields: Vec<(String, String)> = response
+            .errors
+            .iter()
+            .filter_map(|e| e.extensions.as_ref()?.get("fields"))
+            .filter_map(|v| match v {
+                async_graphql::Value::List(items) => Some(items.clone()),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|item| {
+                let json = item.into_json().ok()?;
+                Some((
+                    json["field"].as_str()?.to_owned(),
+                    json["message"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        if !fields.is_empty() {
+            return Err(OperationError::Invalid(fields));
+        }
         return Err(OperationError::Refused(
             response.errors.into_iter().map(|e| e.message).collect(),
         ));

@@ -1,0 +1,412 @@
+//! The staff's plan catalogue and PBX list.
+
+use maud::html;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Query, Redirect};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+use switchboard_core::Role;
+use switchboard_web::auth::require;
+use switchboard_web::layout::{csrf_field, error_page, html_response, Field};
+use switchboard_web::operations::{self, OperationError};
+use switchboard_web::{AppState, Nav, Page, PageContext};
+
+const PLANS: &str = include_str!("../operations/plans.graphql");
+const CREATE_PLAN: &str = include_str!("../operations/save_plan.graphql");
+const UPDATE_PLAN: &str = include_str!("../operations/update_plan.graphql");
+const PBXES: &str = include_str!("../operations/pbxes.graphql");
+const RETRY: &str = include_str!("../operations/retry_provisioning.graphql");
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlansData {
+    all_plans: Vec<Plan>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Plan {
+    id: String,
+    slug: String,
+    name: String,
+    description: String,
+    included_extensions: i32,
+    active: bool,
+    position: i32,
+    setup_fee: Amount,
+    monthly_fee: Amount,
+}
+
+#[derive(Deserialize)]
+struct Amount {
+    micros: String,
+    formatted: String,
+    #[serde(default)]
+    currency: String,
+}
+
+/// Micro-units as the decimal a person would type.
+fn decimal(micros: &str) -> String {
+    let value: i64 = micros.parse().unwrap_or_default();
+    let text = format!("{}.{:06}", value / 1_000_000, (value % 1_000_000).abs());
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// The plan form's fields.
+#[derive(Deserialize, Default)]
+pub struct PlanForm {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    slug: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    setup_fee: String,
+    #[serde(default)]
+    monthly_fee: String,
+    #[serde(default)]
+    included_extensions: String,
+    #[serde(default)]
+    position: String,
+    active: Option<String>,
+}
+
+fn catalogue_page(
+    ctx: &PageContext,
+    plans: &[Plan],
+    form: &PlanForm,
+    errors: &[(String, String)],
+    notice: Option<&str>,
+) -> maud::Markup {
+    let field = |name, label, value, hint| {
+        Field {
+            name,
+            label,
+            kind: "text",
+            value,
+            autocomplete: "off",
+            hint,
+        }
+        .render(errors)
+    };
+    Page {
+        title: "Plans",
+        nav: Nav::StaffPlans,
+        ctx,
+    }
+    .render(html! {
+        h1 { "Plans" }
+        @if let Some(notice) = notice { div.alert.ok role="status" { (notice) } }
+        div.table-wrap {
+            table #plans {
+                thead { tr { th { "Plan" } th { "Slug" } th.num { "Extensions" } th.num { "Setup" } th.num { "Monthly" } th { "On sale" } th {} } }
+                tbody {
+                    @for plan in plans {
+                        tr {
+                            td { strong { (plan.name) } br; span.muted { (plan.description) } }
+                            td { code { (plan.slug) } }
+                            td.num { (plan.included_extensions) }
+                            td.num { (plan.setup_fee.formatted) }
+                            td.num { (plan.monthly_fee.formatted) }
+                            td { @if plan.active { span.badge.good { "yes" } } @else { span.badge { "hidden" } } }
+                            td { a href={ "/admin/plans?edit=" (plan.id) } { "Edit" } }
+                        }
+                    }
+                    @if plans.is_empty() { tr { td.empty colspan="7" { "No plans yet." } } }
+                }
+            }
+        }
+        h2 { @if form.id.is_empty() { "Add a plan" } @else { "Edit " (form.name) } }
+        form.stack.card method="post" action="/admin/plans" {
+            (csrf_field(ctx))
+            input type="hidden" name="id" value=(form.id);
+            @if !errors.is_empty() { div.alert.error role="alert" { "Please correct the fields marked below." } }
+            (field("name", "Name", form.name.as_str(), None))
+            (field("slug", "Slug", form.slug.as_str(), Some("(the plan's address: lower-case letters, digits, -)")))
+            (field("description", "Description", form.description.as_str(), None))
+            (field("currency", "Currency", form.currency.as_str(), None))
+            (field("setup_fee", "Setup fee", form.setup_fee.as_str(), None))
+            (field("monthly_fee", "Monthly fee", form.monthly_fee.as_str(), None))
+            (field("included_extensions", "Extensions included", form.included_extensions.as_str(), None))
+            (field("position", "Position", form.position.as_str(), Some("(lower comes first)")))
+            label.checkbox for="active" {
+                input #active type="checkbox" name="active" value="yes" checked[form.active.is_some()];
+                " On sale"
+            }
+            button.primary type="submit" { @if form.id.is_empty() { "Add plan" } @else { "Save plan" } }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PlansQuery {
+    edit: Option<String>,
+    saved: Option<String>,
+}
+
+async fn load_plans(state: &AppState, ctx: &PageContext) -> Result<Vec<Plan>, Response> {
+    operations::run::<PlansData>(state, ctx, PLANS, serde_json::json!({}))
+        .await
+        .map(|d| d.all_plans)
+        .map_err(|e| error_page(ctx, StatusCode::INTERNAL_SERVER_ERROR, &e.message()))
+}
+
+/// `GET /admin/plans`: the catalogue, with a form to add or edit a plan.
+#[handler]
+pub async fn plans_list(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<PlansQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let plans = match load_plans(state, &ctx).await {
+        Ok(plans) => plans,
+        Err(response) => return response,
+    };
+    let form = match plans.iter().find(|p| Some(&p.id) == query.edit.as_ref()) {
+        Some(plan) => PlanForm {
+            id: plan.id.clone(),
+            slug: plan.slug.clone(),
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            currency: plan.setup_fee.currency.clone(),
+            setup_fee: decimal(&plan.setup_fee.micros),
+            monthly_fee: decimal(&plan.monthly_fee.micros),
+            included_extensions: plan.included_extensions.to_string(),
+            position: plan.position.to_string(),
+            active: plan.active.then(|| "yes".into()),
+        },
+        None => PlanForm {
+            currency: "USD".into(),
+            included_extensions: "5".into(),
+            position: "0".into(),
+            active: Some("yes".into()),
+            ..PlanForm::default()
+        },
+    };
+    let notice = query.saved.map(|_| "The plan was saved.");
+    html_response(
+        StatusCode::OK,
+        catalogue_page(&ctx, &plans, &form, &[], notice),
+    )
+}
+
+/// `POST /admin/plans`: `createPlan` or `updatePlan`.
+#[handler]
+pub async fn save_plan(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<PlanForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let input = serde_json::json!({
+        "slug": form.slug,
+        "name": form.name,
+        "description": form.description,
+        "currency": form.currency,
+        "setupFee": form.setup_fee,
+        "monthlyFee": form.monthly_fee,
+        "includedExtensions": form.included_extensions.trim().parse::<i32>().unwrap_or(0),
+        "active": form.active.is_some(),
+        "position": form.position.trim().parse::<i32>().unwrap_or(0),
+    });
+    let result = if form.id.is_empty() {
+        operations::run::<serde_json::Value>(
+            state,
+            &ctx,
+            CREATE_PLAN,
+            serde_json::json!({ "input": input }),
+        )
+        .await
+    } else {
+        operations::run::<serde_json::Value>(
+            state,
+            &ctx,
+            UPDATE_PLAN,
+            serde_json::json!({ "id": form.id, "input": input }),
+        )
+        .await
+    };
+    match result {
+        Ok(_) => Redirect::see_other("/admin/plans?saved=1").into_response(),
+        Err(OperationError::Invalid(errors)) => {
+            let plans = match load_plans(state, &ctx).await {
+                Ok(plans) => plans,
+                Err(response) => return response,
+            };
+            html_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                catalogue_page(&ctx, &plans, &form, &errors, None),
+            )
+        }
+        Err(error) => error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PbxesData {
+    pbxes: PbxConnection,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PbxConnection {
+    edges: Vec<PbxEdge>,
+    page_info: PageInfo,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PbxEdge {
+    node: Pbx,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pbx {
+    id: String,
+    account_id: String,
+    state: String,
+    hostname: Option<String>,
+    last_error: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Deserialize)]
+pub struct PbxesQuery {
+    state: Option<String>,
+    after: Option<String>,
+}
+
+const PBX_STATES: &[&str] = &[
+    "PROVISIONING",
+    "ACTIVE",
+    "CALLING_SUSPENDED",
+    "POWERED_OFF",
+    "FAILED",
+    "CANCELLED",
+];
+
+/// `GET /admin/pbxes`: every PBX; failed ones can be retried.
+#[handler]
+pub async fn pbxes_list(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<PbxesQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let filter = query.state.filter(|s| PBX_STATES.contains(&s.as_str()));
+    let variables = serde_json::json!({ "state": filter, "after": query.after });
+    let data: PbxesData = match operations::run(state, &ctx, PBXES, variables).await {
+        Ok(data) => data,
+        Err(error) => return error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
+    };
+    let next = data
+        .pbxes
+        .page_info
+        .end_cursor
+        .filter(|_| data.pbxes.page_info.has_next_page);
+    Page {
+        title: "PBXs",
+        nav: Nav::StaffPbxes,
+        ctx: &ctx,
+    }
+    .respond(html! {
+        h1 { "PBXs" }
+        form.inline method="get" action="/admin/pbxes" {
+            div {
+                label.muted for="state" { "State" }
+                select #state name="state" {
+                    option value="" { "Any" }
+                    @for s in PBX_STATES {
+                        option value=(s) selected[filter.as_deref() == Some(*s)] { (s.to_lowercase().replace('_', " ")) }
+                    }
+                }
+            }
+            button.primary type="submit" { "Filter" }
+        }
+        div.table-wrap {
+            table #pbxes {
+                thead { tr { th { "#" } th { "Account" } th { "Address" } th { "State" } th { "Created (UTC)" } th {} } }
+                tbody {
+                    @for edge in &data.pbxes.edges {
+                        @let pbx = &edge.node;
+                        tr {
+                            td.muted { (pbx.id) }
+                            td { (pbx.account_id) }
+                            td { (pbx.hostname.as_deref().unwrap_or("—")) }
+                            td {
+                                span class={ "badge " (if pbx.state == "ACTIVE" { "good" } else if pbx.state == "PROVISIONING" { "low" } else { "off" }) } { (pbx.state.to_lowercase().replace('_', " ")) }
+                                @if let Some(error) = &pbx.last_error { br; span.negative { (error) } }
+                            }
+                            td { (pbx.created_at.format("%Y-%m-%d %H:%M")) }
+                            td {
+                                @if pbx.state == "FAILED" {
+                                    form method="post" action="/admin/pbxes/retry" {
+                                        (csrf_field(&ctx))
+                                        input type="hidden" name="id" value=(pbx.id);
+                                        button type="submit" { "Retry" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if data.pbxes.edges.is_empty() { tr { td.empty colspan="6" { "No PBXs." } } }
+                }
+            }
+        }
+        @if let Some(next) = next {
+            div.pager { span {} a.button href={ "/admin/pbxes?after=" (next) } { "Older" } }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RetryForm {
+    id: String,
+}
+
+/// `POST /admin/pbxes/retry`: `retryProvisioning`.
+#[handler]
+pub async fn retry(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<RetryForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    match operations::run::<serde_json::Value>(
+        state,
+        &ctx,
+        RETRY,
+        serde_json::json!({ "id": form.id }),
+    )
+    .await
+    {
+        Ok(_) => Redirect::see_other("/admin/pbxes").into_response(),
+        Err(error) => error_page(&ctx, StatusCode::CONFLICT, &error.message()),
+    }
+}

@@ -1,0 +1,613 @@
+//! Orders: a signup from the storefront, paid through a gateway, fulfilled by
+//! provisioning a PBX. This is the path that earns money, so every step is
+//! idempotent: a checkout submitted twice is one order, a payment reported
+//! twice is one credit, a paid order gets one PBX.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::accounts::{self, NewAccount};
+use crate::audit::{self, Actor};
+use crate::domain::{AccountId, AccountKind, Email, Role, UserId, Username};
+use crate::forms::FieldErrors;
+use crate::keys::{random_token, SecretKey};
+use crate::ledger::{self, Book, NewTransaction};
+use crate::money::Money;
+use crate::plans::{self, Plan};
+use crate::schema::{accounts as accounts_table, order_lines, orders, payments, pbxes, users};
+use crate::users::{self as users_mod, CreateUserError, NewUser};
+use crate::{outbox, passwords, pbxes as pbxes_mod, queue};
+
+/// An order as stored.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = orders)]
+pub struct Order {
+    pub id: i64,
+    pub public_id: String,
+    pub account_id: i64,
+    pub kind: String,
+    pub plan_id: Option<i64>,
+    pub state: String,
+    pub currency: String,
+    pub total: i64,
+    pub gateway: String,
+    pub gateway_session_id: Option<String>,
+    pub checkout_token: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One line of an order.
+#[derive(Clone, Debug, Queryable)]
+pub struct OrderLine {
+    pub kind: String,
+    pub description: String,
+    pub amount: i64,
+}
+
+/// What a visitor typed into the checkout form.
+#[derive(Clone, Debug, Default)]
+pub struct SignupForm {
+    pub plan: String,
+    pub username: String,
+    pub password: String,
+    pub password_confirmation: String,
+    pub contact_name: String,
+    pub company: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub accept_terms: bool,
+    /// The form's one-time token: the same token is the same signup.
+    pub checkout_token: String,
+}
+
+/// The result of a signup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signup {
+    pub order_public_id: String,
+    pub account_id: AccountId,
+    pub user_id: UserId,
+    /// False when this form had been submitted before.
+    pub new: bool,
+}
+
+/// Why a signup was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error("{0}")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Checks every field of the form at once, without I/O.
+pub fn validate_signup(form: &SignupForm) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    if form.plan.trim().is_empty() {
+        errors.add("plan", "must be chosen");
+    }
+    if let Err(why) = Username::parse(&form.username) {
+        errors.add("username", why);
+    }
+    if let Err(why) = passwords::check_strength(&form.password) {
+        errors.add("password", why);
+    } else if form.password != form.password_confirmation {
+        errors.add("password_confirmation", "does not match the password");
+    }
+    let name = form.contact_name.trim();
+    if name.is_empty() || name.len() > 100 {
+        errors.add("contact_name", "must be 1 to 100 characters");
+    }
+    if form.company.trim().len() > 100 {
+        errors.add("company", "must be at most 100 characters");
+    }
+    if let Err(why) = Email::parse(&form.email) {
+        errors.add("email", why);
+    }
+    let phone = form.phone.trim();
+    let digits = phone.bytes().filter(u8::is_ascii_digit).count();
+    if !(7..=15).contains(&digits)
+        || !phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b' ' | b'-' | b'(' | b')' | b'.'))
+    {
+        errors.add(
+            "phone",
+            "must be a phone number of 7 to 15 digits, such as +1 555 010 0199",
+        );
+    }
+    let address = form.address.trim();
+    if address.len() < 5 || address.len() > 300 {
+        errors.add("address", "must be a postal address");
+    }
+    if !form.accept_terms {
+        errors.add("accept_terms", "must be accepted to sign up");
+    }
+    if form.checkout_token.trim().len() < 16 {
+        errors.add(
+            "checkout_token",
+            "is missing: reload the page and try again",
+        );
+    }
+    errors
+}
+
+/// Creates the account, its first user and an order awaiting payment, all
+/// or nothing. Submitting the same form again returns the first signup.
+pub async fn sign_up(
+    conn: &mut AsyncPgConnection,
+    form: &SignupForm,
+    gateway: &str,
+) -> Result<Signup, SignupError> {
+    conn.transaction(async |conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('checkout:' || $1))")
+            .bind::<Text, _>(&form.checkout_token)
+            .execute(conn)
+            .await?;
+        if let Some(existing) = orders::table
+            .filter(orders::checkout_token.eq(&form.checkout_token))
+            .select(Order::as_select())
+            .first(conn)
+            .await
+            .optional()?
+        {
+            let user_id: i64 = users::table
+                .filter(users::account_id.eq(existing.account_id))
+                .order(users::id)
+                .select(users::id)
+                .first(conn)
+                .await?;
+            return Ok(Signup {
+                order_public_id: existing.public_id,
+                account_id: AccountId(existing.account_id),
+                user_id: UserId(user_id),
+                new: false,
+            });
+        }
+
+        let mut errors = validate_signup(form);
+        let plan = match plans::by_slug(conn, form.plan.trim()).await? {
+            Some(plan) if plan.active => Some(plan),
+            _ => {
+                if errors.get("plan").is_none() {
+                    errors.add("plan", "is not on sale; choose another");
+                }
+                None
+            }
+        };
+        if Username::parse(&form.username).is_ok()
+            && users_mod::find_by_username(conn, &form.username)
+                .await?
+                .is_some()
+        {
+            errors.add(
+                "username",
+                "is taken: choose another, or sign in if it is yours",
+            );
+        }
+        if Email::parse(&form.email).is_ok() && email_in_use(conn, &form.email).await? {
+            errors.add("email", "already has an account: sign in instead");
+        }
+        let (Some(plan), true) = (plan, errors.is_empty()) else {
+            return Err(SignupError::Invalid(errors));
+        };
+        create_signup(conn, form, &plan, gateway).await
+    })
+    .await
+}
+
+async fn email_in_use(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
+    diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(lower(users::email).eq(email.trim().to_lowercase())),
+    ))
+    .get_result(conn)
+    .await
+}
+
+async fn create_signup(
+    conn: &mut AsyncPgConnection,
+    form: &SignupForm,
+    plan: &Plan,
+    gateway: &str,
+) -> Result<Signup, SignupError> {
+    let username = Username::parse(&form.username).map_err(|why| invalid("username", why))?;
+    let email = Email::parse(&form.email).map_err(|why| invalid("email", why))?;
+    let company = form.company.trim();
+    let account_id = accounts::create(
+        conn,
+        &NewAccount {
+            name: if company.is_empty() {
+                form.contact_name.trim()
+            } else {
+                company
+            }
+            .to_owned(),
+            kind: AccountKind::Retail,
+            parent: None,
+            currency: plan.currency.clone(),
+            contact_name: form.contact_name.trim().to_owned(),
+            company: company.to_owned(),
+            email: email.as_str().to_owned(),
+            phone: form.phone.trim().to_owned(),
+            address: form.address.trim().to_owned(),
+        },
+    )
+    .await?;
+    let user_id = users_mod::create(
+        conn,
+        &NewUser {
+            username,
+            email,
+            password: form.password.clone(),
+            role: Role::Client,
+            account: Some(account_id),
+            must_change_password: false,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        CreateUserError::UsernameTaken => invalid("username", "is taken: choose another"),
+        CreateUserError::EmailTaken => invalid("email", "already has an account: sign in instead"),
+        CreateUserError::Invalid(why) => invalid("password", why),
+        CreateUserError::Database(e) => SignupError::Database(e),
+    })?;
+    let public_id = random_token()[..32].to_owned();
+    let order_id: i64 = diesel::insert_into(orders::table)
+        .values((
+            orders::public_id.eq(&public_id),
+            orders::account_id.eq(account_id.0),
+            orders::kind.eq("signup"),
+            orders::plan_id.eq(plan.id),
+            orders::currency.eq(&plan.currency),
+            orders::total.eq(plan.first_payment().micros()),
+            orders::gateway.eq(gateway),
+            orders::checkout_token.eq(&form.checkout_token),
+        ))
+        .returning(orders::id)
+        .get_result(conn)
+        .await?;
+    let lines = [
+        (
+            "setup_fee",
+            format!("Setup of {}", plan.name),
+            plan.setup_fee,
+        ),
+        (
+            "first_month",
+            format!("First month of {}", plan.name),
+            plan.monthly_fee,
+        ),
+    ];
+    for (kind, description, amount) in lines {
+        diesel::insert_into(order_lines::table)
+            .values((
+                order_lines::order_id.eq(order_id),
+                order_lines::kind.eq(kind),
+                order_lines::description.eq(description),
+                order_lines::amount.eq(amount),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    audit::record(
+        conn,
+        &Actor::system("storefront"),
+        "order.create",
+        &format!("order:{order_id}"),
+        &format!("account:{} plan:{}", account_id.0, plan.slug),
+    )
+    .await?;
+    Ok(Signup {
+        order_public_id: public_id,
+        account_id,
+        user_id,
+        new: true,
+    })
+}
+
+fn invalid(field: &str, why: &str) -> SignupError {
+    let mut errors = FieldErrors::default();
+    errors.add(field, why);
+    SignupError::Invalid(errors)
+}
+
+/// One order by its public id.
+pub async fn by_public_id(
+    conn: &mut AsyncPgConnection,
+    public_id: &str,
+) -> QueryResult<Option<Order>> {
+    orders::table
+        .filter(orders::public_id.eq(public_id))
+        .select(Order::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// An account's orders, newest first.
+pub async fn of_account(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+) -> QueryResult<Vec<Order>> {
+    orders::table
+        .filter(orders::account_id.eq(account.0))
+        .order(orders::id.desc())
+        .select(Order::as_select())
+        .load(conn)
+        .await
+}
+
+/// Every order, newest first, for staff.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Order>> {
+    let mut query = orders::table
+        .order(orders::id.desc())
+        .limit(limit)
+        .select(Order::as_select())
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(orders::id.lt(before));
+    }
+    query.load(conn).await
+}
+
+/// An order's lines.
+pub async fn lines(conn: &mut AsyncPgConnection, order_id: i64) -> QueryResult<Vec<OrderLine>> {
+    order_lines::table
+        .filter(order_lines::order_id.eq(order_id))
+        .order(order_lines::id)
+        .select((
+            order_lines::kind,
+            order_lines::description,
+            order_lines::amount,
+        ))
+        .load(conn)
+        .await
+}
+
+/// Remembers the gateway's checkout session for an order.
+pub async fn set_gateway_session(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    session: &str,
+) -> QueryResult<()> {
+    diesel::update(orders::table.find(order_id))
+        .set(orders::gateway_session_id.eq(session))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Moves an order to a new state.
+pub async fn set_state(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    state: &str,
+) -> QueryResult<()> {
+    diesel::update(orders::table.find(order_id))
+        .set(orders::state.eq(state))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// How a payment attempt ended at the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Declined,
+    NeedsAuthentication,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Declined => "declined",
+            Outcome::NeedsAuthentication => "needs_authentication",
+        }
+    }
+}
+
+/// A payment as a gateway reported it (a webhook, the test gateway).
+#[derive(Clone, Debug)]
+pub struct PaymentReport {
+    pub gateway: String,
+    /// The gateway's id for this payment: the same payment reported twice
+    /// carries the same reference.
+    pub reference: String,
+    pub amount: Money,
+    pub currency: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub stripe_customer: Option<String>,
+    pub stripe_payment_method: Option<String>,
+}
+
+/// What recording a payment did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentResult {
+    /// Money credited and charged, the PBX queued for provisioning.
+    Paid { pbx_id: i64 },
+    /// The order had been paid before; nothing changed.
+    AlreadyPaid,
+    /// Nothing was charged; the order still waits for payment.
+    Declined,
+    /// The card asks for authentication first.
+    NeedsAuthentication,
+    /// The amount or currency differs from the order: staff are told, nothing is fulfilled.
+    Mismatch,
+}
+
+/// Why a payment could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("no order {0}")]
+    UnknownOrder(String),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Records a payment and, when it pays the order, fulfils it in the same
+/// database transaction: the ledger credits the payment and debits the setup
+/// fee and first month (keys derived from the order), the order becomes
+/// paid, the PBX is created with a fresh GUI password sealed with `key`, and
+/// its provisioning job and the staff's notice are queued.
+pub async fn record_payment(
+    conn: &mut AsyncPgConnection,
+    key: &SecretKey,
+    staff_address: &str,
+    public_id: &str,
+    report: &PaymentReport,
+) -> Result<PaymentResult, PaymentError> {
+    conn.transaction(async |conn| {
+        let order: Order = orders::table
+            .filter(orders::public_id.eq(public_id))
+            .select(Order::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| PaymentError::UnknownOrder(public_id.to_owned()))?;
+        diesel::insert_into(payments::table)
+            .values((
+                payments::order_id.eq(order.id),
+                payments::gateway.eq(&report.gateway),
+                payments::reference.eq(&report.reference),
+                payments::amount.eq(report.amount.micros()),
+                payments::currency.eq(&report.currency),
+                payments::outcome.eq(report.outcome.as_str()),
+                payments::detail.eq(&report.detail),
+            ))
+            .on_conflict((payments::gateway, payments::reference))
+            .do_nothing()
+            .execute(conn)
+            .await?;
+        match report.outcome {
+            Outcome::Declined => return Ok(PaymentResult::Declined),
+            Outcome::NeedsAuthentication => return Ok(PaymentResult::NeedsAuthentication),
+            Outcome::Succeeded => {}
+        }
+        if order.state != "awaiting_payment" {
+            return Ok(PaymentResult::AlreadyPaid);
+        }
+        if report.amount.micros() != order.total || report.currency != order.currency {
+            tracing::error!(order = %order.public_id, paid = report.amount.micros(), total = order.total, "payment does not match the order");
+            outbox::queue(
+                conn,
+                &outbox::payment_mismatch(staff_address, &order.public_id, Money(order.total), report.amount, &report.currency),
+                Some(&format!("payment-mismatch:{}:{}", report.gateway, report.reference)),
+            )
+            .await?;
+            return Ok(PaymentResult::Mismatch);
+        }
+        fulfil(conn, key, staff_address, &order, report).await.map(|pbx_id| PaymentResult::Paid { pbx_id })
+    })
+    .await
+}
+
+async fn fulfil(
+    conn: &mut AsyncPgConnection,
+    key: &SecretKey,
+    staff_address: &str,
+    order: &Order,
+    report: &PaymentReport,
+) -> Result<i64, PaymentError> {
+    let account = AccountId(order.account_id);
+    let customer = ledger::customer_account(conn, account).await?;
+    let payments_book = ledger::book(conn, Book::Payments, &order.currency).await?;
+    let revenue = ledger::book(conn, Book::Revenue, &order.currency).await?;
+    let total = Money(order.total);
+    let plan_id = order.plan_id.ok_or(diesel::result::Error::NotFound)?;
+    let plan = plans::get(conn, plan_id)
+        .await?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let post = |key: String, kind: &str, memo: String, entries| NewTransaction {
+        idempotency_key: key,
+        kind: kind.to_owned(),
+        memo,
+        currency: order.currency.clone(),
+        posted_by: None,
+        entries,
+    };
+    if total.micros() > 0 {
+        let payment = post(
+            format!("order:{}:payment", order.id),
+            "payment",
+            format!("Payment for order {}", &order.public_id[..8]),
+            vec![(customer, total), (payments_book, -total)],
+        );
+        let charges = post(
+            format!("order:{}:charges", order.id),
+            "charge",
+            format!("Setup and first month of {}", plan.name),
+            vec![(customer, -total), (revenue, total)],
+        );
+        for tx in [payment, charges] {
+            ledger::post(conn, &tx).await.map_err(|e| match e {
+                ledger::LedgerError::Database(e) => PaymentError::Database(e),
+                other => {
+                    tracing::error!(error = %other, "the ledger refused an order's posting");
+                    PaymentError::Database(diesel::result::Error::RollbackTransaction)
+                }
+            })?;
+        }
+    }
+    diesel::update(orders::table.find(order.id))
+        .set((orders::state.eq("paid"), orders::paid_at.eq(Utc::now())))
+        .execute(conn)
+        .await?;
+    if report.stripe_customer.is_some() || report.stripe_payment_method.is_some() {
+        diesel::update(accounts_table::table.find(order.account_id))
+            .set((
+                accounts_table::stripe_customer_id.eq(&report.stripe_customer),
+                accounts_table::stripe_payment_method_id.eq(&report.stripe_payment_method),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    let password = passwords::generate();
+    let pbx_id: i64 = diesel::insert_into(pbxes::table)
+        .values((
+            pbxes::account_id.eq(order.account_id),
+            pbxes::plan_id.eq(plan.id),
+            pbxes::order_id.eq(order.id),
+            pbxes::request_id.eq(format!("pbx-{}", order.public_id)),
+            pbxes::gui_password_sealed.eq(key.encrypt(pbxes_mod::GUI_PASSWORD, &password)),
+        ))
+        .returning(pbxes::id)
+        .get_result(conn)
+        .await?;
+    queue::enqueue(
+        conn,
+        queue::PROVISION_PBX,
+        &pbx_id.to_string(),
+        Some(&format!("provision:{pbx_id}")),
+    )
+    .await?;
+    let (name, email): (String, String) = accounts_table::table
+        .find(order.account_id)
+        .select((accounts_table::name, accounts_table::email))
+        .first(conn)
+        .await?;
+    outbox::queue(
+        conn,
+        &outbox::new_signup(
+            staff_address,
+            &name,
+            &email,
+            &plan.name,
+            total.format(&order.currency).as_str(),
+        ),
+        Some(&format!("new-signup:{}", order.id)),
+    )
+    .await?;
+    Ok(pbx_id)
+}

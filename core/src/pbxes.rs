@@ -1,0 +1,127 @@
+//! PBXs: hosted phone systems, one per plan bought.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::domain::AccountId;
+use crate::schema::pbxes;
+
+/// The sealing purpose of a PBX's GUI password.
+pub const GUI_PASSWORD: &str = "pbx.gui_password";
+
+/// A PBX as stored.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = pbxes)]
+pub struct Pbx {
+    pub id: i64,
+    pub account_id: i64,
+    pub plan_id: i64,
+    pub order_id: Option<i64>,
+    pub request_id: String,
+    pub controller_id: Option<String>,
+    pub hostname: Option<String>,
+    pub gui_password_sealed: String,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+/// One PBX.
+pub async fn get(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Pbx>> {
+    pbxes::table
+        .find(id)
+        .select(Pbx::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The PBX of an order, if it has one yet.
+pub async fn of_order(conn: &mut AsyncPgConnection, order_id: i64) -> QueryResult<Option<Pbx>> {
+    pbxes::table
+        .filter(pbxes::order_id.eq(order_id))
+        .select(Pbx::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// An account's PBXs, oldest first.
+pub async fn of_account(conn: &mut AsyncPgConnection, account: AccountId) -> QueryResult<Vec<Pbx>> {
+    pbxes::table
+        .filter(pbxes::account_id.eq(account.0))
+        .order(pbxes::id)
+        .select(Pbx::as_select())
+        .load(conn)
+        .await
+}
+
+/// Every PBX, newest first, optionally in one state.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    state: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Pbx>> {
+    let mut query = pbxes::table
+        .order(pbxes::id.desc())
+        .limit(limit)
+        .select(Pbx::as_select())
+        .into_boxed();
+    if let Some(state) = state {
+        query = query.filter(pbxes::state.eq(state));
+    }
+    if let Some(before) = before {
+        query = query.filter(pbxes::id.lt(before));
+    }
+    query.load(conn).await
+}
+
+/// The controller made it: record where it lives.
+pub async fn mark_active(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    controller_id: &str,
+    hostname: &str,
+) -> QueryResult<()> {
+    diesel::update(pbxes::table.find(id))
+        .set((
+            pbxes::state.eq("active"),
+            pbxes::controller_id.eq(controller_id),
+            pbxes::hostname.eq(hostname),
+            pbxes::last_error.eq(None::<String>),
+            pbxes::activated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Provisioning gave up.
+pub async fn mark_failed(conn: &mut AsyncPgConnection, id: i64, error: &str) -> QueryResult<()> {
+    diesel::update(pbxes::table.find(id))
+        .set((pbxes::state.eq("failed"), pbxes::last_error.eq(error)))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Notes the latest failure while still trying.
+pub async fn note_error(conn: &mut AsyncPgConnection, id: i64, error: &str) -> QueryResult<()> {
+    diesel::update(pbxes::table.find(id))
+        .set(pbxes::last_error.eq(error))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Puts a failed PBX back to provisioning, for a retry staff asked for.
+pub async fn reopen(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    diesel::update(pbxes::table.find(id).filter(pbxes::state.eq("failed")))
+        .set(pbxes::state.eq("provisioning"))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
+}

@@ -1,0 +1,32 @@
+//! Queuing background jobs from inside a business transaction. The jobs
+//! crate runs them; the names here are the ones it knows.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::schema::background_jobs;
+
+/// Creates a paid order's PBX at the hosting controller. Data: the PBX id.
+pub const PROVISION_PBX: &str = "provision_pbx";
+/// Deletes expired sessions and old sign-in attempts.
+pub const PURGE_EXPIRED_SESSIONS: &str = "purge_expired_sessions";
+
+/// Queues a job. With a dedupe key, a job already queued under that key is
+/// not queued again; returns whether a row was added.
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    job_type: &str,
+    data: &str,
+    dedupe_key: Option<&str>,
+) -> QueryResult<bool> {
+    diesel::insert_into(background_jobs::table)
+        .values((
+            background_jobs::job_type.eq(job_type),
+            background_jobs::data.eq(data),
+            background_jobs::dedupe_key.eq(dedupe_key),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(|rows| rows == 1)
+}

@@ -1,0 +1,691 @@
+//! Plans, orders and PBXs: the storefront's operations and their staff side.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{
+    ComplexObject, Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID,
+};
+use chrono::{DateTime, Utc};
+use switchboard_core::config::Settings;
+use switchboard_core::forms::FieldErrors;
+use switchboard_core::keys::SecretKey;
+use switchboard_core::orders::{self, PaymentReport, PaymentResult, SignupError, SignupForm};
+use switchboard_core::plans::{self, PlanError, PlanInput as CorePlanInput};
+use switchboard_core::{db, pbxes, queue, AccountId, Money as CoreMoney};
+use switchboard_payments::{test_gateway, Gateway};
+
+use crate::guards::{self, Allow, SIGNED_IN, STAFF};
+use crate::types::{parse_id, Money};
+use crate::{internal, pool};
+
+/// What the storefront's operations need besides the database.
+#[derive(Clone)]
+pub struct Commerce {
+    pub key: SecretKey,
+    pub gateway: Gateway,
+    pub settings: Arc<Settings>,
+}
+
+fn commerce<'a>(ctx: &Context<'a>) -> Result<&'a Commerce> {
+    ctx.data::<Commerce>()
+}
+
+/// Turns field errors into one GraphQL error that names every field in its
+/// `fields` extension, so a form can show each next to its input.
+pub fn field_errors(errors: &FieldErrors) -> async_graphql::Error {
+    let fields: Vec<async_graphql::Value> = errors
+        .iter()
+        .map(|(field, message)| {
+            let mut object = async_graphql::indexmap::IndexMap::new();
+            object.insert(
+                async_graphql::Name::new("field"),
+                async_graphql::Value::String(field.to_owned()),
+            );
+            object.insert(
+                async_graphql::Name::new("message"),
+                async_graphql::Value::String(message.to_owned()),
+            );
+            async_graphql::Value::Object(object)
+        })
+        .collect();
+    async_graphql::Error::new("Some fields need correcting.")
+        .extend_with(|_, e| e.set("fields", async_graphql::Value::List(fields.clone())))
+}
+
+/// A plan on sale.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Plan {
+    pub id: ID,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub setup_fee: Money,
+    pub monthly_fee: Money,
+    /// The setup fee and the first month: what a signup pays.
+    pub first_payment: Money,
+    pub included_extensions: i32,
+    /// Hidden plans are not sold; only staff see them.
+    pub active: bool,
+    pub position: i32,
+}
+
+impl From<plans::Plan> for Plan {
+    fn from(plan: plans::Plan) -> Plan {
+        Plan {
+            id: ID(plan.id.to_string()),
+            setup_fee: Money::new(CoreMoney(plan.setup_fee), &plan.currency),
+            monthly_fee: Money::new(CoreMoney(plan.monthly_fee), &plan.currency),
+            first_payment: Money::new(plan.first_payment(), &plan.currency),
+            slug: plan.slug,
+            name: plan.name,
+            description: plan.description,
+            included_extensions: plan.included_extensions,
+            active: plan.active,
+            position: plan.position,
+        }
+    }
+}
+
+/// Where an order is.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderState {
+    AwaitingPayment,
+    Paid,
+    Fulfilling,
+    Fulfilled,
+    Failed,
+    Refunded,
+}
+
+fn order_state(state: &str) -> OrderState {
+    match state {
+        "paid" => OrderState::Paid,
+        "fulfilling" => OrderState::Fulfilling,
+        "fulfilled" => OrderState::Fulfilled,
+        "failed" => OrderState::Failed,
+        "refunded" => OrderState::Refunded,
+        _ => OrderState::AwaitingPayment,
+    }
+}
+
+/// One line of an order.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OrderLine {
+    pub description: String,
+    pub amount: Money,
+}
+
+/// A purchase: a signup so far.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Order {
+    /// The order's public id (what its address carries).
+    pub id: ID,
+    pub state: OrderState,
+    pub total: Money,
+    pub gateway: String,
+    pub account_id: ID,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub row_id: i64,
+    #[graphql(skip)]
+    pub currency: String,
+}
+
+#[ComplexObject]
+impl Order {
+    async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<OrderLine>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let lines = orders::lines(&mut conn, self.row_id)
+            .await
+            .map_err(internal)?;
+        Ok(lines
+            .into_iter()
+            .map(|l| OrderLine {
+                description: l.description,
+                amount: Money::new(CoreMoney(l.amount), &self.currency),
+            })
+            .collect())
+    }
+
+    /// The PBX this order bought, once it is paid.
+    async fn pbx(&self, ctx: &Context<'_>) -> Result<Option<Pbx>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(pbxes::of_order(&mut conn, self.row_id)
+            .await
+            .map_err(internal)?
+            .map(Pbx::from))
+    }
+}
+
+impl From<orders::Order> for Order {
+    fn from(order: orders::Order) -> Order {
+        Order {
+            id: ID(order.public_id),
+            state: order_state(&order.state),
+            total: Money::new(CoreMoney(order.total), &order.currency),
+            gateway: order.gateway,
+            account_id: ID(order.account_id.to_string()),
+            created_at: order.created_at,
+            paid_at: order.paid_at,
+            row_id: order.id,
+            currency: order.currency,
+        }
+    }
+}
+
+/// Where a PBX is in its life.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PbxState {
+    Provisioning,
+    Active,
+    CallingSuspended,
+    PoweredOff,
+    Failed,
+    Cancelled,
+}
+
+/// A hosted PBX.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Pbx {
+    pub id: ID,
+    pub state: PbxState,
+    /// Where the PBX answers, once the controller made it.
+    pub hostname: Option<String>,
+    pub account_id: ID,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub last_error_text: Option<String>,
+}
+
+#[ComplexObject]
+impl Pbx {
+    /// The controller's last complaint, for staff.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn last_error(&self) -> Option<String> {
+        self.last_error_text.clone()
+    }
+}
+
+impl From<pbxes::Pbx> for Pbx {
+    fn from(pbx: pbxes::Pbx) -> Pbx {
+        Pbx {
+            id: ID(pbx.id.to_string()),
+            state: match pbx.state.as_str() {
+                "active" => PbxState::Active,
+                "calling_suspended" => PbxState::CallingSuspended,
+                "powered_off" => PbxState::PoweredOff,
+                "failed" => PbxState::Failed,
+                "cancelled" => PbxState::Cancelled,
+                _ => PbxState::Provisioning,
+            },
+            hostname: pbx.hostname,
+            account_id: ID(pbx.account_id.to_string()),
+            created_at: pbx.created_at,
+            activated_at: pbx.activated_at,
+            last_error_text: pbx.last_error,
+        }
+    }
+}
+
+/// The checkout form.
+#[derive(InputObject)]
+pub struct SignUpInput {
+    /// The plan's slug.
+    pub plan: String,
+    pub username: String,
+    pub password: String,
+    pub password_confirmation: String,
+    pub contact_name: String,
+    #[graphql(default)]
+    pub company: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub accept_terms: bool,
+    /// A random value from the checkout page: sending the same one again
+    /// returns the first signup instead of making another.
+    pub checkout_token: String,
+}
+
+/// A signup, waiting for payment.
+#[derive(SimpleObject)]
+pub struct SignUpPayload {
+    pub order: Order,
+    /// Where the customer pays.
+    pub payment_url: String,
+    /// The new client user.
+    pub user_id: ID,
+}
+
+/// How a test card payment ended.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Paid,
+    Declined,
+    NeedsAuthentication,
+}
+
+/// The result of paying with a test card.
+#[derive(SimpleObject)]
+pub struct TestPaymentPayload {
+    pub outcome: PaymentOutcome,
+    pub order: Order,
+}
+
+/// A plan as staff type it.
+#[derive(InputObject)]
+pub struct PlanInput {
+    pub slug: String,
+    pub name: String,
+    #[graphql(default)]
+    pub description: String,
+    #[graphql(default_with = "\"USD\".to_string()")]
+    pub currency: String,
+    /// Decimal, in the plan's currency.
+    pub setup_fee: String,
+    /// Decimal, in the plan's currency.
+    pub monthly_fee: String,
+    pub included_extensions: i32,
+    #[graphql(default = true)]
+    pub active: bool,
+    #[graphql(default)]
+    pub position: i32,
+}
+
+impl From<PlanInput> for CorePlanInput {
+    fn from(input: PlanInput) -> CorePlanInput {
+        CorePlanInput {
+            slug: input.slug,
+            name: input.name,
+            description: input.description,
+            currency: input.currency,
+            setup_fee: input.setup_fee,
+            monthly_fee: input.monthly_fee,
+            included_extensions: input.included_extensions.to_string(),
+            active: input.active,
+            position: input.position,
+        }
+    }
+}
+
+/// The storefront's reads.
+#[derive(Default)]
+pub struct CommerceQuery;
+
+#[Object]
+impl CommerceQuery {
+    /// The plans on sale, in catalogue order.
+    async fn plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(plans::list(&mut conn, false)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(Plan::from)
+            .collect())
+    }
+
+    /// One plan on sale by its slug.
+    async fn plan(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Plan>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(plans::by_slug(&mut conn, &slug)
+            .await
+            .map_err(internal)?
+            .filter(|p| p.active)
+            .map(Plan::from))
+    }
+
+    /// Every plan, hidden ones too, for staff.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn all_plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(plans::list(&mut conn, true)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(Plan::from)
+            .collect())
+    }
+
+    /// One order by its public id: its owner's, or any for staff.
+    #[graphql(guard = "Allow(SIGNED_IN)")]
+    async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Order> {
+        let user = guards::user(ctx)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        match orders::by_public_id(&mut conn, &id)
+            .await
+            .map_err(internal)?
+        {
+            Some(order)
+                if user.role.is_company()
+                    || user.account_id == Some(AccountId(order.account_id)) =>
+            {
+                Ok(order.into())
+            }
+            _ => Err("No such order.".into()),
+        }
+    }
+
+    /// Every order, newest first, for staff.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, Order>> {
+        let (first, before) = page(first, after)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let rows = orders::list(&mut conn, before, first + 1)
+            .await
+            .map_err(internal)?;
+        Ok(connection(
+            rows,
+            first,
+            before.is_some(),
+            |o| o.id,
+            Order::from,
+        ))
+    }
+
+    /// Every PBX, newest first, optionally in one state, for staff.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
+    async fn pbxes(
+        &self,
+        ctx: &Context<'_>,
+        state: Option<PbxState>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, Pbx>> {
+        let (first, before) = page(first, after)?;
+        let state = state.map(|s| match s {
+            PbxState::Provisioning => "provisioning",
+            PbxState::Active => "active",
+            PbxState::CallingSuspended => "calling_suspended",
+            PbxState::PoweredOff => "powered_off",
+            PbxState::Failed => "failed",
+            PbxState::Cancelled => "cancelled",
+        });
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let rows = pbxes::list(&mut conn, state, before, first + 1)
+            .await
+            .map_err(internal)?;
+        Ok(connection(
+            rows,
+            first,
+            before.is_some(),
+            |p| p.id,
+            Pbx::from,
+        ))
+    }
+}
+
+/// Reads `first` and an `after` cursor of a newest-first list.
+fn page(first: i32, after: Option<String>) -> Result<(i64, Option<i64>)> {
+    if !(1..=200).contains(&first) {
+        return Err("first must be between 1 and 200.".into());
+    }
+    let before = match after {
+        Some(cursor) => Some(
+            cursor
+                .parse::<i64>()
+                .map_err(|_| format!("{cursor:?} is not a cursor from this list"))?,
+        ),
+        None => None,
+    };
+    Ok((i64::from(first), before))
+}
+
+fn connection<R, T: async_graphql::OutputType>(
+    mut rows: Vec<R>,
+    first: i64,
+    has_previous: bool,
+    id: impl Fn(&R) -> i64,
+    convert: impl Fn(R) -> T,
+) -> Connection<String, T> {
+    let has_next = rows.len() as i64 > first;
+    rows.truncate(first as usize);
+    let mut connection = Connection::new(has_previous, has_next);
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(id(&row).to_string(), convert(row))),
+    );
+    connection
+}
+
+/// The storefront's changes.
+#[derive(Default)]
+pub struct CommerceMutation;
+
+#[Object]
+impl CommerceMutation {
+    /// Signs a visitor up: account, client user and an order awaiting
+    /// payment, all or nothing; every invalid field is named at once.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SignUpPayload> {
+        let commerce = commerce(ctx)?;
+        let form = SignupForm {
+            plan: input.plan,
+            username: input.username,
+            password: input.password,
+            password_confirmation: input.password_confirmation,
+            contact_name: input.contact_name,
+            company: input.company,
+            email: input.email,
+            phone: input.phone,
+            address: input.address,
+            accept_terms: input.accept_terms,
+            checkout_token: input.checkout_token,
+        };
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let signup = orders::sign_up(&mut conn, &form, commerce.gateway.name())
+            .await
+            .map_err(|e| match e {
+                SignupError::Invalid(errors) => field_errors(&errors),
+                other => internal(other),
+            })?;
+        let order = orders::by_public_id(&mut conn, &signup.order_public_id)
+            .await
+            .map_err(internal)?
+            .ok_or("The order vanished.")?;
+        let plan = plans::get(&mut conn, order.plan_id.unwrap_or_default())
+            .await
+            .map_err(internal)?
+            .ok_or("The plan vanished.")?;
+        let payment_url = commerce
+            .gateway
+            .start_checkout(&mut conn, commerce.settings.base_url(), &order, &plan, form.email.trim())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %format!("{e:#}"), "starting a checkout failed");
+                async_graphql::Error::new("The payment service is not answering; your order is saved, try paying again in a moment.")
+            })?;
+        Ok(SignUpPayload {
+            order: order.into(),
+            payment_url,
+            user_id: ID(signup.user_id.0.to_string()),
+        })
+    }
+
+    /// Starts paying for an order again (after a decline or an abandoned
+    /// checkout); returns where to pay.
+    #[graphql(guard = "Allow(SIGNED_IN)")]
+    async fn pay_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<String> {
+        let commerce = commerce(ctx)?;
+        let user = guards::user(ctx)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let order = orders::by_public_id(&mut conn, &order_id)
+            .await
+            .map_err(internal)?
+            .filter(|o| user.role.is_company() || user.account_id == Some(AccountId(o.account_id)))
+            .ok_or("No such order.")?;
+        if order.state != "awaiting_payment" {
+            return Err("This order is paid already.".into());
+        }
+        let plan = plans::get(&mut conn, order.plan_id.unwrap_or_default())
+            .await
+            .map_err(internal)?
+            .ok_or("The plan vanished.")?;
+        let email = user_email(&mut conn, order.account_id).await?;
+        commerce
+            .gateway
+            .start_checkout(
+                &mut conn,
+                commerce.settings.base_url(),
+                &order,
+                &plan,
+                &email,
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %format!("{e:#}"), "starting a checkout failed");
+                async_graphql::Error::new(
+                    "The payment service is not answering; try again in a moment.",
+                )
+            })
+    }
+
+    /// Pays an order with one of the test gateway's cards (development only).
+    #[graphql(guard = "Allow(SIGNED_IN)")]
+    async fn pay_with_test_card(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+        card_number: String,
+        #[graphql(
+            desc = "The answer to an authentication step: true completes it, false fails it."
+        )]
+        authenticated: Option<bool>,
+    ) -> Result<TestPaymentPayload> {
+        let commerce = commerce(ctx)?;
+        if !matches!(commerce.gateway, Gateway::Test) {
+            return Err("The test gateway is not in use here.".into());
+        }
+        let user = guards::user(ctx)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let order = orders::by_public_id(&mut conn, &order_id)
+            .await
+            .map_err(internal)?
+            .filter(|o| user.role.is_company() || user.account_id == Some(AccountId(o.account_id)))
+            .ok_or("No such order.")?;
+        let outcome = test_gateway::charge(&card_number, authenticated)
+            .ok_or("This is not one of the test cards: use 4242 4242 4242 4242, 4000 0000 0000 0002 or 4000 0025 0000 3155.")?;
+        let reference = format!("test-{}", &switchboard_core::keys::random_token()[..24]);
+        let digits: String = card_number.chars().filter(char::is_ascii_digit).collect();
+        let report = PaymentReport {
+            gateway: "test".into(),
+            reference,
+            amount: CoreMoney(order.total),
+            currency: order.currency.clone(),
+            outcome,
+            detail: format!(
+                "test card ending {}",
+                &digits[digits.len().saturating_sub(4)..]
+            ),
+            stripe_customer: None,
+            stripe_payment_method: None,
+        };
+        let result = orders::record_payment(
+            &mut conn,
+            &commerce.key,
+            &commerce.settings.email.staff_address,
+            &order.public_id,
+            &report,
+        )
+        .await
+        .map_err(internal)?;
+        let outcome = match result {
+            PaymentResult::Paid { .. } | PaymentResult::AlreadyPaid => PaymentOutcome::Paid,
+            PaymentResult::NeedsAuthentication => PaymentOutcome::NeedsAuthentication,
+            PaymentResult::Declined => PaymentOutcome::Declined,
+            PaymentResult::Mismatch => {
+                return Err("The payment does not match the order; staff have been told.".into())
+            }
+        };
+        let order = orders::by_public_id(&mut conn, &order.public_id)
+            .await
+            .map_err(internal)?
+            .ok_or("No such order.")?;
+        Ok(TestPaymentPayload {
+            outcome,
+            order: order.into(),
+        })
+    }
+
+    /// Tries a failed PBX's provisioning again.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn retry_provisioning(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<Pbx> {
+        let id = parse_id(&pbx_id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        if !pbxes::reopen(&mut conn, id).await.map_err(internal)? {
+            return Err("Only a failed PBX can be retried.".into());
+        }
+        queue::enqueue(&mut conn, queue::PROVISION_PBX, &id.to_string(), None)
+            .await
+            .map_err(internal)?;
+        let pbx = pbxes::get(&mut conn, id)
+            .await
+            .map_err(internal)?
+            .ok_or("No such PBX.")?;
+        Ok(pbx.into())
+    }
+
+    /// Adds a plan to the catalogue.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn create_plan(&self, ctx: &Context<'_>, input: PlanInput) -> Result<Plan> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let id = plans::create(&mut conn, &input.into())
+            .await
+            .map_err(plan_error)?;
+        let plan = plans::get(&mut conn, id)
+            .await
+            .map_err(internal)?
+            .ok_or("The plan vanished.")?;
+        Ok(plan.into())
+    }
+
+    /// Changes a plan; orders already placed keep what they bought.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn update_plan(&self, ctx: &Context<'_>, id: ID, input: PlanInput) -> Result<Plan> {
+        let id = parse_id(&id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        plans::update(&mut conn, id, &input.into())
+            .await
+            .map_err(plan_error)?;
+        let plan = plans::get(&mut conn, id)
+            .await
+            .map_err(internal)?
+            .ok_or("No such plan.")?;
+        Ok(plan.into())
+    }
+}
+
+async fn user_email(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> Result<String> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::accounts;
+    accounts::table
+        .find(account)
+        .select(accounts::email)
+        .first(conn)
+        .await
+        .map_err(internal)
+}
+
+fn plan_error(error: PlanError) -> async_graphql::Error {
+    match error {
+        PlanError::Invalid(errors) => field_errors(&errors),
+        PlanError::NotFound => "No such plan.".into(),
+        other => internal(other),
+    }
+}

@@ -1,0 +1,64 @@
+//! Taking payments: one gateway interface, two gateways. Stripe (Checkout,
+//! then a signed webhook drives fulfilment) and a built-in test gateway for
+//! demos and development (refused in production). Both end in
+//! `orders::record_payment`, the one fulfilment path.
+#![forbid(unsafe_code)]
+
+pub mod stripe;
+pub mod test_gateway;
+pub mod webhook;
+
+use diesel_async::AsyncPgConnection;
+use switchboard_core::config::Settings;
+use switchboard_core::orders::{self, Order};
+use switchboard_core::plans::Plan;
+
+pub use stripe::StripeGateway;
+
+/// The gateway customers pay through.
+#[derive(Clone)]
+pub enum Gateway {
+    Test,
+    Stripe(StripeGateway),
+}
+
+impl Gateway {
+    /// The gateway the settings choose.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Gateway> {
+        match settings.payments.gateway.as_str() {
+            "stripe" => Ok(Gateway::Stripe(StripeGateway::new(
+                &settings.payments.stripe,
+            )?)),
+            _ => Ok(Gateway::Test),
+        }
+    }
+
+    /// The name stored on orders.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Gateway::Test => "test",
+            Gateway::Stripe(_) => "stripe",
+        }
+    }
+
+    /// Where to send the customer to pay for an order.
+    pub async fn start_checkout(
+        &self,
+        conn: &mut AsyncPgConnection,
+        base_url: &str,
+        order: &Order,
+        plan: &Plan,
+        email: &str,
+    ) -> anyhow::Result<String> {
+        match self {
+            Gateway::Test => Ok(format!("{base_url}/pay/test/{}", order.public_id)),
+            Gateway::Stripe(stripe) => {
+                let session = stripe.create_checkout(base_url, order, plan, email).await?;
+                orders::set_gateway_session(conn, order.id, &session.id).await?;
+                session
+                    .url
+                    .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
+            }
+        }
+    }
+}

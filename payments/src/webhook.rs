@@ -1,0 +1,319 @@
+//! Stripe's webhooks: the signature checked over the raw body, each event
+//! handled once by its id, and paid Checkout Sessions fulfilled through
+//! `orders::record_payment`.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use switchboard_core::db::{self, Pool};
+use switchboard_core::keys::SecretKey;
+use switchboard_core::money::Money;
+use switchboard_core::orders::{self, Outcome, PaymentError, PaymentReport};
+use switchboard_core::schema::webhook_events;
+
+use crate::StripeGateway;
+
+/// How old a signed timestamp may be, in seconds (Stripe's default).
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// Why a signature was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no Stripe-Signature header")]
+    Missing,
+    #[error("the Stripe-Signature header has no timestamp or no v1 signature")]
+    Malformed,
+    #[error("the signature's timestamp is outside the tolerance")]
+    Stale,
+    #[error("no v1 signature matches")]
+    NoMatch,
+}
+
+/// Checks `Stripe-Signature` (`t=…,v1=…[,v1=…]`) over the raw body: any `v1`
+/// may match, compared in constant time, and the timestamp must be within
+/// `tolerance` seconds of `now`.
+pub fn verify_signature(
+    payload: &[u8],
+    header: Option<&str>,
+    secret: &str,
+    now: i64,
+    tolerance: i64,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
+            Some(("v1", value)) => signatures.extend(hex::decode(value).ok()),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+    if signatures.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    if (now - timestamp).abs() > tolerance {
+        return Err(SignatureError::Stale);
+    }
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(payload);
+    let expected = mac.finalize().into_bytes();
+    let mut matched = subtle::Choice::from(0);
+    for signature in &signatures {
+        matched |= signature.as_slice().ct_eq(expected.as_slice());
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(SignatureError::NoMatch)
+    }
+}
+
+/// Signs a payload as Stripe does; for tests and for the Stripe stand-in.
+pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(payload);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: EventData,
+}
+
+#[derive(Deserialize)]
+struct EventData {
+    object: serde_json::Value,
+}
+
+/// What handling a webhook did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// The event changed something (or was of a kind that needs nothing).
+    Handled(String),
+    /// This event id had been handled before.
+    Duplicate,
+}
+
+/// Why a webhook was not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// Answered 400: Stripe should not retry a forgery.
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
+    /// Answered 400.
+    #[error("the event is malformed: {0}")]
+    Malformed(String),
+    /// Answered 500, so Stripe retries later.
+    #[error("the event could not be handled: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<diesel::result::Error> for WebhookError {
+    fn from(error: diesel::result::Error) -> WebhookError {
+        WebhookError::Internal(error.into())
+    }
+}
+
+/// What one webhook delivery needs.
+pub struct Webhook<'a> {
+    pub pool: &'a Pool,
+    pub key: &'a SecretKey,
+    pub staff_address: &'a str,
+    pub stripe: &'a StripeGateway,
+}
+
+impl Webhook<'_> {
+    /// Verifies and handles one delivery.
+    pub async fn handle(
+        &self,
+        payload: &[u8],
+        signature: Option<&str>,
+        now: i64,
+    ) -> Result<WebhookOutcome, WebhookError> {
+        verify_signature(
+            payload,
+            signature,
+            &self.stripe.webhook_secret,
+            now,
+            TOLERANCE_SECONDS,
+        )?;
+        let event: Event =
+            serde_json::from_slice(payload).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let report = match event.kind.as_str() {
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+                self.report(
+                    &event.data.object,
+                    event.kind == "checkout.session.async_payment_succeeded",
+                )
+                .await?
+            }
+            "checkout.session.async_payment_failed" => {
+                let mut report = self.report(&event.data.object, false).await?;
+                if let Some((_, report)) = report.as_mut() {
+                    report.outcome = Outcome::Declined;
+                }
+                report
+            }
+            _ => None,
+        };
+        let mut conn = db::conn(self.pool).await.map_err(WebhookError::Internal)?;
+        conn.transaction(async |conn| {
+            let first = diesel::insert_into(webhook_events::table)
+                .values((
+                    webhook_events::gateway.eq("stripe"),
+                    webhook_events::event_id.eq(&event.id),
+                    webhook_events::event_type.eq(&event.kind),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await
+                .map_err(|e| WebhookError::Internal(e.into()))?;
+            if first == 0 {
+                return Ok(WebhookOutcome::Duplicate);
+            }
+            let Some((order, report)) = report else {
+                return Ok(WebhookOutcome::Handled(format!("{}: nothing to do", event.kind)));
+            };
+            match orders::record_payment(conn, self.key, self.staff_address, &order, &report).await {
+                Ok(result) => Ok(WebhookOutcome::Handled(format!("{}: {result:?}", event.kind))),
+                Err(PaymentError::UnknownOrder(order)) => {
+                    tracing::warn!(%order, event = %event.id, "a Stripe event names an order Switchboard does not have");
+                    Ok(WebhookOutcome::Handled(format!("{}: unknown order", event.kind)))
+                }
+                Err(e) => Err(WebhookError::Internal(e.into())),
+            }
+        })
+        .await
+    }
+
+    /// The payment a Checkout Session reports, if it is paid (or if
+    /// `assume_paid`, for the async-succeeded event).
+    async fn report(
+        &self,
+        session: &serde_json::Value,
+        assume_paid: bool,
+    ) -> Result<Option<(String, PaymentReport)>, WebhookError> {
+        let text = |name: &str| {
+            session
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let order = text("client_reference_id")
+            .or_else(|| {
+                session
+                    .pointer("/metadata/order")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| WebhookError::Malformed("the session names no order".into()))?;
+        let paid = assume_paid || text("payment_status").as_deref() == Some("paid");
+        if !paid {
+            return Ok(None);
+        }
+        let cents = session
+            .get("amount_total")
+            .and_then(|v| v.as_i64())
+            .ok_or_else(|| WebhookError::Malformed("the session has no amount_total".into()))?;
+        let currency = text("currency").unwrap_or_default().to_uppercase();
+        let intent = text("payment_intent");
+        let payment_method = match &intent {
+            Some(intent) => match self.stripe.payment_method_of(intent).await {
+                Ok(method) => method,
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "could not read the payment's card; top-ups will need a new one");
+                    None
+                }
+            },
+            None => None,
+        };
+        let reference = intent.or_else(|| text("id")).unwrap_or_default();
+        Ok(Some((
+            order,
+            PaymentReport {
+                gateway: "stripe".into(),
+                reference,
+                amount: Money::from_cents(cents),
+                currency,
+                outcome: Outcome::Succeeded,
+                detail: String::new(),
+                stripe_customer: text("customer"),
+                stripe_payment_method: payment_method,
+            },
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "whsec_test_secret";
+
+    #[test]
+    fn a_signature_made_with_the_secret_verifies_and_anything_else_does_not() {
+        let body = br#"{"id":"evt_1"}"#;
+        let header = sign(body, SECRET, 1_000);
+        assert_eq!(
+            verify_signature(body, Some(&header), SECRET, 1_100, 300),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signature(body, Some(&header), "whsec_other", 1_100, 300),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify_signature(br#"{"id":"evt_2"}"#, Some(&header), SECRET, 1_100, 300),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify_signature(body, Some(&header), SECRET, 1_301, 300),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_signature(body, Some(&header), SECRET, 699, 300),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_signature(body, None, SECRET, 1_000, 300),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(body, Some("t=1000"), SECRET, 1_000, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_signature(body, Some("v1=abcd"), SECRET, 1_000, 300),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn any_v1_signature_may_match() {
+        let body = b"payload";
+        let good = sign(body, SECRET, 5_000);
+        let good_v1 = good.split("v1=").nth(1).expect("v1");
+        let header = format!("t=5000,v1={},v1={good_v1},v0=ignored", "00".repeat(32));
+        assert_eq!(
+            verify_signature(body, Some(&header), SECRET, 5_000, 300),
+            Ok(())
+        );
+    }
+}
