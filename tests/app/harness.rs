@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use switchboard_controller::simulator::Simulator;
+use switchboard_controller::Controller;
 use switchboard_core::accounts::{self, NewAccount};
 use switchboard_core::cluster::Cluster;
 use switchboard_core::config::{Overrides, Settings};
@@ -18,6 +20,7 @@ use switchboard_core::ledger;
 use switchboard_core::sessions::SessionUser;
 use switchboard_core::users::{self, NewUser};
 use switchboard_core::{AccountId, AccountKind, Money, Role, UserId, Username};
+use switchboard_jobs::JobContext;
 use switchboard_web::AppState;
 
 const TEMPLATE: &str = "switchboard_template";
@@ -92,12 +95,16 @@ pub async fn fresh_database() -> String {
     cluster.database_url(&name)
 }
 
-/// A server under test with its own database.
+/// A server under test with its own database and its own PBX simulator.
 pub struct TestApp {
     pub base_url: String,
     pub pool: Pool,
     pub db_url: String,
     pub state: AppState,
+    pub simulator: Simulator,
+    pub simulator_url: String,
+    /// What the job runner uses: the same key and settings as the server.
+    pub jobs: JobContext,
 }
 
 /// Settings as a test server uses them.
@@ -118,14 +125,29 @@ impl TestApp {
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let db_url = fresh_database().await;
         let pool = db::pool(&db_url, 8).expect("building the pool");
-        let (acceptor, address) =
-            switchboard::server::bind("127.0.0.1:0".parse().expect("address"))
-                .await
-                .expect("binding a free port");
+        let free_port = || switchboard::server::bind("127.0.0.1:0".parse().expect("address"));
+        let (acceptor, address) = free_port().await.expect("binding a free port");
         let base_url = format!("http://{address}");
+        let simulator = Simulator::new().with_hang(std::time::Duration::from_secs(30));
+        let (sim_acceptor, sim_address) = free_port().await.expect("binding a free port");
+        tokio::spawn(switchboard_controller::simulator::serve(
+            sim_acceptor,
+            simulator.clone(),
+        ));
+        let simulator_url = format!("http://{sim_address}");
         let mut settings = test_settings(&base_url);
+        settings.controller.base_url = Some(simulator_url.clone());
+        settings.controller.timeout_seconds = 2;
         configure(&mut settings);
-        let state = AppState::new(pool.clone(), SecretKey::generate(), settings);
+        let key = SecretKey::generate();
+        let controller_url = settings.controller.base_url.clone().unwrap_or_default();
+        let jobs = JobContext {
+            key: key.clone(),
+            controller: Controller::new(&settings.controller, &controller_url)
+                .expect("a controller client"),
+            settings: std::sync::Arc::new(settings.clone()),
+        };
+        let state = AppState::new(pool.clone(), key, settings).expect("the application state");
         let serving = state.clone();
         tokio::spawn(async move {
             let _ = switchboard::server::serve(acceptor, serving, std::future::pending()).await;
@@ -135,6 +157,9 @@ impl TestApp {
             pool,
             db_url,
             state,
+            simulator,
+            simulator_url,
+            jobs,
         }
     }
 

@@ -21,7 +21,8 @@ async fn readyz_says_so_when_the_database_is_gone() {
         pool,
         switchboard_core::keys::SecretKey::generate(),
         crate::harness::test_settings("http://127.0.0.1"),
-    );
+    )
+    .expect("the application state");
     let (acceptor, address) = switchboard::server::bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");

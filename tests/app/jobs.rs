@@ -35,12 +35,13 @@ async fn expired_sessions_are_purged_by_a_job_queued_once() {
             .await
             .expect("deduplicated")
     );
-    let pass = run_due(&app.pool).await.expect("ran");
+    let pass = run_due(&app.pool, &app.jobs).await.expect("ran");
     assert_eq!(
         pass,
         Pass {
             succeeded: 1,
-            failed: 0
+            failed: 0,
+            given_up: 0
         }
     );
     let left: i64 = sessions::table
@@ -66,12 +67,13 @@ async fn a_failing_job_is_kept_with_its_error_and_retried_later() {
         .execute(&mut conn)
         .await
         .expect("queued");
-    let pass = run_due(&app.pool).await.expect("ran");
+    let pass = run_due(&app.pool, &app.jobs).await.expect("ran");
     assert_eq!(
         pass,
         Pass {
             succeeded: 0,
-            failed: 1
+            failed: 1,
+            given_up: 0
         }
     );
     let (attempts, error, run_after): (i32, Option<String>, chrono::DateTime<Utc>) =
@@ -88,7 +90,7 @@ async fn a_failing_job_is_kept_with_its_error_and_retried_later() {
     assert!(error.expect("an error").contains("retired_job_name"));
     assert!(run_after > Utc::now(), "the retry waits");
     assert_eq!(
-        run_due(&app.pool).await.expect("ran"),
+        run_due(&app.pool, &app.jobs).await.expect("ran"),
         Pass::default(),
         "not due yet"
     );

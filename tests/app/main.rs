@@ -5,6 +5,7 @@
 mod authorization;
 mod browser;
 mod cli;
+mod commerce;
 mod graphql_api;
 mod harness;
 mod health;

@@ -1,0 +1,608 @@
+//! From the cart to a running PBX, through the test gateway and the
+//! simulated controller; every fault the issue lists.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use switchboard_controller::simulator::Faults;
+use switchboard_core::schema::{
+    accounts, background_jobs, emails, journal_transactions, orders, pbxes, users,
+};
+use switchboard_core::{ledger, plans, AccountId};
+use switchboard_jobs::run_due;
+
+use crate::harness::{csrf_in, TestApp};
+
+pub async fn seed_plan(app: &TestApp) -> i64 {
+    let mut conn = app.conn().await;
+    plans::create(
+        &mut conn,
+        &plans::PlanInput {
+            slug: "office".into(),
+            name: "Office".into(),
+            description: "Fifteen desks".into(),
+            currency: "USD".into(),
+            setup_fee: "99".into(),
+            monthly_fee: "79".into(),
+            included_extensions: "15".into(),
+            active: true,
+            position: 0,
+        },
+    )
+    .await
+    .expect("a plan")
+}
+
+/// The checkout form filled in well, for `username`.
+pub fn good_form(username: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("plan", "office".into()),
+        ("username", username.into()),
+        ("password", "a-good-password".into()),
+        ("password_confirmation", "a-good-password".into()),
+        ("contact_name", "Nora New".into()),
+        ("company", "New & Co".into()),
+        ("email", format!("{username}@example.com")),
+        ("phone", "+1 555 010 0199".into()),
+        ("address", "1 Main Street, Springfield".into()),
+        ("accept_terms", "yes".into()),
+    ]
+}
+
+/// Opens the cart, then posts `fields` with its CSRF and checkout tokens.
+pub async fn checkout(
+    app: &TestApp,
+    http: &reqwest::Client,
+    fields: &[(&'static str, String)],
+) -> (reqwest::Response, String) {
+    let cart = http
+        .get(app.url("/cart?plan=office"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let token = checkout_token(&cart);
+    (post_checkout(app, http, &cart, &token, fields).await, token)
+}
+
+pub fn checkout_token(page: &str) -> String {
+    let start = page
+        .find("name=\"checkout_token\" value=\"")
+        .expect("a checkout token")
+        + 29;
+    page[start..start + page[start..].find('"').expect("end")].to_owned()
+}
+
+pub async fn post_checkout(
+    app: &TestApp,
+    http: &reqwest::Client,
+    page: &str,
+    token: &str,
+    fields: &[(&'static str, String)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, String)> = fields.to_vec();
+    form.push(("csrf", csrf_in(page).expect("a CSRF token")));
+    form.push(("checkout_token", token.to_owned()));
+    http.post(app.url("/checkout"))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST /checkout")
+}
+
+async fn counts(app: &TestApp) -> (i64, i64, i64) {
+    let mut conn = app.conn().await;
+    let a = accounts::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    let u = users::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    let o = orders::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    (a, u, o)
+}
+
+/// Pays an order at the test gateway's page; returns the response.
+pub async fn pay(
+    app: &TestApp,
+    http: &reqwest::Client,
+    order: &str,
+    card: &str,
+    authenticated: Option<&str>,
+) -> reqwest::Response {
+    let page = http
+        .get(app.url(&format!("/pay/test/{order}")))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let mut form = vec![
+        ("csrf", csrf_in(&page).expect("a CSRF token")),
+        ("card_number", card.to_owned()),
+    ];
+    if let Some(answer) = authenticated {
+        form.push(("authenticated", answer.to_owned()));
+    }
+    http.post(app.url(&format!("/pay/test/{order}")))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST")
+}
+
+/// Runs the job queue as a serving instance would, but without waiting for
+/// backoffs: every queued job is made due before each pass.
+pub async fn run_jobs(app: &TestApp, passes: usize) -> switchboard_jobs::Pass {
+    let mut total = switchboard_jobs::Pass::default();
+    for _ in 0..passes {
+        let mut conn = app.conn().await;
+        diesel::update(background_jobs::table)
+            .set(background_jobs::run_after.eq(Utc::now()))
+            .execute(&mut conn)
+            .await
+            .expect("due now");
+        let pass = run_due(&app.pool, &app.jobs).await.expect("a pass");
+        total.succeeded += pass.succeeded;
+        total.failed += pass.failed;
+        total.given_up += pass.given_up;
+        if pass == switchboard_jobs::Pass::default() {
+            break;
+        }
+    }
+    total
+}
+
+fn order_of(location: &str) -> String {
+    location.rsplit('/').next().expect("an order id").to_owned()
+}
+
+/// Signs a new client up and returns (browser, order id).
+pub async fn signed_up(app: &TestApp, username: &str) -> (reqwest::Client, String) {
+    let http = TestApp::browser();
+    let (response, _) = checkout(app, &http, &good_form(username)).await;
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert!(location.contains("/pay/test/"), "{location}");
+    (http, order_of(&location))
+}
+
+async fn order_state(app: &TestApp, order: &str) -> String {
+    let mut conn = app.conn().await;
+    orders::table
+        .filter(orders::public_id.eq(order))
+        .select(orders::state)
+        .first(&mut conn)
+        .await
+        .expect("the order")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkout_with_invalid_fields_shows_every_error_at_once_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let before = counts(&app).await;
+    let http = TestApp::browser();
+    let form = vec![
+        ("plan", "office".to_owned()),
+        ("username", "x".into()),
+        ("password", "short".into()),
+        ("password_confirmation", "short".into()),
+        ("contact_name", "".into()),
+        ("email", "not-an-email".into()),
+        ("phone", "12".into()),
+        ("address", "".into()),
+        ("company", "Kept & Co".into()),
+    ];
+    let (response, _) = checkout(&app, &http, &form).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("body");
+    for message in [
+        "Username must be at least 3 characters.",
+        "Password must be at least 10 characters.",
+        "Your name must be 1 to 100 characters.",
+        "Email must look like name@example.com.",
+        "Phone must be a phone number",
+        "Postal address must be a postal address.",
+        "The terms must be accepted to sign up.",
+    ] {
+        assert!(page.contains(message), "missing {message:?}");
+    }
+    assert!(
+        page.contains("value=\"not-an-email\""),
+        "what was typed is kept"
+    );
+    assert!(page.contains("value=\"Kept &amp; Co\""));
+    assert!(
+        !page.contains("value=\"short\""),
+        "passwords are never echoed"
+    );
+    assert_eq!(counts(&app).await, before, "nothing was created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_username_or_email_is_said_plainly() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (_, taken, _) = app.client("taken", 0).await;
+    let mut form = good_form(&taken);
+    form[6].1 = "fresh@example.com".into();
+    let (response, _) = checkout(&app, &TestApp::browser(), &form).await;
+    assert_eq!(response.status(), 422);
+    assert!(response
+        .text()
+        .await
+        .expect("body")
+        .contains("Username is taken: choose another, or sign in if it is yours."));
+    let mut form = good_form("someone-new");
+    form[6].1 = "taken@example.com".into();
+    let (response, _) = checkout(&app, &TestApp::browser(), &form).await;
+    assert!(response
+        .text()
+        .await
+        .expect("body")
+        .contains("Email already has an account: sign in instead."));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submitting_the_checkout_twice_creates_one_account_and_one_order() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let before = counts(&app).await;
+    let http = TestApp::browser();
+    let cart = http
+        .get(app.url("/cart?plan=office"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let token = checkout_token(&cart);
+    let form = good_form("twice");
+    // A double click: both at once; then the back button and a third submit.
+    let (first, second) = tokio::join!(
+        post_checkout(&app, &http, &cart, &token, &form),
+        post_checkout(&app, &http, &cart, &token, &form)
+    );
+    let cart_again = http
+        .get(app.url("/cart?plan=office"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let third = post_checkout(&app, &http, &cart_again, &token, &form).await;
+    let locations: Vec<String> = [first, second, third]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status(), 303);
+            r.headers()["location"].to_str().expect("text").to_owned()
+        })
+        .collect();
+    assert!(
+        locations.iter().all(|l| *l == locations[0]),
+        "{locations:?}"
+    );
+    let after = counts(&app).await;
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paying_credits_charges_and_provisions_exactly_one_pbx_with_a_sealed_password() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (http, order) = signed_up(&app, "payer").await;
+    assert_eq!(order_state(&app, &order).await, "awaiting_payment");
+    let paid = pay(&app, &http, &order, "4242 4242 4242 4242", None).await;
+    assert_eq!(paid.status(), 303);
+    assert_eq!(paid.headers()["location"], format!("/orders/{order}"));
+    assert_eq!(order_state(&app, &order).await, "paid");
+
+    // The payment again (a reload, a second tab) changes nothing.
+    let token = app.csrf_token(&http, "/graphql/console").await;
+    let again = http
+        .post(app.url(&format!("/pay/test/{order}")))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("card_number", "4242424242424242"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(again.headers()["location"], format!("/orders/{order}"));
+
+    let pass = run_jobs(&app, 5).await;
+    assert_eq!(pass.succeeded, 1);
+    assert_eq!(order_state(&app, &order).await, "fulfilled");
+    assert_eq!(app.simulator.pbxes().len(), 1);
+
+    let mut conn = app.conn().await;
+    let (account_id, sealed, state, hostname): (i64, String, String, Option<String>) = pbxes::table
+        .select((
+            pbxes::account_id,
+            pbxes::gui_password_sealed,
+            pbxes::state,
+            pbxes::hostname,
+        ))
+        .first(&mut conn)
+        .await
+        .expect("one PBX");
+    assert_eq!(state, "active");
+    assert_eq!(
+        hostname.as_deref(),
+        Some(app.simulator.pbxes()[0].hostname.as_str())
+    );
+    let password = app
+        .jobs
+        .key
+        .decrypt(switchboard_core::pbxes::GUI_PASSWORD, &sealed)
+        .expect("opens");
+    assert!(password.len() >= 16);
+    assert!(!sealed.contains(&password));
+    assert_eq!(
+        app.simulator.pbxes()[0].gui_password,
+        password,
+        "the controller got the same password"
+    );
+
+    // Paid $178, charged $178: the balance is zero, and the books balance.
+    let balance = ledger::balance(&mut conn, AccountId(account_id))
+        .await
+        .expect("balance");
+    assert_eq!(balance.micros(), 0);
+    let movements: i64 = journal_transactions::table
+        .filter(journal_transactions::idempotency_key.like("order:%"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(movements, 2, "one payment and one charge");
+    #[derive(diesel::QueryableByName)]
+    struct Sum {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let credited: Sum = diesel::sql_query(
+        "SELECT COALESCE(sum(e.amount), 0)::bigint AS n FROM journal_entries e \
+         JOIN journal_transactions t ON t.id = e.transaction_id WHERE t.kind = 'payment' AND e.amount > 0",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("sum");
+    assert_eq!(credited.n, 178_000_000);
+
+    let welcome: (String, String) = emails::table
+        .filter(emails::subject.eq("Your Switchboard PBX is ready"))
+        .select((emails::to_address, emails::text_body))
+        .first(&mut conn)
+        .await
+        .expect("a welcome email");
+    assert_eq!(welcome.0, "payer@example.com");
+    assert!(welcome.1.contains(&password) && welcome.1.contains("payer"));
+    assert!(
+        !welcome.1.contains("a-good-password"),
+        "never the portal password"
+    );
+    let staff: i64 = emails::table
+        .filter(emails::subject.like("New signup:%"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(staff, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_card_leaves_the_order_awaiting_payment_and_it_can_be_paid_again() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (http, order) = signed_up(&app, "decliner").await;
+    let declined = pay(&app, &http, &order, "4000 0000 0000 0002", None).await;
+    assert_eq!(declined.status(), 402);
+    assert!(declined
+        .text()
+        .await
+        .expect("body")
+        .contains("Your card was declined."));
+    assert_eq!(order_state(&app, &order).await, "awaiting_payment");
+    assert_eq!(
+        run_jobs(&app, 3).await,
+        switchboard_jobs::Pass::default(),
+        "no PBX is made"
+    );
+    let home = http
+        .get(app.url("/portal"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(home.contains("is waiting for payment") && home.contains(&format!("/orders/{order}")));
+    let paid = pay(&app, &http, &order, "4242424242424242", None).await;
+    assert_eq!(paid.status(), 303);
+    assert_eq!(order_state(&app, &order).await, "paid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_card_that_asks_for_authentication_pays_only_once_authenticated() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (http, order) = signed_up(&app, "authenticator").await;
+    let asked = pay(&app, &http, &order, "4000002500003155", None).await;
+    assert_eq!(asked.status(), 200);
+    assert!(asked
+        .text()
+        .await
+        .expect("body")
+        .contains("Complete authentication"));
+    assert_eq!(order_state(&app, &order).await, "awaiting_payment");
+    let failed = pay(&app, &http, &order, "4000002500003155", Some("no")).await;
+    assert_eq!(failed.status(), 402);
+    assert_eq!(order_state(&app, &order).await, "awaiting_payment");
+    let done = pay(&app, &http, &order, "4000002500003155", Some("yes")).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(order_state(&app, &order).await, "paid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_down_for_several_attempts_still_gives_exactly_one_pbx() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (http, order) = signed_up(&app, "patient").await;
+    pay(&app, &http, &order, "4242424242424242", None).await;
+    app.simulator.arm(Faults {
+        fail: 3,
+        garbage: 2,
+        ..Faults::default()
+    });
+    let pass = run_jobs(&app, 10).await;
+    assert_eq!((pass.failed, pass.succeeded, pass.given_up), (5, 1, 0));
+    assert_eq!(app.simulator.pbxes().len(), 1);
+    assert_eq!(order_state(&app, &order).await, "fulfilled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_losing_its_answer_still_gives_exactly_one_pbx() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (http, order) = signed_up(&app, "lost").await;
+    pay(&app, &http, &order, "4242424242424242", None).await;
+    app.simulator.arm(Faults {
+        lose_answer: 1,
+        hang: 1,
+        ..Faults::default()
+    });
+    let pass = run_jobs(&app, 10).await;
+    assert_eq!(
+        (pass.failed, pass.succeeded),
+        (2, 1),
+        "a hang and a lost answer, then success"
+    );
+    assert_eq!(
+        app.simulator.pbxes().len(),
+        1,
+        "the retry found the PBX the lost answer made"
+    );
+    assert_eq!(order_state(&app, &order).await, "fulfilled");
+    let mut conn = app.conn().await;
+    let welcomes: i64 = emails::table
+        .filter(emails::subject.eq("Your Switchboard PBX is ready"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(welcomes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pbx_that_cannot_be_provisioned_fails_tells_staff_and_can_be_retried() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (http, order) = signed_up(&app, "unlucky").await;
+    pay(&app, &http, &order, "4242424242424242", None).await;
+    app.simulator.arm(Faults {
+        fail: 1000,
+        ..Faults::default()
+    });
+    let pass = run_jobs(&app, 20).await;
+    assert_eq!(
+        (pass.failed, pass.given_up),
+        (9, 1),
+        "ten attempts, then given up"
+    );
+    assert_eq!(order_state(&app, &order).await, "failed");
+    let mut conn = app.conn().await;
+    let (pbx_id, state, error): (i64, String, Option<String>) = pbxes::table
+        .select((pbxes::id, pbxes::state, pbxes::last_error))
+        .first(&mut conn)
+        .await
+        .expect("the PBX");
+    assert_eq!(state, "failed");
+    assert!(error.expect("an error").contains("503"));
+    let told: i64 = emails::table
+        .filter(emails::subject.like("Provisioning failed for%"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(told, 1);
+
+    app.simulator.arm(Faults::default());
+    let (_, staff_password) = app.user("fixer", switchboard_core::Role::Staff, None).await;
+    let staff = app.signed_in("fixer", &staff_password).await;
+    let retried = app
+        .graphql(
+            &staff,
+            "mutation($id: ID!) { retryProvisioning(pbxId: $id) { state } }",
+            serde_json::json!({ "id": pbx_id.to_string() }),
+        )
+        .await;
+    assert_eq!(
+        retried["data"]["retryProvisioning"]["state"], "PROVISIONING",
+        "{retried}"
+    );
+    assert_eq!(run_jobs(&app, 3).await.succeeded, 1);
+    assert_eq!(app.simulator.pbxes().len(), 1);
+    assert_eq!(order_state(&app, &order).await, "fulfilled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_order_page_shows_paid_then_provisioning_then_active() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let (http, order) = signed_up(&app, "watcher").await;
+    let page = |http: reqwest::Client, app: &TestApp| {
+        let url = app.url(&format!("/orders/{order}"));
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .expect("GET")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let unpaid = page(http.clone(), &app).await;
+    assert!(unpaid.contains("Waiting for payment") && unpaid.contains("Pay $178.00"));
+    pay(&app, &http, &order, "4242424242424242", None).await;
+    let provisioning = page(http.clone(), &app).await;
+    assert!(provisioning.contains("Setting up your PBX"));
+    assert!(
+        provisioning.contains("http-equiv=\"refresh\""),
+        "reloads itself without JavaScript"
+    );
+    run_jobs(&app, 3).await;
+    let active = page(http.clone(), &app).await;
+    assert!(active.contains("Your PBX is ready") && active.contains(".pbx.switchboard.test"));
+    assert!(!active.contains("http-equiv=\"refresh\""));
+    let other = TestApp::browser();
+    let (_, user, password) = app.client("nosy", 0).await;
+    let _ = app.sign_in(&other, &user, &password).await;
+    let foreign = other
+        .get(app.url(&format!("/orders/{order}")))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(foreign.status(), 404, "another client's order is not found");
+}
