@@ -19,16 +19,16 @@ pub use stripe::StripeGateway;
 #[derive(Clone)]
 pub enum Gateway {
     Test,
-    Stripe(StripeGateway),
+    Stripe(Box<StripeGateway>),
 }
 
 impl Gateway {
     /// The gateway the settings choose.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Gateway> {
         match settings.payments.gateway.as_str() {
-            "stripe" => Ok(Gateway::Stripe(StripeGateway::new(
+            "stripe" => Ok(Gateway::Stripe(Box::new(StripeGateway::new(
                 &settings.payments.stripe,
-            )?)),
+            )?))),
             _ => Ok(Gateway::Test),
         }
     }

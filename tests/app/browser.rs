@@ -255,3 +255,145 @@ async fn graphiql_runs_an_operation_as_the_signed_in_client() {
     assert!(answer.contains("$3.00"), "{answer}");
     browser.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let app = TestApp::spawn().await;
+    crate::commerce::seed_plan(&app).await;
+    app.start_workers(smtp.port);
+    let browser = browser().await;
+    browser.goto(&app.url("/")).await.expect("open the site");
+    let click = |locator: Locator<'static>| {
+        let browser = browser.clone();
+        async move {
+            let element = browser
+                .wait()
+                .for_element(locator)
+                .await
+                .unwrap_or_else(|e| panic!("{locator:?}: {e}"));
+            element
+                .click()
+                .await
+                .unwrap_or_else(|e| panic!("clicking {locator:?}: {e}"));
+        }
+    };
+    click(Locator::LinkText("See the plans")).await;
+    click(Locator::LinkText("Choose Office")).await;
+    click(Locator::LinkText("Sign up for Office")).await;
+    let total = browser
+        .wait()
+        .for_element(Locator::Css("[data-testid=cart-total]"))
+        .await
+        .expect("the total");
+    assert_eq!(total.text().await.expect("text"), "$178.00");
+    screenshot(&browser, "cart").await;
+    for (field, value) in [
+        ("username", "visitor"),
+        ("password", "visitor-password-1"),
+        ("password_confirmation", "visitor-password-1"),
+        ("contact_name", "Vera Visitor"),
+        ("company", "Visitor Dental"),
+        ("email", "vera@example.com"),
+        ("phone", "+1 555 010 0142"),
+        ("address", "42 Harbour Road, Springfield"),
+    ] {
+        browser
+            .find(Locator::Id(field))
+            .await
+            .expect(field)
+            .send_keys(value)
+            .await
+            .expect("type");
+    }
+    click(Locator::Id("accept_terms")).await;
+    click(Locator::Css("form.stack button[type=submit]")).await;
+
+    browser
+        .wait()
+        .for_element(Locator::Id("card_number"))
+        .await
+        .expect("the payment page");
+    screenshot(&browser, "payment").await;
+    browser
+        .find(Locator::Id("card_number"))
+        .await
+        .expect("card")
+        .send_keys("4242 4242 4242 4242")
+        .await
+        .expect("type");
+    click(Locator::Css("form.stack button[type=submit]")).await;
+
+    // The order page refreshes itself until the PBX is active.
+    let started = Instant::now();
+    loop {
+        let heading = match browser.find(Locator::Css("h1")).await {
+            Ok(h1) => h1.text().await.unwrap_or_default(),
+            // The page may be reloading itself at this very moment.
+            Err(_) => String::new(),
+        };
+        if heading == "Your PBX is ready" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still {heading:?} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    screenshot(&browser, "order-ready").await;
+    let hostname = browser
+        .find(Locator::Css("[data-testid=pbx-hostname]"))
+        .await
+        .expect("host")
+        .text()
+        .await
+        .expect("text");
+    assert!(hostname.ends_with(".pbx.switchboard.test"), "{hostname}");
+
+    // The welcome email reached the SMTP listener, with the PBX's password.
+    let started = Instant::now();
+    let welcome = loop {
+        if let Some(message) = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.data.contains("Subject: Your Switchboard PBX is ready"))
+        {
+            break message;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no welcome email"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(welcome.to, ["<vera@example.com>"]);
+    let password = app.simulator.pbxes()[0].gui_password.clone();
+    assert!(
+        welcome.data.contains(&password),
+        "the email carries the PBX password"
+    );
+    assert!(
+        !welcome.data.contains("visitor-password-1"),
+        "never the portal password"
+    );
+
+    click(Locator::LinkText("Go to your control panel")).await;
+    let state = browser
+        .wait()
+        .for_element(Locator::Css("[data-testid=pbx-state]"))
+        .await
+        .expect("the PBX");
+    assert_eq!(state.text().await.expect("text"), "Active");
+    let balance = browser
+        .find(Locator::Css("[data-testid=balance]"))
+        .await
+        .expect("balance");
+    assert_eq!(
+        balance.text().await.expect("text"),
+        "$0.00",
+        "paid $178, charged $178"
+    );
+    screenshot(&browser, "client-home-with-pbx").await;
+    browser.close().await.expect("close");
+}

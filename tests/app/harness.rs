@@ -102,7 +102,6 @@ pub struct TestApp {
     pub db_url: String,
     pub state: AppState,
     pub simulator: Simulator,
-    pub simulator_url: String,
     /// What the job runner uses: the same key and settings as the server.
     pub jobs: JobContext,
 }
@@ -134,9 +133,8 @@ impl TestApp {
             sim_acceptor,
             simulator.clone(),
         ));
-        let simulator_url = format!("http://{sim_address}");
         let mut settings = test_settings(&base_url);
-        settings.controller.base_url = Some(simulator_url.clone());
+        settings.controller.base_url = Some(format!("http://{sim_address}"));
         settings.controller.timeout_seconds = 2;
         configure(&mut settings);
         let key = SecretKey::generate();
@@ -158,9 +156,24 @@ impl TestApp {
             db_url,
             state,
             simulator,
-            simulator_url,
             jobs,
         }
+    }
+
+    /// Runs the job runner and the outbox in the background, delivering
+    /// email to `smtp_port` on loopback, as a serving instance does.
+    pub fn start_workers(&self, smtp_port: u16) {
+        let mut settings = (*self.jobs.settings).clone();
+        settings.email.smtp = Some(switchboard_core::config::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: Some(smtp_port),
+            security: switchboard_core::config::SmtpSecurity::None,
+            username: None,
+            password: None,
+            timeout_seconds: 5,
+        });
+        let mailer = switchboard_jobs::Mailer::from_settings(&settings).expect("a mailer");
+        switchboard_jobs::spawn_workers(self.pool.clone(), self.jobs.clone(), mailer);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -15,3 +15,5 @@ mod outbox;
 mod security;
 mod sign_in;
 mod smtp;
+mod stripe;
+mod stripe_double;

@@ -1,0 +1,301 @@
+//! Paying through Stripe, against the stand-in on loopback.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use switchboard_core::config::Secret;
+use switchboard_core::schema::{accounts, journal_transactions, orders, payments, webhook_events};
+
+use crate::commerce::{good_form, run_jobs, seed_plan};
+use crate::harness::TestApp;
+use crate::stripe_double::{
+    deliver, session_event, signed, FakeStripe, SECRET_KEY, WEBHOOK_SECRET,
+};
+
+async fn stripe_app() -> (TestApp, FakeStripe) {
+    let fake = FakeStripe::start().await;
+    let api = fake.url.clone();
+    let app = TestApp::spawn_with(move |settings| {
+        settings.payments.gateway = "stripe".into();
+        settings.payments.stripe.secret_key = Some(Secret::new(SECRET_KEY));
+        settings.payments.stripe.webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
+        settings.payments.stripe.api_base = api;
+    })
+    .await;
+    seed_plan(&app).await;
+    (app, fake)
+}
+
+/// Signs up through the storefront; returns the browser, the order and
+/// where Switchboard sent the customer.
+async fn sign_up(app: &TestApp, username: &str) -> (reqwest::Client, String, String) {
+    let http = TestApp::browser();
+    let (response, _) = crate::commerce::checkout(app, &http, &good_form(username)).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let mut conn = app.conn().await;
+    let order: String = orders::table
+        .order(orders::id.desc())
+        .select(orders::public_id)
+        .first(&mut conn)
+        .await
+        .expect("an order");
+    (http, order, location)
+}
+
+async fn state_of(app: &TestApp, order: &str) -> String {
+    let mut conn = app.conn().await;
+    orders::table
+        .filter(orders::public_id.eq(order))
+        .select(orders::state)
+        .first(&mut conn)
+        .await
+        .expect("the order")
+}
+
+async fn payment_credits(app: &TestApp) -> i64 {
+    let mut conn = app.conn().await;
+    journal_transactions::table
+        .filter(journal_transactions::kind.eq("payment"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_checkout_opens_a_session_and_only_a_signed_webhook_fulfils_the_order() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, location) = sign_up(&app, "stripey").await;
+    assert_eq!(location, "https://checkout.stripe.test/c/pay/cs_test_1");
+    let sent = &fake.sessions()[0];
+    let field = |name: &str| {
+        sent.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(field("mode"), Some("payment"));
+    assert_eq!(
+        field("payment_intent_data[setup_future_usage]"),
+        Some("off_session")
+    );
+    assert_eq!(field("client_reference_id"), Some(order.as_str()));
+    assert_eq!(
+        field("line_items[0][price_data][unit_amount]"),
+        Some("17800")
+    );
+    assert_eq!(field("line_items[0][price_data][currency]"), Some("usd"));
+    assert_eq!(field("customer_email"), Some("stripey@example.com"));
+    let success = field("success_url").expect("a success URL");
+    assert!(
+        success.ends_with(&format!("/orders/{order}?from=stripe")),
+        "{success}"
+    );
+
+    // Coming back from Stripe shows progress but pays nothing.
+    let back = http
+        .get(success)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(back.contains("Waiting for payment"));
+    assert_eq!(state_of(&app, &order).await, "awaiting_payment");
+
+    let event = session_event(
+        "evt_1",
+        "checkout.session.completed",
+        &order,
+        17_800,
+        "paid",
+    );
+    assert_eq!(deliver(&app.base_url, &event, signed(&event)).await, 200);
+    assert_eq!(state_of(&app, &order).await, "paid");
+    let mut conn = app.conn().await;
+    let saved: (Option<String>, Option<String>) = accounts::table
+        .inner_join(orders::table)
+        .filter(orders::public_id.eq(&order))
+        .select((
+            accounts::stripe_customer_id,
+            accounts::stripe_payment_method_id,
+        ))
+        .first(&mut conn)
+        .await
+        .expect("the account");
+    assert_eq!(
+        saved,
+        (Some("cus_test_1".into()), Some("pm_card_visa".into())),
+        "the card is kept for top-ups"
+    );
+    assert_eq!(run_jobs(&app, 3).await.succeeded, 1);
+    assert_eq!(state_of(&app, &order).await, "fulfilled");
+    assert_eq!(app.simulator.pbxes().len(), 1);
+
+    // The test gateway is not open when Stripe takes the payments.
+    let refused = app
+        .graphql(&http, "mutation($o: ID!) { payWithTestCard(orderId: $o, cardNumber: \"4242424242424242\") { outcome } }", serde_json::json!({ "o": order }))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["message"],
+        "The test gateway is not in use here."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_webhook_twenty_times_and_out_of_order_with_a_later_event_credit_once() {
+    let (app, _fake) = stripe_app().await;
+    let (_, order, _) = sign_up(&app, "repeated").await;
+    let later = session_event(
+        "evt_2",
+        "checkout.session.async_payment_succeeded",
+        &order,
+        17_800,
+        "paid",
+    );
+    assert_eq!(deliver(&app.base_url, &later, signed(&later)).await, 200);
+    let completed = session_event(
+        "evt_1",
+        "checkout.session.completed",
+        &order,
+        17_800,
+        "paid",
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            deliver(&app.base_url, &completed, signed(&completed)).await,
+            200
+        );
+    }
+    assert_eq!(payment_credits(&app).await, 1);
+    let mut conn = app.conn().await;
+    let events: i64 = webhook_events::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(events, 2);
+    let recorded: i64 = payments::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(recorded, 1, "one payment, reported twice");
+    assert_eq!(run_jobs(&app, 3).await.succeeded, 1);
+    assert_eq!(app.simulator.pbxes().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_unsigned_and_stale_webhooks_get_400_and_change_nothing() {
+    let (app, _fake) = stripe_app().await;
+    let (_, order, _) = sign_up(&app, "forged").await;
+    let event = session_event(
+        "evt_1",
+        "checkout.session.completed",
+        &order,
+        17_800,
+        "paid",
+    );
+    let now = chrono::Utc::now().timestamp();
+    let forged = Some(switchboard_payments::webhook::sign(
+        event.as_bytes(),
+        "whsec_not_ours",
+        now,
+    ));
+    let stale = Some(switchboard_payments::webhook::sign(
+        event.as_bytes(),
+        WEBHOOK_SECRET,
+        now - 301,
+    ));
+    let tampered_body = event.replace("17800", "1");
+    for (payload, signature) in [
+        (event.as_str(), None),
+        (event.as_str(), forged),
+        (event.as_str(), stale),
+        (event.as_str(), Some("t=abc,v1=zz".into())),
+        (tampered_body.as_str(), signed(&event)),
+    ] {
+        assert_eq!(deliver(&app.base_url, payload, signature).await, 400);
+    }
+    assert_eq!(state_of(&app, &order).await, "awaiting_payment");
+    assert_eq!(payment_credits(&app).await, 0);
+    let mut conn = app.conn().await;
+    let events: i64 = webhook_events::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(
+        events, 0,
+        "a refused event is not remembered, so Stripe's real one still counts"
+    );
+    assert_eq!(deliver(&app.base_url, &event, signed(&event)).await, 200);
+    assert_eq!(state_of(&app, &order).await, "paid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_stripe_payment_leaves_the_order_awaiting_payment_with_a_way_to_pay_again() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, _) = sign_up(&app, "declined").await;
+    let unpaid = session_event(
+        "evt_1",
+        "checkout.session.completed",
+        &order,
+        17_800,
+        "unpaid",
+    );
+    assert_eq!(deliver(&app.base_url, &unpaid, signed(&unpaid)).await, 200);
+    let failed = session_event(
+        "evt_2",
+        "checkout.session.async_payment_failed",
+        &order,
+        17_800,
+        "unpaid",
+    );
+    assert_eq!(deliver(&app.base_url, &failed, signed(&failed)).await, 200);
+    assert_eq!(state_of(&app, &order).await, "awaiting_payment");
+    assert_eq!(payment_credits(&app).await, 0);
+    assert_eq!(
+        run_jobs(&app, 3).await,
+        switchboard_jobs::Pass::default(),
+        "no PBX"
+    );
+
+    let token = app.csrf_token(&http, &format!("/orders/{order}")).await;
+    let again = http
+        .post(app.url(&format!("/orders/{order}/pay")))
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(again.status(), 303);
+    assert_eq!(
+        again.headers()["location"],
+        "https://checkout.stripe.test/c/pay/cs_test_2"
+    );
+    assert_eq!(fake.sessions().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_being_down_at_checkout_keeps_the_order_and_says_so() {
+    let (app, fake) = stripe_app().await;
+    fake.fail_next(1);
+    let http = TestApp::browser();
+    let (response, _) = crate::commerce::checkout(&app, &http, &good_form("patient-payer")).await;
+    assert_eq!(response.status(), 503);
+    assert!(response
+        .text()
+        .await
+        .expect("body")
+        .contains("your order is saved"));
+    let mut conn = app.conn().await;
+    let kept: i64 = orders::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(kept, 1);
+}
