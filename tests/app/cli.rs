@@ -168,3 +168,87 @@ mod reqwest {
             })
     }
 }
+
+/// The simulator as its own process, driven through every command of the
+/// reference contract by Switchboard's controller client.
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_controller_speaks_every_command_of_the_contract() {
+    use switchboard_controller::{Controller, ControllerError, CreatePbx};
+    let mut child = tokio::process::Command::new(BINARY)
+        .args(["simulate-controller", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("a first line in time")
+        .expect("readable")
+        .expect("a line");
+    let url = line.rsplit(' ').next().expect("an address").to_owned();
+    let settings = switchboard_core::config::ControllerSettings {
+        timeout_seconds: 5,
+        ..Default::default()
+    };
+    let controller = Controller::new(&settings, &url).expect("a client");
+    let request = CreatePbx {
+        request_id: "pbx-contract".into(),
+        plan: "office".into(),
+        extensions: 15,
+        gui_password: "first-password-123".into(),
+        account: "7".into(),
+    };
+    let created = controller.create(&request).await.expect("created");
+    assert_eq!(
+        controller.create(&request).await.expect("the same"),
+        created,
+        "a repeated request id is the same PBX"
+    );
+    assert_eq!(
+        controller.status(&created.id).await.expect("status").state,
+        "up"
+    );
+    controller
+        .suspend_calling(&created.id)
+        .await
+        .expect("suspended");
+    assert_eq!(
+        controller
+            .status(&created.id)
+            .await
+            .expect("status")
+            .calling,
+        "suspended"
+    );
+    controller
+        .resume_calling(&created.id)
+        .await
+        .expect("resumed");
+    controller.power_off(&created.id).await.expect("off");
+    assert_eq!(
+        controller.status(&created.id).await.expect("status").state,
+        "down"
+    );
+    assert!(
+        controller
+            .live_calls(&created.id)
+            .await
+            .expect("calls")
+            .is_empty(),
+        "a PBX that is off has no calls"
+    );
+    controller.power_on(&created.id).await.expect("on");
+    controller
+        .set_gui_password(&created.id, "second-password-456")
+        .await
+        .expect("set");
+    let missing = controller.status("sim-9999").await;
+    assert!(
+        matches!(missing, Err(ControllerError::Refused { status: 404, .. })),
+        "{missing:?}"
+    );
+    child.kill().await.expect("stopped");
+}
