@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod calling_plans;
 pub mod cluster;
 pub mod config;
 pub mod db;
@@ -19,6 +20,8 @@ pub mod passwords;
 pub mod pbxes;
 pub mod plans;
 pub mod queue;
+pub mod rate_csv;
+pub mod rating;
 pub mod schema;
 pub mod sessions;
 pub mod sign_in;

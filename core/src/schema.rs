@@ -125,6 +125,8 @@ diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(pbxes -> accounts (account_id));
 diesel::joinable!(pbxes -> plans (plan_id));
+diesel::joinable!(rates -> calling_plans (calling_plan_id));
+diesel::joinable!(plans -> calling_plans (calling_plan_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(ledger_accounts -> accounts (account_id));
 diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
@@ -147,6 +149,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     webhook_events,
     pbxes,
+    calling_plans,
+    rates,
 );
 
 diesel::table! {
@@ -248,5 +252,32 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         activated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    calling_plans (id) {
+        id -> BigInt,
+        name -> Text,
+        currency -> Text,
+        inbound_per_minute -> Nullable<BigInt>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rates (id) {
+        id -> BigInt,
+        calling_plan_id -> BigInt,
+        prefix -> Text,
+        description -> Text,
+        per_minute -> BigInt,
+        connection_fee -> BigInt,
+        initial_increment -> Integer,
+        subsequent_increment -> Integer,
+        minimum_duration -> Integer,
+        effective_from -> Timestamptz,
+        removed -> Bool,
+        created_at -> Timestamptz,
     }
 }

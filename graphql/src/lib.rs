@@ -10,6 +10,7 @@ pub mod commerce;
 pub mod guards;
 mod mutation;
 mod query;
+pub mod rates;
 pub mod types;
 
 pub use commerce::Commerce;
@@ -19,11 +20,11 @@ pub use query::Query;
 
 /// Every read.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(Query, commerce::CommerceQuery);
+pub struct QueryRoot(Query, commerce::CommerceQuery, rates::RatesQuery);
 
 /// Every change.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(Mutation, commerce::CommerceMutation);
+pub struct MutationRoot(Mutation, commerce::CommerceMutation, rates::RatesMutation);
 
 /// The schema type.
 pub type SwitchboardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -35,6 +35,21 @@ fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'st
         ("Query", "order", "{ order(id: \"{order}\") { state } }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
         ("Query", "orders", "{ orders { edges { node { state } } } }".into(), vec![STAFF, ADMIN]),
         ("Query", "pbxes", "{ pbxes { edges { node { state } } } }".into(), vec![STAFF, ADMIN]),
+        ("Query", "callingPlans", "{ callingPlans { name } }".into(), vec![STAFF, ADMIN]),
+        ("Query", "callingPlan", "{ callingPlan(id: \"0\") { name } }".into(), vec![STAFF, ADMIN]),
+        (
+            "Query",
+            "previewRateImport",
+            "{ previewRateImport(input: { callingPlanId: \"0\", csv: \"prefix,per_minute\\n1,0.01\" }) { errorCount } }".into(),
+            vec![ADMIN],
+        ),
+        ("Mutation", "createCallingPlan", "mutation { createCallingPlan(name: \"\") { id } }".into(), vec![ADMIN]),
+        (
+            "Mutation",
+            "importRates",
+            "mutation { importRates(input: { callingPlanId: \"0\", csv: \"prefix,per_minute\\n1,0.01\" }) { added } }".into(),
+            vec![ADMIN],
+        ),
         (
             "Mutation",
             "signUp",

@@ -12,6 +12,7 @@ mod health;
 mod jobs;
 mod ledger;
 mod outbox;
+mod rates;
 mod security;
 mod sign_in;
 mod smtp;

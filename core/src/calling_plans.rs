@@ -1,0 +1,272 @@
+//! Calling plans and their versioned rates, as stored.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::audit::{self, Actor};
+use crate::money::Money;
+use crate::rate_csv::{self, Diff, RateRow};
+use crate::rating::{Rate, RateTable};
+use crate::schema::{calling_plans, rates};
+
+/// A calling plan as stored.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = calling_plans)]
+pub struct CallingPlan {
+    pub id: i64,
+    pub name: String,
+    pub currency: String,
+    pub inbound_per_minute: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+type RateRecord = (
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    i32,
+    i32,
+    i32,
+    DateTime<Utc>,
+    bool,
+);
+
+fn to_rate(r: RateRecord) -> Rate {
+    Rate {
+        id: r.0,
+        prefix: r.1,
+        description: r.2,
+        per_minute: Money(r.3),
+        connection_fee: Money(r.4),
+        initial_increment: u32::try_from(r.5).unwrap_or(1),
+        subsequent_increment: u32::try_from(r.6).unwrap_or(1),
+        minimum_duration: u32::try_from(r.7).unwrap_or(0),
+        effective_from: r.8,
+        removed: r.9,
+    }
+}
+
+/// Why a calling plan change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CallingPlanError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such calling plan")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] DieselError),
+}
+
+/// Adds a calling plan.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    currency: &str,
+    inbound_per_minute: Option<Money>,
+) -> Result<i64, CallingPlanError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 80 {
+        return Err(CallingPlanError::Invalid(
+            "The name must be 1 to 80 characters.".into(),
+        ));
+    }
+    let currency = crate::domain::parse_currency(currency)
+        .map_err(|why| CallingPlanError::Invalid(format!("The currency {why}.")))?;
+    diesel::insert_into(calling_plans::table)
+        .values((
+            calling_plans::name.eq(name),
+            calling_plans::currency.eq(currency),
+            calling_plans::inbound_per_minute.eq(inbound_per_minute.map(Money::micros)),
+        ))
+        .returning(calling_plans::id)
+        .get_result(conn)
+        .await
+        .map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                CallingPlanError::Invalid("Another calling plan has that name.".into())
+            }
+            other => other.into(),
+        })
+}
+
+/// Every calling plan, by name.
+pub async fn list(conn: &mut AsyncPgConnection) -> QueryResult<Vec<CallingPlan>> {
+    calling_plans::table
+        .order(calling_plans::name)
+        .select(CallingPlan::as_select())
+        .load(conn)
+        .await
+}
+
+/// One calling plan.
+pub async fn get(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<CallingPlan>> {
+    calling_plans::table
+        .find(id)
+        .select(CallingPlan::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+fn rate_columns() -> (
+    rates::id,
+    rates::prefix,
+    rates::description,
+    rates::per_minute,
+    rates::connection_fee,
+    rates::initial_increment,
+    rates::subsequent_increment,
+    rates::minimum_duration,
+    rates::effective_from,
+    rates::removed,
+) {
+    (
+        rates::id,
+        rates::prefix,
+        rates::description,
+        rates::per_minute,
+        rates::connection_fee,
+        rates::initial_increment,
+        rates::subsequent_increment,
+        rates::minimum_duration,
+        rates::effective_from,
+        rates::removed,
+    )
+}
+
+/// Every version of every rate of a plan, indexed for pricing.
+pub async fn rate_table(conn: &mut AsyncPgConnection, plan: i64) -> QueryResult<RateTable> {
+    let rows: Vec<RateRecord> = rates::table
+        .filter(rates::calling_plan_id.eq(plan))
+        .select(rate_columns())
+        .load(conn)
+        .await?;
+    Ok(RateTable::new(rows.into_iter().map(to_rate)))
+}
+
+/// Every version of one prefix, oldest first: its history.
+pub async fn history(
+    conn: &mut AsyncPgConnection,
+    plan: i64,
+    prefix: &str,
+) -> QueryResult<Vec<Rate>> {
+    let rows: Vec<RateRecord> = rates::table
+        .filter(rates::calling_plan_id.eq(plan))
+        .filter(rates::prefix.eq(prefix))
+        .order(rates::effective_from)
+        .select(rate_columns())
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(to_rate).collect())
+}
+
+/// What an import did, or would do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+impl From<&Diff> for ImportSummary {
+    fn from(diff: &Diff) -> ImportSummary {
+        ImportSummary {
+            added: diff.added.len(),
+            changed: diff.changed.len(),
+            removed: diff.removed.len(),
+            unchanged: diff.unchanged,
+        }
+    }
+}
+
+/// Applies a checked file: new versions for added and changed prefixes and
+/// removal versions for dropped ones, all taking effect at `effective_at`,
+/// all or nothing. The plan is locked meanwhile, so two imports never
+/// interleave.
+pub async fn apply_import(
+    conn: &mut AsyncPgConnection,
+    plan: i64,
+    rows: &[RateRow],
+    replace: bool,
+    effective_at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<ImportSummary, CallingPlanError> {
+    if effective_at < Utc::now() - Duration::minutes(1) {
+        return Err(CallingPlanError::Invalid(
+            "Rates take effect now or later: calls already made keep their price.".into(),
+        ));
+    }
+    conn.transaction(async |conn| {
+        calling_plans::table
+            .find(plan)
+            .select(calling_plans::id)
+            .for_update()
+            .first::<i64>(conn)
+            .await
+            .optional()?
+            .ok_or(CallingPlanError::NotFound)?;
+        let table = rate_table(conn, plan).await?;
+        let diff = rate_csv::diff(&table.current(effective_at), rows, replace);
+        let mut values = Vec::new();
+        for row in diff.added.iter().chain(diff.changed.iter().map(|(_, row)| row)) {
+            values.push((
+                rates::calling_plan_id.eq(plan),
+                rates::prefix.eq(row.prefix.clone()),
+                rates::description.eq(row.description.clone()),
+                rates::per_minute.eq(row.per_minute.micros()),
+                rates::connection_fee.eq(row.connection_fee.micros()),
+                rates::initial_increment.eq(row.initial_increment as i32),
+                rates::subsequent_increment.eq(row.subsequent_increment as i32),
+                rates::minimum_duration.eq(row.minimum_duration as i32),
+                rates::effective_from.eq(effective_at),
+                rates::removed.eq(false),
+            ));
+        }
+        for rate in &diff.removed {
+            values.push((
+                rates::calling_plan_id.eq(plan),
+                rates::prefix.eq(rate.prefix.clone()),
+                rates::description.eq(rate.description.clone()),
+                rates::per_minute.eq(rate.per_minute.micros()),
+                rates::connection_fee.eq(rate.connection_fee.micros()),
+                rates::initial_increment.eq(rate.initial_increment as i32),
+                rates::subsequent_increment.eq(rate.subsequent_increment as i32),
+                rates::minimum_duration.eq(rate.minimum_duration as i32),
+                rates::effective_from.eq(effective_at),
+                rates::removed.eq(true),
+            ));
+        }
+        // PostgreSQL takes at most 65535 parameters a statement: 10 a row.
+        for chunk in values.chunks(5_000) {
+            diesel::insert_into(rates::table)
+                .values(chunk)
+                .execute(conn)
+                .await
+                .map_err(|e| match e {
+                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => CallingPlanError::Invalid(
+                        "Some of these rates already have a version taking effect at that very moment; choose another.".into(),
+                    ),
+                    other => other.into(),
+                })?;
+        }
+        let summary = ImportSummary::from(&diff);
+        audit::record(
+            conn,
+            actor,
+            "calling_plan.import_rates",
+            &format!("calling_plan:{plan}"),
+            &format!(
+                "{} added, {} changed, {} removed, effective {}",
+                summary.added, summary.changed, summary.removed, effective_at
+            ),
+        )
+        .await?;
+        Ok(summary)
+    })
+    .await
+}

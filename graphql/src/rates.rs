@@ -1,0 +1,392 @@
+//! Calling plans and their rates: read by staff, changed by admins.
+
+use async_graphql::{ComplexObject, Context, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use switchboard_core::audit::Actor;
+use switchboard_core::calling_plans::{self, CallingPlanError, ImportSummary as CoreSummary};
+use switchboard_core::rate_csv;
+use switchboard_core::rating::{self, Rate as CoreRate};
+use switchboard_core::{db, Money as CoreMoney};
+
+use crate::guards::{self, Allow, Viewer, ADMIN, STAFF};
+use crate::types::{parse_id, Money};
+use crate::{internal, pool};
+
+/// A rate table that plans bill calls with.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct CallingPlan {
+    pub id: ID,
+    pub name: String,
+    pub currency: String,
+    /// What an answered inbound call to a DID costs a minute, if anything.
+    pub inbound_per_minute: Option<Money>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<calling_plans::CallingPlan> for CallingPlan {
+    fn from(plan: calling_plans::CallingPlan) -> CallingPlan {
+        CallingPlan {
+            id: ID(plan.id.to_string()),
+            inbound_per_minute: plan
+                .inbound_per_minute
+                .map(|m| Money::new(CoreMoney(m), &plan.currency)),
+            name: plan.name,
+            currency: plan.currency,
+            created_at: plan.created_at,
+        }
+    }
+}
+
+/// One version of a rate.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Rate {
+    pub id: ID,
+    pub prefix: String,
+    pub description: String,
+    pub per_minute: Money,
+    pub connection_fee: Money,
+    pub initial_increment: i32,
+    pub subsequent_increment: i32,
+    pub minimum_duration: i32,
+    pub effective_from: DateTime<Utc>,
+    /// This version takes the prefix out of the table.
+    pub removed: bool,
+}
+
+fn rate(rate: &CoreRate, currency: &str) -> Rate {
+    Rate {
+        id: ID(rate.id.to_string()),
+        prefix: rate.prefix.clone(),
+        description: rate.description.clone(),
+        per_minute: Money::new(rate.per_minute, currency),
+        connection_fee: Money::new(rate.connection_fee, currency),
+        initial_increment: rate.initial_increment as i32,
+        subsequent_increment: rate.subsequent_increment as i32,
+        minimum_duration: rate.minimum_duration as i32,
+        effective_from: rate.effective_from,
+        removed: rate.removed,
+    }
+}
+
+/// What a call would cost.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CallPrice {
+    pub rate_id: ID,
+    pub prefix: String,
+    pub billed_seconds: i32,
+    pub cost: Money,
+}
+
+#[ComplexObject]
+impl CallingPlan {
+    /// The rates in force at `at` (now if not given), by prefix; optionally
+    /// only prefixes starting with `prefix`.
+    async fn rates(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<DateTime<Utc>>,
+        prefix: Option<String>,
+        #[graphql(default = 100, desc = "At most 1000.")] first: i32,
+    ) -> Result<Vec<Rate>> {
+        let table = self.table(ctx).await?;
+        let at = at.unwrap_or_else(Utc::now);
+        let prefix = prefix.unwrap_or_default();
+        Ok(table
+            .current(at)
+            .into_iter()
+            .filter(|r| r.prefix.starts_with(&prefix))
+            .take(first.clamp(1, 1000) as usize)
+            .map(|r| rate(r, &self.currency))
+            .collect())
+    }
+
+    /// How many rates are in force at `at` (now if not given).
+    async fn rate_count(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> Result<i32> {
+        let table = self.table(ctx).await?;
+        Ok(table.current(at.unwrap_or_else(Utc::now)).len() as i32)
+    }
+
+    /// Every version of one prefix, oldest first.
+    async fn history(&self, ctx: &Context<'_>, prefix: String) -> Result<Vec<Rate>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let versions = calling_plans::history(&mut conn, parse_id(&self.id)?, &prefix)
+            .await
+            .map_err(internal)?;
+        Ok(versions.iter().map(|r| rate(r, &self.currency)).collect())
+    }
+
+    /// The rates in force at `at` as CSV, in the format imports read.
+    async fn export_csv(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> Result<String> {
+        let table = self.table(ctx).await?;
+        Ok(rate_csv::export(
+            &table.current(at.unwrap_or_else(Utc::now)),
+        ))
+    }
+
+    /// What an answered call to `number` lasting `seconds` would cost if it
+    /// started at `at`; null when no rate matches (such a call is unrated).
+    async fn price_call(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        seconds: i32,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Option<CallPrice>> {
+        let table = self.table(ctx).await?;
+        let seconds = u32::try_from(seconds).map_err(|_| "seconds must not be negative")?;
+        Ok(table
+            .price(&number, at.unwrap_or_else(Utc::now), seconds)
+            .map(|priced| CallPrice {
+                rate_id: ID(priced.rate_id.to_string()),
+                prefix: priced.prefix,
+                billed_seconds: priced.billed_seconds as i32,
+                cost: Money::new(priced.cost, &self.currency),
+            }))
+    }
+}
+
+impl CallingPlan {
+    async fn table(&self, ctx: &Context<'_>) -> Result<rating::RateTable> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        calling_plans::rate_table(&mut conn, parse_id(&self.id)?)
+            .await
+            .map_err(internal)
+    }
+}
+
+/// What an import does.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ImportSummary {
+    pub added: i32,
+    pub changed: i32,
+    pub removed: i32,
+    pub unchanged: i32,
+}
+
+impl From<CoreSummary> for ImportSummary {
+    fn from(s: CoreSummary) -> ImportSummary {
+        ImportSummary {
+            added: s.added as i32,
+            changed: s.changed as i32,
+            removed: s.removed as i32,
+            unchanged: s.unchanged as i32,
+        }
+    }
+}
+
+/// A row of a rate file that cannot be imported.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RateRowError {
+    pub line: i32,
+    pub column: String,
+    pub reason: String,
+}
+
+/// A rate as a file gives it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RateLine {
+    pub line: i32,
+    pub prefix: String,
+    pub description: String,
+    pub per_minute: Money,
+}
+
+/// What importing a file would do, before anything changes.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RateImportPreview {
+    pub summary: ImportSummary,
+    /// The first 50 added prefixes.
+    pub added: Vec<RateLine>,
+    /// The first 50 changed prefixes, as they would become.
+    pub changed: Vec<RateLine>,
+    /// The first 50 removed prefixes.
+    pub removed: Vec<Rate>,
+    /// Every bad row (the first 500), with its line, column and reason.
+    pub errors: Vec<RateRowError>,
+    pub error_count: i32,
+}
+
+/// A rate file to import.
+#[derive(InputObject)]
+pub struct RateImportInput {
+    pub calling_plan_id: ID,
+    /// The file's text: our export, A2Billing's or ASTPP's columns, `,` or `;`.
+    pub csv: String,
+    /// Remove the prefixes the file does not name (a full price list).
+    #[graphql(default = true)]
+    pub replace: bool,
+    /// When the new prices take effect; now if not given, never in the past.
+    pub effective_at: Option<DateTime<Utc>>,
+}
+
+/// Calling plans' reads.
+#[derive(Default)]
+pub struct RatesQuery;
+
+#[Object]
+impl RatesQuery {
+    /// Every calling plan, for staff.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn calling_plans(&self, ctx: &Context<'_>) -> Result<Vec<CallingPlan>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(calling_plans::list(&mut conn)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// One calling plan, for staff.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn calling_plan(&self, ctx: &Context<'_>, id: ID) -> Result<CallingPlan> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        calling_plans::get(&mut conn, parse_id(&id)?)
+            .await
+            .map_err(internal)?
+            .map(Into::into)
+            .ok_or_else(|| "No such calling plan.".into())
+    }
+
+    /// What importing a rate file would do; changes nothing.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn preview_rate_import(
+        &self,
+        ctx: &Context<'_>,
+        input: RateImportInput,
+    ) -> Result<RateImportPreview> {
+        let plan_id = parse_id(&input.calling_plan_id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let plan = calling_plans::get(&mut conn, plan_id)
+            .await
+            .map_err(internal)?
+            .ok_or("No such calling plan.")?;
+        let parsed =
+            rate_csv::parse(&input.csv).map_err(|e| format!("The file cannot be read: {e}."))?;
+        let table = calling_plans::rate_table(&mut conn, plan_id)
+            .await
+            .map_err(internal)?;
+        let at = input.effective_at.unwrap_or_else(Utc::now);
+        let diff = rate_csv::diff(&table.current(at), &parsed.rows, input.replace);
+        let line = |row: &rate_csv::RateRow| RateLine {
+            line: row.line as i32,
+            prefix: row.prefix.clone(),
+            description: row.description.clone(),
+            per_minute: Money::new(row.per_minute, &plan.currency),
+        };
+        Ok(RateImportPreview {
+            summary: CoreSummary::from(&diff).into(),
+            added: diff.added.iter().take(50).map(line).collect(),
+            changed: diff
+                .changed
+                .iter()
+                .take(50)
+                .map(|(_, row)| line(row))
+                .collect(),
+            removed: diff
+                .removed
+                .iter()
+                .take(50)
+                .map(|r| rate(r, &plan.currency))
+                .collect(),
+            error_count: parsed.errors.len() as i32,
+            errors: parsed
+                .errors
+                .iter()
+                .take(500)
+                .map(|e| RateRowError {
+                    line: e.line as i32,
+                    column: e.column.clone(),
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Calling plans' changes.
+#[derive(Default)]
+pub struct RatesMutation;
+
+#[Object]
+impl RatesMutation {
+    /// Adds a calling plan.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn create_calling_plan(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        #[graphql(default_with = "\"USD\".to_string()")] currency: String,
+        #[graphql(desc = "Decimal, per minute.")] inbound_per_minute: Option<String>,
+    ) -> Result<CallingPlan> {
+        let inbound = match inbound_per_minute.filter(|s| !s.trim().is_empty()) {
+            Some(text) => Some(
+                CoreMoney::parse_decimal(&text).map_err(|e| format!("The inbound price {e}."))?,
+            ),
+            None => None,
+        };
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let id = calling_plans::create(&mut conn, &name, &currency, inbound)
+            .await
+            .map_err(refusal)?;
+        calling_plans::get(&mut conn, id)
+            .await
+            .map_err(internal)?
+            .map(Into::into)
+            .ok_or_else(|| "The calling plan vanished.".into())
+    }
+
+    /// Imports a rate file, all or nothing: a file with any bad row changes
+    /// nothing. New prices take effect at `effectiveAt` and never re-price
+    /// calls already rated.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn import_rates(
+        &self,
+        ctx: &Context<'_>,
+        input: RateImportInput,
+    ) -> Result<ImportSummary> {
+        let plan_id = parse_id(&input.calling_plan_id)?;
+        let parsed =
+            rate_csv::parse(&input.csv).map_err(|e| format!("The file cannot be read: {e}."))?;
+        if let Some(first) = parsed.errors.first() {
+            return Err(format!(
+                "The file has {} bad rows (the first: line {}, {} {}); nothing was imported.",
+                parsed.errors.len(),
+                first.line,
+                first.column,
+                first.reason
+            )
+            .into());
+        }
+        let user = guards::user(ctx)?;
+        let actor = Actor {
+            user_id: Some(user.user_id),
+            label: user.username.clone(),
+            ip: ctx
+                .data_opt::<Viewer>()
+                .map(|v| v.ip.clone())
+                .unwrap_or_default(),
+        };
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let summary = calling_plans::apply_import(
+            &mut conn,
+            plan_id,
+            &parsed.rows,
+            input.replace,
+            input.effective_at.unwrap_or_else(Utc::now),
+            &actor,
+        )
+        .await
+        .map_err(refusal)?;
+        Ok(summary.into())
+    }
+}
+
+fn refusal(error: CallingPlanError) -> async_graphql::Error {
+    match error {
+        CallingPlanError::Invalid(why) => why.into(),
+        CallingPlanError::NotFound => "No such calling plan.".into(),
+        other => internal(other),
+    }
+}

@@ -1,0 +1,165 @@
+//! Calling plans through the API: importing price lists in the formats
+//! people bring, all or nothing, versioned by the moment they take effect.
+
+use serde_json::json;
+use switchboard_core::Role;
+
+use crate::harness::TestApp;
+
+async fn admin(app: &TestApp) -> reqwest::Client {
+    let (_, password) = app.user("rates-admin", Role::Admin, None).await;
+    app.signed_in("rates-admin", &password).await
+}
+
+async fn calling_plan(app: &TestApp, http: &reqwest::Client) -> String {
+    let created = app
+        .graphql(http, "mutation { createCallingPlan(name: \"Standard\", inboundPerMinute: \"0.005\") { id } }", json!({}))
+        .await;
+    created["data"]["createCallingPlan"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}
+
+async fn import(
+    app: &TestApp,
+    http: &reqwest::Client,
+    plan: &str,
+    csv: &str,
+    effective_at: Option<&str>,
+) -> serde_json::Value {
+    app.graphql(
+        http,
+        "mutation($i: RateImportInput!) { importRates(input: $i) { added changed removed unchanged } }",
+        json!({ "i": { "callingPlanId": plan, "csv": csv, "effectiveAt": effective_at } }),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_file_is_previewed_then_imported_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let http = admin(&app).await;
+    let plan = calling_plan(&app, &http).await;
+    let bad = "dialprefix;destination;rateinitial;initblock;billingblock;connectcharge\n44;UK;0.012;60;60;0\n44x;Oops;0.1;30;6;0\n";
+    let preview = app
+        .graphql(
+            &http,
+            "query($i: RateImportInput!) { previewRateImport(input: $i) { summary { added } errorCount errors { line column reason } } }",
+            json!({ "i": { "callingPlanId": plan, "csv": bad } }),
+        )
+        .await;
+    let preview = &preview["data"]["previewRateImport"];
+    assert_eq!(preview["errorCount"], 1);
+    assert_eq!(preview["errors"][0]["line"], 3);
+    assert_eq!(preview["errors"][0]["column"], "dialprefix");
+    let refused = import(&app, &http, &plan, bad, None).await;
+    assert!(refused["errors"][0]["message"]
+        .as_str()
+        .expect("a message")
+        .contains("nothing was imported"));
+    let count = app
+        .graphql(
+            &http,
+            "query($id: ID!) { callingPlan(id: $id) { rateCount } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(
+        count["data"]["callingPlan"]["rateCount"], 0,
+        "all or nothing"
+    );
+
+    let good = "Code,Destination,Connection Cost,Cost/Min,Initial Increment,Increment\n1,USA,0,0.009,6,6\n44,UK,0.05,0.012,60,60\n447,UK Mobile,0,0.1,30,6\n";
+    let imported = import(&app, &http, &plan, good, None).await;
+    assert_eq!(
+        imported["data"]["importRates"],
+        json!({ "added": 3, "changed": 0, "removed": 0, "unchanged": 0 }),
+        "{imported}"
+    );
+    let priced = app
+        .graphql(
+            &http,
+            "query($id: ID!) { callingPlan(id: $id) { uk: priceCall(number: \"+44 20 7946 0958\", seconds: 61) { prefix billedSeconds cost { micros } } mobile: priceCall(number: \"00447700900123\", seconds: 31) { prefix billedSeconds cost { micros } } nowhere: priceCall(number: \"+33 1 23 45 67 89\", seconds: 60) { prefix } } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    let plan_data = &priced["data"]["callingPlan"];
+    assert_eq!(
+        plan_data["uk"],
+        json!({ "prefix": "44", "billedSeconds": 120, "cost": { "micros": "74000" } })
+    );
+    assert_eq!(
+        plan_data["mobile"],
+        json!({ "prefix": "447", "billedSeconds": 36, "cost": { "micros": "60000" } })
+    );
+    assert_eq!(
+        plan_data["nowhere"],
+        serde_json::Value::Null,
+        "no matching rate: unrated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_price_change_takes_effect_at_its_moment_and_keeps_its_history() {
+    let app = TestApp::spawn().await;
+    let http = admin(&app).await;
+    let plan = calling_plan(&app, &http).await;
+    import(
+        &app,
+        &http,
+        &plan,
+        "prefix,per_minute\n1,0.01\n44,0.02\n",
+        None,
+    )
+    .await;
+    let later = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let changed = import(
+        &app,
+        &http,
+        &plan,
+        "prefix,per_minute\n1,0.015\n",
+        Some(&later),
+    )
+    .await;
+    assert_eq!(
+        changed["data"]["importRates"],
+        json!({ "added": 0, "changed": 1, "removed": 1, "unchanged": 0 }),
+        "{changed}"
+    );
+    let past = import(
+        &app,
+        &http,
+        &plan,
+        "prefix,per_minute\n1,0.5\n",
+        Some("2020-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(
+        past["errors"][0]["message"],
+        "Rates take effect now or later: calls already made keep their price."
+    );
+
+    let soon = (chrono::Utc::now() + chrono::Duration::days(5)).to_rfc3339();
+    let after = (chrono::Utc::now() + chrono::Duration::days(11)).to_rfc3339();
+    let read = app
+        .graphql(
+            &http,
+            "query($id: ID!, $soon: DateTime!, $after: DateTime!) { callingPlan(id: $id) { now: rateCount(at: $soon) later: rateCount(at: $after) before: priceCall(number: \"15550100199\", seconds: 60, at: $soon) { cost { micros } } after: priceCall(number: \"15550100199\", seconds: 60, at: $after) { cost { micros } } history(prefix: \"44\") { perMinute { micros } removed } csv: exportCsv(at: $after) } }",
+            json!({ "id": plan, "soon": soon, "after": after }),
+        )
+        .await;
+    let data = &read["data"]["callingPlan"];
+    assert_eq!(
+        (data["now"].clone(), data["later"].clone()),
+        (json!(2), json!(1)),
+        "{read}"
+    );
+    assert_eq!(data["before"]["cost"]["micros"], "10000");
+    assert_eq!(data["after"]["cost"]["micros"], "15000");
+    assert_eq!(
+        data["history"],
+        json!([{ "perMinute": { "micros": "20000" }, "removed": false }, { "perMinute": { "micros": "20000" }, "removed": true }])
+    );
+    assert_eq!(data["csv"], "prefix,description,per_minute,connection_fee,initial_increment,subsequent_increment,minimum_duration\n1,,0.015,0,60,60,0\n");
+}
