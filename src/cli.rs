@@ -197,7 +197,7 @@ async fn serve_on(
         controller: switchboard_controller::Controller::new(&settings.controller, &controller_url)?,
         settings: std::sync::Arc::new(settings.clone()),
     };
-    let mailer = switchboard_jobs::Mailer::from_settings(settings)?;
+    let mailer = switchboard_jobs::Mailer::from_settings(settings, key.clone())?;
     let _jobs = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
     let state = AppState::new(pool, key, settings.clone())?;
     tracing::info!(%address, base_url = %settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");

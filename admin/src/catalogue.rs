@@ -114,13 +114,16 @@ fn catalogue_page(
                             td.num { (plan.setup_fee.formatted) }
                             td.num { (plan.monthly_fee.formatted) }
                             td { @if plan.active { span.badge.good { "yes" } } @else { span.badge { "hidden" } } }
-                            td { a href={ "/admin/plans?edit=" (plan.id) } { "Edit" } }
+                            td { @if ctx.role() == Some(Role::Admin) { a href={ "/admin/plans?edit=" (plan.id) } { "Edit" } } }
                         }
                     }
                     @if plans.is_empty() { tr { td.empty colspan="7" { "No plans yet." } } }
                 }
             }
         }
+        @if ctx.role() != Some(Role::Admin) {
+            p.muted { "Admins add and change plans." }
+        } @else {
         h2 { @if form.id.is_empty() { "Add a plan" } @else { "Edit " (form.name) } }
         form.stack.card method="post" action="/admin/plans" {
             (csrf_field(ctx))
@@ -139,6 +142,7 @@ fn catalogue_page(
                 " On sale"
             }
             button.primary type="submit" { @if form.id.is_empty() { "Add plan" } @else { "Save plan" } }
+        }
         }
     })
 }

@@ -113,29 +113,36 @@ impl Controller {
                 .header("content-type", "application/json")
                 .body(render(body, values, Escape::Json));
         }
+        // Whatever comes back may echo what was sent: secrets never reach
+        // an error message, a log line or a staff email.
+        let redact = |text: String| {
+            values
+                .iter()
+                .filter(|(name, value)| name.contains("password") && !value.is_empty())
+                .fold(text, |text, (_, value)| text.replace(value, "[hidden]"))
+        };
         let response = request
             .send()
             .await
-            .map_err(|e| ControllerError::Unreachable(e.to_string()))?;
+            .map_err(|e| ControllerError::Unreachable(redact(e.without_url().to_string())))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| ControllerError::Unreachable(e.to_string()))?;
+            .map_err(|e| ControllerError::Unreachable(redact(e.without_url().to_string())))?;
         if !status.is_success() {
             return Err(ControllerError::Refused {
                 status: status.as_u16(),
-                body: body.chars().take(300).collect(),
+                body: redact(body.chars().take(300).collect()),
             });
         }
         Ok(body)
     }
 
     fn parse<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T, ControllerError> {
-        serde_json::from_str(body).map_err(|e| {
-            let start: String = body.chars().take(80).collect();
-            ControllerError::Garbage(format!("{e} in {start:?}"))
-        })
+        // The error names the position only: the body may hold a secret.
+        serde_json::from_str(body)
+            .map_err(|e| ControllerError::Garbage(format!("not the expected JSON ({e})")))
     }
 
     /// Creates a PBX, or finds the one this request id already made.

@@ -135,6 +135,16 @@ impl fmt::Display for Money {
     }
 }
 
+/// Digits after the decimal point in a currency's smallest unit (ISO 4217).
+pub fn minor_digits(currency: &str) -> u32 {
+    match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
 fn currency_symbol(currency: &str) -> Option<&'static str> {
     match currency {
         "USD" | "CAD" | "AUD" | "NZD" => Some("$"),

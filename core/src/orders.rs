@@ -154,12 +154,22 @@ pub async fn sign_up(
             .await
             .optional()?
         {
-            let user_id: i64 = users::table
+            // The same form again (a double click, the back button): the
+            // first signup, but only to whoever knows its password, and only
+            // while it waits for payment.
+            let (user_id, hash): (i64, String) = users::table
                 .filter(users::account_id.eq(existing.account_id))
                 .order(users::id)
-                .select(users::id)
+                .select((users::id, users::password_hash))
                 .first(conn)
                 .await?;
+            let knows_password = passwords::verify_blocking(form.password.clone(), hash).await;
+            if !knows_password || existing.state != "awaiting_payment" {
+                return Err(invalid(
+                    "checkout_token",
+                    "was used already: sign in to see your order",
+                ));
+            }
             return Ok(Signup {
                 order_public_id: existing.public_id,
                 account_id: AccountId(existing.account_id),
@@ -263,7 +273,9 @@ async fn create_signup(
             orders::kind.eq("signup"),
             orders::plan_id.eq(plan.id),
             orders::currency.eq(&plan.currency),
-            orders::total.eq(plan.first_payment().micros()),
+            // What leaves the system is whole cents (money.rs); the order
+            // asks for exactly what the card will be charged.
+            orders::total.eq(Money::from_cents(plan.first_payment().to_cents()).micros()),
             orders::gateway.eq(gateway),
             orders::checkout_token.eq(&form.checkout_token),
         ))
@@ -442,8 +454,12 @@ pub enum PaymentResult {
     Declined,
     /// The card asks for authentication first.
     NeedsAuthentication,
-    /// The amount or currency differs from the order: staff are told, nothing is fulfilled.
+    /// The amount or currency differs from the order: nothing is fulfilled,
+    /// the money is kept as credit on the balance and staff are told.
     Mismatch,
+    /// The order was paid already and this is another payment: kept as
+    /// credit on the balance, staff told.
+    Credited,
 }
 
 /// Why a payment could not be recorded.
@@ -476,7 +492,7 @@ pub async fn record_payment(
             .await
             .optional()?
             .ok_or_else(|| PaymentError::UnknownOrder(public_id.to_owned()))?;
-        diesel::insert_into(payments::table)
+        let first_report = diesel::insert_into(payments::table)
             .values((
                 payments::order_id.eq(order.id),
                 payments::gateway.eq(&report.gateway),
@@ -489,28 +505,91 @@ pub async fn record_payment(
             .on_conflict((payments::gateway, payments::reference))
             .do_nothing()
             .execute(conn)
-            .await?;
+            .await?
+            == 1;
         match report.outcome {
             Outcome::Declined => return Ok(PaymentResult::Declined),
             Outcome::NeedsAuthentication => return Ok(PaymentResult::NeedsAuthentication),
             Outcome::Succeeded => {}
         }
         if order.state != "awaiting_payment" {
-            return Ok(PaymentResult::AlreadyPaid);
+            if !first_report {
+                return Ok(PaymentResult::AlreadyPaid);
+            }
+            // Money arrived a second time (another tab, a second checkout):
+            // it is the customer's, so it goes to their balance, and staff hear of it.
+            keep_as_credit(conn, staff_address, &order, report, "A second payment arrived for an order that was already paid").await?;
+            return Ok(PaymentResult::Credited);
         }
         if report.amount.micros() != order.total || report.currency != order.currency {
             tracing::error!(order = %order.public_id, paid = report.amount.micros(), total = order.total, "payment does not match the order");
-            outbox::queue(
-                conn,
-                &outbox::payment_mismatch(staff_address, &order.public_id, Money(order.total), report.amount, &report.currency),
-                Some(&format!("payment-mismatch:{}:{}", report.gateway, report.reference)),
-            )
-            .await?;
+            if first_report {
+                keep_as_credit(conn, staff_address, &order, report, "A payment arrived whose amount or currency differs from its order").await?;
+            }
             return Ok(PaymentResult::Mismatch);
         }
         fulfil(conn, key, staff_address, &order, report).await.map(|pbx_id| PaymentResult::Paid { pbx_id })
     })
     .await
+}
+
+/// Credits a payment that fulfils nothing to the customer's balance (when
+/// it is in the account's currency) and tells staff either way.
+async fn keep_as_credit(
+    conn: &mut AsyncPgConnection,
+    staff_address: &str,
+    order: &Order,
+    report: &PaymentReport,
+    why: &str,
+) -> Result<(), PaymentError> {
+    let credited = if report.currency == order.currency && report.amount.micros() > 0 {
+        let customer = ledger::customer_account(conn, AccountId(order.account_id)).await?;
+        let payments_book = ledger::book(conn, Book::Payments, &order.currency).await?;
+        ledger::post(
+            conn,
+            &NewTransaction {
+                idempotency_key: format!("payment:{}:{}", report.gateway, report.reference),
+                kind: "payment".into(),
+                memo: format!("Payment kept as credit (order {})", &order.public_id[..8]),
+                currency: order.currency.clone(),
+                posted_by: None,
+                entries: vec![(customer, report.amount), (payments_book, -report.amount)],
+            },
+        )
+        .await
+        .map_err(ledger_failure)?;
+        true
+    } else {
+        false
+    };
+    outbox::queue(
+        conn,
+        &outbox::payment_kept(
+            staff_address,
+            why,
+            &order.public_id,
+            Money(order.total),
+            report.amount,
+            &report.currency,
+            credited,
+        ),
+        Some(&format!(
+            "payment-kept:{}:{}",
+            report.gateway, report.reference
+        )),
+    )
+    .await?;
+    Ok(())
+}
+
+fn ledger_failure(error: ledger::LedgerError) -> PaymentError {
+    match error {
+        ledger::LedgerError::Database(e) => PaymentError::Database(e),
+        other => {
+            tracing::error!(error = %other, "the ledger refused an order's posting");
+            PaymentError::Database(diesel::result::Error::RollbackTransaction)
+        }
+    }
 }
 
 async fn fulfil(
@@ -551,13 +630,7 @@ async fn fulfil(
             vec![(customer, -total), (revenue, total)],
         );
         for tx in [payment, charges] {
-            ledger::post(conn, &tx).await.map_err(|e| match e {
-                ledger::LedgerError::Database(e) => PaymentError::Database(e),
-                other => {
-                    tracing::error!(error = %other, "the ledger refused an order's posting");
-                    PaymentError::Database(diesel::result::Error::RollbackTransaction)
-                }
-            })?;
+            ledger::post(conn, &tx).await.map_err(ledger_failure)?;
         }
     }
     diesel::update(orders::table.find(order.id))

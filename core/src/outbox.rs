@@ -39,6 +39,32 @@ pub async fn queue(
         .map(|rows| rows == 1)
 }
 
+/// The sealing purpose of email bodies.
+pub const SEALED_BODY: &str = "email.body";
+
+/// Queues an email whose bodies carry a credential (a PBX password): they
+/// are stored sealed with the secret key and opened only to be sent.
+pub async fn queue_sealed(
+    conn: &mut AsyncPgConnection,
+    key: &crate::keys::SecretKey,
+    email: &Email,
+    dedupe_key: Option<&str>,
+) -> QueryResult<bool> {
+    diesel::insert_into(emails::table)
+        .values((
+            emails::dedupe_key.eq(dedupe_key),
+            emails::to_address.eq(&email.to),
+            emails::subject.eq(&email.subject),
+            emails::text_body.eq(key.encrypt(SEALED_BODY, &email.text)),
+            emails::html_body.eq(key.encrypt(SEALED_BODY, &email.html)),
+            emails::sealed.eq(true),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map(|rows| rows == 1)
+}
+
 /// An email as stored, for the staff's Outbox page (bodies are left out:
 /// some carry credentials).
 #[derive(Clone, Debug, Queryable)]
@@ -167,21 +193,28 @@ pub fn new_signup(staff: &str, account: &str, email: &str, plan: &str, paid: &st
     )
 }
 
-/// Tells staff a payment did not match its order.
-pub fn payment_mismatch(
+/// Tells staff about a payment that fulfilled nothing.
+pub fn payment_kept(
     staff: &str,
+    why: &str,
     order: &str,
     expected: crate::money::Money,
     paid: crate::money::Money,
     currency: &str,
+    credited: bool,
 ) -> Email {
+    let outcome = if credited {
+        "It was credited to the customer's balance; refund it from Stripe if they ask."
+    } else {
+        "It is in another currency and was not credited: settle it by hand."
+    };
     staff_notice(
         staff,
-        &format!("Payment does not match order {order}"),
-        "A payment arrived whose amount or currency differs from its order. Nothing was fulfilled; check it by hand.",
+        &format!("Payment to check for order {order}"),
+        &format!("{why}. {outcome}"),
         &[
             ("Order", order),
-            ("Expected", &expected.format(currency)),
+            ("Order total", &expected.format(currency)),
             ("Paid", &paid.format(currency)),
         ],
     )

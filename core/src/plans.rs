@@ -81,7 +81,16 @@ fn validate(input: &PlanInput) -> Result<ValidPlan, FieldErrors> {
     let currency = crate::domain::parse_currency(&input.currency)
         .map_err(|why| errors.add("currency", why))
         .unwrap_or_default();
+    // Card payments are in cents; currencies with no or three minor digits
+    // would be charged the wrong amount.
+    if crate::money::minor_digits(&currency) != 2 {
+        errors.add("currency", "must be one with cents (USD, EUR, GBP, CAD …)");
+    }
     let mut fee = |field: &str, text: &str| match Money::parse_decimal(text) {
+        Ok(m) if m.micros() >= 0 && m.micros() % 10_000 != 0 => {
+            errors.add(field, "must be whole cents, such as 29.99");
+            Money::ZERO
+        }
         Ok(m) if m.micros() >= 0 => m,
         Ok(_) => {
             errors.add(field, "must not be negative");
@@ -251,6 +260,21 @@ mod tests {
             included_extensions: "0".into(),
             ..input()
         };
+        let cents = validate(&PlanInput {
+            monthly_fee: "29.995".into(),
+            ..input()
+        })
+        .expect_err("invalid");
+        assert_eq!(
+            cents.get("monthly_fee"),
+            Some("must be whole cents, such as 29.99")
+        );
+        let yen = validate(&PlanInput {
+            currency: "JPY".into(),
+            ..input()
+        })
+        .expect_err("invalid");
+        assert!(yen.get("currency").is_some());
         let errors = validate(&bad).expect_err("invalid");
         let fields: Vec<&str> = errors.fields().collect();
         assert_eq!(

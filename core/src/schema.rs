@@ -161,6 +161,7 @@ diesel::table! {
         subject -> Text,
         text_body -> Text,
         html_body -> Text,
+        sealed -> Bool,
         state -> Text,
         attempts -> Integer,
         last_error -> Nullable<Text>,

@@ -181,16 +181,20 @@ async fn run_one(
     let Some((id, job_type, data, attempts)) = claimed else {
         return Ok(None);
     };
-    let job = Job::from_name(&job_type);
+    let Some(job) = Job::from_name(&job_type) else {
+        // A job this version does not know (left by another version, say):
+        // keeping it would retry it forever.
+        tracing::error!(job = %job_type, id, "no job is called this; given up");
+        diesel::delete(background_jobs::table.find(id))
+            .execute(conn)
+            .await?;
+        return Ok(Some(Outcome::GivenUp));
+    };
     // The job's own work runs in a savepoint: if it fails, its writes are
     // undone but the attempt is still recorded.
-    let result = match job {
-        Some(job) => {
-            conn.transaction(async |conn| job.run(conn, ctx, &data).await)
-                .await
-        }
-        None => Err(anyhow::anyhow!("no job is called {job_type:?}")),
-    };
+    let result = conn
+        .transaction(async |conn| job.run(conn, ctx, &data).await)
+        .await;
     let Err(error) = result else {
         diesel::delete(background_jobs::table.find(id))
             .execute(conn)
@@ -200,16 +204,25 @@ async fn run_one(
     let attempts = attempts + 1;
     let error = format!("{error:#}");
     tracing::warn!(job = %job_type, attempts, %error, "job failed");
-    if let Some(job) = job {
-        job.note_failure(conn, &data, &error).await?;
-        if attempts >= job.max_attempts() {
-            tracing::error!(job = %job_type, attempts, "job given up");
-            job.give_up(conn, ctx, &data, &error).await?;
-            diesel::delete(background_jobs::table.find(id))
-                .execute(conn)
-                .await?;
-            return Ok(Some(Outcome::GivenUp));
+    // The hooks run in savepoints too: if one fails, the attempt still counts.
+    if let Err(hook) = conn
+        .transaction(async |conn| job.note_failure(conn, &data, &error).await)
+        .await
+    {
+        tracing::error!(job = %job_type, error = %format!("{hook:#}"), "recording a failure failed");
+    }
+    if attempts >= job.max_attempts() {
+        tracing::error!(job = %job_type, attempts, "job given up");
+        if let Err(hook) = conn
+            .transaction(async |conn| job.give_up(conn, ctx, &data, &error).await)
+            .await
+        {
+            tracing::error!(job = %job_type, error = %format!("{hook:#}"), "giving up failed");
         }
+        diesel::delete(background_jobs::table.find(id))
+            .execute(conn)
+            .await?;
+        return Ok(Some(Outcome::GivenUp));
     }
     diesel::update(background_jobs::table.find(id))
         .set((

@@ -14,36 +14,46 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use switchboard_core::config::{Settings, SmtpSecurity};
 use switchboard_core::db::{self, Pool};
+use switchboard_core::keys::SecretKey;
+use switchboard_core::outbox;
 use switchboard_core::schema::emails;
 
 /// After this many attempts an email is marked failed and left for staff.
 pub const MAX_ATTEMPTS: i32 = 12;
 
-/// Where email goes.
+/// Where email goes, and the key that opens sealed bodies.
 #[derive(Clone)]
-pub enum Mailer {
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    key: SecretKey,
+}
+
+#[derive(Clone)]
+enum Transport {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
         timeout: Duration,
     },
     Files {
         dir: PathBuf,
-        from: Mailbox,
     },
 }
 
 impl Mailer {
     /// The mailer the settings ask for.
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
+    pub fn from_settings(settings: &Settings, key: SecretKey) -> anyhow::Result<Mailer> {
         let from: Mailbox =
             settings.email.from.parse().with_context(|| {
                 format!("email.from {:?} is not an address", settings.email.from)
             })?;
         let Some(smtp) = &settings.email.smtp else {
-            return Ok(Mailer::Files {
-                dir: settings.data_dir.join("outbox"),
+            return Ok(Mailer {
+                transport: Transport::Files {
+                    dir: settings.data_dir.join("outbox"),
+                },
                 from,
+                key,
             });
         };
         let builder = match smtp.security {
@@ -68,24 +78,23 @@ impl Mailer {
                 password.expose().to_owned(),
             ));
         }
-        Ok(Mailer::Smtp {
-            transport: builder.build(),
+        Ok(Mailer {
+            transport: Transport::Smtp {
+                transport: builder.build(),
+                timeout,
+            },
             from,
-            timeout,
+            key,
         })
     }
 
     fn from(&self) -> &Mailbox {
-        match self {
-            Mailer::Smtp { from, .. } | Mailer::Files { from, .. } => from,
-        }
+        &self.from
     }
 
     async fn send(&self, id: i64, message: Message) -> Result<(), Failure> {
-        match self {
-            Mailer::Smtp {
-                transport, timeout, ..
-            } => {
+        match &self.transport {
+            Transport::Smtp { transport, timeout } => {
                 // lettre's own timeout covers each read and write; this one
                 // covers a server that trickles.
                 match tokio::time::timeout(*timeout * 4, transport.send(message)).await {
@@ -99,7 +108,7 @@ impl Mailer {
                     Ok(Ok(_)) => Ok(()),
                 }
             }
-            Mailer::Files { dir, .. } => {
+            Transport::Files { dir } => {
                 tokio::fs::create_dir_all(dir)
                     .await
                     .map_err(|e| Failure::Retry(format!("creating {}: {e}", dir.display())))?;
@@ -127,7 +136,7 @@ pub struct Delivery {
     pub failed: usize,
 }
 
-type Due = (i64, String, String, String, String, i32);
+type Due = (i64, String, String, String, String, bool, i32);
 
 /// How long a claimed email is left alone: if the sender dies mid-send, it
 /// is tried again after this (delivery is at least once).
@@ -147,8 +156,19 @@ pub async fn deliver_due(pool: &Pool, mailer: &Mailer) -> anyhow::Result<Deliver
         if batch.is_empty() {
             return Ok(total);
         }
-        for (id, to, subject, text, html, attempts) in batch {
-            let result = match build(mailer.from(), &to, &subject, text, html) {
+        for (id, to, subject, text, html, sealed, attempts) in batch {
+            let bodies = if sealed {
+                mailer
+                    .key
+                    .decrypt(outbox::SEALED_BODY, &text)
+                    .and_then(|text| Ok((text, mailer.key.decrypt(outbox::SEALED_BODY, &html)?)))
+                    .map_err(|e| format!("the sealed body does not open: {e:#}"))
+            } else {
+                Ok((text, html))
+            };
+            let result = match bodies
+                .and_then(|(text, html)| build(mailer.from(), &to, &subject, text, html))
+            {
                 Ok(message) => mailer.send(id, message).await,
                 Err(why) => Err(Failure::Permanent(why)),
             };
@@ -172,6 +192,7 @@ async fn claim(conn: &mut AsyncPgConnection) -> anyhow::Result<Vec<Due>> {
             emails::subject,
             emails::text_body,
             emails::html_body,
+            emails::sealed,
             emails::attempts,
         ))
         .for_update()
@@ -188,7 +209,9 @@ async fn claim(conn: &mut AsyncPgConnection) -> anyhow::Result<Vec<Due>> {
         .await?;
     Ok(due
         .into_iter()
-        .map(|(id, to, subject, text, html, attempts)| (id, to, subject, text, html, attempts + 1))
+        .map(|(id, to, subject, text, html, sealed, attempts)| {
+            (id, to, subject, text, html, sealed, attempts + 1)
+        })
         .collect())
 }
 

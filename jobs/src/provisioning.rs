@@ -67,7 +67,7 @@ pub async fn provision(
         gui_password: &password,
         portal_url: &portal_url,
     });
-    outbox::queue(conn, &welcome, Some(&format!("welcome:{id}"))).await?;
+    outbox::queue_sealed(conn, &ctx.key, &welcome, Some(&format!("welcome:{id}"))).await?;
     tracing::info!(pbx = id, controller_id = %created.id, "PBX provisioned");
     Ok(())
 }

@@ -9,6 +9,8 @@ CREATE TABLE emails (
     subject TEXT NOT NULL,
     text_body TEXT NOT NULL,
     html_body TEXT NOT NULL,
+    -- bodies that carry a credential are sealed with the secret key
+    sealed BOOLEAN NOT NULL DEFAULT false,
     state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,

@@ -13,6 +13,9 @@ use switchboard_core::money::Money;
 use switchboard_core::orders::Order;
 use switchboard_core::plans::Plan;
 
+/// How long a call to Stripe may take.
+const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A Stripe account.
 #[derive(Clone)]
 pub struct StripeGateway {
@@ -92,16 +95,34 @@ impl StripeGateway {
             }),
             ..Default::default()
         }]);
-        let session: Session = self.client.post_form("/checkout/sessions", params).await?;
+        let session: Session = tokio::time::timeout(
+            STRIPE_TIMEOUT,
+            self.client.post_form("/checkout/sessions", params),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "Stripe did not answer within {} seconds",
+                STRIPE_TIMEOUT.as_secs()
+            )
+        })??;
         Ok(session)
     }
 
     /// The card a payment was made with, to charge it later.
     pub async fn payment_method_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
-        let intent: PaymentIntent = self
-            .client
-            .get(&format!("/payment_intents/{payment_intent}"))
-            .await?;
+        let intent: PaymentIntent = tokio::time::timeout(
+            STRIPE_TIMEOUT,
+            self.client
+                .get(&format!("/payment_intents/{payment_intent}")),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "Stripe did not answer within {} seconds",
+                STRIPE_TIMEOUT.as_secs()
+            )
+        })??;
         Ok(match intent.payment_method {
             Some(serde_json::Value::String(id)) => Some(id),
             Some(serde_json::Value::Object(object)) => {

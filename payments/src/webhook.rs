@@ -56,7 +56,7 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > tolerance {
+    if now.abs_diff(timestamp) > tolerance.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
@@ -131,6 +131,15 @@ impl From<diesel::result::Error> for WebhookError {
     }
 }
 
+/// What an event says of its session's payment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Read `payment_status`: only `paid` is a payment.
+    FromSession,
+    Paid,
+    Failed,
+}
+
 /// What one webhook delivery needs.
 pub struct Webhook<'a> {
     pub pool: &'a Pool,
@@ -156,21 +165,11 @@ impl Webhook<'_> {
         )?;
         let event: Event =
             serde_json::from_slice(payload).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let object = &event.data.object;
         let report = match event.kind.as_str() {
-            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-                self.report(
-                    &event.data.object,
-                    event.kind == "checkout.session.async_payment_succeeded",
-                )
-                .await?
-            }
-            "checkout.session.async_payment_failed" => {
-                let mut report = self.report(&event.data.object, false).await?;
-                if let Some((_, report)) = report.as_mut() {
-                    report.outcome = Outcome::Declined;
-                }
-                report
-            }
+            "checkout.session.completed" => self.report(object, Status::FromSession).await?,
+            "checkout.session.async_payment_succeeded" => self.report(object, Status::Paid).await?,
+            "checkout.session.async_payment_failed" => self.report(object, Status::Failed).await?,
             _ => None,
         };
         let mut conn = db::conn(self.pool).await.map_err(WebhookError::Internal)?;
@@ -203,12 +202,13 @@ impl Webhook<'_> {
         .await
     }
 
-    /// The payment a Checkout Session reports, if it is paid (or if
-    /// `assume_paid`, for the async-succeeded event).
+    /// The payment a Checkout Session reports: `None` when there is nothing
+    /// to record yet (an unpaid session whose money may still come) or the
+    /// session is not one of ours.
     async fn report(
         &self,
         session: &serde_json::Value,
-        assume_paid: bool,
+        status: Status,
     ) -> Result<Option<(String, PaymentReport)>, WebhookError> {
         let text = |name: &str| {
             session
@@ -216,18 +216,23 @@ impl Webhook<'_> {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
-        let order = text("client_reference_id")
-            .or_else(|| {
-                session
-                    .pointer("/metadata/order")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            })
-            .ok_or_else(|| WebhookError::Malformed("the session names no order".into()))?;
-        let paid = assume_paid || text("payment_status").as_deref() == Some("paid");
-        if !paid {
+        let Some(order) = text("client_reference_id").or_else(|| {
+            session
+                .pointer("/metadata/order")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        }) else {
+            tracing::info!("a Checkout Session that names no order: not Switchboard's");
             return Ok(None);
-        }
+        };
+        let outcome = match status {
+            Status::Paid => Outcome::Succeeded,
+            Status::Failed => Outcome::Declined,
+            Status::FromSession if text("payment_status").as_deref() == Some("paid") => {
+                Outcome::Succeeded
+            }
+            Status::FromSession => return Ok(None),
+        };
         let cents = session
             .get("amount_total")
             .and_then(|v| v.as_i64())
@@ -235,14 +240,16 @@ impl Webhook<'_> {
         let currency = text("currency").unwrap_or_default().to_uppercase();
         let intent = text("payment_intent");
         let payment_method = match &intent {
-            Some(intent) => match self.stripe.payment_method_of(intent).await {
-                Ok(method) => method,
-                Err(error) => {
-                    tracing::warn!(error = %format!("{error:#}"), "could not read the payment's card; top-ups will need a new one");
-                    None
+            Some(intent) if outcome == Outcome::Succeeded => {
+                match self.stripe.payment_method_of(intent).await {
+                    Ok(method) => method,
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), "could not read the payment's card; top-ups will need a new one");
+                        None
+                    }
                 }
-            },
-            None => None,
+            }
+            _ => None,
         };
         let reference = intent.or_else(|| text("id")).unwrap_or_default();
         Ok(Some((
@@ -252,7 +259,7 @@ impl Webhook<'_> {
                 reference,
                 amount: Money::from_cents(cents),
                 currency,
-                outcome: Outcome::Succeeded,
+                outcome,
                 detail: String::new(),
                 stripe_customer: text("customer"),
                 stripe_payment_method: payment_method,

@@ -3,7 +3,7 @@
 
 use maud::html;
 use poem::http::StatusCode;
-use poem::web::{Data, Path, Redirect};
+use poem::web::{Data, Path, Query, Redirect};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use switchboard_core::Role;
@@ -210,6 +210,11 @@ struct ProgressOrder {
     pbx: Option<Pbx>,
 }
 
+#[derive(Deserialize)]
+pub struct OrderQuery {
+    from: Option<String>,
+}
+
 /// One step of the order's progress: done, current or to come.
 fn step(label: &str, done: bool, current: bool) -> maud::Markup {
     let class = if done {
@@ -229,6 +234,7 @@ pub async fn order_page(
     req: &Request,
     Data(state): Data<&AppState>,
     Path(id): Path<String>,
+    Query(query): Query<OrderQuery>,
 ) -> Response {
     let ctx = match require(req, &[Role::Client, Role::Reseller]) {
         Ok(ctx) => ctx,
@@ -244,8 +250,13 @@ pub async fn order_page(
     let pbx_state = order.pbx.as_ref().map(|p| p.state.as_str()).unwrap_or("");
     let active = pbx_state == "ACTIVE";
     let failed = order.state == "FAILED" || pbx_state == "FAILED";
-    let waiting = paid && !active && !failed;
-    let title = if active {
+    // Back from Stripe before its webhook: the money may be on its way, so
+    // say so and look again rather than offer to pay twice.
+    let confirming = !paid && query.from.as_deref() == Some("stripe");
+    let waiting = (paid && !active && !failed) || confirming;
+    let title = if confirming {
+        "Confirming your payment"
+    } else if active {
         "Your PBX is ready"
     } else if failed {
         "Setting up your PBX failed"
@@ -272,7 +283,10 @@ pub async fn order_page(
                 (step("Provisioning", active, paid && !active))
                 (step("Active", active, false))
             }
-            @if !paid {
+            @if confirming {
+                p { "Stripe is confirming your payment of " (order.total.formatted) ". This page updates by itself." }
+                p.muted { "Nothing arrives after a few minutes? " a href={ "/orders/" (order.id) } { "See the order" } "." }
+            } @else if !paid {
                 p { "Nothing has been charged yet for this order of " (order.total.formatted) "." }
                 form method="post" action={ "/orders/" (order.id) "/pay" } {
                     (csrf_field(&ctx))

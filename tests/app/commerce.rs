@@ -397,9 +397,18 @@ async fn paying_credits_charges_and_provisions_exactly_one_pbx_with_a_sealed_pas
         .await
         .expect("a welcome email");
     assert_eq!(welcome.0, "payer@example.com");
-    assert!(welcome.1.contains(&password) && welcome.1.contains("payer"));
     assert!(
-        !welcome.1.contains("a-good-password"),
+        !welcome.1.contains(&password),
+        "the credential is sealed at rest"
+    );
+    let body = app
+        .jobs
+        .key
+        .decrypt(switchboard_core::outbox::SEALED_BODY, &welcome.1)
+        .expect("opens with the key");
+    assert!(body.contains(&password) && body.contains("payer"));
+    assert!(
+        !body.contains("a-good-password"),
         "never the portal password"
     );
     let staff: i64 = emails::table
@@ -605,4 +614,59 @@ async fn the_order_page_shows_paid_then_provisioning_then_active() {
         .await
         .expect("GET");
     assert_eq!(foreign.status(), 404, "another client's order is not found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resubmitted_checkout_signs_in_nobody_who_lacks_the_password() {
+    let app = TestApp::spawn().await;
+    seed_plan(&app).await;
+    let http = TestApp::browser();
+    let cart = http
+        .get(app.url("/cart?plan=office"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let token = checkout_token(&cart);
+    let first = post_checkout(&app, &http, &cart, &token, &good_form("shared")).await;
+    assert_eq!(first.status(), 303);
+    // Someone else at the same computer replays the form with the token but
+    // without the password.
+    let stranger = TestApp::browser();
+    let page = stranger
+        .get(app.url("/cart?plan=office"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let mut form = good_form("shared");
+    form[2].1 = "not-the-password".into();
+    form[3].1 = "not-the-password".into();
+    let replay = post_checkout(&app, &stranger, &page, &token, &form).await;
+    assert_eq!(replay.status(), 422);
+    assert!(replay
+        .text()
+        .await
+        .expect("body")
+        .contains("was used already: sign in to see your order"));
+    assert_eq!(
+        stranger
+            .get(app.url("/portal"))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
+        303,
+        "not signed in"
+    );
+
+    // Once the order is paid, even the right password gets no replay.
+    let order = order_of(first.headers()["location"].to_str().expect("text"));
+    pay(&app, &http, &order, "4242424242424242", None).await;
+    let late = post_checkout(&app, &stranger, &page, &token, &good_form("shared")).await;
+    assert_eq!(late.status(), 422);
 }

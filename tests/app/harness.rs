@@ -172,7 +172,8 @@ impl TestApp {
             password: None,
             timeout_seconds: 5,
         });
-        let mailer = switchboard_jobs::Mailer::from_settings(&settings).expect("a mailer");
+        let mailer = switchboard_jobs::Mailer::from_settings(&settings, self.jobs.key.clone())
+            .expect("a mailer");
         switchboard_jobs::spawn_workers(self.pool.clone(), self.jobs.clone(), mailer);
     }
 

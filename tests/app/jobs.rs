@@ -63,7 +63,10 @@ async fn a_failing_job_is_kept_with_its_error_and_retried_later() {
     let app = TestApp::spawn().await;
     let mut conn = app.conn().await;
     diesel::insert_into(background_jobs::table)
-        .values(background_jobs::job_type.eq("retired_job_name"))
+        .values((
+            background_jobs::job_type.eq("provision_pbx"),
+            background_jobs::data.eq("not-a-pbx"),
+        ))
         .execute(&mut conn)
         .await
         .expect("queued");
@@ -87,11 +90,30 @@ async fn a_failing_job_is_kept_with_its_error_and_retried_later() {
             .await
             .expect("still queued");
     assert_eq!(attempts, 1);
-    assert!(error.expect("an error").contains("retired_job_name"));
+    assert!(error.expect("an error").contains("is not a PBX id"));
     assert!(run_after > Utc::now(), "the retry waits");
     assert_eq!(
         run_due(&app.pool, &app.jobs).await.expect("ran"),
         Pass::default(),
         "not due yet"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_no_version_knows_is_given_up_rather_than_retried_forever() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.conn().await;
+    diesel::insert_into(background_jobs::table)
+        .values(background_jobs::job_type.eq("retired_job_name"))
+        .execute(&mut conn)
+        .await
+        .expect("queued");
+    let pass = run_due(&app.pool, &app.jobs).await.expect("ran");
+    assert_eq!(pass.given_up, 1);
+    let left: i64 = background_jobs::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
 }

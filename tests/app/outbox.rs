@@ -22,7 +22,8 @@ fn smtp_mailer(port: u16) -> Mailer {
         password: None,
         timeout_seconds: 5,
     });
-    Mailer::from_settings(&settings).expect("a mailer")
+    Mailer::from_settings(&settings, switchboard_core::keys::SecretKey::generate())
+        .expect("a mailer")
 }
 
 fn notice(to: &str) -> Email {
@@ -151,7 +152,8 @@ async fn without_smtp_the_outbox_is_written_as_eml_files() {
     let dir = tempfile::tempdir().expect("a folder");
     let mut settings = test_settings("http://127.0.0.1");
     settings.data_dir = dir.path().to_owned();
-    let mailer = Mailer::from_settings(&settings).expect("a mailer");
+    let mailer = Mailer::from_settings(&settings, switchboard_core::keys::SecretKey::generate())
+        .expect("a mailer");
     let mut conn = app.conn().await;
     outbox::queue(&mut conn, &notice("files@example.com"), None)
         .await

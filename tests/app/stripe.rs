@@ -103,7 +103,10 @@ async fn stripe_checkout_opens_a_session_and_only_a_signed_webhook_fulfils_the_o
         .text()
         .await
         .expect("body");
-    assert!(back.contains("Waiting for payment"));
+    assert!(
+        back.contains("Confirming your payment") && !back.contains("Pay $178.00"),
+        "no second payment offered"
+    );
     assert_eq!(state_of(&app, &order).await, "awaiting_payment");
 
     let event = session_event(
@@ -298,4 +301,68 @@ async fn stripe_being_down_at_checkout_keeps_the_order_and_says_so() {
         .await
         .expect("count");
     assert_eq!(kept, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_payment_for_a_paid_order_is_kept_as_credit_and_staff_are_told() {
+    let (app, _fake) = stripe_app().await;
+    let (_, order, _) = sign_up(&app, "twicepaid").await;
+    let first = session_event(
+        "evt_1",
+        "checkout.session.completed",
+        &order,
+        17_800,
+        "paid",
+    );
+    assert_eq!(deliver(&app.base_url, &first, signed(&first)).await, 200);
+    let second = session_event(
+        "evt_9",
+        "checkout.session.completed",
+        &order,
+        17_800,
+        "paid",
+    )
+    .replace("pi_test_1", "pi_test_2");
+    assert_eq!(deliver(&app.base_url, &second, signed(&second)).await, 200);
+    assert_eq!(
+        payment_credits(&app).await,
+        2,
+        "both payments are in the ledger"
+    );
+    let mut conn = app.conn().await;
+    let balance: i64 = switchboard_core::schema::ledger_accounts::table
+        .inner_join(accounts::table.inner_join(orders::table))
+        .filter(orders::public_id.eq(&order))
+        .select(switchboard_core::schema::ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("the balance");
+    assert_eq!(
+        balance, 178_000_000,
+        "the second payment is the customer's credit"
+    );
+    let told: i64 = switchboard_core::schema::emails::table
+        .filter(switchboard_core::schema::emails::subject.like("Payment to check%"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(told, 1);
+    assert_eq!(run_jobs(&app, 3).await.succeeded, 1);
+    assert_eq!(app.simulator.pbxes().len(), 1, "still one PBX");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_of_the_wrong_amount_fulfils_nothing_and_is_kept_as_credit() {
+    let (app, _fake) = stripe_app().await;
+    let (_, order, _) = sign_up(&app, "shortpaid").await;
+    let short = session_event("evt_1", "checkout.session.completed", &order, 100, "paid");
+    assert_eq!(deliver(&app.base_url, &short, signed(&short)).await, 200);
+    assert_eq!(state_of(&app, &order).await, "awaiting_payment");
+    assert_eq!(payment_credits(&app).await, 1);
+    assert_eq!(
+        run_jobs(&app, 3).await,
+        switchboard_jobs::Pass::default(),
+        "no PBX"
+    );
 }
