@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod calling_plans;
+pub mod cdr;
 pub mod cluster;
 pub mod config;
 pub mod db;
