@@ -309,7 +309,7 @@ mod tests {
             let r = rate(1, "1", 0, (initial, subsequent, minimum), 1);
             let billed = billed_seconds(billsec, &r);
             prop_assert!(billed >= billsec && billed >= minimum && billed >= initial);
-            prop_assert!(billed == initial || (billed - initial) % subsequent == 0);
+            prop_assert!(billed == initial || (billed - initial).is_multiple_of(subsequent));
             prop_assert!(billed < billsec.max(minimum).max(initial) + subsequent.max(initial));
         }
 
