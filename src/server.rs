@@ -25,6 +25,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/orders/:id", get(switchboard_portal::order_page))
         .at("/orders/:id/pay", post(switchboard_portal::pay_again))
         .at("/webhooks/stripe", post(webhooks::stripe))
+        .at("/cdrs/push", post(webhooks::cdr_push))
         .at("/static/switchboard.css", get(assets::stylesheet))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))

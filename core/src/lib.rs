@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod call_records;
 pub mod calling_plans;
 pub mod cdr;
 pub mod cluster;

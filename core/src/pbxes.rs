@@ -125,3 +125,32 @@ pub async fn reopen(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> 
         .await
         .map(|n| n == 1)
 }
+
+/// Gives a PBX a new token for pushing its CDRs, replacing any old one;
+/// returns the token, which is stored only as its SHA-256.
+pub async fn issue_cdr_token(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+    let token = crate::keys::random_token();
+    let changed = diesel::update(pbxes::table.find(id))
+        .set(pbxes::cdr_token_hash.eq(token_digest(&token)))
+        .execute(conn)
+        .await?;
+    Ok((changed == 1).then_some(token))
+}
+
+/// The PBX a CDR token belongs to, with the time zone it writes in.
+pub async fn by_cdr_token(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+) -> QueryResult<Option<(i64, String)>> {
+    pbxes::table
+        .filter(pbxes::cdr_token_hash.eq(token_digest(token)))
+        .select((pbxes::id, pbxes::time_zone))
+        .first(conn)
+        .await
+        .optional()
+}
+
+fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}

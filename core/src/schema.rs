@@ -126,6 +126,8 @@ diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(pbxes -> accounts (account_id));
 diesel::joinable!(pbxes -> plans (plan_id));
 diesel::joinable!(rates -> calling_plans (calling_plan_id));
+diesel::joinable!(cdrs -> pbxes (pbx_id));
+diesel::joinable!(cdr_rejects -> pbxes (pbx_id));
 diesel::joinable!(plans -> calling_plans (calling_plan_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(ledger_accounts -> accounts (account_id));
@@ -151,6 +153,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     pbxes,
     calling_plans,
     rates,
+    cdrs,
+    cdr_rejects,
 );
 
 diesel::table! {
@@ -253,6 +257,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         activated_at -> Nullable<Timestamptz>,
+        cdr_token_hash -> Nullable<Text>,
+        time_zone -> Text,
     }
 }
 
@@ -280,5 +286,62 @@ diesel::table! {
         effective_from -> Timestamptz,
         removed -> Bool,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    cdrs (id) {
+        id -> BigInt,
+        pbx_id -> BigInt,
+        record_key -> Text,
+        source -> Text,
+        calldate -> Timestamptz,
+        clid -> Text,
+        src -> Text,
+        dst -> Text,
+        dcontext -> Text,
+        channel -> Text,
+        dstchannel -> Text,
+        lastapp -> Text,
+        lastdata -> Text,
+        duration -> Integer,
+        billsec -> Integer,
+        disposition -> Text,
+        amaflags -> Integer,
+        accountcode -> Text,
+        uniqueid -> Text,
+        userfield -> Text,
+        linkedid -> Nullable<Text>,
+        sequence -> Nullable<Integer>,
+        did -> Nullable<Text>,
+        recordingfile -> Nullable<Text>,
+        cnum -> Nullable<Text>,
+        cnam -> Nullable<Text>,
+        outbound_cnum -> Nullable<Text>,
+        outbound_cnam -> Nullable<Text>,
+        dst_cnam -> Nullable<Text>,
+        peeraccount -> Nullable<Text>,
+        direction -> Text,
+        extension -> Nullable<Text>,
+        status -> Text,
+        call_key -> Text,
+        helper_leg -> Bool,
+        rating -> Text,
+        billed_seconds -> Integer,
+        rate_id -> Nullable<BigInt>,
+        cost -> BigInt,
+        ledger_transaction_id -> Nullable<BigInt>,
+        ingested_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    cdr_rejects (id) {
+        id -> BigInt,
+        pbx_id -> BigInt,
+        source -> Text,
+        raw -> Text,
+        reason -> Text,
+        received_at -> Timestamptz,
     }
 }

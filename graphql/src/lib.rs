@@ -6,6 +6,7 @@
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use switchboard_core::db::Pool;
 
+pub mod calls;
 pub mod commerce;
 pub mod guards;
 mod mutation;
@@ -24,7 +25,12 @@ pub struct QueryRoot(Query, commerce::CommerceQuery, rates::RatesQuery);
 
 /// Every change.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(Mutation, commerce::CommerceMutation, rates::RatesMutation);
+pub struct MutationRoot(
+    Mutation,
+    commerce::CommerceMutation,
+    rates::RatesMutation,
+    calls::CallsMutation,
+);
 
 /// The schema type.
 pub type SwitchboardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -197,6 +197,17 @@ impl Account {
         )
     }
 
+    /// This account's last calls, newest first (at most 100): one line per
+    /// call, however many phones rang.
+    #[graphql(complexity = "(limit.clamp(1, 100) as usize) * child_complexity")]
+    async fn recent_calls(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] limit: i32,
+    ) -> Result<Vec<crate::calls::CallLine>> {
+        crate::calls::recent(ctx, parse_id(&self.id)?, &self.currency, limit).await
+    }
+
     /// This account's PBXs, oldest first; they all draw on this balance.
     async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {
         let id = parse_id(&self.id)?;

@@ -34,7 +34,30 @@ struct Account {
     low_balance_threshold: Money,
     pbxes: Vec<Pbx>,
     orders: Vec<Order>,
+    recent_calls: Vec<CallLine>,
     recent_entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct CallLine {
+    start: chrono::DateTime<chrono::Utc>,
+    from: String,
+    to: String,
+    direction: String,
+    status: String,
+    duration: i32,
+    rating: String,
+    cost: Money,
+}
+
+/// Seconds as people read a call's length: `2:05`, `1:02:03`.
+fn call_length(seconds: i32) -> String {
+    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
 }
 
 #[derive(Deserialize)]
@@ -168,6 +191,31 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
                     }
                     @if account.pbxes.is_empty() {
                         tr { td.empty colspan="3" { "No PBX yet. " a href="/plans" { "Choose a plan" } } }
+                    }
+                }
+            }
+        }
+        h2 { "Last calls" }
+        div.table-wrap {
+            table #calls {
+                thead { tr { th { "When (UTC)" } th { "From" } th { "To" } th { "Direction" } th.num { "Length" } th { "Status" } th.num { "Cost" } } }
+                tbody {
+                    @for call in &account.recent_calls {
+                        tr {
+                            td { (call.start.format("%Y-%m-%d %H:%M")) }
+                            td { (call.from) }
+                            td { (call.to) }
+                            td { (call.direction) }
+                            td.num { (call_length(call.duration)) }
+                            td { span class={ "badge " (if call.status == "answered" { "good" } else { "" }) } { (call.status.replace('_', " ")) } }
+                            td.num {
+                                @if call.rating == "unrated" { span.muted title="No rate matched this number yet; staff are looking into it." { "pending" } }
+                                @else { (call.cost.formatted) }
+                            }
+                        }
+                    }
+                    @if account.recent_calls.is_empty() {
+                        tr { td.empty colspan="7" { "No calls yet." } }
                     }
                 }
             }

@@ -43,6 +43,13 @@ fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'st
             "{ previewRateImport(input: { callingPlanId: \"0\", csv: \"prefix,per_minute\\n1,0.01\" }) { errorCount } }".into(),
             vec![ADMIN],
         ),
+        ("Mutation", "issueCdrToken", "mutation { issueCdrToken(pbxId: \"0\") }".into(), vec![STAFF, ADMIN]),
+        (
+            "Mutation",
+            "importCdrCsv",
+            "mutation { importCdrCsv(input: { pbxId: \"0\", csv: \"\" }) { accepted } }".into(),
+            vec![STAFF, ADMIN],
+        ),
         ("Mutation", "createCallingPlan", "mutation { createCallingPlan(name: \"\") { id } }".into(), vec![ADMIN]),
         (
             "Mutation",

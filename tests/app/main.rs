@@ -4,6 +4,7 @@
 
 mod authorization;
 mod browser;
+mod calls;
 mod cli;
 mod commerce;
 mod graphql_api;

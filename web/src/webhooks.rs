@@ -46,3 +46,76 @@ pub async fn stripe(req: &Request, Data(state): Data<&AppState>, body: Body) -> 
         }
     }
 }
+
+/// `POST /cdrs/push`: a PBX pushes a JSON batch of its CDRs, authenticated
+/// by its own bearer token (`issueCdrToken`). Each record is Asterisk's
+/// columns with `calldate` in RFC 3339; a malformed record is kept aside
+/// with its reason and does not stop the rest.
+#[handler]
+pub async fn cdr_push(req: &Request, Data(state): Data<&AppState>, body: Body) -> Response {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return (StatusCode::UNAUTHORIZED, "a bearer token is needed").into_response();
+    };
+    let mut conn = match switchboard_core::db::conn(&state.pool).await {
+        Ok(conn) => conn,
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response(),
+    };
+    let Ok(Some((pbx, _zone))) = switchboard_core::pbxes::by_cdr_token(&mut conn, token).await
+    else {
+        return (StatusCode::UNAUTHORIZED, "unknown token").into_response();
+    };
+    let Ok(payload) = body.into_bytes().await else {
+        return (StatusCode::BAD_REQUEST, "unreadable body").into_response();
+    };
+    let batch: serde_json::Value = match serde_json::from_slice(&payload) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return (StatusCode::BAD_REQUEST, format!("not JSON: {error}")).into_response()
+        }
+    };
+    let Some(items) = batch.get("cdrs").and_then(|v| v.as_array()) else {
+        return (StatusCode::BAD_REQUEST, "expected {\"cdrs\": [...]}").into_response();
+    };
+    let mut records = Vec::new();
+    let mut rejects = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match serde_json::from_value::<switchboard_core::cdr::RawCdr>(item.clone()) {
+            Ok(record)
+                if !record.disposition.is_empty()
+                    && record.billsec >= 0
+                    && record.billsec <= record.duration =>
+            {
+                records.push(record)
+            }
+            Ok(_) => rejects.push((
+                item.to_string(),
+                format!("record {index}: disposition, duration or billsec do not make sense"),
+            )),
+            Err(error) => rejects.push((item.to_string(), format!("record {index}: {error}"))),
+        }
+    }
+    match switchboard_core::call_records::ingest(&mut conn, pbx, "push", &records, &rejects).await {
+        Ok(result) => poem::web::Json(serde_json::json!({
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "rejected": result.rejected,
+            "unrated": result.unrated,
+        }))
+        .into_response(),
+        Err(error) => {
+            tracing::error!(%error, pbx, "storing pushed CDRs failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "not stored; send the batch again",
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! CDRs in: imported from Master.csv or pushed by the PBX, rated against the
+//! plan's calling plan, billed once, and shown on the client home.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+use switchboard_core::schema::{
+    cdr_rejects, cdrs, journal_entries, journal_transactions, ledger_accounts, pbxes, plans,
+};
+use switchboard_core::{AccountKind, Role};
+
+use crate::harness::TestApp;
+
+/// A client with $10, a PBX on a plan billed by a calling plan with US and
+/// UK rates and an inbound price; returns (staff browser, client browser, PBX id, account id).
+async fn pbx_with_rates(app: &TestApp) -> (reqwest::Client, reqwest::Client, i64, i64) {
+    let (_, admin_password) = app.user("calls-admin", Role::Admin, None).await;
+    let admin = app.signed_in("calls-admin", &admin_password).await;
+    let created = app
+        .graphql(&admin, "mutation { createCallingPlan(name: \"Standard\", inboundPerMinute: \"0.006\") { id } }", json!({}))
+        .await;
+    let calling_plan: i64 = created["data"]["createCallingPlan"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("number");
+    // Rates that took effect on the 1st, before the calls below (imports
+    // only take effect now or later, so the history is written directly).
+    {
+        use switchboard_core::schema::rates;
+        let mut conn = app.conn().await;
+        let from: chrono::DateTime<chrono::Utc> = "2026-11-01T00:00:00Z".parse().expect("a time");
+        for (prefix, per_minute, initial, subsequent, fee) in [
+            ("1", 10_000i64, 60, 60, 0i64),
+            ("44", 100_000, 30, 6, 20_000),
+        ] {
+            diesel::insert_into(rates::table)
+                .values((
+                    rates::calling_plan_id.eq(calling_plan),
+                    rates::prefix.eq(prefix),
+                    rates::per_minute.eq(per_minute),
+                    rates::connection_fee.eq(fee),
+                    rates::initial_increment.eq(initial),
+                    rates::subsequent_increment.eq(subsequent),
+                    rates::effective_from.eq(from),
+                ))
+                .execute(&mut conn)
+                .await
+                .expect("a rate");
+        }
+    }
+    let plan = crate::commerce::seed_plan(app).await;
+    let account = app
+        .account("Caller Co", AccountKind::Retail, None, 10_000_000)
+        .await;
+    let (_, client_password) = app.user("caller", Role::Client, Some(account)).await;
+    let mut conn = app.conn().await;
+    diesel::update(plans::table.find(plan))
+        .set(plans::calling_plan_id.eq(calling_plan))
+        .execute(&mut conn)
+        .await
+        .expect("plan billed by the calling plan");
+    let pbx: i64 = diesel::insert_into(pbxes::table)
+        .values((
+            pbxes::account_id.eq(account.0),
+            pbxes::plan_id.eq(plan),
+            pbxes::request_id.eq("pbx-calls"),
+            pbxes::gui_password_sealed.eq("v1:x"),
+            pbxes::state.eq("active"),
+            pbxes::hostname.eq("calls.pbx.switchboard.test"),
+        ))
+        .returning(pbxes::id)
+        .get_result(&mut conn)
+        .await
+        .expect("a PBX");
+    let client = app.signed_in("caller", &client_password).await;
+    (admin, client, pbx, account.0)
+}
+
+/// Asterisk's Master.csv: an answered call to the US (2:01 → three minutes
+/// at 60/60 and $0.01), one to the UK (0:31 → 36 s at $0.10 + $0.02), one to France (no
+/// rate: unrated), an inbound call to a DID (0:50 by the second at $0.006),
+/// an unanswered call, a Local/ helper leg, and a line that is not a CDR.
+const MASTER_CSV: &str = concat!(
+    "\"\",\"201\",\"15550100100\",\"from-internal\",\"\"\"Front Desk\"\" <201>\",\"PJSIP/201-00000031\",\"PJSIP/voipms-00000032\",\"Dial\",\"PJSIP/15550100100@voipms\",\"2026-11-20 09:15:02\",\"2026-11-20 09:15:09\",\"2026-11-20 09:17:10\",128,121,\"ANSWERED\",\"DOCUMENTATION\",\"1763630102.31\",\"\"\n",
+    "\"\",\"202\",\"442079460958\",\"from-internal\",\"\",\"PJSIP/202-00000033\",\"PJSIP/voipms-00000034\",\"Dial\",\"\",\"2026-11-20 10:00:00\",\"2026-11-20 10:00:05\",\"2026-11-20 10:00:36\",36,31,\"ANSWERED\",\"DOCUMENTATION\",\"1763632800.33\",\"\"\n",
+    "\"\",\"202\",\"33123456789\",\"from-internal\",\"\",\"PJSIP/202-00000035\",\"PJSIP/voipms-00000036\",\"Dial\",\"\",\"2026-11-20 10:05:00\",\"2026-11-20 10:05:02\",\"2026-11-20 10:06:02\",62,60,\"ANSWERED\",\"DOCUMENTATION\",\"1763633100.35\",\"\"\n",
+    "\"\",\"15550177777\",\"203\",\"from-trunk\",\"\",\"PJSIP/voipms-00000040\",\"PJSIP/203-00000041\",\"Dial\",\"\",\"2026-11-20 11:00:00\",\"2026-11-20 11:00:04\",\"2026-11-20 11:00:54\",54,50,\"ANSWERED\",\"DOCUMENTATION\",\"1763636400.40\",\"\"\n",
+    "\"\",\"204\",\"15550100101\",\"from-internal\",\"\",\"PJSIP/204-00000042\",\"\",\"Dial\",\"\",\"2026-11-20 12:00:00\",,\"2026-11-20 12:00:30\",30,0,\"NO ANSWER\",\"DOCUMENTATION\",\"1763640000.42\",\"\"\n",
+    "\"\",\"201\",\"15550100100\",\"from-queue\",\"\",\"Local/201@from-queue-00000001;2\",\"PJSIP/201-00000050\",\"Dial\",\"\",\"2026-11-20 13:00:00\",\"2026-11-20 13:00:01\",\"2026-11-20 13:01:01\",61,60,\"ANSWERED\",\"DOCUMENTATION\",\"1763643600.50\",\"\"\n",
+    "this is not a CDR\n",
+);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_csv_import_rates_and_bills_each_call_once() {
+    let app = TestApp::spawn().await;
+    let (staff, client, pbx, account) = pbx_with_rates(&app).await;
+    // The inbound call must be to a DID to be priced.
+    let csv = MASTER_CSV.replace("\"from-trunk\"", "\"ext-did-0001\"");
+    let import = |csv: String| {
+        let (staff, app) = (staff.clone(), &app);
+        async move {
+            app.graphql(
+                &staff,
+                "mutation($i: CdrCsvInput!) { importCdrCsv(input: $i) { accepted duplicates rejected unrated billed { micros } } }",
+                json!({ "i": { "pbxId": pbx.to_string(), "csv": csv, "timeZone": "UTC" } }),
+            )
+            .await
+        }
+    };
+    let first = import(csv.clone()).await;
+    let first = &first["data"]["importCdrCsv"];
+    assert_eq!(
+        (
+            first["accepted"].clone(),
+            first["rejected"].clone(),
+            first["unrated"].clone()
+        ),
+        (json!(6), json!(1), json!(1)),
+        "{first}"
+    );
+    // US: 180 s × $0.01/min = $0.03. UK: $0.02 + 36 s × $0.10/min = $0.08.
+    // Inbound: 50 s × $0.006/min = $0.005. Total $0.115.
+    assert_eq!(first["billed"]["micros"], "115000");
+
+    let mut conn = app.conn().await;
+    let usage: (i64, i64) = journal_transactions::table
+        .filter(journal_transactions::kind.eq("usage"))
+        .select((journal_transactions::id, journal_transactions::id))
+        .first(&mut conn)
+        .await
+        .expect("one usage transaction");
+    let costs: Vec<i64> = cdrs::table
+        .filter(cdrs::ledger_transaction_id.eq(usage.0))
+        .select(cdrs::cost)
+        .load(&mut conn)
+        .await
+        .expect("billed calls");
+    let entries: Vec<i64> = journal_entries::table
+        .filter(journal_entries::transaction_id.eq(usage.0))
+        .select(journal_entries::amount)
+        .load(&mut conn)
+        .await
+        .expect("entries");
+    assert_eq!(
+        costs.iter().sum::<i64>(),
+        115_000,
+        "the batch's amount is the sum of its calls"
+    );
+    assert!(entries.contains(&-115_000) && entries.contains(&115_000));
+    let balance: i64 = ledger_accounts::table
+        .filter(ledger_accounts::account_id.eq(account))
+        .select(ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("balance");
+    assert_eq!(balance, 10_000_000 - 115_000);
+    let rejects: Vec<String> = cdr_rejects::table
+        .select(cdr_rejects::reason)
+        .load(&mut conn)
+        .await
+        .expect("rejects");
+    assert_eq!(rejects.len(), 1);
+    assert!(rejects[0].contains("line 7"), "{rejects:?}");
+
+    let again = import(csv).await;
+    let again = &again["data"]["importCdrCsv"];
+    assert_eq!(
+        (
+            again["accepted"].clone(),
+            again["duplicates"].clone(),
+            again["billed"]["micros"].clone()
+        ),
+        (json!(0), json!(6), json!("0"))
+    );
+    let usages: i64 = journal_transactions::table
+        .filter(journal_transactions::kind.eq("usage"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(usages, 1, "re-importing bills nothing");
+
+    // The client home lists the calls, newest first, the helper leg left out.
+    let home = client
+        .get(app.url("/portal"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let calls = &home[home.find("id=\"calls\"").expect("the calls table")..];
+    assert!(calls.contains("442079460958") && calls.contains("$0.08"));
+    assert!(
+        calls.contains("pending"),
+        "the unrated call shows as pending, never free"
+    );
+    assert!(
+        calls.find("15550100101").expect("the unanswered call")
+            < calls.find("15550100100").expect("the US call"),
+        "newest first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushed_cdrs_need_the_pbxs_own_token_and_bad_records_are_kept_aside() {
+    let app = TestApp::spawn().await;
+    let (staff, _, pbx, _) = pbx_with_rates(&app).await;
+    let issued = app
+        .graphql(
+            &staff,
+            "mutation($p: ID!) { issueCdrToken(pbxId: $p) }",
+            json!({ "p": pbx.to_string() }),
+        )
+        .await;
+    let token = issued["data"]["issueCdrToken"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let batch = json!({ "cdrs": [
+        { "calldate": "2026-11-21T08:00:00Z", "src": "201", "dst": "15550100100", "dcontext": "from-internal",
+          "channel": "PJSIP/201-00000001", "dstchannel": "PJSIP/voipms-00000002", "duration": 70, "billsec": 61,
+          "disposition": "ANSWERED", "uniqueid": "1763712000.1" },
+        { "calldate": "yesterday", "disposition": "ANSWERED" },
+        { "calldate": "2026-11-21T08:05:00Z", "disposition": "ANSWERED", "duration": 5, "billsec": 9, "uniqueid": "x" },
+    ]});
+    let push = |token: &str| {
+        reqwest::Client::new()
+            .post(app.url("/cdrs/push"))
+            .bearer_auth(token)
+            .json(&batch)
+            .send()
+    };
+    assert_eq!(push("not-the-token").await.expect("POST").status(), 401);
+    let unauthenticated = reqwest::Client::new()
+        .post(app.url("/cdrs/push"))
+        .json(&batch)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(unauthenticated.status(), 401);
+    let accepted: serde_json::Value = push(&token)
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        accepted,
+        json!({ "accepted": 1, "duplicates": 0, "rejected": 2, "unrated": 0 })
+    );
+    let again: serde_json::Value = push(&token)
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(again["duplicates"], 1);
+    let mut conn = app.conn().await;
+    let cost: i64 = cdrs::table
+        .select(cdrs::cost)
+        .first(&mut conn)
+        .await
+        .expect("the call");
+    assert_eq!(cost, 20_000, "61 s at 60/60 is two minutes at $0.01");
+    let reissued = app
+        .graphql(
+            &staff,
+            "mutation($p: ID!) { issueCdrToken(pbxId: $p) }",
+            json!({ "p": pbx.to_string() }),
+        )
+        .await;
+    assert_ne!(reissued["data"]["issueCdrToken"], token);
+    assert_eq!(
+        push(&token).await.expect("POST").status(),
+        401,
+        "the old token stops working"
+    );
+}
