@@ -43,6 +43,11 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/graphql/schema", get(api::schema_sdl))
         .at("/portal", get(switchboard_portal::home))
+        .at("/portal/reports", get(switchboard_portal::reports::reports))
+        .at(
+            "/portal/reports/calls.csv",
+            get(switchboard_portal::reports::calls_csv),
+        )
         .at("/admin", get(switchboard_admin::home))
         .at("/admin/outbox", get(switchboard_admin::outbox))
         .at(

@@ -347,3 +347,263 @@ pub async fn recent_calls(
     calls.truncate(limit);
     Ok(calls)
 }
+
+/// A call as reports count it: its legs folded into one.
+#[derive(Clone, Debug, PartialEq, Eq, diesel::QueryableByName)]
+pub struct ReportCall {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub pbx_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub start: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub src: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub dst: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub direction: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub extension: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub status: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub billsec: i32,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub cost: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub unrated: bool,
+}
+
+/// An account's calls that started in `[from, to)`, one row per call (legs
+/// folded by their call key, the answered leg speaking for the call, helper
+/// legs left out), oldest first.
+pub async fn calls_between(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<Vec<ReportCall>> {
+    diesel::sql_query(
+        "SELECT c.pbx_id, min(c.calldate) AS start, \
+                (array_agg(c.src ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS src, \
+                (array_agg(c.dst ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS dst, \
+                (array_agg(c.direction ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS direction, \
+                (array_agg(c.extension ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS extension, \
+                (array_agg(c.status ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS status, \
+                max(CASE WHEN c.status = 'answered' THEN c.billsec ELSE 0 END) AS billsec, \
+                sum(c.cost)::bigint AS cost, \
+                bool_or(c.rating = 'unrated') AS unrated \
+         FROM cdrs c JOIN pbxes p ON p.id = c.pbx_id \
+         WHERE p.account_id = $1 AND NOT c.helper_leg AND c.calldate >= $2 AND c.calldate < $3 \
+         GROUP BY c.pbx_id, c.call_key \
+         ORDER BY start",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(account.0)
+    .bind::<diesel::sql_types::Timestamptz, _>(from)
+    .bind::<diesel::sql_types::Timestamptz, _>(to)
+    .load(conn)
+    .await
+}
+
+/// Totals for a group of calls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub calls: i64,
+    pub answered: i64,
+    pub seconds: i64,
+    pub cost: Money,
+}
+
+impl Totals {
+    fn add(&mut self, call: &ReportCall) {
+        self.calls += 1;
+        if call.status == "answered" {
+            self.answered += 1;
+        }
+        self.seconds += i64::from(call.billsec);
+        self.cost = self.cost + Money(call.cost);
+    }
+}
+
+/// A month of calls, summed every way the reports show them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub all: Totals,
+    pub by_status: Vec<(String, Totals)>,
+    pub by_direction: Vec<(String, Totals)>,
+    pub by_extension: Vec<(String, Totals)>,
+    pub by_pbx: Vec<(i64, Totals)>,
+    /// Per day in the account's time zone: `2026-11-05`.
+    pub by_day: Vec<(String, Totals)>,
+    pub unrated: i64,
+}
+
+fn bump<K: PartialEq + Clone>(groups: &mut Vec<(K, Totals)>, key: &K, call: &ReportCall) {
+    match groups.iter_mut().find(|(k, _)| k == key) {
+        Some((_, totals)) => totals.add(call),
+        None => {
+            let mut totals = Totals::default();
+            totals.add(call);
+            groups.push((key.clone(), totals));
+        }
+    }
+}
+
+/// Sums calls; days are counted in `zone`. Pure.
+pub fn summarize(calls: &[ReportCall], zone: chrono_tz::Tz) -> Report {
+    let mut report = Report::default();
+    for call in calls {
+        report.all.add(call);
+        bump(&mut report.by_status, &call.status, call);
+        bump(&mut report.by_direction, &call.direction, call);
+        let extension = call.extension.clone().unwrap_or_else(|| "—".into());
+        bump(&mut report.by_extension, &extension, call);
+        bump(&mut report.by_pbx, &call.pbx_id, call);
+        let day = call
+            .start
+            .with_timezone(&zone)
+            .format("%Y-%m-%d")
+            .to_string();
+        bump(&mut report.by_day, &day, call);
+        if call.unrated {
+            report.unrated += 1;
+        }
+    }
+    report
+        .by_status
+        .sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(&b.0)));
+    report.by_direction.sort_by(|a, b| a.0.cmp(&b.0));
+    report.by_extension.sort_by(|a, b| a.0.cmp(&b.0));
+    report.by_pbx.sort_by_key(|(id, _)| *id);
+    report.by_day.sort_by(|a, b| a.0.cmp(&b.0));
+    report
+}
+
+/// The first instant of the month `months_back` before the one holding
+/// `now`, and of the month after it, in `zone`.
+pub fn month_bounds(
+    now: DateTime<Utc>,
+    zone: chrono_tz::Tz,
+    months_back: u32,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    use chrono::{Datelike, NaiveDate, TimeZone};
+    let local = now.with_timezone(&zone);
+    let index = local.year() * 12 + local.month0() as i32 - months_back as i32;
+    let start_of = |index: i32| {
+        let date =
+            NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+                .expect("the first of a month exists");
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+        zone.from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+    };
+    (start_of(index), start_of(index + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn call(
+        extension: &str,
+        status: &str,
+        direction: &str,
+        billsec: i32,
+        cost: i64,
+        day: u32,
+    ) -> ReportCall {
+        ReportCall {
+            pbx_id: if extension == "300" { 2 } else { 1 },
+            start: Utc
+                .with_ymd_and_hms(2026, 11, day, 23, 30, 0)
+                .single()
+                .expect("a time"),
+            src: String::new(),
+            dst: String::new(),
+            direction: direction.into(),
+            extension: Some(extension.into()),
+            status: status.into(),
+            billsec,
+            cost,
+            unrated: false,
+        }
+    }
+
+    #[test]
+    fn reports_sum_calls_by_status_direction_extension_pbx_and_local_day() {
+        let calls = [
+            call("201", "answered", "outbound", 120, 30_000, 1),
+            call("201", "no_answer", "outbound", 0, 0, 1),
+            call("202", "answered", "inbound", 60, 5_000, 2),
+            call("300", "busy", "internal", 0, 0, 2),
+        ];
+        let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
+        let report = summarize(&calls, zone);
+        assert_eq!(
+            (report.all.calls, report.all.answered, report.all.seconds),
+            (4, 2, 180)
+        );
+        assert_eq!(report.all.cost, Money(35_000));
+        assert_eq!(
+            report.by_status[0],
+            (
+                "answered".into(),
+                Totals {
+                    calls: 2,
+                    answered: 2,
+                    seconds: 180,
+                    cost: Money(35_000)
+                }
+            )
+        );
+        let extensions: Vec<(&str, i64)> = report
+            .by_extension
+            .iter()
+            .map(|(e, t)| (e.as_str(), t.calls))
+            .collect();
+        assert_eq!(extensions, [("201", 2), ("202", 1), ("300", 1)]);
+        assert_eq!(
+            report
+                .by_pbx
+                .iter()
+                .map(|(p, t)| (*p, t.cost))
+                .collect::<Vec<_>>(),
+            [(1, Money(35_000)), (2, Money::ZERO)]
+        );
+        let days: Vec<&str> = report.by_day.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(
+            days,
+            ["2026-11-01", "2026-11-02"],
+            "23:30 UTC is the same evening in New York"
+        );
+    }
+
+    #[test]
+    fn months_are_cut_at_local_midnight() {
+        let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
+        let now = Utc
+            .with_ymd_and_hms(2026, 12, 1, 3, 0, 0)
+            .single()
+            .expect("a time");
+        let (from, to) = month_bounds(now, zone, 0);
+        assert_eq!(
+            from.to_rfc3339(),
+            "2026-11-01T04:00:00+00:00",
+            "still November in New York"
+        );
+        assert_eq!(to.to_rfc3339(), "2026-12-01T05:00:00+00:00");
+        let (from, to) = month_bounds(
+            Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0)
+                .single()
+                .expect("a time"),
+            chrono_tz::UTC,
+            1,
+        );
+        assert_eq!(
+            (from.to_rfc3339().as_str(), to.to_rfc3339().as_str()),
+            ("2025-12-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00")
+        );
+    }
+}

@@ -154,3 +154,156 @@ async fn account_currency(conn: &mut diesel_async::AsyncPgConnection, pbx: i64) 
         .await
         .map_err(internal)
 }
+
+/// Which month a report covers, in the account's time zone.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReportMonth {
+    #[default]
+    Current,
+    Last,
+}
+
+/// Totals for a group of calls (calls, not legs).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CallTotals {
+    /// What the group is: a status, a direction, an extension, a PBX id or a day.
+    pub key: String,
+    pub calls: i32,
+    pub answered: i32,
+    /// Answered seconds.
+    pub seconds: i32,
+    pub minutes: f64,
+    pub cost: Money,
+}
+
+/// A month of an account's calls.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CallReport {
+    /// `2026-11`.
+    pub month: String,
+    pub time_zone: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub total: CallTotals,
+    pub by_status: Vec<CallTotals>,
+    pub by_direction: Vec<CallTotals>,
+    pub by_extension: Vec<CallTotals>,
+    pub by_pbx: Vec<CallTotals>,
+    pub by_day: Vec<CallTotals>,
+    /// Calls that should cost money and matched no rate yet.
+    pub unrated: i32,
+}
+
+fn totals(key: String, t: &call_records::Totals, currency: &str) -> CallTotals {
+    CallTotals {
+        key,
+        calls: t.calls as i32,
+        answered: t.answered as i32,
+        seconds: t.seconds as i32,
+        minutes: (t.seconds as f64 / 60.0 * 10.0).round() / 10.0,
+        cost: Money::new(t.cost, currency),
+    }
+}
+
+async fn month_calls(
+    ctx: &Context<'_>,
+    account: i64,
+    time_zone: &str,
+    month: ReportMonth,
+) -> Result<(
+    chrono_tz::Tz,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Vec<call_records::ReportCall>,
+)> {
+    let zone: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let back = match month {
+        ReportMonth::Current => 0,
+        ReportMonth::Last => 1,
+    };
+    let (from, to) = call_records::month_bounds(Utc::now(), zone, back);
+    let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+    let calls = call_records::calls_between(&mut conn, AccountId(account), from, to)
+        .await
+        .map_err(internal)?;
+    Ok((zone, from, to, calls))
+}
+
+/// The report of one month of an account's calls.
+pub async fn report(
+    ctx: &Context<'_>,
+    account: i64,
+    currency: &str,
+    time_zone: &str,
+    month: ReportMonth,
+) -> Result<CallReport> {
+    let (zone, from, to, calls) = month_calls(ctx, account, time_zone, month).await?;
+    let report = call_records::summarize(&calls, zone);
+    let group = |groups: &[(String, call_records::Totals)]| {
+        groups
+            .iter()
+            .map(|(k, t)| totals(k.clone(), t, currency))
+            .collect()
+    };
+    Ok(CallReport {
+        month: from.with_timezone(&zone).format("%Y-%m").to_string(),
+        time_zone: zone.to_string(),
+        from,
+        to,
+        total: totals("all".into(), &report.all, currency),
+        by_status: group(&report.by_status),
+        by_direction: group(&report.by_direction),
+        by_extension: group(&report.by_extension),
+        by_pbx: report
+            .by_pbx
+            .iter()
+            .map(|(k, t)| totals(k.to_string(), t, currency))
+            .collect(),
+        by_day: group(&report.by_day),
+        unrated: report.unrated as i32,
+    })
+}
+
+/// The calls behind a month's report, as CSV.
+pub async fn calls_csv(
+    ctx: &Context<'_>,
+    account: i64,
+    time_zone: &str,
+    month: ReportMonth,
+) -> Result<String> {
+    let (zone, _, _, calls) = month_calls(ctx, account, time_zone, month).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "start",
+        "pbx",
+        "from",
+        "to",
+        "direction",
+        "extension",
+        "status",
+        "answered_seconds",
+        "cost_cents",
+        "unrated",
+    ];
+    writer.write_record(header).map_err(internal)?;
+    for call in calls {
+        writer
+            .write_record([
+                call.start
+                    .with_timezone(&zone)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+                call.pbx_id.to_string(),
+                call.src,
+                call.dst,
+                call.direction,
+                call.extension.unwrap_or_default(),
+                call.status,
+                call.billsec.to_string(),
+                CoreMoney(call.cost).to_cents().to_string(),
+                call.unrated.to_string(),
+            ])
+            .map_err(internal)?;
+    }
+    String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)
+}

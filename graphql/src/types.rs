@@ -208,6 +208,32 @@ impl Account {
         crate::calls::recent(ctx, parse_id(&self.id)?, &self.currency, limit).await
     }
 
+    /// A month of this account's calls, summed by status, direction,
+    /// extension, PBX and day, in the account's time zone.
+    async fn report(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] month: crate::calls::ReportMonth,
+    ) -> Result<crate::calls::CallReport> {
+        crate::calls::report(
+            ctx,
+            parse_id(&self.id)?,
+            &self.currency,
+            &self.time_zone,
+            month,
+        )
+        .await
+    }
+
+    /// The calls behind a month's report, as CSV (times in the account's zone).
+    async fn calls_csv(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] month: crate::calls::ReportMonth,
+    ) -> Result<String> {
+        crate::calls::calls_csv(ctx, parse_id(&self.id)?, &self.time_zone, month).await
+    }
+
     /// This account's PBXs, oldest first; they all draw on this balance.
     async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {
         let id = parse_id(&self.id)?;

@@ -1,6 +1,8 @@
 //! The client's control panel: what a client or reseller sees after signing in.
 #![forbid(unsafe_code)]
 
+pub mod reports;
+
 use maud::html;
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query, Redirect};

@@ -102,6 +102,7 @@ async fn sign_in(browser: &Client, app: &TestApp, username: &str, password: &str
         .click()
         .await
         .expect("click");
+    wait_until(browser, |url| url.path() != "/sign-in").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,8 +189,10 @@ async fn staff_sign_in_and_see_the_accounts_list() {
         .click()
         .await
         .expect("click");
-    let url = browser.current_url().await.expect("url");
-    assert_eq!(url.query(), Some("search=zenith&standing="));
+    wait_until(&browser, |url| {
+        url.query() == Some("search=zenith&standing=")
+    })
+    .await;
     let text = browser
         .find(Locator::Id("accounts"))
         .await
@@ -202,6 +205,24 @@ async fn staff_sign_in_and_see_the_accounts_list() {
         "{text}"
     );
     browser.close().await.expect("close");
+}
+
+/// Waits (up to 15 s) until the browser's address satisfies `done`: a click
+/// that submits a form returns before the next page has loaded.
+async fn wait_until(browser: &Client, done: impl Fn(&url::Url) -> bool) {
+    let started = Instant::now();
+    loop {
+        if let Ok(url) = browser.current_url().await {
+            if done(&url) {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the page did not change in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Saves a screenshot when `SWITCHBOARD_SCREENSHOTS` names a folder, for
@@ -222,7 +243,8 @@ async fn graphiql_runs_an_operation_as_the_signed_in_client() {
     sign_in(&browser, &app, &username, &password).await;
     screenshot(&browser, "client-home").await;
     browser
-        .find(Locator::LinkText("API"))
+        .wait()
+        .for_element(Locator::LinkText("API"))
         .await
         .expect("the API link")
         .click()
@@ -396,4 +418,184 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
     );
     screenshot(&browser, "client-home-with-pbx").await;
     browser.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_sees_last_calls_and_monthly_extension_totals() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::{pbxes, rates};
+    let app = TestApp::spawn().await;
+    let plan = crate::commerce::seed_plan(&app).await;
+    let account = app
+        .account("Reporting Co", AccountKind::Retail, None, 20_000_000)
+        .await;
+    let (_, password) = app.user("reporter", Role::Client, Some(account)).await;
+    let (staff_id, staff_password) = app.user("reporting-staff", Role::Staff, None).await;
+    let _ = staff_id;
+    let mut conn = app.conn().await;
+    let calling_plan: i64 = diesel::insert_into(switchboard_core::schema::calling_plans::table)
+        .values(switchboard_core::schema::calling_plans::name.eq("Reporting"))
+        .returning(switchboard_core::schema::calling_plans::id)
+        .get_result(&mut conn)
+        .await
+        .expect("a calling plan");
+    diesel::insert_into(rates::table)
+        .values((
+            rates::calling_plan_id.eq(calling_plan),
+            rates::prefix.eq("1"),
+            rates::per_minute.eq(12_000i64),
+            rates::initial_increment.eq(60),
+            rates::subsequent_increment.eq(60),
+            rates::effective_from.eq(chrono::Utc::now() - chrono::Duration::hours(2)),
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("a rate");
+    diesel::update(switchboard_core::schema::plans::table.find(plan))
+        .set(switchboard_core::schema::plans::calling_plan_id.eq(calling_plan))
+        .execute(&mut conn)
+        .await
+        .expect("billed by it");
+    let pbx: i64 = diesel::insert_into(pbxes::table)
+        .values((
+            pbxes::account_id.eq(account.0),
+            pbxes::plan_id.eq(plan),
+            pbxes::request_id.eq("pbx-report"),
+            pbxes::gui_password_sealed.eq("v1:x"),
+            pbxes::state.eq("active"),
+        ))
+        .returning(pbxes::id)
+        .get_result(&mut conn)
+        .await
+        .expect("a PBX");
+    let staff = app.signed_in("reporting-staff", &staff_password).await;
+    let issued = app
+        .graphql(
+            &staff,
+            "mutation($p: ID!) { issueCdrToken(pbxId: $p) }",
+            serde_json::json!({ "p": pbx.to_string() }),
+        )
+        .await;
+    let token = issued["data"]["issueCdrToken"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let at = |seconds_ago: i64| {
+        (chrono::Utc::now() - chrono::Duration::seconds(seconds_ago)).to_rfc3339()
+    };
+    let leg = |ago: i64, ext: &str, dst: &str, billsec: i32, disposition: &str, id: &str| {
+        serde_json::json!({
+            "calldate": at(ago), "src": ext, "dst": dst, "dcontext": "from-internal",
+            "channel": format!("PJSIP/{ext}-0000{id}"), "dstchannel": "PJSIP/voipms-00000099",
+            "duration": billsec + 5, "billsec": billsec, "disposition": disposition, "uniqueid": id, "cnum": ext,
+        })
+    };
+    let batch = serde_json::json!({ "cdrs": [
+        leg(300, "201", "15550100100", 125, "ANSWERED", "1.1"),
+        leg(240, "201", "15550100101", 0, "NO ANSWER", "1.2"),
+        leg(180, "202", "15550100102", 60, "ANSWERED", "1.3"),
+        leg(120, "201", "15550100103", 30, "ANSWERED", "1.4"),
+    ]});
+    let pushed: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/cdrs/push"))
+        .bearer_auth(&token)
+        .json(&batch)
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(pushed["accepted"], 4, "{pushed}");
+
+    let browser = browser().await;
+    sign_in(&browser, &app, "reporter", &password).await;
+    let calls = browser
+        .wait()
+        .for_element(Locator::Id("calls"))
+        .await
+        .expect("the last calls");
+    let text = calls.text().await.expect("text");
+    assert!(
+        text.contains("15550100103") && text.contains("15550100100"),
+        "{text}"
+    );
+    assert!(
+        text.find("15550100103") < text.find("15550100100"),
+        "newest first: {text}"
+    );
+    assert!(text.contains("no answer"));
+    screenshot(&browser, "client-home-with-calls").await;
+
+    browser
+        .find(Locator::LinkText("Reports"))
+        .await
+        .expect("Reports")
+        .click()
+        .await
+        .expect("click");
+    let totals = browser
+        .wait()
+        .for_element(Locator::Id("by-extension"))
+        .await
+        .expect("per extension");
+    let rows = totals.text().await.expect("text");
+    // 201: three calls, two answered, 125 + 30 s = 2.6 min; 202: one call, 1 min.
+    assert!(rows.contains("201 3 2 2.6"), "{rows}");
+    assert!(rows.contains("202 1 1 1"), "{rows}");
+    let total = browser
+        .find(Locator::Css("[data-testid=total-calls]"))
+        .await
+        .expect("total")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(total, "4");
+    assert!(
+        browser
+            .find(Locator::Css("figure.chart svg rect"))
+            .await
+            .is_ok(),
+        "a chart is drawn"
+    );
+    screenshot(&browser, "reports").await;
+
+    let csv = browser
+        .find(Locator::LinkText("Download the calls (CSV)"))
+        .await
+        .expect("link")
+        .attr("href")
+        .await
+        .expect("href");
+    assert_eq!(
+        csv.as_deref(),
+        Some("/portal/reports/calls.csv?month=current")
+    );
+    browser.close().await.expect("close");
+
+    let http = app.signed_in("reporter", &password).await;
+    let download = http
+        .get(app.url("/portal/reports/calls.csv?month=current"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        download.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let body = download.text().await.expect("body");
+    assert_eq!(body.lines().count(), 5, "a header and four calls: {body}");
+    assert!(body.starts_with(
+        "start,pbx,from,to,direction,extension,status,answered_seconds,cost_cents,unrated"
+    ));
+    let last_month = http
+        .get(app.url("/portal/reports/calls.csv?month=last"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(last_month.lines().count(), 1, "nothing last month");
 }

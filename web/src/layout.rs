@@ -15,6 +15,7 @@ pub enum Nav {
     Storefront,
     SignIn,
     ClientHome,
+    ClientReports,
     StaffAccounts,
     StaffOutbox,
     StaffPlans,
@@ -112,6 +113,7 @@ fn nav_links(role: Option<Role>) -> Vec<(Nav, &'static str, &'static str)> {
         ],
         Some(Role::Client | Role::Reseller) => vec![
             (Nav::ClientHome, "/portal", "Home"),
+            (Nav::ClientReports, "/portal/reports", "Reports"),
             (Nav::Password, "/account/password", "Password"),
             (Nav::Api, "/graphql", "API"),
         ],

@@ -1,0 +1,305 @@
+//! The client's call reports: a month by status, direction, extension, PBX
+//! and day, two charts drawn as SVG on the server, and the calls as CSV.
+
+use maud::{html, Markup};
+use poem::http::{header, StatusCode};
+use poem::web::{Data, Query};
+use poem::{handler, Request, Response};
+use serde::Deserialize;
+use switchboard_core::Role;
+use switchboard_web::auth::require;
+use switchboard_web::layout::error_page;
+use switchboard_web::operations;
+use switchboard_web::{AppState, Nav, Page};
+
+const REPORT: &str = include_str!("../operations/report.graphql");
+const CALLS_CSV: &str = include_str!("../operations/calls_csv.graphql");
+
+#[derive(Deserialize)]
+pub struct MonthQuery {
+    month: Option<String>,
+}
+
+impl MonthQuery {
+    fn variable(&self) -> &'static str {
+        match self.month.as_deref() {
+            Some("last") => "LAST",
+            _ => "CURRENT",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ReportData {
+    viewer: Viewer,
+}
+
+#[derive(Deserialize)]
+struct Viewer {
+    account: Option<Account>,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    name: String,
+    report: Report,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    month: String,
+    time_zone: String,
+    unrated: i32,
+    total: Totals,
+    by_status: Vec<Totals>,
+    by_direction: Vec<Totals>,
+    by_extension: Vec<Totals>,
+    by_pbx: Vec<Totals>,
+    by_day: Vec<Totals>,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+#[derive(Default)]
+struct Totals {
+    key: String,
+    calls: i32,
+    answered: i32,
+    minutes: f64,
+    cost: Option<Formatted>,
+}
+
+#[derive(Deserialize, Default)]
+struct Formatted {
+    formatted: String,
+}
+
+fn cost(t: &Totals) -> &str {
+    t.cost.as_ref().map(|c| c.formatted.as_str()).unwrap_or("")
+}
+
+/// Calls on each day of a `YYYY-MM` month, days without calls included.
+fn every_day(month: &str, days: &[Totals]) -> Vec<(String, f64)> {
+    let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok();
+    let count = first
+        .and_then(|f| {
+            f.checked_add_months(chrono::Months::new(1))
+                .map(|next| (next - f).num_days())
+        })
+        .unwrap_or(31);
+    (1..=count)
+        .map(|day| {
+            let key = format!("{month}-{day:02}");
+            let calls = days
+                .iter()
+                .find(|d| d.key == key)
+                .map(|d| f64::from(d.calls))
+                .unwrap_or(0.0);
+            (day.to_string(), calls)
+        })
+        .collect()
+}
+
+/// Vertical bars, one a label: calls per day.
+fn column_chart(title: &str, points: &[(String, f64)]) -> Markup {
+    let (width, height, bottom) = (640.0, 200.0, 24.0);
+    let max = points.iter().map(|(_, v)| *v).fold(1.0, f64::max);
+    let slot = width / points.len().max(1) as f64;
+    html! {
+        figure.chart {
+            svg viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(title) {
+                title { (title) }
+                line x1="0" y1=(height - bottom) x2=(width) y2=(height - bottom) stroke="#c4cad6" {}
+                @for (i, (label, value)) in points.iter().enumerate() {
+                    @let bar = (height - bottom - 16.0) * value / max;
+                    @let x = i as f64 * slot + slot * 0.15;
+                    rect x=(format!("{x:.1}")) y=(format!("{:.1}", height - bottom - bar)) width=(format!("{:.1}", slot * 0.7)) height=(format!("{bar:.1}")) fill="#1f5fbf" {
+                        title { (label) ": " (value) }
+                    }
+                    text x=(format!("{:.1}", x + slot * 0.35)) y=(format!("{:.1}", height - 8.0)) text-anchor="middle" font-size="10" fill="#5b6475" { (label) }
+                }
+            }
+            figcaption { (title) }
+        }
+    }
+}
+
+/// Horizontal bars, one a label: minutes per extension.
+fn bar_chart(title: &str, points: &[(String, f64)]) -> Markup {
+    let (width, row, left) = (640.0, 22.0, 70.0);
+    let height = row * points.len().max(1) as f64 + 8.0;
+    let max = points.iter().map(|(_, v)| *v).fold(1.0, f64::max);
+    html! {
+        figure.chart {
+            svg viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(title) {
+                title { (title) }
+                @for (i, (label, value)) in points.iter().enumerate() {
+                    @let y = i as f64 * row + 4.0;
+                    @let bar = (width - left - 60.0) * value / max;
+                    text x=(format!("{:.1}", left - 8.0)) y=(format!("{:.1}", y + 14.0)) text-anchor="end" font-size="12" fill="#1d2433" { (label) }
+                    rect x=(left) y=(format!("{y:.1}")) width=(format!("{bar:.1}")) height=(format!("{:.1}", row - 6.0)) fill="#1d7a46" {
+                        title { (label) ": " (value) " min" }
+                    }
+                    text x=(format!("{:.1}", left + bar + 6.0)) y=(format!("{:.1}", y + 14.0)) font-size="12" fill="#5b6475" { (value) }
+                }
+            }
+            figcaption { (title) }
+        }
+    }
+}
+
+fn totals_table(id: &str, first: &str, rows: &[Totals]) -> Markup {
+    html! {
+        div.table-wrap {
+            table id=(id) {
+                thead { tr { th { (first) } th.num { "Calls" } th.num { "Answered" } th.num { "Minutes" } th.num { "Cost" } } }
+                tbody {
+                    @for t in rows {
+                        tr { td { (t.key.replace('_', " ")) } td.num { (t.calls) } td.num { (t.answered) } td.num { (t.minutes) } td.num { (cost(t)) } }
+                    }
+                    @if rows.is_empty() { tr { td.empty colspan="5" { "No calls." } } }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /portal/reports?month=current|last`
+#[handler]
+pub async fn reports(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<MonthQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Client, Role::Reseller]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let month = query.variable();
+    let data: ReportData =
+        match operations::run(state, &ctx, REPORT, serde_json::json!({ "month": month })).await {
+            Ok(data) => data,
+            Err(error) => {
+                return error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, &error.message())
+            }
+        };
+    let Some(account) = data.viewer.account else {
+        return error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Your user belongs to no account.",
+        );
+    };
+    let r = &account.report;
+    let per_day = every_day(&r.month, &r.by_day);
+    let per_extension: Vec<(String, f64)> = r
+        .by_extension
+        .iter()
+        .map(|e| (e.key.clone(), e.minutes))
+        .collect();
+    let query_month = if month == "LAST" { "last" } else { "current" };
+    Page {
+        title: "Reports",
+        nav: Nav::ClientReports,
+        ctx: &ctx,
+    }
+    .respond(html! {
+        h1 { "Calls in " (r.month) }
+        nav.tabs aria-label="Month" {
+            a href="/portal/reports?month=current" aria-current=[(month == "CURRENT").then_some("page")] { "This month" }
+            a href="/portal/reports?month=last" aria-current=[(month == "LAST").then_some("page")] { "Last month" }
+            a href={ "/portal/reports/calls.csv?month=" (query_month) } download { "Download the calls (CSV)" }
+        }
+        p.muted { (account.name) " · times in " (r.time_zone) }
+        @if r.unrated > 0 {
+            div.alert.info role="status" { (r.unrated) " calls matched no rate yet; staff are pricing them." }
+        }
+        div.cards {
+            div.card.figure { div.label { "Calls" } div.value data-testid="total-calls" { (r.total.calls) } }
+            div.card.figure { div.label { "Answered" } div.value { (r.total.answered) } }
+            div.card.figure { div.label { "Minutes" } div.value { (r.total.minutes) } }
+            div.card.figure { div.label { "Spent" } div.value { (cost(&r.total)) } }
+        }
+        (column_chart("Calls per day", &per_day))
+        h2 { "By extension" }
+        (bar_chart("Minutes per extension", &per_extension))
+        (totals_table("by-extension", "Extension", &r.by_extension))
+        h2 { "Inbound and outbound" }
+        (totals_table("by-direction", "Direction", &r.by_direction))
+        h2 { "By status" }
+        div.table-wrap {
+            table #by-status {
+                thead { tr { th { "Status" } th.num { "Calls" } } }
+                tbody {
+                    @for s in &r.by_status { tr { td { (s.key.replace('_', " ")) } td.num { (s.calls) } } }
+                    @if r.by_status.is_empty() { tr { td.empty colspan="2" { "No calls." } } }
+                }
+            }
+        }
+        @if r.by_pbx.len() > 1 {
+            h2 { "By PBX" }
+            (totals_table("by-pbx", "PBX", &r.by_pbx))
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CsvData {
+    viewer: CsvViewer,
+}
+
+#[derive(Deserialize)]
+struct CsvViewer {
+    account: Option<CsvAccount>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CsvAccount {
+    calls_csv: String,
+}
+
+/// `GET /portal/reports/calls.csv?month=current|last`
+#[handler]
+pub async fn calls_csv(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<MonthQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Client, Role::Reseller]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let month = query.variable();
+    match operations::run::<CsvData>(
+        state,
+        &ctx,
+        CALLS_CSV,
+        serde_json::json!({ "month": month }),
+    )
+    .await
+    {
+        Ok(CsvData {
+            viewer: CsvViewer {
+                account: Some(account),
+            },
+        }) => Response::builder()
+            .content_type("text/csv; charset=utf-8")
+            .header(
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"calls-{}.csv\"",
+                    month.to_lowercase()
+                ),
+            )
+            .body(account.calls_csv),
+        Ok(_) => error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Your user belongs to no account.",
+        ),
+        Err(error) => error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, &error.message()),
+    }
+}
