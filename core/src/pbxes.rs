@@ -154,3 +154,76 @@ fn token_digest(token: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
+
+/// The sealing purpose of a PBX's CDR database URL.
+pub const CDR_SOURCE: &str = "pbx.cdr_source";
+
+/// Where to pull a PBX's CDRs from: a `mysql://user:password@host:port/asteriskcdrdb`
+/// URL, sealed with the key, and the zone the PBX writes times in.
+pub async fn set_cdr_source(
+    conn: &mut AsyncPgConnection,
+    key: &crate::keys::SecretKey,
+    id: i64,
+    url: &str,
+    time_zone: &str,
+) -> Result<bool, &'static str> {
+    let url = url.trim();
+    if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+        return Err(
+            "must be a mysql:// address such as mysql://reader:secret@10.0.0.5:3306/asteriskcdrdb",
+        );
+    }
+    if time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err("must be a time zone such as America/New_York");
+    }
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    diesel::update(pbxes::table.find(id))
+        .set((
+            pbxes::cdr_source_sealed.eq(key.encrypt(CDR_SOURCE, &url)),
+            pbxes::time_zone.eq(time_zone),
+        ))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
+        .map_err(|_| "could not be saved")
+}
+
+/// A PBX's CDR source: the sealed URL, how far it was read, its time zone.
+pub async fn cdr_source(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Option<(String, Option<DateTime<Utc>>, String)>> {
+    let found: Option<(Option<String>, Option<DateTime<Utc>>, String)> = pbxes::table
+        .find(id)
+        .select((
+            pbxes::cdr_source_sealed,
+            pbxes::cdr_pulled_until,
+            pbxes::time_zone,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.and_then(|(sealed, until, zone)| sealed.map(|s| (s, until, zone))))
+}
+
+/// Every PBX that has a CDR source.
+pub async fn with_cdr_source(conn: &mut AsyncPgConnection) -> QueryResult<Vec<i64>> {
+    pbxes::table
+        .filter(pbxes::cdr_source_sealed.is_not_null())
+        .select(pbxes::id)
+        .load(conn)
+        .await
+}
+
+/// Remembers how far a PBX's CDR table has been read.
+pub async fn set_pulled_until(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    until: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(pbxes::table.find(id))
+        .set(pbxes::cdr_pulled_until.eq(until))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -8,6 +8,8 @@ use crate::schema::background_jobs;
 
 /// Creates a paid order's PBX at the hosting controller. Data: the PBX id.
 pub const PROVISION_PBX: &str = "provision_pbx";
+/// Reads new rows of a PBX's Asterisk CDR table. Data: the PBX id.
+pub const PULL_CDRS: &str = "pull_cdrs";
 /// Deletes expired sessions and old sign-in attempts.
 pub const PURGE_EXPIRED_SESSIONS: &str = "purge_expired_sessions";
 

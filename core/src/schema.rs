@@ -259,6 +259,8 @@ diesel::table! {
         activated_at -> Nullable<Timestamptz>,
         cdr_token_hash -> Nullable<Text>,
         time_zone -> Text,
+        cdr_source_sealed -> Nullable<Text>,
+        cdr_pulled_until -> Nullable<Timestamptz>,
     }
 }
 

@@ -6,7 +6,7 @@ use switchboard_core::call_records::{self, IngestError};
 use switchboard_core::cdr::{self, MASTER_CSV_COLUMNS};
 use switchboard_core::{db, pbxes, AccountId, Money as CoreMoney};
 
-use crate::guards::{Allow, STAFF};
+use crate::guards::{Allow, ADMIN, STAFF};
 use crate::types::{parse_id, Money};
 use crate::{internal, pool};
 
@@ -99,6 +99,50 @@ impl CallsMutation {
             .await
             .map_err(internal)?
             .ok_or_else(|| "No such PBX.".into())
+    }
+
+    /// Where to pull a PBX's CDRs from: its Asterisk CDR database
+    /// (`mysql://reader:secret@host:3306/asteriskcdrdb`, kept sealed), and the
+    /// time zone the PBX writes times in. Pulls then run every five minutes.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn set_cdr_source(
+        &self,
+        ctx: &Context<'_>,
+        pbx_id: ID,
+        url: String,
+        #[graphql(default_with = "\"UTC\".to_string()")] time_zone: String,
+    ) -> Result<bool> {
+        let key = &ctx.data::<crate::Commerce>()?.key;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        match pbxes::set_cdr_source(&mut conn, key, parse_id(&pbx_id)?, &url, &time_zone).await {
+            Ok(true) => Ok(true),
+            Ok(false) => Err("No such PBX.".into()),
+            Err(why) => Err(format!("The CDR source {why}.").into()),
+        }
+    }
+
+    /// Pulls a PBX's new CDRs now (queued as a job).
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn pull_cdrs(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<bool> {
+        let pbx = parse_id(&pbx_id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        if pbxes::cdr_source(&mut conn, pbx)
+            .await
+            .map_err(internal)?
+            .is_none()
+        {
+            return Err("This PBX has no CDR source.".into());
+        }
+        let key = format!("{}:{pbx}", switchboard_core::queue::PULL_CDRS);
+        switchboard_core::queue::enqueue(
+            &mut conn,
+            switchboard_core::queue::PULL_CDRS,
+            &pbx.to_string(),
+            Some(&key),
+        )
+        .await
+        .map_err(internal)?;
+        Ok(true)
     }
 
     /// Imports a PBX's CSV CDRs; re-importing a record changes nothing.

@@ -21,6 +21,7 @@ use switchboard_core::schema::background_jobs;
 use switchboard_core::{queue, sessions, sign_in};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
+pub mod cdr_pull;
 pub mod mailer;
 mod provisioning;
 
@@ -41,6 +42,8 @@ pub enum Job {
     PurgeExpiredSessions,
     /// Creates a paid order's PBX at the controller and sends the welcome email.
     ProvisionPbx,
+    /// Reads new rows of a PBX's Asterisk CDR table. Data: the PBX id.
+    PullCdrs,
 }
 
 impl Job {
@@ -49,11 +52,12 @@ impl Job {
         match self {
             Job::PurgeExpiredSessions => queue::PURGE_EXPIRED_SESSIONS,
             Job::ProvisionPbx => queue::PROVISION_PBX,
+            Job::PullCdrs => queue::PULL_CDRS,
         }
     }
 
     fn from_name(name: &str) -> Option<Job> {
-        [Job::PurgeExpiredSessions, Job::ProvisionPbx]
+        [Job::PurgeExpiredSessions, Job::ProvisionPbx, Job::PullCdrs]
             .into_iter()
             .find(|job| job.name() == name)
     }
@@ -64,6 +68,8 @@ impl Job {
             Job::PurgeExpiredSessions => 5,
             // 1 + 2 + … + 512 seconds: about seventeen minutes of trying.
             Job::ProvisionPbx => 10,
+            // The schedule queues another pull in five minutes anyway.
+            Job::PullCdrs => 3,
         }
     }
 
@@ -81,6 +87,23 @@ impl Job {
                 Ok(())
             }
             Job::ProvisionPbx => provisioning::provision(conn, ctx, data).await,
+            Job::PullCdrs => {
+                let pbx: i64 = data
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{data:?} is not a PBX id"))?;
+                let (ingested, full) = cdr_pull::pull(conn, ctx, pbx).await?;
+                tracing::info!(
+                    pbx,
+                    accepted = ingested.accepted,
+                    duplicates = ingested.duplicates,
+                    "pulled CDRs"
+                );
+                if full {
+                    queue::enqueue(conn, queue::PULL_CDRS, data, None).await?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -92,7 +115,7 @@ impl Job {
         error: &str,
     ) -> anyhow::Result<()> {
         match self {
-            Job::PurgeExpiredSessions => Ok(()),
+            Job::PurgeExpiredSessions | Job::PullCdrs => Ok(()),
             Job::ProvisionPbx => provisioning::note_failure(conn, data, error).await,
         }
     }
@@ -106,7 +129,7 @@ impl Job {
         error: &str,
     ) -> anyhow::Result<()> {
         match self {
-            Job::PurgeExpiredSessions => Ok(()),
+            Job::PurgeExpiredSessions | Job::PullCdrs => Ok(()),
             Job::ProvisionPbx => provisioning::give_up(conn, ctx, data, error).await,
         }
     }
@@ -260,6 +283,29 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
                 })
             })
             .context("scheduling the session purge")?,
+        )
+        .await?;
+    let pull_pool = pool.clone();
+    scheduler
+        .add(
+            CronJob::new_async("0 */5 * * * *", move |_, _| {
+                let pool = pull_pool.clone();
+                Box::pin(async move {
+                    let queued = async {
+                        let mut conn = db::conn(&pool).await?;
+                        for pbx in switchboard_core::pbxes::with_cdr_source(&mut conn).await? {
+                            let data = pbx.to_string();
+                            let key = format!("{}:{pbx}", queue::PULL_CDRS);
+                            enqueue(&mut conn, Job::PullCdrs, &data, Some(&key)).await?;
+                        }
+                        anyhow::Ok(())
+                    };
+                    if let Err(error) = queued.await {
+                        tracing::warn!(error = %format!("{error:#}"), "could not queue CDR pulls");
+                    }
+                })
+            })
+            .context("scheduling CDR pulls")?,
         )
         .await?;
     scheduler.start().await.context("starting the scheduler")?;

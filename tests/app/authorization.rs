@@ -50,6 +50,13 @@ fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'st
             "mutation { importCdrCsv(input: { pbxId: \"0\", csv: \"\" }) { accepted } }".into(),
             vec![STAFF, ADMIN],
         ),
+        (
+            "Mutation",
+            "setCdrSource",
+            "mutation { setCdrSource(pbxId: \"0\", url: \"x\") }".into(),
+            vec![ADMIN],
+        ),
+        ("Mutation", "pullCdrs", "mutation { pullCdrs(pbxId: \"0\") }".into(), vec![STAFF, ADMIN]),
         ("Mutation", "createCallingPlan", "mutation { createCallingPlan(name: \"\") { id } }".into(), vec![ADMIN]),
         (
             "Mutation",

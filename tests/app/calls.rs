@@ -278,3 +278,250 @@ async fn pushed_cdrs_need_the_pbxs_own_token_and_bad_records_are_kept_aside() {
         "the old token stops working"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cdrs_are_pulled_from_asterisks_table_in_mariadb_incrementally() {
+    use mysql_async::prelude::Queryable;
+    let server = crate::mariadb::mariadb();
+    let app = TestApp::spawn().await;
+    let (admin, _, pbx, _) = pbx_with_rates(&app).await;
+    let database = format!("asteriskcdrdb_{pbx}_{}", std::process::id());
+    let mut mysql = mysql_async::Conn::from_url(format!("mysql://root@127.0.0.1:{}/", server.port))
+        .await
+        .expect("connecting to MariaDB");
+    mysql
+        .query_drop(format!("CREATE DATABASE {database}"))
+        .await
+        .expect("a database");
+    mysql
+        .query_drop(format!("USE {database}"))
+        .await
+        .expect("use it");
+    mysql
+        .query_drop(crate::mariadb::CDR_TABLE)
+        .await
+        .expect("the cdr table");
+    let insert = "INSERT INTO cdr (calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, duration, billsec, disposition, uniqueid, did, cnum, outbound_cnum, linkedid, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, 'Dial', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        i32,
+        i32,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        i32,
+    );
+    let first: Vec<Row> = vec![
+        // Outbound to the US, 61 s: two minutes at $0.01.
+        (
+            "2026-11-20 09:00:00",
+            "\"Desk\" <201>",
+            "201",
+            "15550100100",
+            "from-internal",
+            "PJSIP/201-00000001",
+            "PJSIP/voipms-00000002",
+            70,
+            61,
+            "ANSWERED",
+            "1763629200.1",
+            "",
+            "201",
+            "15550100999",
+            "1763629200.1",
+            1,
+        ),
+        // A ring group: two phones ring for one inbound call, one answers.
+        (
+            "2026-11-20 09:10:00",
+            "\"Caller\" <15550177777>",
+            "15550177777",
+            "s",
+            "ext-group",
+            "PJSIP/voipms-00000010",
+            "PJSIP/202-00000011",
+            30,
+            0,
+            "NO ANSWER",
+            "1763629800.11",
+            "15550100199",
+            "",
+            "",
+            "1763629800.10",
+            2,
+        ),
+        (
+            "2026-11-20 09:10:00",
+            "\"Caller\" <15550177777>",
+            "15550177777",
+            "s",
+            "ext-group",
+            "PJSIP/voipms-00000010",
+            "PJSIP/203-00000012",
+            40,
+            35,
+            "ANSWERED",
+            "1763629800.12",
+            "15550100199",
+            "",
+            "",
+            "1763629800.10",
+            3,
+        ),
+    ];
+    let params = |row: &Row| {
+        mysql_async::Params::Positional(vec![
+            row.0.into(),
+            row.1.into(),
+            row.2.into(),
+            row.3.into(),
+            row.4.into(),
+            row.5.into(),
+            row.6.into(),
+            row.7.into(),
+            row.8.into(),
+            row.9.into(),
+            row.10.into(),
+            row.11.into(),
+            row.12.into(),
+            row.13.into(),
+            row.14.into(),
+            row.15.into(),
+        ])
+    };
+    for row in &first {
+        mysql.exec_drop(insert, params(row)).await.expect("a row");
+    }
+    let url = format!("mysql://root@127.0.0.1:{}/{database}", server.port);
+    let set = app
+        .graphql(&admin, "mutation($p: ID!, $u: String!) { setCdrSource(pbxId: $p, url: $u, timeZone: \"UTC\") }", json!({ "p": pbx.to_string(), "u": url }))
+        .await;
+    assert_eq!(set["data"]["setCdrSource"], true, "{set}");
+    let mut conn = app.conn().await;
+    let sealed: Option<String> = pbxes::table
+        .find(pbx)
+        .select(pbxes::cdr_source_sealed)
+        .first(&mut conn)
+        .await
+        .expect("sealed");
+    assert!(
+        !sealed.expect("a source").contains("127.0.0.1"),
+        "the address and its password are sealed"
+    );
+
+    let pull = || {
+        let (admin, app) = (admin.clone(), &app);
+        async move {
+            let queued = app
+                .graphql(
+                    &admin,
+                    "mutation($p: ID!) { pullCdrs(pbxId: $p) }",
+                    json!({ "p": pbx.to_string() }),
+                )
+                .await;
+            assert_eq!(queued["data"]["pullCdrs"], true, "{queued}");
+            crate::commerce::run_jobs(app, 3).await
+        }
+    };
+    assert_eq!(pull().await.succeeded, 1);
+    let stored: i64 = cdrs::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(stored, 3);
+    let outbound_cost: i64 = cdrs::table
+        .filter(cdrs::uniqueid.eq("1763629200.1"))
+        .select(cdrs::cost)
+        .first(&mut conn)
+        .await
+        .expect("the outbound call");
+    assert_eq!(outbound_cost, 20_000);
+    let ring_group_calls: Vec<String> = cdrs::table
+        .filter(cdrs::call_key.eq("1763629800.10"))
+        .select(cdrs::status)
+        .load(&mut conn)
+        .await
+        .expect("the ring group's legs");
+    assert_eq!(ring_group_calls.len(), 2, "two legs of one call");
+
+    // A late row inside the overlap window, and a new one.
+    mysql
+        .exec_drop(
+            insert,
+            params(&(
+                "2026-11-20 09:05:00",
+                "",
+                "204",
+                "15550100104",
+                "from-internal",
+                "PJSIP/204-00000020",
+                "PJSIP/voipms-00000021",
+                10,
+                5,
+                "ANSWERED",
+                "1763629500.20",
+                "",
+                "204",
+                "15550100999",
+                "1763629500.20",
+                4,
+            )),
+        )
+        .await
+        .expect("a late row");
+    mysql
+        .exec_drop(
+            insert,
+            params(&(
+                "2026-11-20 10:00:00",
+                "",
+                "201",
+                "442079460958",
+                "from-internal",
+                "PJSIP/201-00000030",
+                "PJSIP/voipms-00000031",
+                40,
+                31,
+                "ANSWERED",
+                "1763632800.30",
+                "",
+                "201",
+                "15550100999",
+                "1763632800.30",
+                5,
+            )),
+        )
+        .await
+        .expect("a new row");
+    assert_eq!(pull().await.succeeded, 1);
+    let stored: i64 = cdrs::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(
+        stored, 5,
+        "re-read rows are recognised; the late and the new one are added"
+    );
+    let usages: i64 = journal_transactions::table
+        .filter(journal_transactions::kind.eq("usage"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(usages, 2, "one usage posting per pull");
+    mysql
+        .query_drop(format!("DROP DATABASE {database}"))
+        .await
+        .expect("cleaned up");
+}
