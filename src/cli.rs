@@ -199,6 +199,8 @@ async fn serve_on(
     };
     let mailer = switchboard_jobs::Mailer::from_settings(settings, key.clone())?;
     let _jobs = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
+    let mut settings = settings.clone();
+    settings.controller.base_url = Some(controller_url);
     let state = AppState::new(pool, key, settings.clone())?;
     tracing::info!(%address, base_url = %settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");
     server::serve(acceptor, state, server::shutdown_signal()).await

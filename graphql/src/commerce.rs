@@ -26,6 +26,36 @@ pub struct Commerce {
     pub key: SecretKey,
     pub gateway: Gateway,
     pub settings: Arc<Settings>,
+    /// The hosting controller, for PBX status; none when not configured.
+    pub controller: Option<switchboard_controller::Controller>,
+    /// Recent status answers, so a busy page does not hammer the controller.
+    pub status_cache:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, PbxHealth)>>>,
+}
+
+/// How long a PBX's status is reused.
+const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A PBX's health as the controller last reported it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PbxHealth {
+    /// `up`, `down`, or `unknown` when the controller did not answer.
+    pub state: String,
+    pub version: Option<String>,
+    pub uptime_seconds: Option<i64>,
+    /// `enabled`, `suspended`, or unknown.
+    pub calling: Option<String>,
+}
+
+impl PbxHealth {
+    fn unknown() -> PbxHealth {
+        PbxHealth {
+            state: "unknown".into(),
+            version: None,
+            uptime_seconds: None,
+            calling: None,
+        }
+    }
 }
 
 fn commerce<'a>(ctx: &Context<'a>) -> Result<&'a Commerce> {
@@ -201,10 +231,44 @@ pub struct Pbx {
     pub activated_at: Option<DateTime<Utc>>,
     #[graphql(skip)]
     pub last_error_text: Option<String>,
+    #[graphql(skip)]
+    pub controller_id: Option<String>,
 }
 
 #[ComplexObject]
 impl Pbx {
+    /// Up, down or unknown, from the controller's status command (cached
+    /// for 30 seconds).
+    async fn health(&self, ctx: &Context<'_>) -> Result<PbxHealth> {
+        let commerce = commerce(ctx)?;
+        let (Some(controller), Some(id)) = (&commerce.controller, &self.controller_id) else {
+            return Ok(PbxHealth::unknown());
+        };
+        if let Some((at, health)) = commerce.status_cache.lock().map_err(|_| "busy")?.get(id) {
+            if at.elapsed() < STATUS_TTL {
+                return Ok(health.clone());
+            }
+        }
+        let health =
+            match tokio::time::timeout(std::time::Duration::from_secs(3), controller.status(id))
+                .await
+            {
+                Ok(Ok(status)) => PbxHealth {
+                    state: status.state,
+                    version: Some(status.version).filter(|v| !v.is_empty()),
+                    uptime_seconds: i64::try_from(status.uptime_seconds).ok(),
+                    calling: Some(status.calling).filter(|c| !c.is_empty()),
+                },
+                _ => PbxHealth::unknown(),
+            };
+        commerce
+            .status_cache
+            .lock()
+            .map_err(|_| "busy")?
+            .insert(id.clone(), (std::time::Instant::now(), health.clone()));
+        Ok(health)
+    }
+
     /// The controller's last complaint, for staff.
     #[graphql(guard = "Allow(STAFF)")]
     async fn last_error(&self) -> Option<String> {
@@ -229,6 +293,7 @@ impl From<pbxes::Pbx> for Pbx {
             created_at: pbx.created_at,
             activated_at: pbx.activated_at,
             last_error_text: pbx.last_error,
+            controller_id: pbx.controller_id,
         }
     }
 }

@@ -67,6 +67,14 @@ struct Pbx {
     id: String,
     state: String,
     hostname: Option<String>,
+    #[serde(default)]
+    health: Option<Health>,
+}
+
+#[derive(Deserialize)]
+struct Health {
+    state: String,
+    version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -182,17 +190,24 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         h2 { "Your PBXs" }
         div.table-wrap {
             table #pbxes {
-                thead { tr { th { "PBX" } th { "Address" } th { "State" } } }
+                thead { tr { th { "PBX" } th { "Address" } th { "State" } th { "Running" } } }
                 tbody {
                     @for pbx in &account.pbxes {
                         tr {
                             td { "#" (pbx.id) }
                             td { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { span.muted { "not yet" } } }
                             td { span class={ "badge " (pbx_badge(&pbx.state)) } data-testid="pbx-state" { (pbx_state_label(&pbx.state)) } }
+                            td data-testid="pbx-health" {
+                                @match pbx.health.as_ref().map(|h| h.state.as_str()) {
+                                    Some("up") => { span.badge.good { "up" } " " span.muted { (pbx.health.as_ref().and_then(|h| h.version.clone()).unwrap_or_default()) } }
+                                    Some("down") => span.badge.off { "down" },
+                                    _ => span.muted title="The hosting controller did not answer just now." { "unknown" },
+                                }
+                            }
                         }
                     }
                     @if account.pbxes.is_empty() {
-                        tr { td.empty colspan="3" { "No PBX yet. " a href="/plans" { "Choose a plan" } } }
+                        tr { td.empty colspan="4" { "No PBX yet. " a href="/plans" { "Choose a plan" } } }
                     }
                 }
             }

@@ -190,6 +190,15 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
         .text()
         .await
         .expect("body");
+    let health = &home[home
+        .find("data-testid=\"pbx-health\"")
+        .expect("the PBX's health")..];
+    assert!(
+        health
+            .trim_start_matches("data-testid=\"pbx-health\">")
+            .contains("unknown"),
+        "no controller answer: unknown"
+    );
     let calls = &home[home.find("id=\"calls\"").expect("the calls table")..];
     assert!(calls.contains("442079460958") && calls.contains("$0.08"));
     assert!(

@@ -605,6 +605,37 @@ async fn the_order_page_shows_paid_then_provisioning_then_active() {
     let active = page(http.clone(), &app).await;
     assert!(active.contains("Your PBX is ready") && active.contains(".pbx.switchboard.test"));
     assert!(!active.contains("http-equiv=\"refresh\""));
+    let home = http
+        .get(app.url("/portal"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let health = &home[home
+        .find("data-testid=\"pbx-health\"")
+        .expect("the PBX's health")..];
+    assert!(
+        health.contains(">up<") && health.contains("simulated"),
+        "the controller's status is shown"
+    );
+    app.simulator.arm(Faults {
+        fail: 1,
+        ..Faults::default()
+    });
+    let cached = http
+        .get(app.url("/portal"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        cached.contains(">up<"),
+        "a status is reused for a while rather than asked again"
+    );
     let other = TestApp::browser();
     let (_, user, password) = app.client("nosy", 0).await;
     let _ = app.sign_in(&other, &user, &password).await;

@@ -42,10 +42,19 @@ impl AppState {
         let sign_in_limits = Limits::default();
         let settings = Arc::new(settings);
         let gateway = Gateway::from_settings(&settings)?;
+        let controller = match &settings.controller.base_url {
+            Some(url) => Some(switchboard_controller::Controller::new(
+                &settings.controller,
+                url,
+            )?),
+            None => None,
+        };
         let commerce = Commerce {
             key: key.clone(),
             gateway: gateway.clone(),
             settings: settings.clone(),
+            controller,
+            status_cache: Arc::default(),
         };
         Ok(AppState {
             schema: switchboard_graphql::schema(pool.clone(), sign_in_limits, commerce),
