@@ -158,8 +158,25 @@ async fn serve_on(
     let pool = db::pool(&database.url, settings.pool_size)?;
     let key = secret_key(settings)?;
     let (acceptor, address) = server::bind(settings.listen).await?;
+    let controller_url = match &settings.controller.base_url {
+        Some(url) => url.clone(),
+        None => {
+            let (acceptor, address) = server::bind("127.0.0.1:0".parse()?).await?;
+            let simulator = switchboard_controller::simulator::Simulator::new();
+            tokio::spawn(switchboard_controller::simulator::serve(
+                acceptor, simulator,
+            ));
+            tracing::info!(%address, "no controller.base_url: using the built-in PBX simulator");
+            format!("http://{address}")
+        }
+    };
+    let jobs = switchboard_jobs::JobContext {
+        key: key.clone(),
+        controller: switchboard_controller::Controller::new(&settings.controller, &controller_url)?,
+        settings: std::sync::Arc::new(settings.clone()),
+    };
     if demo {
-        let credentials = demo::seed(&pool).await?;
+        let credentials = demo::seed(&pool, &key, &jobs.controller).await?;
         println!(
             "Demo data is ready. Sign in at {}/sign-in",
             settings.base_url()
@@ -180,23 +197,6 @@ async fn serve_on(
         );
     }
     drop(conn);
-    let controller_url = match &settings.controller.base_url {
-        Some(url) => url.clone(),
-        None => {
-            let (acceptor, address) = server::bind("127.0.0.1:0".parse()?).await?;
-            let simulator = switchboard_controller::simulator::Simulator::new();
-            tokio::spawn(switchboard_controller::simulator::serve(
-                acceptor, simulator,
-            ));
-            tracing::info!(%address, "no controller.base_url: using the built-in PBX simulator");
-            format!("http://{address}")
-        }
-    };
-    let jobs = switchboard_jobs::JobContext {
-        key: key.clone(),
-        controller: switchboard_controller::Controller::new(&settings.controller, &controller_url)?,
-        settings: std::sync::Arc::new(settings.clone()),
-    };
     let mailer = switchboard_jobs::Mailer::from_settings(settings, key.clone())?;
     let _jobs = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
     let mut settings = settings.clone();

@@ -2,11 +2,17 @@
 //! other accounts, so a first look at Switchboard has something to show.
 
 use anyhow::Context;
+use chrono::Utc;
+use switchboard_controller::{traffic, Controller, CreatePbx};
 use switchboard_core::accounts::{self, NewAccount};
 use switchboard_core::domain::Email;
+use switchboard_core::keys::SecretKey;
 use switchboard_core::ledger::{self, Book, NewTransaction};
 use switchboard_core::users::{self, NewUser};
-use switchboard_core::{db, passwords, plans, AccountKind, Money, Role, Username};
+use switchboard_core::{
+    audit, call_records, calling_plans, db, passwords, pbxes, plans, rate_csv, AccountKind, Money,
+    Role, Username,
+};
 
 /// Who can sign in to the demo, with the passwords set just now.
 pub struct DemoCredentials {
@@ -29,7 +35,7 @@ const ACCOUNTS: &[DemoAccount] = &[
         kind: AccountKind::Retail,
         contact: "Dana Demo",
         email: "office@demo-dental.example",
-        payment: 40_000_000,
+        payment: 100_000_000,
         spent: 14_500_000,
     },
     DemoAccount {
@@ -77,8 +83,119 @@ const PLANS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// The demo's price list: North America, the UK (mobiles dearer), France,
+/// Germany, Australia.
+const RATES: &str =
+    "prefix,description,per_minute,connection_fee,initial_increment,subsequent_increment\n\
+    1,USA and Canada,0.012,0,6,6\n\
+    1416,Toronto,0.015,0,6,6\n\
+    44,United Kingdom,0.021,0,30,6\n\
+    447,United Kingdom mobile,0.12,0.01,30,6\n\
+    33,France,0.028,0,30,6\n\
+    49,Germany,0.025,0,30,6\n\
+    61,Australia,0.045,0,60,60\n";
+
+/// A calling plan with a price list in force since 2020, billing every plan.
+async fn seed_calling_plan(conn: &mut diesel_async::AsyncPgConnection) -> anyhow::Result<i64> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::plans as plans_table;
+    let existing = calling_plans::list(conn)
+        .await?
+        .into_iter()
+        .find(|p| p.name == "Standard");
+    let id = match existing {
+        Some(plan) => plan.id,
+        None => {
+            let id = calling_plans::create(conn, "Standard", "USD", Some(Money(4_000)))
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding the calling plan: {e}"))?;
+            let rows = rate_csv::parse(RATES)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .rows;
+            let since = "2020-01-01T00:00:00Z".parse().context("a date")?;
+            calling_plans::import_history(conn, id, &rows, since, &audit::Actor::system("demo"))
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding rates: {e}"))?;
+            id
+        }
+    };
+    diesel::update(plans_table::table.filter(plans_table::calling_plan_id.is_null()))
+        .set(plans_table::calling_plan_id.eq(id))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// The demo client's PBX, made at the controller (the simulator), with a
+/// month of its calls ingested, rated and billed.
+async fn seed_pbx(
+    conn: &mut diesel_async::AsyncPgConnection,
+    key: &SecretKey,
+    controller: &Controller,
+    account: switchboard_core::AccountId,
+) -> anyhow::Result<()> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::pbxes as pbxes_table;
+    let plan = plans::by_slug(conn, "office")
+        .await?
+        .context("the office plan")?;
+    let request = "pbx-demo-dental";
+    let existing: Option<(i64, String)> = pbxes_table::table
+        .filter(pbxes_table::request_id.eq(request))
+        .select((pbxes_table::id, pbxes_table::gui_password_sealed))
+        .first(conn)
+        .await
+        .optional()?;
+    let (pbx, sealed) = match existing {
+        Some(found) => found,
+        None => {
+            let sealed = key.encrypt(pbxes::GUI_PASSWORD, &passwords::generate());
+            let id = diesel::insert_into(pbxes_table::table)
+                .values((
+                    pbxes_table::account_id.eq(account.0),
+                    pbxes_table::plan_id.eq(plan.id),
+                    pbxes_table::request_id.eq(request),
+                    pbxes_table::gui_password_sealed.eq(&sealed),
+                ))
+                .returning(pbxes_table::id)
+                .get_result(conn)
+                .await?;
+            (id, sealed)
+        }
+    };
+    // The simulator forgets its PBXs when it stops: ask it again each start
+    // (the same request id is the same PBX at a real controller).
+    let created = controller
+        .create(&CreatePbx {
+            request_id: request.into(),
+            plan: plan.slug.clone(),
+            extensions: plan.included_extensions,
+            gui_password: key.decrypt(pbxes::GUI_PASSWORD, &sealed)?,
+            account: account.0.to_string(),
+        })
+        .await?;
+    pbxes::mark_active(conn, pbx, &created.id, &created.hostname).await?;
+    let calls = traffic::generate(
+        42,
+        Utc::now(),
+        35,
+        plan.included_extensions as u32,
+        "15550100199",
+    );
+    call_records::ingest(conn, pbx, "push", &calls, &[])
+        .await
+        .map_err(|e| anyhow::anyhow!("ingesting the demo's calls: {e}"))?;
+    Ok(())
+}
+
 /// Creates what is missing and sets fresh passwords for the two demo users.
-pub async fn seed(pool: &db::Pool) -> anyhow::Result<DemoCredentials> {
+pub async fn seed(
+    pool: &db::Pool,
+    key: &SecretKey,
+    controller: &Controller,
+) -> anyhow::Result<DemoCredentials> {
     let mut conn = db::conn(pool).await?;
     for (position, (slug, name, description, setup, monthly, extensions)) in
         PLANS.iter().enumerate()
@@ -172,6 +289,8 @@ pub async fn seed(pool: &db::Pool) -> anyhow::Result<DemoCredentials> {
         }
     }
     let client_account = client_account.context("the demo has a client account")?;
+    seed_calling_plan(&mut conn).await?;
+    seed_pbx(&mut conn, key, controller, client_account).await?;
     let admin = ensure_user(
         &mut conn,
         "admin",

@@ -6,5 +6,6 @@
 mod client;
 pub mod simulator;
 mod template;
+pub mod traffic;
 
 pub use client::{Controller, ControllerError, CreatePbx, Created, LiveCall, PbxStatus};

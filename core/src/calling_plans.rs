@@ -201,6 +201,30 @@ pub async fn apply_import(
             "Rates take effect now or later: calls already made keep their price.".into(),
         ));
     }
+    write_versions(conn, plan, rows, replace, effective_at, actor).await
+}
+
+/// Loads an existing price list's history (demo data, a move from another
+/// system): like `apply_import`, but the moment may be in the past. Never
+/// reachable from the API, where rates take effect now or later.
+pub async fn import_history(
+    conn: &mut AsyncPgConnection,
+    plan: i64,
+    rows: &[RateRow],
+    effective_at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<ImportSummary, CallingPlanError> {
+    write_versions(conn, plan, rows, false, effective_at, actor).await
+}
+
+async fn write_versions(
+    conn: &mut AsyncPgConnection,
+    plan: i64,
+    rows: &[RateRow],
+    replace: bool,
+    effective_at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<ImportSummary, CallingPlanError> {
     conn.transaction(async |conn| {
         calling_plans::table
             .find(plan)
