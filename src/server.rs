@@ -55,6 +55,18 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(catalogue::plans_list).post(catalogue::save_plan),
         )
         .at("/admin/pbxes", get(catalogue::pbxes_list))
+        .at(
+            "/admin/calling-plans",
+            get(switchboard_admin::rates::list).post(switchboard_admin::rates::create),
+        )
+        .at(
+            "/admin/calling-plans/:id",
+            get(switchboard_admin::rates::show),
+        )
+        .at(
+            "/admin/calling-plans/:id/import",
+            post(switchboard_admin::rates::import),
+        )
         .at("/admin/pbxes/retry", post(catalogue::retry))
         .catch_error(|_: NotFoundError| async {
             message_page(

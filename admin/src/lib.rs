@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
+pub mod rates;
 
 use maud::html;
 use poem::http::StatusCode;

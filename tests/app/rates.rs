@@ -163,3 +163,90 @@ async fn a_price_change_takes_effect_at_its_moment_and_keeps_its_history() {
     );
     assert_eq!(data["csv"], "prefix,description,per_minute,connection_fee,initial_increment,subsequent_increment,minimum_duration\n1,,0.015,0,60,60,0\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_previews_then_confirms_a_price_list_on_the_rates_page() {
+    let app = TestApp::spawn().await;
+    let http = admin(&app).await;
+    let plan = calling_plan(&app, &http).await;
+    let page = format!("/admin/calling-plans/{plan}");
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (http, app, page) = (http.clone(), &app, page.clone());
+        async move {
+            let token = app.csrf_token(&http, &page).await;
+            let mut form = fields;
+            form.push(("csrf", token));
+            http.post(app.url(&format!("{page}/import")))
+                .form(&form)
+                .send()
+                .await
+                .expect("POST")
+        }
+    };
+    let bad = post(vec![
+        ("csv", "prefix,per_minute\n44,abc\n".into()),
+        ("replace", "yes".into()),
+    ])
+    .await;
+    let bad = bad.text().await.expect("body");
+    assert!(
+        bad.contains("1 rows cannot be imported") && bad.contains("per_minute"),
+        "the bad row is named"
+    );
+    let preview = post(vec![
+        (
+            "csv",
+            "prefix,description,per_minute\n44,UK,0.02\n1,USA,0.01\n".into(),
+        ),
+        ("replace", "yes".into()),
+    ])
+    .await;
+    let preview = preview.text().await.expect("body");
+    assert!(
+        preview.contains("2 added, 0 changed, 0 removed"),
+        "a preview before anything changes"
+    );
+    assert!(preview.contains("Import these rates"));
+    let still_empty = app
+        .graphql(
+            &http,
+            "query($id: ID!) { callingPlan(id: $id) { rateCount } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(still_empty["data"]["callingPlan"]["rateCount"], 0);
+    let confirmed = post(vec![
+        (
+            "csv",
+            "prefix,description,per_minute\n44,UK,0.02\n1,USA,0.01\n".into(),
+        ),
+        ("replace", "yes".into()),
+        ("confirm", "yes".into()),
+    ])
+    .await;
+    assert_eq!(confirmed.status(), 303);
+    let shown = http
+        .get(app.url(confirmed.headers()["location"].to_str().expect("text")))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(shown.contains("Imported: 2 added, 0 changed, 0 removed."));
+    assert!(shown.contains("United") || shown.contains("UK"));
+    let (_, staff_password) = app.user("rates-staff", Role::Staff, None).await;
+    let staff = app.signed_in("rates-staff", &staff_password).await;
+    let read_only = staff
+        .get(app.url(&page))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !read_only.contains("Import a price list"),
+        "staff read rates; admins change them"
+    );
+}

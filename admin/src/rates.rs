@@ -1,0 +1,377 @@
+//! The staff's calling plans: rates in force, and importing a price list
+//! with a preview before anything changes.
+
+use maud::html;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path, Query, Redirect};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+use switchboard_core::Role;
+use switchboard_web::auth::require;
+use switchboard_web::layout::{csrf_field, error_page};
+use switchboard_web::operations;
+use switchboard_web::{AppState, Nav, Page, PageContext};
+
+const PLANS: &str = include_str!("../operations/calling_plans.graphql");
+const PLAN: &str = include_str!("../operations/calling_plan.graphql");
+const PREVIEW: &str = include_str!("../operations/preview_rates.graphql");
+const IMPORT: &str = include_str!("../operations/import_rates.graphql");
+const CREATE: &str = include_str!("../operations/create_calling_plan.graphql");
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlansData {
+    calling_plans: Vec<PlanSummary>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanSummary {
+    id: String,
+    name: String,
+    currency: String,
+    rate_count: i32,
+    inbound_per_minute: Option<Formatted>,
+}
+
+#[derive(Deserialize)]
+struct Formatted {
+    formatted: String,
+}
+
+/// `GET /admin/calling-plans`
+#[handler]
+pub async fn list(req: &Request, Data(state): Data<&AppState>) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let data: PlansData = match operations::run(state, &ctx, PLANS, serde_json::json!({})).await {
+        Ok(data) => data,
+        Err(error) => return error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, &error.message()),
+    };
+    Page { title: "Calling plans", nav: Nav::StaffRates, ctx: &ctx }.respond(html! {
+        h1 { "Calling plans" }
+        div.table-wrap {
+            table #calling-plans {
+                thead { tr { th { "Name" } th { "Currency" } th.num { "Rates in force" } th.num { "Inbound a minute" } } }
+                tbody {
+                    @for plan in &data.calling_plans {
+                        tr {
+                            td { a href={ "/admin/calling-plans/" (plan.id) } { (plan.name) } }
+                            td { (plan.currency) }
+                            td.num { (plan.rate_count) }
+                            td.num { (plan.inbound_per_minute.as_ref().map(|m| m.formatted.as_str()).unwrap_or("free")) }
+                        }
+                    }
+                    @if data.calling_plans.is_empty() { tr { td.empty colspan="4" { "No calling plans yet." } } }
+                }
+            }
+        }
+        @if ctx.role() == Some(Role::Admin) {
+            h2 { "Add a calling plan" }
+            form.inline method="post" action="/admin/calling-plans" {
+                (csrf_field(&ctx))
+                div { label.muted for="name" { "Name" } input #name type="text" name="name" required; }
+                div { label.muted for="currency" { "Currency" } input #currency type="text" name="currency" value="USD"; }
+                button.primary type="submit" { "Add" }
+            }
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct NewPlanForm {
+    name: String,
+    currency: String,
+}
+
+/// `POST /admin/calling-plans`
+#[handler]
+pub async fn create(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<NewPlanForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Created {
+        create_calling_plan: Id,
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let variables = serde_json::json!({ "name": form.name, "currency": form.currency });
+    match operations::run::<Created>(state, &ctx, CREATE, variables).await {
+        Ok(created) => Redirect::see_other(format!(
+            "/admin/calling-plans/{}",
+            created.create_calling_plan.id
+        ))
+        .into_response(),
+        Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanData {
+    calling_plan: Plan,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Plan {
+    id: String,
+    name: String,
+    rate_count: i32,
+    rates: Vec<Rate>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Rate {
+    prefix: String,
+    description: String,
+    per_minute: Formatted,
+    connection_fee: Formatted,
+    initial_increment: i32,
+    subsequent_increment: i32,
+    minimum_duration: i32,
+    effective_from: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PlanQuery {
+    prefix: Option<String>,
+    imported: Option<String>,
+}
+
+/// What the import form holds.
+#[derive(Deserialize, Default)]
+pub struct ImportForm {
+    #[serde(default)]
+    csv: String,
+    #[serde(default)]
+    replace: Option<String>,
+    #[serde(default)]
+    effective_at: String,
+    /// Present once the staff member has seen the preview and confirms.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PreviewData {
+    preview_rate_import: Preview,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Preview {
+    summary: Summary,
+    error_count: i32,
+    errors: Vec<RowError>,
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    added: i32,
+    changed: i32,
+    removed: i32,
+    unchanged: i32,
+}
+
+#[derive(Deserialize)]
+struct RowError {
+    line: i32,
+    column: String,
+    reason: String,
+}
+
+async fn plan_page(
+    state: &AppState,
+    ctx: &PageContext,
+    id: &str,
+    prefix: Option<String>,
+    form: &ImportForm,
+    preview: Option<&Preview>,
+    notice: Option<&str>,
+) -> Response {
+    let variables = serde_json::json!({ "id": id, "prefix": prefix });
+    let data: PlanData = match operations::run(state, ctx, PLAN, variables).await {
+        Ok(data) => data,
+        Err(error) => return error_page(ctx, StatusCode::NOT_FOUND, &error.message()),
+    };
+    let plan = data.calling_plan;
+    Page { title: &plan.name, nav: Nav::StaffRates, ctx }.respond(html! {
+        h1 { (plan.name) }
+        @if let Some(notice) = notice { div.alert.ok role="status" { (notice) } }
+        p.muted { (plan.rate_count) " rates in force." }
+        form.inline method="get" action={ "/admin/calling-plans/" (plan.id) } {
+            div { label.muted for="prefix" { "Prefix starts with" } input #prefix type="search" name="prefix" value=(prefix.clone().unwrap_or_default()); }
+            button.primary type="submit" { "Show" }
+        }
+        div.table-wrap {
+            table #rates {
+                thead { tr { th { "Prefix" } th { "Destination" } th.num { "A minute" } th.num { "Connection" } th.num { "Increments" } th.num { "Minimum" } th { "Since (UTC)" } } }
+                tbody {
+                    @for rate in &plan.rates {
+                        tr {
+                            td { code { (rate.prefix) } }
+                            td { (rate.description) }
+                            td.num { (rate.per_minute.formatted) }
+                            td.num { (rate.connection_fee.formatted) }
+                            td.num { (rate.initial_increment) "/" (rate.subsequent_increment) }
+                            td.num { (rate.minimum_duration) " s" }
+                            td { (rate.effective_from.format("%Y-%m-%d %H:%M")) }
+                        }
+                    }
+                    @if plan.rates.is_empty() { tr { td.empty colspan="7" { "No rates." } } }
+                }
+            }
+        }
+        @if ctx.role() == Some(Role::Admin) {
+            h2 { "Import a price list" }
+            p.muted { "Our export, A2Billing's (dialprefix, rateinitial, initblock, billingblock, connectcharge) or ASTPP's (Code, Cost/Min, Increment …) columns, separated by commas or semicolons. Nothing changes until you confirm the preview." }
+            @if let Some(preview) = preview {
+                div.card {
+                    h2 { "Preview" }
+                    p { (preview.summary.added) " added, " (preview.summary.changed) " changed, " (preview.summary.removed) " removed, " (preview.summary.unchanged) " unchanged." }
+                    @if preview.error_count > 0 {
+                        div.alert.error role="alert" { (preview.error_count) " rows cannot be imported; fix them and preview again. Nothing was changed." }
+                        div.table-wrap {
+                            table #import-errors {
+                                thead { tr { th.num { "Line" } th { "Column" } th { "Reason" } } }
+                                tbody { @for e in &preview.errors { tr { td.num { (e.line) } td { (e.column) } td { (e.reason) } } } }
+                            }
+                        }
+                    }
+                }
+            }
+            form.stack.card method="post" action={ "/admin/calling-plans/" (plan.id) "/import" } {
+                (csrf_field(ctx))
+                label for="csv" { "The file's text" }
+                textarea #csv name="csv" rows="10" spellcheck="false" { (form.csv) }
+                label for="effective_at" { "Takes effect " span.hint { "(UTC, e.g. 2026-12-01T00:00:00Z; empty: now)" } }
+                input #effective_at type="text" name="effective_at" value=(form.effective_at);
+                label.checkbox for="replace" {
+                    input #replace type="checkbox" name="replace" value="yes" checked[form.replace.is_some()];
+                    " Remove the prefixes the file does not name"
+                }
+                @if preview.is_some_and(|p| p.error_count == 0) {
+                    input type="hidden" name="confirm" value="yes";
+                    button.primary type="submit" { "Import these rates" }
+                } @else {
+                    button.primary type="submit" { "Preview" }
+                }
+            }
+        }
+    })
+}
+
+/// `GET /admin/calling-plans/:id`
+#[handler]
+pub async fn show(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<PlanQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let notice = query
+        .imported
+        .map(|summary| format!("Imported: {summary}."));
+    let form = ImportForm {
+        replace: Some("yes".into()),
+        ..ImportForm::default()
+    };
+    plan_page(
+        state,
+        &ctx,
+        &id,
+        query.prefix,
+        &form,
+        None,
+        notice.as_deref(),
+    )
+    .await
+}
+
+/// `POST /admin/calling-plans/:id/import`: previews, then on confirmation imports.
+#[handler]
+pub async fn import(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<ImportForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let effective_at = Some(form.effective_at.trim()).filter(|t| !t.is_empty());
+    let input = serde_json::json!({
+        "callingPlanId": id,
+        "csv": form.csv,
+        "replace": form.replace.is_some(),
+        "effectiveAt": effective_at,
+    });
+    if form.confirm.is_some() {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Imported {
+            import_rates: Summary,
+        }
+        return match operations::run::<Imported>(
+            state,
+            &ctx,
+            IMPORT,
+            serde_json::json!({ "input": input }),
+        )
+        .await
+        {
+            Ok(done) => {
+                let s = done.import_rates;
+                let summary = format!(
+                    "{} added, {} changed, {} removed",
+                    s.added, s.changed, s.removed
+                );
+                let query =
+                    serde_urlencoded::to_string([("imported", summary)]).unwrap_or_default();
+                Redirect::see_other(format!("/admin/calling-plans/{id}?{query}")).into_response()
+            }
+            Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),
+        };
+    }
+    match operations::run::<PreviewData>(
+        state,
+        &ctx,
+        PREVIEW,
+        serde_json::json!({ "input": input }),
+    )
+    .await
+    {
+        Ok(data) => {
+            plan_page(
+                state,
+                &ctx,
+                &id,
+                None,
+                &form,
+                Some(&data.preview_rate_import),
+                None,
+            )
+            .await
+        }
+        Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),
+    }
+}
