@@ -57,6 +57,13 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL).
     PrintSchema,
+    /// Measures ingestion against COPY, and page latency at 1M and 10M CDRs,
+    /// in a database of its own (it fills it with synthetic data).
+    Bench {
+        /// The large volume, in CDRs.
+        #[arg(long, default_value_t = 10_000_000)]
+        large: i64,
+    },
     /// Runs the PBX simulator: a hosting controller that speaks the
     /// reference contract and keeps its PBXs in memory.
     SimulateController {
@@ -114,6 +121,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_admin(&settings, &username, &email, role, password_stdin).await
         }
         Command::PrintSchema | Command::SimulateController { .. } => Ok(()),
+        Command::Bench { large } => {
+            let database = database::open_named(&settings, "switchboard_bench").await?;
+            let result = crate::bench::run(&database.url, settings.clone(), large).await;
+            database.close()?;
+            result
+        }
     }
 }
 

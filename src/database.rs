@@ -22,6 +22,12 @@ pub struct Database {
 /// Starts the private cluster when no `database_url` is configured, creates
 /// the application database, and runs pending migrations.
 pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
+    open_named(settings, DATABASE).await
+}
+
+/// The same for a database of another name in the private cluster (the
+/// benchmark's, which it may fill and empty at will).
+pub async fn open_named(settings: &Settings, name: &str) -> anyhow::Result<Database> {
     let database = match &settings.database_url {
         Some(url) => Database {
             url: url.expose().to_owned(),
@@ -40,9 +46,9 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Database> {
                 ms = started.elapsed().as_millis() as u64,
                 "private PostgreSQL is up"
             );
-            db::create_database(&cluster.database_url("postgres"), DATABASE, None).await?;
+            db::create_database(&cluster.database_url("postgres"), name, None).await?;
             Database {
-                url: cluster.database_url(DATABASE),
+                url: cluster.database_url(name),
                 cluster: Some(cluster),
                 started_cluster,
             }

@@ -3,6 +3,7 @@
 //! database start-up, the routes and the demo data.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod database;
 pub mod demo;

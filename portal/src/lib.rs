@@ -14,7 +14,7 @@ use switchboard_web::layout::{csrf_field, error_page, html_response};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
-const CLIENT_HOME: &str = include_str!("../operations/client_home.graphql");
+pub const CLIENT_HOME: &str = include_str!("../operations/client_home.graphql");
 
 #[derive(Deserialize)]
 struct ClientHome {

@@ -1,0 +1,284 @@
+//! `switchboard bench`: how fast calls come in and how fast the pages that
+//! show them answer, printed as figures. Not a test: the machine it runs on
+//! decides the numbers.
+//!
+//! 1. Ingestion: synthetic FreePBX CDRs through `call_records::ingest`
+//!    (derive, rate, store, bill) against a raw PostgreSQL `COPY` of the same
+//!    rows into a table shaped like `cdrs`, in the same process; the ratio is
+//!    ingestion's rate over COPY's.
+//! 2. Latency: p50/p99 of the client home and of the month report, run as
+//!    their GraphQL operations in-process, with 1M and then 10M CDRs stored.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use diesel_async::RunQueryDsl;
+use futures::SinkExt;
+use rand::Rng;
+use switchboard_controller::traffic;
+use switchboard_core::accounts::{self, NewAccount};
+use switchboard_core::cdr::{self, RawCdr};
+use switchboard_core::config::Settings;
+use switchboard_core::keys::SecretKey;
+use switchboard_core::sessions::SessionUser;
+use switchboard_core::{call_records, calling_plans, db, rate_csv, AccountKind, Role, UserId};
+use switchboard_graphql::Viewer;
+use switchboard_web::AppState;
+
+const ACCOUNTS: usize = 200;
+
+/// Runs the benchmark against the database at `url` (which it fills) and
+/// prints the figures. `large` is the big volume (10M in the README).
+pub async fn run(url: &str, settings: Settings, large: i64) -> anyhow::Result<()> {
+    let pool = db::pool(url, 8)?;
+    let mut conn = db::conn(&pool).await?;
+    println!("Preparing {ACCOUNTS} accounts, each with a PBX on a rated plan …");
+    let calling_plan = calling_plans::create(
+        &mut conn,
+        "Bench",
+        "USD",
+        Some(switchboard_core::Money(4_000)),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rows = rate_csv::parse(RATES)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .rows;
+    calling_plans::import_history(
+        &mut conn,
+        calling_plan,
+        &rows,
+        "2020-01-01T00:00:00Z".parse()?,
+        &switchboard_core::audit::Actor::system("bench"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    diesel::sql_query(format!(
+        "INSERT INTO plans (slug, name, setup_fee, monthly_fee, included_extensions, calling_plan_id) VALUES ('bench', 'Bench', 0, 0, 20, {calling_plan})"
+    ))
+    .execute(&mut conn)
+    .await?;
+    let mut pbxes = Vec::new();
+    for n in 0..ACCOUNTS {
+        let account = accounts::create(
+            &mut conn,
+            &NewAccount {
+                name: format!("Bench {n}"),
+                kind: AccountKind::Retail,
+                parent: None,
+                currency: "USD".into(),
+                contact_name: String::new(),
+                company: String::new(),
+                email: format!("bench{n}@example.com"),
+                phone: String::new(),
+                address: String::new(),
+            },
+        )
+        .await?;
+        let pbx: i64 = diesel::sql_query(format!(
+            "INSERT INTO pbxes (account_id, plan_id, request_id, gui_password_sealed, state) \
+             SELECT {}, id, 'bench-{n}', 'v1:x', 'active' FROM plans WHERE slug = 'bench' RETURNING id AS n",
+        account.0))
+        .get_result::<Count>(&mut conn)
+        .await?
+        .n;
+        pbxes.push((account, pbx));
+    }
+
+    // 1. Ingestion against COPY.
+    let mut batches: Vec<(i64, Vec<RawCdr>)> = Vec::new();
+    for (n, (_, pbx)) in pbxes.iter().take(40).enumerate() {
+        batches.push((
+            *pbx,
+            traffic::generate(n as u64, Utc::now(), 60, 20, "15550100199"),
+        ));
+    }
+    let total: usize = batches.iter().map(|(_, b)| b.len()).sum();
+    println!("Ingesting {total} synthetic CDRs (derive, rate, store, bill) …");
+    let started = Instant::now();
+    for (pbx, batch) in &batches {
+        for chunk in batch.chunks(5_000) {
+            call_records::ingest(&mut conn, *pbx, "push", chunk, &[])
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    let ingest = started.elapsed();
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("connecting for COPY")?;
+    tokio::spawn(connection);
+    client
+        .batch_execute("DROP TABLE IF EXISTS cdrs_copy; CREATE TABLE cdrs_copy (LIKE cdrs INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
+        .await?;
+    let mut csv = Vec::new();
+    {
+        let mut writer = csv::Writer::from_writer(&mut csv);
+        for (pbx, batch) in &batches {
+            for r in batch {
+                let direction = cdr::direction(r);
+                writer.write_record([
+                    pbx.to_string(),
+                    cdr::record_key(r),
+                    "push".into(),
+                    r.calldate.to_rfc3339(),
+                    r.clid.clone(),
+                    r.src.clone(),
+                    r.dst.clone(),
+                    r.dcontext.clone(),
+                    r.channel.clone(),
+                    r.dstchannel.clone(),
+                    r.duration.to_string(),
+                    r.billsec.to_string(),
+                    r.disposition.clone(),
+                    r.uniqueid.clone(),
+                    direction.as_str().into(),
+                    cdr::status(&r.disposition).as_str().into(),
+                    cdr::call_key(r),
+                    "false".into(),
+                    "free".into(),
+                ])?;
+            }
+        }
+    }
+    let started = Instant::now();
+    let sink = client
+        .copy_in("COPY cdrs_copy (pbx_id, record_key, source, calldate, clid, src, dst, dcontext, channel, dstchannel, duration, billsec, disposition, uniqueid, direction, status, call_key, helper_leg, rating) FROM STDIN (FORMAT csv)")
+        .await?;
+    futures::pin_mut!(sink);
+    sink.send(bytes_of(csv)).await?;
+    let copied = sink.finish().await?;
+    let copy = started.elapsed();
+    let ingest_rate = total as f64 / ingest.as_secs_f64();
+    let copy_rate = copied as f64 / copy.as_secs_f64();
+    println!(
+        "ingest + rating: {ingest_rate:>10.0} CDRs/s ({total} in {:.2} s)",
+        ingest.as_secs_f64()
+    );
+    println!(
+        "raw COPY:        {copy_rate:>10.0} CDRs/s ({copied} in {:.2} s)",
+        copy.as_secs_f64()
+    );
+    println!(
+        "ratio:           {:>10.2} (target ≥ 0.5)",
+        ingest_rate / copy_rate
+    );
+    client.batch_execute("DROP TABLE cdrs_copy").await?;
+
+    // 2. Latency at 1M and at the large volume.
+    let state = AppState::new(pool.clone(), SecretKey::generate(), settings)?;
+    let mut users = Vec::new();
+    for (n, (account, _)) in pbxes.iter().enumerate() {
+        let user: i64 = diesel::sql_query(format!(
+            "INSERT INTO users (username, email, password_hash, role, account_id) VALUES ('bench{n}', 'u{n}@example.com', 'x', 'client', {}) RETURNING id AS n",
+            account.0
+        ))
+        .get_result::<Count>(&mut conn)
+        .await?
+        .n;
+        users.push((UserId(user), *account));
+    }
+    for target in [1_000_000i64, large] {
+        fill(&mut conn, target).await?;
+        for (name, operation, variables) in [
+            (
+                "client home",
+                switchboard_portal::CLIENT_HOME,
+                serde_json::json!({}),
+            ),
+            (
+                "month report",
+                switchboard_portal::reports::REPORT,
+                serde_json::json!({ "month": "CURRENT" }),
+            ),
+        ] {
+            let mut timings = Vec::new();
+            for round in 0..120 {
+                let (user, account) = users[rand::thread_rng().gen_range(0..users.len())];
+                let viewer = Viewer::signed_in(
+                    SessionUser {
+                        user_id: user,
+                        username: format!("bench{round}"),
+                        role: Role::Client,
+                        account_id: Some(account),
+                        must_change_password: false,
+                    },
+                    "127.0.0.1",
+                );
+                let request = async_graphql::Request::new(operation)
+                    .variables(async_graphql::Variables::from_json(variables.clone()))
+                    .data(viewer);
+                let started = Instant::now();
+                let response = async_graphql::Schema::execute(&state.schema, request).await;
+                let took = started.elapsed();
+                anyhow::ensure!(response.errors.is_empty(), "{name}: {:?}", response.errors);
+                if round >= 20 {
+                    timings.push(took);
+                }
+            }
+            timings.sort();
+            println!(
+                "{name:<13} at {target:>10} CDRs: p50 {:>7.1} ms, p99 {:>7.1} ms",
+                ms(timings[timings.len() / 2]),
+                ms(timings[timings.len() * 99 / 100])
+            );
+        }
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+fn bytes_of(data: Vec<u8>) -> bytes::Bytes {
+    bytes::Bytes::from(data)
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Adds synthetic rated CDRs (spread over the accounts' PBXs and the last
+/// two months) until the table holds `target` rows.
+async fn fill(conn: &mut db::PooledConn, target: i64) -> anyhow::Result<()> {
+    let have = diesel::sql_query("SELECT count(*) AS n FROM cdrs")
+        .get_result::<Count>(conn)
+        .await?
+        .n;
+    if have >= target {
+        return Ok(());
+    }
+    println!("Filling to {target} CDRs …");
+    let started = Instant::now();
+    let mut from = have;
+    while from < target {
+        let to = (from + 500_000).min(target);
+        diesel::sql_query(format!(
+            "INSERT INTO cdrs (pbx_id, record_key, source, calldate, src, dst, dcontext, channel, dstchannel, duration, billsec, \
+                               disposition, uniqueid, direction, extension, status, call_key, helper_leg, rating, billed_seconds, cost) \
+             SELECT p.id, 'fill:' || g, 'push', now() - (g % 5000000) * interval '1 second', \
+                    (201 + g % 20)::text, '1555' || lpad((g % 10000000)::text, 7, '0'), 'from-internal', \
+                    'PJSIP/' || (201 + g % 20) || '-' || g, 'PJSIP/trunk-' || g, 60 + g % 300, \
+                    CASE WHEN g % 4 = 0 THEN 0 ELSE 30 + g % 300 END, \
+                    CASE WHEN g % 4 = 0 THEN 'NO ANSWER' ELSE 'ANSWERED' END, 'fill.' || g, \
+                    CASE WHEN g % 3 = 0 THEN 'inbound' ELSE 'outbound' END, (201 + g % 20)::text, \
+                    CASE WHEN g % 4 = 0 THEN 'no_answer' ELSE 'answered' END, 'fill.' || g, false, 'rated', \
+                    CASE WHEN g % 4 = 0 THEN 0 ELSE 60 END, CASE WHEN g % 4 = 0 THEN 0 ELSE 12000 END \
+             FROM generate_series({from}, {} ) g \
+             JOIN LATERAL (SELECT id FROM pbxes ORDER BY id OFFSET (g % {ACCOUNTS}) LIMIT 1) p ON true",
+            to - 1
+        ))
+        .execute(conn)
+        .await?;
+        from = to;
+    }
+    diesel::sql_query("ANALYZE cdrs").execute(conn).await?;
+    println!("  filled in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+const RATES: &str = "prefix,per_minute,initial_increment,subsequent_increment\n1,0.012,6,6\n1416,0.015,6,6\n44,0.021,30,6\n447,0.12,30,6\n33,0.028,30,6\n49,0.025,30,6\n61,0.045,60,60\n";
