@@ -498,7 +498,7 @@ impl CommerceQuery {
 }
 
 /// Reads `first` and an `after` cursor of a newest-first list.
-fn page(first: i32, after: Option<String>) -> Result<(i64, Option<i64>)> {
+pub(crate) fn page(first: i32, after: Option<String>) -> Result<(i64, Option<i64>)> {
     if !(1..=200).contains(&first) {
         return Err("first must be between 1 and 200.".into());
     }
@@ -513,7 +513,8 @@ fn page(first: i32, after: Option<String>) -> Result<(i64, Option<i64>)> {
     Ok((i64::from(first), before))
 }
 
-fn connection<R, T: async_graphql::OutputType>(
+/// One page of a newest-first list as a Relay connection, cursors being ids.
+pub(crate) fn connection<R, T: async_graphql::OutputType>(
     mut rows: Vec<R>,
     first: i64,
     has_previous: bool,
@@ -590,11 +591,7 @@ impl CommerceMutation {
         let commerce = commerce(ctx)?;
         let user = guards::user(ctx)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let order = orders::by_public_id(&mut conn, &order_id)
-            .await
-            .map_err(internal)?
-            .filter(|o| user.role.is_company() || user.account_id == Some(AccountId(o.account_id)))
-            .ok_or("No such order.")?;
+        let order = owned_order(&mut conn, user, &order_id).await?;
         if order.state != "awaiting_payment" {
             return Err("This order is paid already.".into());
         }
@@ -639,11 +636,7 @@ impl CommerceMutation {
         }
         let user = guards::user(ctx)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let order = orders::by_public_id(&mut conn, &order_id)
-            .await
-            .map_err(internal)?
-            .filter(|o| user.role.is_company() || user.account_id == Some(AccountId(o.account_id)))
-            .ok_or("No such order.")?;
+        let order = owned_order(&mut conn, user, &order_id).await?;
         if order.state != "awaiting_payment" {
             // A real gateway would not charge for a paid order either.
             return Ok(TestPaymentPayload {
@@ -752,6 +745,20 @@ impl CommerceMutation {
             .ok_or("No such plan.")?;
         Ok(plan.into())
     }
+}
+
+/// An order its viewer may act on: their own, or any for staff; another's
+/// reads as missing.
+async fn owned_order(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &switchboard_core::sessions::SessionUser,
+    id: &str,
+) -> Result<orders::Order> {
+    orders::by_public_id(conn, id)
+        .await
+        .map_err(internal)?
+        .filter(|o| user.role.is_company() || user.account_id == Some(AccountId(o.account_id)))
+        .ok_or_else(|| "No such order.".into())
 }
 
 async fn user_email(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> Result<String> {

@@ -108,28 +108,17 @@ impl Query {
         #[graphql(default = 50, desc = "At most 200.")] first: i32,
         after: Option<String>,
     ) -> Result<Connection<String, OutboxEmail>> {
-        if !(1..=200).contains(&first) {
-            return Err("first must be between 1 and 200.".into());
-        }
-        let before = match after {
-            Some(cursor) => Some(
-                cursor
-                    .parse::<i64>()
-                    .map_err(|_| format!("{cursor:?} is not a cursor from this list"))?,
-            ),
-            None => None,
-        };
+        let (first, before) = crate::commerce::page(first, after)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let mut rows = outbox::list(&mut conn, before, i64::from(first) + 1)
+        let rows = outbox::list(&mut conn, before, first + 1)
             .await
             .map_err(internal)?;
-        let has_next = rows.len() > first as usize;
-        rows.truncate(first as usize);
-        let mut connection = Connection::new(before.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(row.id.to_string(), OutboxEmail::from(row))),
-        );
-        Ok(connection)
+        Ok(crate::commerce::connection(
+            rows,
+            first,
+            before.is_some(),
+            |e| e.id,
+            OutboxEmail::from,
+        ))
     }
 }

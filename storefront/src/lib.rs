@@ -8,13 +8,10 @@ use poem::web::{Data, Form, Path, Query, Redirect};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use switchboard_core::keys::random_token;
-use switchboard_core::{db, sessions, UserId};
-use switchboard_web::auth::to_sign_in;
+use switchboard_core::UserId;
+use switchboard_web::auth::{self, to_sign_in};
 use switchboard_web::layout::{csrf_field, error_page, html_response, Field};
 use switchboard_web::operations::{self, OperationError};
-use switchboard_web::pipeline::{
-    append_cookie, client_address, csrf_cookie, session_cookie, set_cookie,
-};
 use switchboard_web::{AppState, Nav, Page, PageContext};
 
 const PLANS: &str = include_str!("../operations/plans.graphql");
@@ -380,37 +377,13 @@ pub async fn checkout(
     };
     // The visitor chose this password a moment ago: sign them in, with a
     // fresh session whatever the browser had.
-    let ip = client_address(req, &state.settings.trusted_proxies);
-    let token = match db::conn(&state.pool).await {
-        Ok(mut conn) => {
-            if let Some(old) = &ctx.session_token {
-                let _ = sessions::end(&mut conn, old).await;
-            }
-            sessions::create(
-                &mut conn,
-                UserId(user_id),
-                state.session_lifetime(),
-                &ip,
-                "",
-            )
-            .await
-            .ok()
+    match auth::new_session(state, req, &ctx, UserId(user_id)).await {
+        Ok(token) => auth::signed_in_redirect(state, &signup.payment_url, &token),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "signed up but not signed in");
+            Redirect::see_other(signup.payment_url).into_response()
         }
-        Err(_) => None,
-    };
-    let mut response = Redirect::see_other(signup.payment_url).into_response();
-    if let Some(token) = token {
-        let https = state.settings.https();
-        append_cookie(
-            &mut response,
-            &set_cookie(&session_cookie(https), &token, https, None),
-        );
-        append_cookie(
-            &mut response,
-            &set_cookie(&csrf_cookie(https), &random_token(), https, None),
-        );
     }
-    response
 }
 
 #[derive(Deserialize)]

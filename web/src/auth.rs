@@ -8,7 +8,7 @@ use serde::Deserialize;
 use switchboard_core::audit::{self, Actor};
 use switchboard_core::keys::random_token;
 use switchboard_core::sign_in::{self as credentials, Purpose, SignInError};
-use switchboard_core::{db, sessions, Role};
+use switchboard_core::{db, sessions, Role, UserId};
 
 use crate::layout::{csrf_field, error_page, html_response, Nav, Page};
 use crate::operations::{self, OperationError};
@@ -178,32 +178,9 @@ pub async fn sign_in(
         Ok(conn) => conn,
         Err(error) => return unavailable(&error),
     };
-    if let Some(old) = &ctx.session_token {
-        let _ = sessions::end(&mut conn, old).await;
-    }
-    let user_agent = req
-        .headers()
-        .get(poem::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let token = match sessions::create(
-        &mut conn,
-        user.id(),
-        state.session_lifetime(),
-        &ip,
-        user_agent,
-    )
-    .await
-    {
+    let token = match new_session(state, req, &ctx, user.id()).await {
         Ok(token) => token,
-        Err(error) => {
-            tracing::error!(%error, "creating a session failed");
-            return error_page(
-                &ctx,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing in is not possible right now; try again in a moment.",
-            );
-        }
+        Err(error) => return unavailable(&error),
     };
     let actor = Actor {
         user_id: Some(user.id()),
@@ -227,12 +204,39 @@ pub async fn sign_in(
         next.map(str::to_owned)
             .unwrap_or_else(|| home_of(user.role()).to_owned())
     };
+    signed_in_redirect(state, &target, &token)
+}
+
+/// Starts a session for `user` with a token of its own, ending the one the
+/// browser had: a session id is never carried over a sign-in.
+pub async fn new_session(
+    state: &AppState,
+    req: &Request,
+    ctx: &PageContext,
+    user: UserId,
+) -> anyhow::Result<String> {
+    let mut conn = db::conn(&state.pool).await?;
+    if let Some(old) = &ctx.session_token {
+        sessions::end(&mut conn, old).await?;
+    }
+    let user_agent = req
+        .headers()
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ip = client_address(req, &state.settings.trusted_proxies);
+    Ok(sessions::create(&mut conn, user, state.session_lifetime(), &ip, user_agent).await?)
+}
+
+/// A redirect to `target` that sets the new session's cookie (for the
+/// browser's session: the server decides when it expires) and a fresh CSRF
+/// binding.
+pub fn signed_in_redirect(state: &AppState, target: &str, token: &str) -> Response {
     let https = state.settings.https();
     let mut response = Redirect::see_other(target).into_response();
-    // A browser-session cookie: the server decides when the session expires.
     append_cookie(
         &mut response,
-        &set_cookie(&session_cookie(https), &token, https, None),
+        &set_cookie(&session_cookie(https), token, https, None),
     );
     append_cookie(
         &mut response,
