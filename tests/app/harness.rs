@@ -58,7 +58,10 @@ fn remove_folders_of_finished_runs() {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("switchboard-test-") {
+        let pid = name
+            .strip_prefix("switchboard-test-")
+            .or_else(|| name.strip_prefix("switchboard-mariadb-"));
+        if let Some(pid) = pid {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
