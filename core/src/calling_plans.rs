@@ -236,35 +236,44 @@ async fn write_versions(
             .ok_or(CallingPlanError::NotFound)?;
         let table = rate_table(conn, plan).await?;
         let diff = rate_csv::diff(&table.current(effective_at), rows, replace);
-        let mut values = Vec::new();
-        for row in diff.added.iter().chain(diff.changed.iter().map(|(_, row)| row)) {
-            values.push((
-                rates::calling_plan_id.eq(plan),
-                rates::prefix.eq(row.prefix.clone()),
-                rates::description.eq(row.description.clone()),
-                rates::per_minute.eq(row.per_minute.micros()),
-                rates::connection_fee.eq(row.connection_fee.micros()),
-                rates::initial_increment.eq(row.initial_increment as i32),
-                rates::subsequent_increment.eq(row.subsequent_increment as i32),
-                rates::minimum_duration.eq(row.minimum_duration as i32),
-                rates::effective_from.eq(effective_at),
-                rates::removed.eq(false),
-            ));
-        }
-        for rate in &diff.removed {
-            values.push((
-                rates::calling_plan_id.eq(plan),
-                rates::prefix.eq(rate.prefix.clone()),
-                rates::description.eq(rate.description.clone()),
-                rates::per_minute.eq(rate.per_minute.micros()),
-                rates::connection_fee.eq(rate.connection_fee.micros()),
-                rates::initial_increment.eq(rate.initial_increment as i32),
-                rates::subsequent_increment.eq(rate.subsequent_increment as i32),
-                rates::minimum_duration.eq(rate.minimum_duration as i32),
-                rates::effective_from.eq(effective_at),
-                rates::removed.eq(true),
-            ));
-        }
+        // New versions for added and changed prefixes; removal versions, which
+        // keep the last terms for the record, for dropped ones.
+        let removals: Vec<RateRow> = diff
+            .removed
+            .iter()
+            .map(|rate| RateRow {
+                line: 0,
+                prefix: rate.prefix.clone(),
+                description: rate.description.clone(),
+                per_minute: rate.per_minute,
+                connection_fee: rate.connection_fee,
+                initial_increment: rate.initial_increment,
+                subsequent_increment: rate.subsequent_increment,
+                minimum_duration: rate.minimum_duration,
+            })
+            .collect();
+        let versions = diff
+            .added
+            .iter()
+            .chain(diff.changed.iter().map(|(_, row)| row))
+            .map(|row| (row, false))
+            .chain(removals.iter().map(|row| (row, true)));
+        let values: Vec<_> = versions
+            .map(|(row, removed)| {
+                (
+                    rates::calling_plan_id.eq(plan),
+                    rates::prefix.eq(row.prefix.clone()),
+                    rates::description.eq(row.description.clone()),
+                    rates::per_minute.eq(row.per_minute.micros()),
+                    rates::connection_fee.eq(row.connection_fee.micros()),
+                    rates::initial_increment.eq(row.initial_increment as i32),
+                    rates::subsequent_increment.eq(row.subsequent_increment as i32),
+                    rates::minimum_duration.eq(row.minimum_duration as i32),
+                    rates::effective_from.eq(effective_at),
+                    rates::removed.eq(removed),
+                )
+            })
+            .collect();
         // PostgreSQL takes at most 65535 parameters a statement: 10 a row.
         for chunk in values.chunks(5_000) {
             diesel::insert_into(rates::table)
