@@ -30,7 +30,12 @@ const ACCOUNTS: usize = 200;
 
 /// Runs the benchmark against the database at `url` (which it fills) and
 /// prints the figures. `large` is the big volume (10M in the README).
-pub async fn run(url: &str, settings: Settings, large: i64) -> anyhow::Result<()> {
+pub async fn run(
+    url: &str,
+    settings: Settings,
+    large: i64,
+    ingest_only: bool,
+) -> anyhow::Result<()> {
     let pool = db::pool(url, 8)?;
     let mut conn = db::conn(&pool).await?;
     println!("Preparing {ACCOUNTS} accounts, each with a PBX on a rated plan …");
@@ -95,14 +100,15 @@ pub async fn run(url: &str, settings: Settings, large: i64) -> anyhow::Result<()
         ));
     }
     let total: usize = batches.iter().map(|(_, b)| b.len()).sum();
-    println!("Ingesting {total} synthetic CDRs (derive, rate, store, bill) …");
+    println!(
+        "Ingesting {total} synthetic CDRs in {} batches, one per PBX (derive, rate, store, fold into calls, bill) …",
+        batches.len()
+    );
     let started = Instant::now();
     for (pbx, batch) in &batches {
-        for chunk in batch.chunks(5_000) {
-            call_records::ingest(&mut conn, *pbx, "push", chunk, &[])
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
+        call_records::ingest(&mut conn, *pbx, "pull", batch, &[])
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let ingest = started.elapsed();
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -112,43 +118,77 @@ pub async fn run(url: &str, settings: Settings, large: i64) -> anyhow::Result<()
     client
         .batch_execute("DROP TABLE IF EXISTS cdrs_copy; CREATE TABLE cdrs_copy (LIKE cdrs INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
         .await?;
-    let mut csv = Vec::new();
-    {
-        let mut writer = csv::Writer::from_writer(&mut csv);
-        for (pbx, batch) in &batches {
-            for r in batch {
-                let direction = cdr::direction(r);
-                writer.write_record([
-                    pbx.to_string(),
-                    cdr::record_key(r),
-                    "push".into(),
-                    r.calldate.to_rfc3339(),
-                    r.clid.clone(),
-                    r.src.clone(),
-                    r.dst.clone(),
-                    r.dcontext.clone(),
-                    r.channel.clone(),
-                    r.dstchannel.clone(),
-                    r.duration.to_string(),
-                    r.billsec.to_string(),
-                    r.disposition.clone(),
-                    r.uniqueid.clone(),
-                    direction.as_str().into(),
-                    cdr::status(&r.disposition).as_str().into(),
-                    cdr::call_key(r),
-                    "false".into(),
-                    "free".into(),
-                ])?;
-            }
+    // Every column ingestion writes, one COPY per batch (each its own
+    // transaction, as each ingested batch is).
+    let mut files = Vec::new();
+    for (pbx, batch) in &batches {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        for r in batch {
+            let direction = cdr::direction(r);
+            let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| NULL.into());
+            writer.write_record([
+                pbx.to_string(),
+                "push".into(),
+                cdr::record_key(r),
+                r.calldate.to_rfc3339(),
+                r.clid.clone(),
+                r.src.clone(),
+                r.dst.clone(),
+                r.dcontext.clone(),
+                r.channel.clone(),
+                r.dstchannel.clone(),
+                r.lastapp.clone(),
+                r.lastdata.clone(),
+                r.duration.to_string(),
+                r.billsec.to_string(),
+                r.disposition.clone(),
+                r.amaflags.to_string(),
+                r.accountcode.clone(),
+                r.uniqueid.clone(),
+                r.userfield.clone(),
+                optional(&r.linkedid),
+                r.sequence
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| NULL.into()),
+                optional(&r.did),
+                optional(&r.recordingfile),
+                optional(&r.cnum),
+                optional(&r.cnam),
+                optional(&r.outbound_cnum),
+                optional(&r.outbound_cnam),
+                optional(&r.dst_cnam),
+                optional(&r.peeraccount),
+                direction.as_str().into(),
+                cdr::extension(r, direction).unwrap_or_else(|| NULL.into()),
+                cdr::status(&r.disposition).as_str().into(),
+                cdr::call_key(r),
+                cdr::is_helper_leg(r).to_string(),
+                "rated".into(),
+                r.billsec.to_string(),
+                NULL.into(),
+                "1000".into(),
+            ])?;
         }
+        files.push(bytes_of(
+            writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+        ));
     }
     let started = Instant::now();
-    let sink = client
-        .copy_in("COPY cdrs_copy (pbx_id, record_key, source, calldate, clid, src, dst, dcontext, channel, dstchannel, duration, billsec, disposition, uniqueid, direction, status, call_key, helper_leg, rating) FROM STDIN (FORMAT csv)")
-        .await?;
-    futures::pin_mut!(sink);
-    sink.send(bytes_of(csv)).await?;
-    let copied = sink.finish().await?;
+    let mut copied = 0;
+    for file in files {
+        let sink = client
+            .copy_in(
+                "COPY cdrs_copy (pbx_id, source, record_key, calldate, clid, src, dst, dcontext, channel, \
+                 dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, \
+                 userfield, linkedid, sequence, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, \
+                 dst_cnam, peeraccount, direction, extension, status, call_key, helper_leg, rating, \
+                 billed_seconds, rate_id, cost) FROM STDIN (FORMAT csv, NULL '\\N')",
+            )
+            .await?;
+        futures::pin_mut!(sink);
+        sink.send(file).await?;
+        copied += sink.finish().await?;
+    }
     let copy = started.elapsed();
     let ingest_rate = total as f64 / ingest.as_secs_f64();
     let copy_rate = copied as f64 / copy.as_secs_f64();
@@ -165,6 +205,9 @@ pub async fn run(url: &str, settings: Settings, large: i64) -> anyhow::Result<()
         ingest_rate / copy_rate
     );
     client.batch_execute("DROP TABLE cdrs_copy").await?;
+    if ingest_only {
+        return Ok(());
+    }
 
     // 2. Latency at 1M and at the large volume.
     let state = AppState::new(pool.clone(), SecretKey::generate(), settings)?;
@@ -179,8 +222,9 @@ pub async fn run(url: &str, settings: Settings, large: i64) -> anyhow::Result<()
         .n;
         users.push((UserId(user), *account));
     }
+    let mut round = 1;
     for target in [1_000_000i64, large] {
-        fill(&mut conn, target).await?;
+        fill(&mut conn, &pbxes, target, &mut round).await?;
         for (name, operation, variables) in [
             (
                 "client home",
@@ -228,6 +272,10 @@ pub async fn run(url: &str, settings: Settings, large: i64) -> anyhow::Result<()
     Ok(())
 }
 
+/// How the COPY files spell a missing value (an empty field is an empty
+/// string, as ingestion stores it).
+const NULL: &str = "\\N";
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
@@ -242,42 +290,57 @@ struct Count {
     n: i64,
 }
 
-/// Adds synthetic rated CDRs (spread over the accounts' PBXs and the last
-/// two months) until the table holds `target` rows.
-async fn fill(conn: &mut db::PooledConn, target: i64) -> anyhow::Result<()> {
-    let have = diesel::sql_query("SELECT count(*) AS n FROM cdrs")
-        .get_result::<Count>(conn)
-        .await?
-        .n;
+/// Ingests synthetic FreePBX traffic (two months per PBX, a fresh seed each
+/// round) through `call_records::ingest`, as PBXs would push it, until the
+/// table holds `target` CDRs; then vacuums, as autovacuum would have.
+async fn fill(
+    conn: &mut db::PooledConn,
+    pbxes: &[(switchboard_core::AccountId, i64)],
+    target: i64,
+    round: &mut u64,
+) -> anyhow::Result<()> {
+    let count = async |conn: &mut db::PooledConn| -> anyhow::Result<i64> {
+        Ok(diesel::sql_query("SELECT count(*) AS n FROM cdrs")
+            .get_result::<Count>(conn)
+            .await?
+            .n)
+    };
+    let mut have = count(conn).await?;
     if have >= target {
         return Ok(());
     }
-    println!("Filling to {target} CDRs …");
-    let started = Instant::now();
-    let mut from = have;
-    while from < target {
-        let to = (from + 500_000).min(target);
-        diesel::sql_query(format!(
-            "INSERT INTO cdrs (pbx_id, record_key, source, calldate, src, dst, dcontext, channel, dstchannel, duration, billsec, \
-                               disposition, uniqueid, direction, extension, status, call_key, helper_leg, rating, billed_seconds, cost) \
-             SELECT p.id, 'fill:' || g, 'push', now() - (g % 5000000) * interval '1 second', \
-                    (201 + g % 20)::text, '1555' || lpad((g % 10000000)::text, 7, '0'), 'from-internal', \
-                    'PJSIP/' || (201 + g % 20) || '-' || g, 'PJSIP/trunk-' || g, 60 + g % 300, \
-                    CASE WHEN g % 4 = 0 THEN 0 ELSE 30 + g % 300 END, \
-                    CASE WHEN g % 4 = 0 THEN 'NO ANSWER' ELSE 'ANSWERED' END, 'fill.' || g, \
-                    CASE WHEN g % 3 = 0 THEN 'inbound' ELSE 'outbound' END, (201 + g % 20)::text, \
-                    CASE WHEN g % 4 = 0 THEN 'no_answer' ELSE 'answered' END, 'fill.' || g, false, 'rated', \
-                    CASE WHEN g % 4 = 0 THEN 0 ELSE 60 END, CASE WHEN g % 4 = 0 THEN 0 ELSE 12000 END \
-             FROM generate_series({from}, {} ) g \
-             JOIN LATERAL (SELECT id FROM pbxes ORDER BY id OFFSET (g % {ACCOUNTS}) LIMIT 1) p ON true",
-            to - 1
-        ))
+    println!("Filling to {target} CDRs through ingest …");
+    let (from, started) = (have, Instant::now());
+    'fill: loop {
+        for (n, (_, pbx)) in pbxes.iter().enumerate() {
+            let records =
+                traffic::generate((*round << 16) | n as u64, Utc::now(), 60, 20, "15550100199");
+            let ingested = call_records::ingest(conn, *pbx, "push", &records, &[])
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            have += ingested.accepted as i64;
+            if have >= target {
+                break 'fill;
+            }
+        }
+        *round += 1;
+    }
+    let took = started.elapsed().as_secs_f64();
+    diesel::sql_query("VACUUM ANALYZE cdrs")
         .execute(conn)
         .await?;
-        from = to;
-    }
-    diesel::sql_query("ANALYZE cdrs").execute(conn).await?;
-    println!("  filled in {:.0} s", started.elapsed().as_secs_f64());
+    diesel::sql_query("VACUUM ANALYZE calls")
+        .execute(conn)
+        .await?;
+    let calls = diesel::sql_query("SELECT count(*) AS n FROM calls")
+        .get_result::<Count>(conn)
+        .await?
+        .n;
+    println!(
+        "  {} CDRs ingested in {took:.0} s ({:.0} CDRs/s, with {target} stored at the end); {calls} calls",
+        have - from,
+        (have - from) as f64 / took
+    );
     Ok(())
 }
 

@@ -63,6 +63,9 @@ pub enum Command {
         /// The large volume, in CDRs.
         #[arg(long, default_value_t = 10_000_000)]
         large: i64,
+        /// Stop after the ingestion figures.
+        #[arg(long)]
+        ingest_only: bool,
     },
     /// Runs the PBX simulator: a hosting controller that speaks the
     /// reference contract and keeps its PBXs in memory.
@@ -121,9 +124,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_admin(&settings, &username, &email, role, password_stdin).await
         }
         Command::PrintSchema | Command::SimulateController { .. } => Ok(()),
-        Command::Bench { large } => {
+        Command::Bench { large, ingest_only } => {
             let database = database::open_named(&settings, "switchboard_bench").await?;
-            let result = crate::bench::run(&database.url, settings.clone(), large).await;
+            let result =
+                crate::bench::run(&database.url, settings.clone(), large, ingest_only).await;
             database.close()?;
             result
         }

@@ -2,8 +2,12 @@
 //! idempotent per record, and usage reaches the ledger in one transaction per
 //! batch whose amount is exactly the sum of its calls' costs.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::calling_plans as plans_of_rates;
@@ -12,7 +16,7 @@ use crate::domain::AccountId;
 use crate::ledger::{self, Book, LedgerError, NewTransaction};
 use crate::money::Money;
 use crate::rating::{self, Rate, RateTable};
-use crate::schema::{calling_plans, cdr_rejects, cdrs, ledger_accounts, pbxes, plans};
+use crate::schema::{calling_plans, calls, cdr_rejects, cdrs, ledger_accounts, pbxes, plans};
 
 /// What one batch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -109,9 +113,241 @@ pub enum IngestError {
     Database(#[from] diesel::result::Error),
 }
 
+/// A record ready to store: its keys and what was derived from it.
+struct Leg<'a> {
+    record: &'a RawCdr,
+    record_key: String,
+    call_key: String,
+    derived: Derived,
+}
+
+/// One call as the `calls` table keeps it, folded from any number of its
+/// legs. Folding is associative, so legs may arrive in any batches and any
+/// order: [`CallRollup::merge`] and the upsert in [`ingest`] apply the same
+/// rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRollup {
+    pub call_key: String,
+    /// The earliest leg's start.
+    pub start: DateTime<Utc>,
+    /// The lead leg (the first answered leg, else the first leg; between
+    /// legs that started in the same second, the smaller record key) speaks
+    /// for the call: these fields are its.
+    pub lead_answered: bool,
+    pub lead_calldate: DateTime<Utc>,
+    pub lead_key: String,
+    pub src: String,
+    pub dst: String,
+    pub direction: String,
+    pub extension: Option<String>,
+    pub status: String,
+    pub duration: i32,
+    /// The longest answered leg's seconds.
+    pub billsec: i32,
+    /// The sum of the legs' costs.
+    pub cost: i64,
+    pub legs: i32,
+    pub rated: bool,
+    pub unrated: bool,
+}
+
+impl CallRollup {
+    fn of_leg(leg: &Leg<'_>) -> CallRollup {
+        let answered = leg.derived.status == Status::Answered;
+        CallRollup {
+            call_key: leg.call_key.clone(),
+            start: leg.record.calldate,
+            lead_answered: answered,
+            lead_calldate: leg.record.calldate,
+            lead_key: leg.record_key.clone(),
+            src: leg.record.src.clone(),
+            dst: leg.record.dst.clone(),
+            direction: leg.derived.direction.as_str().into(),
+            extension: leg.derived.extension.clone(),
+            status: leg.derived.status.as_str().into(),
+            duration: leg.record.duration,
+            billsec: if answered { leg.record.billsec } else { 0 },
+            cost: leg.derived.cost.micros(),
+            legs: 1,
+            rated: leg.derived.rating == "rated",
+            unrated: leg.derived.rating == "unrated",
+        }
+    }
+
+    /// Takes in another part of the same call. The other part's lead wins
+    /// when it was answered and this one's was not, or when both were (or
+    /// neither was) and it started earlier, or in the same second with a
+    /// smaller record key (compared bytewise, as `COLLATE "C"` does).
+    pub fn merge(&mut self, other: CallRollup) {
+        self.start = self.start.min(other.start);
+        self.billsec = self.billsec.max(other.billsec);
+        self.cost += other.cost;
+        self.legs += other.legs;
+        self.rated |= other.rated;
+        self.unrated |= other.unrated;
+        if (other.lead_answered, self.lead_calldate, &self.lead_key)
+            > (self.lead_answered, other.lead_calldate, &other.lead_key)
+        {
+            self.lead_answered = other.lead_answered;
+            self.lead_calldate = other.lead_calldate;
+            self.lead_key = other.lead_key;
+            self.src = other.src;
+            self.dst = other.dst;
+            self.direction = other.direction;
+            self.extension = other.extension;
+            self.status = other.status;
+            self.duration = other.duration;
+        }
+    }
+}
+
+/// Folds legs into calls by call key, in first-seen order; helper legs are
+/// not calls.
+fn fold_calls(legs: &[Leg<'_>]) -> Vec<CallRollup> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut calls: Vec<CallRollup> = Vec::new();
+    for leg in legs.iter().filter(|l| !l.derived.helper) {
+        match index.get(leg.call_key.as_str()) {
+            Some(&at) => calls[at].merge(CallRollup::of_leg(leg)),
+            None => {
+                index.insert(&leg.call_key, calls.len());
+                calls.push(CallRollup::of_leg(leg));
+            }
+        }
+    }
+    calls
+}
+
+/// The columns a call's lead leg sets, replaced together when a better lead
+/// arrives.
+const LEAD_COLUMNS: [&str; 9] = [
+    "lead_answered",
+    "lead_calldate",
+    "lead_key",
+    "src",
+    "dst",
+    "direction",
+    "extension",
+    "status",
+    "duration",
+];
+
+/// `unnest($n::type[]), …`: one array parameter per column, numbered from
+/// `first`. Set-returning functions in the select list step through their
+/// arrays together without first copying each into a temporary store, as
+/// `FROM unnest(…)` would.
+fn unnest_columns(first: usize, types: &[&str]) -> String {
+    types
+        .iter()
+        .enumerate()
+        .map(|(n, ty)| format!("unnest(${}::{ty}[])", first + n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const CALL_COLUMNS: &str = "pbx_id, account_id, call_key, start, lead_answered, lead_calldate, lead_key, src, dst, \
+                            direction, extension, status, duration, billsec, cost, legs, rated, unrated";
+const CALL_TYPES: [&str; 16] = [
+    "text",
+    "timestamptz",
+    "bool",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "int",
+    "bigint",
+    "int",
+    "bool",
+    "bool",
+];
+
+/// Inserts calls not held yet; `merge` folds calls already held with the
+/// same rule as [`CallRollup::merge`].
+fn calls_sql(merge: bool) -> String {
+    let insert = format!(
+        "INSERT INTO calls ({CALL_COLUMNS}) SELECT $1, $2, {}",
+        unnest_columns(3, &CALL_TYPES)
+    );
+    if !merge {
+        return insert;
+    }
+    let lead: Vec<String> = LEAD_COLUMNS
+        .iter()
+        .map(|column| {
+            format!(
+                "{column} = CASE WHEN (excluded.lead_answered, calls.lead_calldate, calls.lead_key COLLATE \"C\") \
+                 > (calls.lead_answered, excluded.lead_calldate, excluded.lead_key COLLATE \"C\") \
+                 THEN excluded.{column} ELSE calls.{column} END"
+            )
+        })
+        .collect();
+    format!(
+        "{insert} ON CONFLICT (pbx_id, call_key) DO UPDATE SET start = least(calls.start, excluded.start), {}, \
+            billsec = greatest(calls.billsec, excluded.billsec), cost = calls.cost + excluded.cost, \
+            legs = calls.legs + excluded.legs, rated = calls.rated OR excluded.rated, \
+            unrated = calls.unrated OR excluded.unrated",
+        lead.join(", ")
+    )
+}
+
+const CDR_COLUMNS: &str = "pbx_id, source, ledger_transaction_id, record_key, calldate, clid, src, dst, dcontext, \
+        channel, dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, \
+        userfield, linkedid, sequence, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, dst_cnam, \
+        peeraccount, direction, extension, status, call_key, helper_leg, rating, billed_seconds, rate_id, cost";
+const CDR_TYPES: [&str; 37] = [
+    "bigint",
+    "text",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "int",
+    "text",
+    "int",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bool",
+    "text",
+    "int",
+    "bigint",
+    "bigint",
+];
+
 /// Stores a batch of a PBX's CDRs (and the lines that could not be read),
-/// rates them with the PBX's plan's calling plan, and posts their usage to
-/// the ledger, all in one database transaction.
+/// rates them with the PBX's plan's calling plan, folds them into calls, and
+/// posts their usage to the ledger, all in one database transaction.
+///
+/// Batches of one PBX take turns (an advisory lock), so which records are new
+/// is settled before anything is written: the usage posting covers exactly
+/// the new records, and each is stored already billed by it. Rows travel as
+/// one array per column (`unnest`), a handful of parameters per batch instead
+/// of one per field.
 pub async fn ingest(
     conn: &mut AsyncPgConnection,
     pbx_id: i64,
@@ -120,6 +356,10 @@ pub async fn ingest(
     rejects: &[(String, String)],
 ) -> Result<Ingested, IngestError> {
     conn.transaction(async |conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('cdrs:' || $1))")
+            .bind::<BigInt, _>(pbx_id)
+            .execute(conn)
+            .await?;
         let (account_id, calling_plan): (i64, Option<i64>) = pbxes::table
             .inner_join(plans::table)
             .filter(pbxes::id.eq(pbx_id))
@@ -142,114 +382,211 @@ pub async fn ingest(
             }
             None => (None, None),
         };
+
         let mut result = Ingested::default();
-        for chunk in records.chunks(500) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|record| {
-                    let d = derive(record, table.as_ref(), inbound);
-                    (
-                        (
-                            cdrs::pbx_id.eq(pbx_id),
-                            cdrs::record_key.eq(cdr::record_key(record)),
-                            cdrs::source.eq(source),
-                            cdrs::calldate.eq(record.calldate),
-                            cdrs::clid.eq(&record.clid),
-                            cdrs::src.eq(&record.src),
-                            cdrs::dst.eq(&record.dst),
-                            cdrs::dcontext.eq(&record.dcontext),
-                            cdrs::channel.eq(&record.channel),
-                            cdrs::dstchannel.eq(&record.dstchannel),
-                            cdrs::lastapp.eq(&record.lastapp),
-                            cdrs::lastdata.eq(&record.lastdata),
-                            cdrs::duration.eq(record.duration),
-                            cdrs::billsec.eq(record.billsec),
-                            cdrs::disposition.eq(&record.disposition),
-                            cdrs::amaflags.eq(record.amaflags),
-                        ),
-                        (
-                            cdrs::accountcode.eq(&record.accountcode),
-                            cdrs::uniqueid.eq(&record.uniqueid),
-                            cdrs::userfield.eq(&record.userfield),
-                            cdrs::linkedid.eq(&record.linkedid),
-                            cdrs::sequence.eq(record.sequence),
-                            cdrs::did.eq(&record.did),
-                            cdrs::recordingfile.eq(&record.recordingfile),
-                            cdrs::cnum.eq(&record.cnum),
-                            cdrs::cnam.eq(&record.cnam),
-                            cdrs::outbound_cnum.eq(&record.outbound_cnum),
-                            cdrs::outbound_cnam.eq(&record.outbound_cnam),
-                            cdrs::dst_cnam.eq(&record.dst_cnam),
-                            cdrs::peeraccount.eq(&record.peeraccount),
-                        ),
-                        (
-                            cdrs::direction.eq(d.direction.as_str()),
-                            cdrs::extension.eq(d.extension),
-                            cdrs::status.eq(d.status.as_str()),
-                            cdrs::call_key.eq(cdr::call_key(record)),
-                            cdrs::helper_leg.eq(d.helper),
-                            cdrs::rating.eq(d.rating),
-                            cdrs::billed_seconds.eq(d.billed_seconds),
-                            cdrs::rate_id.eq(d.rate_id),
-                            cdrs::cost.eq(d.cost.micros()),
-                        ),
-                    )
-                })
-                .collect();
-            let inserted = diesel::insert_into(cdrs::table)
-                .values(&rows)
-                .on_conflict((cdrs::pbx_id, cdrs::record_key))
-                .do_nothing()
-                .execute(conn)
-                .await?;
-            result.accepted += inserted;
-            result.duplicates += chunk.len() - inserted;
+        let mut seen = HashSet::new();
+        let mut legs: Vec<Leg<'_>> = Vec::with_capacity(records.len());
+        for record in records {
+            let record_key = cdr::record_key(record);
+            if !seen.insert(record_key.clone()) {
+                result.duplicates += 1;
+                continue;
+            }
+            legs.push(Leg {
+                record,
+                call_key: cdr::call_key(record),
+                derived: derive(record, table.as_ref(), inbound),
+                record_key,
+            });
         }
-        for (raw, reason) in rejects {
-            diesel::insert_into(cdr_rejects::table)
-                .values((
-                    cdr_rejects::pbx_id.eq(pbx_id),
-                    cdr_rejects::source.eq(source),
-                    cdr_rejects::raw.eq(raw),
-                    cdr_rejects::reason.eq(reason),
-                ))
-                .execute(conn)
-                .await?;
+        let keys: Vec<&str> = legs.iter().map(|l| l.record_key.as_str()).collect();
+        let held: HashSet<String> = cdrs::table
+            .filter(cdrs::pbx_id.eq(pbx_id))
+            .filter(cdrs::record_key.eq_any(&keys))
+            .select(cdrs::record_key)
+            .load::<String>(conn)
+            .await?
+            .into_iter()
+            .collect();
+        legs.retain(|l| !held.contains(&l.record_key));
+        result.duplicates += held.len();
+
+        let total = Money(
+            legs.iter()
+                .filter(|l| l.derived.rating == "rated")
+                .map(|l| l.derived.cost.micros())
+                .sum(),
+        );
+        let usage = match <[_]>::first(&legs) {
+            Some(first) if total > Money::ZERO => Some(
+                post_usage(conn, pbx_id, AccountId(account_id), total, &first.record_key, &legs)
+                    .await?,
+            ),
+            _ => None,
+        };
+        result.billed = usage.map(|_| total).unwrap_or(Money::ZERO);
+        result.unrated = legs.iter().filter(|l| l.derived.rating == "unrated").count();
+        if !legs.is_empty() {
+            let inserted = insert_legs(conn, pbx_id, source, usage, &legs).await?;
+            if inserted != legs.len() {
+                // The lock makes this impossible; if it happens, store nothing
+                // rather than bill a call twice or not at all.
+                return Err(IngestError::Database(diesel::result::Error::RollbackTransaction));
+            }
+            store_calls(conn, pbx_id, account_id, fold_calls(&legs)).await?;
+        }
+        result.accepted = legs.len();
+        if !rejects.is_empty() {
+            diesel::sql_query(
+                "INSERT INTO cdr_rejects (pbx_id, source, raw, reason) \
+                 SELECT $1, $2, u.raw, u.reason FROM unnest($3::text[], $4::text[]) AS u(raw, reason)",
+            )
+            .bind::<BigInt, _>(pbx_id)
+            .bind::<Text, _>(source)
+            .bind::<Array<Text>, _>(rejects.iter().map(|(raw, _)| raw.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rejects.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>())
+            .execute(conn)
+            .await?;
         }
         result.rejected = rejects.len();
-        result.unrated = cdrs::table
-            .filter(cdrs::pbx_id.eq(pbx_id))
-            .filter(cdrs::rating.eq("unrated"))
-            .count()
-            .get_result::<i64>(conn)
-            .await? as usize;
-        result.billed = bill(conn, pbx_id, AccountId(account_id)).await?;
         Ok(result)
     })
     .await
 }
 
-/// Posts every rated, unbilled call of a PBX as one ledger transaction whose
-/// amount is exactly their sum, and marks them billed by it.
-async fn bill(
+/// Inserts new legs, one array per column; returns how many went in.
+async fn insert_legs(
+    conn: &mut AsyncPgConnection,
+    pbx_id: i64,
+    source: &str,
+    usage: Option<i64>,
+    legs: &[Leg<'_>],
+) -> QueryResult<usize> {
+    fn column<'a, T>(legs: &'a [Leg<'a>], f: impl Fn(&'a Leg<'a>) -> T) -> Vec<T> {
+        legs.iter().map(f).collect()
+    }
+    let sql = format!(
+        "INSERT INTO cdrs ({CDR_COLUMNS}) SELECT $1, $2, {}",
+        unnest_columns(3, &CDR_TYPES)
+    );
+    diesel::sql_query(sql)
+        .into_boxed::<Pg>()
+        .bind::<BigInt, _>(pbx_id)
+        .bind::<Text, _>(source.to_owned())
+        .bind::<Array<Nullable<BigInt>>, _>(column(legs, |l| {
+            usage.filter(|_| l.derived.cost > Money::ZERO)
+        }))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record_key.as_str()))
+        .bind::<Array<Timestamptz>, _>(column(legs, |l| l.record.calldate))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.clid.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.src.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.dst.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.dcontext.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.channel.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.dstchannel.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.lastapp.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.lastdata.as_str()))
+        .bind::<Array<Integer>, _>(column(legs, |l| l.record.duration))
+        .bind::<Array<Integer>, _>(column(legs, |l| l.record.billsec))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.disposition.as_str()))
+        .bind::<Array<Integer>, _>(column(legs, |l| l.record.amaflags))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.accountcode.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.uniqueid.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.record.userfield.as_str()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.linkedid.as_deref()))
+        .bind::<Array<Nullable<Integer>>, _>(column(legs, |l| l.record.sequence))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.did.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.recordingfile.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.cnum.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.cnam.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.outbound_cnum.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.outbound_cnam.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.dst_cnam.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.record.peeraccount.as_deref()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.derived.direction.as_str()))
+        .bind::<Array<Nullable<Text>>, _>(column(legs, |l| l.derived.extension.as_deref()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.derived.status.as_str()))
+        .bind::<Array<Text>, _>(column(legs, |l| l.call_key.as_str()))
+        .bind::<Array<Bool>, _>(column(legs, |l| l.derived.helper))
+        .bind::<Array<Text>, _>(column(legs, |l| l.derived.rating))
+        .bind::<Array<Integer>, _>(column(legs, |l| l.derived.billed_seconds))
+        .bind::<Array<Nullable<BigInt>>, _>(column(legs, |l| l.derived.rate_id))
+        .bind::<Array<BigInt>, _>(column(legs, |l| l.derived.cost.micros()))
+        .execute(conn)
+        .await
+}
+
+/// Adds calls to the `calls` table: those not held yet are inserted, those
+/// held (legs of them came in an earlier batch) are merged.
+async fn store_calls(
+    conn: &mut AsyncPgConnection,
+    pbx_id: i64,
+    account_id: i64,
+    calls: Vec<CallRollup>,
+) -> QueryResult<()> {
+    let keys: Vec<&str> = calls.iter().map(|c| c.call_key.as_str()).collect();
+    let held: HashSet<String> = calls::table
+        .filter(calls::pbx_id.eq(pbx_id))
+        .filter(calls::call_key.eq_any(&keys))
+        .select(calls::call_key)
+        .load::<String>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let (merged, new): (Vec<CallRollup>, Vec<CallRollup>) =
+        calls.into_iter().partition(|c| held.contains(&c.call_key));
+    for (merge, calls) in [(false, new), (true, merged)] {
+        if !calls.is_empty() {
+            write_calls(conn, pbx_id, account_id, &calls, merge).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn write_calls(
+    conn: &mut AsyncPgConnection,
+    pbx_id: i64,
+    account_id: i64,
+    calls: &[CallRollup],
+    merge: bool,
+) -> QueryResult<usize> {
+    fn column<'a, T>(calls: &'a [CallRollup], f: impl Fn(&'a CallRollup) -> T) -> Vec<T> {
+        calls.iter().map(f).collect()
+    }
+    diesel::sql_query(calls_sql(merge))
+        .into_boxed::<Pg>()
+        .bind::<BigInt, _>(pbx_id)
+        .bind::<BigInt, _>(account_id)
+        .bind::<Array<Text>, _>(column(calls, |c| c.call_key.as_str()))
+        .bind::<Array<Timestamptz>, _>(column(calls, |c| c.start))
+        .bind::<Array<Bool>, _>(column(calls, |c| c.lead_answered))
+        .bind::<Array<Timestamptz>, _>(column(calls, |c| c.lead_calldate))
+        .bind::<Array<Text>, _>(column(calls, |c| c.lead_key.as_str()))
+        .bind::<Array<Text>, _>(column(calls, |c| c.src.as_str()))
+        .bind::<Array<Text>, _>(column(calls, |c| c.dst.as_str()))
+        .bind::<Array<Text>, _>(column(calls, |c| c.direction.as_str()))
+        .bind::<Array<Nullable<Text>>, _>(column(calls, |c| c.extension.as_deref()))
+        .bind::<Array<Text>, _>(column(calls, |c| c.status.as_str()))
+        .bind::<Array<Integer>, _>(column(calls, |c| c.duration))
+        .bind::<Array<Integer>, _>(column(calls, |c| c.billsec))
+        .bind::<Array<BigInt>, _>(column(calls, |c| c.cost))
+        .bind::<Array<Integer>, _>(column(calls, |c| c.legs))
+        .bind::<Array<Bool>, _>(column(calls, |c| c.rated))
+        .bind::<Array<Bool>, _>(column(calls, |c| c.unrated))
+        .execute(conn)
+        .await
+}
+
+/// Posts a batch's usage as one ledger transaction, keyed by the batch's
+/// first new record (each record is billed once, so no two batches share it).
+async fn post_usage(
     conn: &mut AsyncPgConnection,
     pbx_id: i64,
     account: AccountId,
-) -> Result<Money, IngestError> {
-    let unbilled: Vec<(i64, i64)> = cdrs::table
-        .filter(cdrs::pbx_id.eq(pbx_id))
-        .filter(cdrs::rating.eq("rated"))
-        .filter(cdrs::ledger_transaction_id.is_null())
-        .filter(cdrs::cost.gt(0))
-        .order(cdrs::id)
-        .select((cdrs::id, cdrs::cost))
-        .for_update()
-        .load(conn)
-        .await?;
-    let (Some(first), Some(last)) = (<[_]>::first(&unbilled), <[_]>::last(&unbilled)) else {
-        return Ok(Money::ZERO);
-    };
-    let total = Money(unbilled.iter().map(|(_, cost)| cost).sum());
+    total: Money,
+    first_key: &str,
+    legs: &[Leg<'_>],
+) -> Result<i64, IngestError> {
     let customer = ledger::customer_account(conn, account).await?;
     let currency: String = ledger_accounts::table
         .find(customer.0)
@@ -257,12 +594,13 @@ async fn bill(
         .first(conn)
         .await?;
     let revenue = ledger::book(conn, Book::Revenue, &currency).await?;
+    let calls = legs.iter().filter(|l| l.derived.cost > Money::ZERO).count();
     let posted = ledger::post(
         conn,
         &NewTransaction {
-            idempotency_key: format!("usage:pbx:{pbx_id}:{}-{}", first.0, last.0),
+            idempotency_key: format!("usage:pbx:{pbx_id}:{first_key}"),
             kind: "usage".into(),
-            memo: format!("Calls: {} of PBX #{pbx_id}", unbilled.len()),
+            memo: format!("Calls: {calls} of PBX #{pbx_id}"),
             currency,
             posted_by: None,
             entries: vec![(customer, -total), (revenue, total)],
@@ -273,19 +611,14 @@ async fn bill(
         LedgerError::Database(e) => IngestError::Database(e),
         other => IngestError::Ledger(other.to_string()),
     })?;
-    let ids: Vec<i64> = unbilled.iter().map(|(id, _)| *id).collect();
-    diesel::update(cdrs::table.filter(cdrs::id.eq_any(&ids)))
-        .set(cdrs::ledger_transaction_id.eq(posted.id().0))
-        .execute(conn)
-        .await?;
-    Ok(total)
+    Ok(posted.id().0)
 }
 
 /// One call as the client home lists it.
 #[derive(Clone, Debug, Queryable)]
 pub struct CallLine {
     pub pbx_id: i64,
-    pub calldate: DateTime<Utc>,
+    pub start: DateTime<Utc>,
     pub src: String,
     pub dst: String,
     pub direction: String,
@@ -293,115 +626,175 @@ pub struct CallLine {
     pub status: String,
     pub duration: i32,
     pub billsec: i32,
-    pub rating: String,
     pub cost: i64,
-    pub call_key: String,
+    pub rated: bool,
+    pub unrated: bool,
 }
 
-/// An account's last `limit` calls, newest first: one line per call (its
-/// answered leg if any), helper legs left out.
+impl CallLine {
+    /// `unrated` when some leg matched no rate, `rated` when one was priced,
+    /// `free` otherwise.
+    pub fn rating(&self) -> &'static str {
+        if self.unrated {
+            "unrated"
+        } else if self.rated {
+            "rated"
+        } else {
+            "free"
+        }
+    }
+}
+
+/// An account's last `limit` calls, newest first.
 pub async fn recent_calls(
     conn: &mut AsyncPgConnection,
     account: AccountId,
     limit: usize,
 ) -> QueryResult<Vec<CallLine>> {
-    let legs: Vec<CallLine> = cdrs::table
-        .inner_join(pbxes::table)
-        .filter(pbxes::account_id.eq(account.0))
-        .filter(cdrs::helper_leg.eq(false))
-        .order(cdrs::calldate.desc())
-        .limit((limit * 10) as i64)
+    calls::table
+        .filter(calls::account_id.eq(account.0))
+        .order(calls::start.desc())
+        .limit(limit as i64)
         .select((
-            cdrs::pbx_id,
-            cdrs::calldate,
-            cdrs::src,
-            cdrs::dst,
-            cdrs::direction,
-            cdrs::extension,
-            cdrs::status,
-            cdrs::duration,
-            cdrs::billsec,
-            cdrs::rating,
-            cdrs::cost,
-            cdrs::call_key,
+            calls::pbx_id,
+            calls::start,
+            calls::src,
+            calls::dst,
+            calls::direction,
+            calls::extension,
+            calls::status,
+            calls::duration,
+            calls::billsec,
+            calls::cost,
+            calls::rated,
+            calls::unrated,
         ))
         .load(conn)
-        .await?;
-    let mut calls: Vec<CallLine> = Vec::new();
-    for leg in legs {
-        match calls.iter_mut().find(|c| c.call_key == leg.call_key) {
-            Some(call) => {
-                if call.status != "answered" && leg.status == "answered" {
-                    let start = call.calldate.min(leg.calldate);
-                    *call = CallLine {
-                        calldate: start,
-                        ..leg
-                    };
-                } else {
-                    call.cost += leg.cost;
-                }
-            }
-            None => calls.push(leg),
-        }
-    }
-    calls.truncate(limit);
-    Ok(calls)
+        .await
 }
 
-/// A call as reports count it: its legs folded into one.
-#[derive(Clone, Debug, PartialEq, Eq, diesel::QueryableByName)]
+/// A call as reports and their CSV list it.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
 pub struct ReportCall {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub pbx_id: i64,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub start: DateTime<Utc>,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub src: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub dst: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub direction: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub extension: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub status: String,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub billsec: i32,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub cost: i64,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
     pub unrated: bool,
 }
 
-/// An account's calls that started in `[from, to)`, one row per call (legs
-/// folded by their call key, the answered leg speaking for the call, helper
-/// legs left out), oldest first.
+/// An account's calls that started in `[from, to)`, oldest first.
 pub async fn calls_between(
     conn: &mut AsyncPgConnection,
     account: AccountId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> QueryResult<Vec<ReportCall>> {
-    diesel::sql_query(
-        "SELECT c.pbx_id, min(c.calldate) AS start, \
-                (array_agg(c.src ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS src, \
-                (array_agg(c.dst ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS dst, \
-                (array_agg(c.direction ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS direction, \
-                (array_agg(c.extension ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS extension, \
-                (array_agg(c.status ORDER BY (c.status = 'answered') DESC, c.calldate))[1] AS status, \
-                max(CASE WHEN c.status = 'answered' THEN c.billsec ELSE 0 END) AS billsec, \
-                sum(c.cost)::bigint AS cost, \
-                bool_or(c.rating = 'unrated') AS unrated \
-         FROM cdrs c JOIN pbxes p ON p.id = c.pbx_id \
-         WHERE p.account_id = $1 AND NOT c.helper_leg AND c.calldate >= $2 AND c.calldate < $3 \
-         GROUP BY c.pbx_id, c.call_key \
-         ORDER BY start",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(account.0)
-    .bind::<diesel::sql_types::Timestamptz, _>(from)
-    .bind::<diesel::sql_types::Timestamptz, _>(to)
-    .load(conn)
-    .await
+    calls::table
+        .filter(calls::account_id.eq(account.0))
+        .filter(calls::start.ge(from))
+        .filter(calls::start.lt(to))
+        .order((calls::start, calls::pbx_id, calls::call_key))
+        .select((
+            calls::pbx_id,
+            calls::start,
+            calls::src,
+            calls::dst,
+            calls::direction,
+            calls::extension,
+            calls::status,
+            calls::billsec,
+            calls::cost,
+            calls::unrated,
+        ))
+        .load(conn)
+        .await
+}
+
+/// A leg that should cost money and matched no rate, as staff see it.
+#[derive(Clone, Debug, Queryable)]
+pub struct UnratedLeg {
+    pub id: i64,
+    pub pbx_id: i64,
+    pub account_id: i64,
+    pub calldate: DateTime<Utc>,
+    pub src: String,
+    pub dst: String,
+    pub direction: String,
+    pub billsec: i32,
+    pub ingested_at: DateTime<Utc>,
+}
+
+/// Unrated legs, newest first, `limit` of them with ids below `before`.
+pub async fn unrated_legs(
+    conn: &mut AsyncPgConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<UnratedLeg>> {
+    let mut query = cdrs::table
+        .inner_join(pbxes::table)
+        .filter(cdrs::rating.eq("unrated"))
+        .order(cdrs::id.desc())
+        .limit(limit)
+        .select((
+            cdrs::id,
+            cdrs::pbx_id,
+            pbxes::account_id,
+            cdrs::calldate,
+            cdrs::src,
+            cdrs::dst,
+            cdrs::direction,
+            cdrs::billsec,
+            cdrs::ingested_at,
+        ))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(cdrs::id.lt(before));
+    }
+    query.load(conn).await
+}
+
+/// A record that could not be read, kept with its reason.
+#[derive(Clone, Debug, Queryable)]
+pub struct Reject {
+    pub id: i64,
+    pub pbx_id: i64,
+    pub account_id: i64,
+    pub source: String,
+    pub raw: String,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Records set aside, newest first, `limit` of them with ids below `before`.
+pub async fn rejects(
+    conn: &mut AsyncPgConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Reject>> {
+    let mut query = cdr_rejects::table
+        .inner_join(pbxes::table)
+        .order(cdr_rejects::id.desc())
+        .limit(limit)
+        .select((
+            cdr_rejects::id,
+            cdr_rejects::pbx_id,
+            pbxes::account_id,
+            cdr_rejects::source,
+            cdr_rejects::raw,
+            cdr_rejects::reason,
+            cdr_rejects::received_at,
+        ))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(cdr_rejects::id.lt(before));
+    }
+    query.load(conn).await
 }
 
 /// Totals for a group of calls.
@@ -411,17 +804,6 @@ pub struct Totals {
     pub answered: i64,
     pub seconds: i64,
     pub cost: Money,
-}
-
-impl Totals {
-    fn add(&mut self, call: &ReportCall) {
-        self.calls += 1;
-        if call.status == "answered" {
-            self.answered += 1;
-        }
-        self.seconds += i64::from(call.billsec);
-        self.cost = self.cost + Money(call.cost);
-    }
 }
 
 /// A month of calls, summed every way the reports show them.
@@ -437,35 +819,74 @@ pub struct Report {
     pub unrated: i64,
 }
 
-fn bump<K: PartialEq + Clone>(groups: &mut Vec<(K, Totals)>, key: &K, call: &ReportCall) {
-    match groups.iter_mut().find(|(k, _)| k == key) {
-        Some((_, totals)) => totals.add(call),
-        None => {
-            let mut totals = Totals::default();
-            totals.add(call);
-            groups.push((key.clone(), totals));
-        }
-    }
+#[derive(QueryableByName)]
+struct GroupRow {
+    /// Which grouping set the row sums: `grouping()` of the five keys.
+    #[diesel(sql_type = Integer)]
+    set: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    key: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    calls: i64,
+    #[diesel(sql_type = BigInt)]
+    answered: i64,
+    #[diesel(sql_type = BigInt)]
+    seconds: i64,
+    #[diesel(sql_type = BigInt)]
+    cost: i64,
+    #[diesel(sql_type = BigInt)]
+    unrated: i64,
 }
 
-/// Sums calls; days are counted in `zone`. Pure.
-pub fn summarize(calls: &[ReportCall], zone: chrono_tz::Tz) -> Report {
+/// Sums an account's calls that started in `[from, to)` by status,
+/// direction, extension (`—` for none), PBX and day in `zone`, in one pass of
+/// the database over the account's index.
+pub async fn report(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    zone: chrono_tz::Tz,
+) -> QueryResult<Report> {
+    let rows: Vec<GroupRow> = diesel::sql_query(
+        "SELECT grouping(status, direction, extension, pbx_id, day)::int AS set, \
+                coalesce(status, direction, extension, pbx_id::text, day) AS key, \
+                count(*) AS calls, count(*) FILTER (WHERE status = 'answered') AS answered, \
+                coalesce(sum(billsec), 0)::bigint AS seconds, coalesce(sum(cost), 0)::bigint AS cost, \
+                count(*) FILTER (WHERE unrated) AS unrated \
+         FROM (SELECT status, direction, coalesce(extension, '—') AS extension, pbx_id, billsec, cost, unrated, \
+                      to_char(start AT TIME ZONE $4, 'YYYY-MM-DD') AS day \
+               FROM calls WHERE account_id = $1 AND start >= $2 AND start < $3) c \
+         GROUP BY GROUPING SETS ((), (status), (direction), (extension), (pbx_id), (day))",
+    )
+    .bind::<BigInt, _>(account.0)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .bind::<Text, _>(zone.name())
+    .load(conn)
+    .await?;
     let mut report = Report::default();
-    for call in calls {
-        report.all.add(call);
-        bump(&mut report.by_status, &call.status, call);
-        bump(&mut report.by_direction, &call.direction, call);
-        let extension = call.extension.clone().unwrap_or_else(|| "—".into());
-        bump(&mut report.by_extension, &extension, call);
-        bump(&mut report.by_pbx, &call.pbx_id, call);
-        let day = call
-            .start
-            .with_timezone(&zone)
-            .format("%Y-%m-%d")
-            .to_string();
-        bump(&mut report.by_day, &day, call);
-        if call.unrated {
-            report.unrated += 1;
+    for row in rows {
+        let totals = Totals {
+            calls: row.calls,
+            answered: row.answered,
+            seconds: row.seconds,
+            cost: Money(row.cost),
+        };
+        let key = row.key.unwrap_or_default();
+        match row.set {
+            0b01111 => report.by_status.push((key, totals)),
+            0b10111 => report.by_direction.push((key, totals)),
+            0b11011 => report.by_extension.push((key, totals)),
+            0b11101 => report.by_pbx.push((
+                key.parse().map_err(|_| diesel::result::Error::NotFound)?,
+                totals,
+            )),
+            0b11110 => report.by_day.push((key, totals)),
+            _ => {
+                report.unrated = row.unrated;
+                report.all = totals;
+            }
         }
     }
     report
@@ -475,7 +896,7 @@ pub fn summarize(calls: &[ReportCall], zone: chrono_tz::Tz) -> Report {
     report.by_extension.sort_by(|a, b| a.0.cmp(&b.0));
     report.by_pbx.sort_by_key(|(id, _)| *id);
     report.by_day.sort_by(|a, b| a.0.cmp(&b.0));
-    report
+    Ok(report)
 }
 
 /// The first instant of the month `months_back` before the one holding
@@ -506,78 +927,86 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn call(
-        extension: &str,
-        status: &str,
-        direction: &str,
-        billsec: i32,
-        cost: i64,
-        day: u32,
-    ) -> ReportCall {
-        ReportCall {
-            pbx_id: if extension == "300" { 2 } else { 1 },
-            start: Utc
-                .with_ymd_and_hms(2026, 11, day, 23, 30, 0)
-                .single()
-                .expect("a time"),
-            src: String::new(),
-            dst: String::new(),
-            direction: direction.into(),
-            extension: Some(extension.into()),
-            status: status.into(),
+    fn leg(key: &str, second: u32, disposition: &str, billsec: i32, cost: i64) -> CallRollup {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 20, 9, 0, second)
+            .single()
+            .expect("a time");
+        let answered = disposition == "ANSWERED";
+        CallRollup {
+            call_key: key.into(),
+            start: at,
+            lead_answered: answered,
+            lead_calldate: at,
+            lead_key: format!("{second}.{disposition}"),
+            src: "15550177777".into(),
+            dst: format!("20{second}"),
+            direction: "inbound".into(),
+            extension: Some(format!("20{second}")),
+            status: cdr::status(disposition).as_str().into(),
+            duration: billsec + 5,
             billsec,
             cost,
+            legs: 1,
+            rated: cost > 0,
             unrated: false,
         }
     }
 
     #[test]
-    fn reports_sum_calls_by_status_direction_extension_pbx_and_local_day() {
-        let calls = [
-            call("201", "answered", "outbound", 120, 30_000, 1),
-            call("201", "no_answer", "outbound", 0, 0, 1),
-            call("202", "answered", "inbound", 60, 5_000, 2),
-            call("300", "busy", "internal", 0, 0, 2),
+    fn a_ring_group_is_one_call_led_by_the_phone_that_answered() {
+        let legs = [
+            leg("r", 1, "NO ANSWER", 0, 0),
+            leg("r", 2, "ANSWERED", 40, 4_000),
+            leg("r", 3, "ANSWERED", 90, 0),
+            leg("r", 0, "BUSY", 0, 0),
         ];
-        let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
-        let report = summarize(&calls, zone);
-        assert_eq!(
-            (report.all.calls, report.all.answered, report.all.seconds),
-            (4, 2, 180)
-        );
-        assert_eq!(report.all.cost, Money(35_000));
-        assert_eq!(
-            report.by_status[0],
-            (
-                "answered".into(),
-                Totals {
-                    calls: 2,
-                    answered: 2,
-                    seconds: 180,
-                    cost: Money(35_000)
-                }
-            )
-        );
-        let extensions: Vec<(&str, i64)> = report
-            .by_extension
-            .iter()
-            .map(|(e, t)| (e.as_str(), t.calls))
-            .collect();
-        assert_eq!(extensions, [("201", 2), ("202", 1), ("300", 1)]);
-        assert_eq!(
-            report
-                .by_pbx
+        let mut call = legs[0].clone();
+        for l in &legs[1..] {
+            call.merge(l.clone());
+        }
+        assert_eq!(call.start, legs[3].start, "the earliest leg's start");
+        assert_eq!(call.dst, "202", "the first answered leg leads");
+        assert_eq!((call.billsec, call.cost, call.legs), (90, 4_000, 4));
+        assert_eq!(call.status, "answered");
+    }
+
+    proptest::proptest! {
+        /// Legs may arrive in any order and any batches: every order and
+        /// grouping folds to the same call.
+        #[test]
+        fn folding_legs_ignores_order_and_batching(
+            picks in proptest::collection::vec((0u32..50, 0usize..4, 0i32..300, 0i64..9_000), 1..8),
+            split in 0usize..8,
+        ) {
+            const DISPOSITIONS: [&str; 4] = ["ANSWERED", "NO ANSWER", "BUSY", "FAILED"];
+            let legs: Vec<CallRollup> = picks
                 .iter()
-                .map(|(p, t)| (*p, t.cost))
-                .collect::<Vec<_>>(),
-            [(1, Money(35_000)), (2, Money::ZERO)]
-        );
-        let days: Vec<&str> = report.by_day.iter().map(|(d, _)| d.as_str()).collect();
-        assert_eq!(
-            days,
-            ["2026-11-01", "2026-11-02"],
-            "23:30 UTC is the same evening in New York"
-        );
+                .map(|&(s, d, b, c)| leg("k", s, DISPOSITIONS[d], b, c))
+                .collect();
+            let fold = |legs: &[CallRollup]| {
+                let mut call = legs[0].clone();
+                for l in &legs[1..] {
+                    call.merge(l.clone());
+                }
+                call
+            };
+            let in_order = fold(&legs);
+            let mut reversed = legs.clone();
+            reversed.reverse();
+            let backwards = fold(&reversed);
+            proptest::prop_assert_eq!(&in_order.start, &backwards.start);
+            proptest::prop_assert_eq!(
+                (in_order.billsec, in_order.cost, in_order.legs, &in_order.status, &in_order.lead_key),
+                (backwards.billsec, backwards.cost, backwards.legs, &backwards.status, &backwards.lead_key)
+            );
+            let split = split.min(legs.len() - 1).max(1).min(legs.len());
+            if split < legs.len() {
+                let mut batched = fold(&legs[..split]);
+                batched.merge(fold(&legs[split..]));
+                proptest::prop_assert_eq!(batched, in_order);
+            }
+        }
     }
 
     #[test]

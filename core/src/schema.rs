@@ -128,6 +128,7 @@ diesel::joinable!(pbxes -> plans (plan_id));
 diesel::joinable!(rates -> calling_plans (calling_plan_id));
 diesel::joinable!(cdrs -> pbxes (pbx_id));
 diesel::joinable!(cdr_rejects -> pbxes (pbx_id));
+diesel::joinable!(calls -> pbxes (pbx_id));
 diesel::joinable!(plans -> calling_plans (calling_plan_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(ledger_accounts -> accounts (account_id));
@@ -154,6 +155,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     calling_plans,
     rates,
     cdrs,
+    calls,
     cdr_rejects,
 );
 
@@ -334,6 +336,29 @@ diesel::table! {
         cost -> BigInt,
         ledger_transaction_id -> Nullable<BigInt>,
         ingested_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    calls (pbx_id, call_key) {
+        pbx_id -> BigInt,
+        call_key -> Text,
+        account_id -> BigInt,
+        start -> Timestamptz,
+        lead_answered -> Bool,
+        lead_calldate -> Timestamptz,
+        lead_key -> Text,
+        src -> Text,
+        dst -> Text,
+        direction -> Text,
+        extension -> Nullable<Text>,
+        status -> Text,
+        duration -> Integer,
+        billsec -> Integer,
+        cost -> BigInt,
+        legs -> Integer,
+        rated -> Bool,
+        unrated -> Bool,
     }
 }
 

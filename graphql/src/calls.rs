@@ -1,11 +1,13 @@
 //! Calls: CDRs in, and the calls an account made.
 
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use switchboard_core::call_records::{self, IngestError};
 use switchboard_core::cdr::{self, MASTER_CSV_COLUMNS};
 use switchboard_core::{db, pbxes, AccountId, Money as CoreMoney};
 
+use crate::commerce::{connection, page};
 use crate::guards::{Allow, ADMIN, STAFF};
 use crate::types::{parse_id, Money};
 use crate::{internal, pool};
@@ -45,7 +47,8 @@ pub async fn recent(
         .into_iter()
         .map(|l| CallLine {
             pbx_id: ID(l.pbx_id.to_string()),
-            start: l.calldate,
+            rating: l.rating().into(),
+            start: l.start,
             from: l.src,
             to: l.dst,
             direction: l.direction,
@@ -53,7 +56,6 @@ pub async fn recent(
             status: l.status,
             duration: l.duration,
             billsec: l.billsec,
-            rating: l.rating,
             cost: Money::new(CoreMoney(l.cost), currency),
         })
         .collect())
@@ -79,9 +81,116 @@ pub struct CdrImportResult {
     pub duplicates: i32,
     /// Lines that could not be read, kept aside with their reason.
     pub rejected: i32,
+    /// Records of this batch that should cost money and matched no rate:
+    /// flagged for staff (`unratedCalls`), never free.
     pub unrated: i32,
     /// What this batch's calls took from the balance.
     pub billed: Money,
+}
+
+/// A call leg that should cost money and matched no rate.
+#[derive(SimpleObject)]
+pub struct UnratedCall {
+    pub id: ID,
+    pub pbx_id: ID,
+    pub account_id: ID,
+    pub start: DateTime<Utc>,
+    pub from: String,
+    pub to: String,
+    pub direction: String,
+    /// Answered seconds.
+    pub billsec: i32,
+    pub ingested_at: DateTime<Utc>,
+}
+
+/// A CDR that could not be read, kept with why.
+#[derive(SimpleObject)]
+pub struct CdrReject {
+    pub id: ID,
+    pub pbx_id: ID,
+    pub account_id: ID,
+    /// `pull`, `csv` or `push`.
+    pub source: String,
+    /// The line or record as it arrived.
+    pub raw: String,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Calls' reads for staff.
+#[derive(Default)]
+pub struct CallsQuery;
+
+#[Object]
+impl CallsQuery {
+    /// Call legs that should cost money and matched no rate, newest first:
+    /// the client sees them as pending until staff price them.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
+    async fn unrated_calls(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, UnratedCall>> {
+        let (first, before) = page(first, after)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let rows = call_records::unrated_legs(&mut conn, before, first + 1)
+            .await
+            .map_err(internal)?;
+        Ok(connection(
+            rows,
+            first,
+            before.is_some(),
+            |r| r.id,
+            |r| UnratedCall {
+                id: ID(r.id.to_string()),
+                pbx_id: ID(r.pbx_id.to_string()),
+                account_id: ID(r.account_id.to_string()),
+                start: r.calldate,
+                from: r.src,
+                to: r.dst,
+                direction: r.direction,
+                billsec: r.billsec,
+                ingested_at: r.ingested_at,
+            },
+        ))
+    }
+
+    /// CDRs that could not be read, newest first, with the reason.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
+    async fn cdr_rejects(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, CdrReject>> {
+        let (first, before) = page(first, after)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let rows = call_records::rejects(&mut conn, before, first + 1)
+            .await
+            .map_err(internal)?;
+        Ok(connection(
+            rows,
+            first,
+            before.is_some(),
+            |r| r.id,
+            |r| CdrReject {
+                id: ID(r.id.to_string()),
+                pbx_id: ID(r.pbx_id.to_string()),
+                account_id: ID(r.account_id.to_string()),
+                source: r.source,
+                raw: r.raw,
+                reason: r.reason,
+                received_at: r.received_at,
+            },
+        ))
+    }
 }
 
 /// Calls' changes.
@@ -249,28 +358,15 @@ fn totals(key: String, t: &call_records::Totals, currency: &str) -> CallTotals {
     }
 }
 
-async fn month_calls(
-    ctx: &Context<'_>,
-    account: i64,
-    time_zone: &str,
-    month: ReportMonth,
-) -> Result<(
-    chrono_tz::Tz,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    Vec<call_records::ReportCall>,
-)> {
+/// The zone and the bounds of the month a report covers.
+fn month_of(time_zone: &str, month: ReportMonth) -> (chrono_tz::Tz, DateTime<Utc>, DateTime<Utc>) {
     let zone: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
     let back = match month {
         ReportMonth::Current => 0,
         ReportMonth::Last => 1,
     };
     let (from, to) = call_records::month_bounds(Utc::now(), zone, back);
-    let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-    let calls = call_records::calls_between(&mut conn, AccountId(account), from, to)
-        .await
-        .map_err(internal)?;
-    Ok((zone, from, to, calls))
+    (zone, from, to)
 }
 
 /// The report of one month of an account's calls.
@@ -281,8 +377,11 @@ pub async fn report(
     time_zone: &str,
     month: ReportMonth,
 ) -> Result<CallReport> {
-    let (zone, from, to, calls) = month_calls(ctx, account, time_zone, month).await?;
-    let report = call_records::summarize(&calls, zone);
+    let (zone, from, to) = month_of(time_zone, month);
+    let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+    let report = call_records::report(&mut conn, AccountId(account), from, to, zone)
+        .await
+        .map_err(internal)?;
     let group = |groups: &[(String, call_records::Totals)]| {
         groups
             .iter()
@@ -315,7 +414,11 @@ pub async fn calls_csv(
     time_zone: &str,
     month: ReportMonth,
 ) -> Result<String> {
-    let (zone, _, _, calls) = month_calls(ctx, account, time_zone, month).await?;
+    let (zone, from, to) = month_of(time_zone, month);
+    let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+    let calls = call_records::calls_between(&mut conn, AccountId(account), from, to)
+        .await
+        .map_err(internal)?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "start",

@@ -21,7 +21,12 @@ pub use query::Query;
 
 /// Every read.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(Query, commerce::CommerceQuery, rates::RatesQuery);
+pub struct QueryRoot(
+    Query,
+    commerce::CommerceQuery,
+    rates::RatesQuery,
+    calls::CallsQuery,
+);
 
 /// Every change.
 #[derive(MergedObject, Default)]

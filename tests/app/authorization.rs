@@ -35,6 +35,8 @@ fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'st
         ("Query", "order", "{ order(id: \"{order}\") { state } }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
         ("Query", "orders", "{ orders { edges { node { state } } } }".into(), vec![STAFF, ADMIN]),
         ("Query", "pbxes", "{ pbxes { edges { node { state } } } }".into(), vec![STAFF, ADMIN]),
+        ("Query", "unratedCalls", "{ unratedCalls { edges { node { to } } } }".into(), vec![STAFF, ADMIN]),
+        ("Query", "cdrRejects", "{ cdrRejects { edges { node { reason } } } }".into(), vec![STAFF, ADMIN]),
         ("Query", "callingPlans", "{ callingPlans { name } }".into(), vec![STAFF, ADMIN]),
         ("Query", "callingPlan", "{ callingPlan(id: \"0\") { name } }".into(), vec![STAFF, ADMIN]),
         (

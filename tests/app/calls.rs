@@ -181,6 +181,34 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
         .expect("count");
     assert_eq!(usages, 1, "re-importing bills nothing");
 
+    // Staff see the unrated call and the line that could not be read.
+    let page = staff
+        .get(app.url("/admin/calls"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let unrated = &page[page.find("id=\"unrated\"").expect("the unrated calls")..];
+    let unrated = &unrated[..unrated.find("</table>").expect("its end")];
+    assert!(unrated.contains("33123456789"), "{unrated}");
+    assert!(
+        !unrated.contains("442079460958"),
+        "a priced call is not listed"
+    );
+    let set_aside = &page[page.find("id=\"rejects\"").expect("the records set aside")..];
+    assert!(set_aside.contains("this is not a CDR") && set_aside.contains("line 7"));
+    let refused = client
+        .get(app.url("/admin/calls"))
+        .send()
+        .await
+        .expect("GET");
+    assert!(
+        !refused.text().await.expect("body").contains("33123456789"),
+        "clients do not see the staff list"
+    );
+
     // The client home lists the calls, newest first, the helper leg left out.
     let home = client
         .get(app.url("/portal"))
@@ -533,4 +561,196 @@ async fn cdrs_are_pulled_from_asterisks_table_in_mariadb_incrementally() {
         .query_drop(format!("DROP DATABASE {database}"))
         .await
         .expect("cleaned up");
+}
+
+/// A second PBX of the same account on the same plan.
+async fn another_pbx(app: &TestApp, like: i64) -> i64 {
+    let mut conn = app.conn().await;
+    let (account, plan): (i64, i64) = pbxes::table
+        .find(like)
+        .select((pbxes::account_id, pbxes::plan_id))
+        .first(&mut conn)
+        .await
+        .expect("the first PBX");
+    diesel::insert_into(pbxes::table)
+        .values((
+            pbxes::account_id.eq(account),
+            pbxes::plan_id.eq(plan),
+            pbxes::request_id.eq(format!("pbx-like-{like}")),
+            pbxes::gui_password_sealed.eq("v1:x"),
+            pbxes::state.eq("active"),
+        ))
+        .returning(pbxes::id)
+        .get_result(&mut conn)
+        .await
+        .expect("a PBX")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_report_adds_up() {
+    use switchboard_core::call_records::{self, ingest};
+    use switchboard_core::schema::calls;
+    let app = TestApp::spawn().await;
+    let (_, _, first, account) = pbx_with_rates(&app).await;
+    let second = another_pbx(&app, first).await;
+    let now = chrono::Utc::now();
+    // Three weeks of an office: ring groups (several legs, one call),
+    // transfers, unanswered and busy legs, outbound calls priced by the plan.
+    let records = switchboard_controller::traffic::generate(11, now, 21, 8, "15550100199");
+    assert!(records.len() > 200, "{} records", records.len());
+    let mut conn = app.conn().await;
+
+    // The first PBX gets everything at once; the second gets the same
+    // records backwards, in batches of 7, each batch sent twice.
+    ingest(&mut conn, first, "push", &records, &[])
+        .await
+        .expect("one batch");
+    let mut backwards = records.clone();
+    backwards.reverse();
+    let mut billed_twice = switchboard_core::Money::ZERO;
+    for batch in backwards.chunks(7) {
+        let once = ingest(&mut conn, second, "push", batch, &[])
+            .await
+            .expect("a batch");
+        let again = ingest(&mut conn, second, "push", batch, &[])
+            .await
+            .expect("the batch again");
+        assert_eq!((again.accepted, again.duplicates), (0, batch.len()));
+        assert_eq!(again.billed, switchboard_core::Money::ZERO);
+        billed_twice = billed_twice + once.billed;
+    }
+
+    type Row = (
+        String,
+        chrono::DateTime<chrono::Utc>,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        i32,
+        i64,
+        i32,
+        bool,
+    );
+    let calls_of = |pbx: i64| {
+        calls::table
+            .filter(calls::pbx_id.eq(pbx))
+            .order(calls::call_key)
+            .select((
+                calls::call_key,
+                calls::start,
+                calls::src,
+                calls::dst,
+                calls::status,
+                calls::extension,
+                calls::lead_key,
+                calls::billsec,
+                calls::cost,
+                calls::legs,
+                calls::unrated,
+            ))
+    };
+    let one: Vec<Row> = calls_of(first).load(&mut conn).await.expect("calls");
+    let many: Vec<Row> = calls_of(second).load(&mut conn).await.expect("calls");
+    assert_eq!(one, many, "the same calls, however the legs arrived");
+    let legs: i64 = cdrs::table
+        .filter(cdrs::pbx_id.eq(first))
+        .filter(cdrs::helper_leg.eq(false))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("legs");
+    assert!(
+        (one.len() as i64) < legs,
+        "ring groups fold: {} calls from {legs} legs",
+        one.len()
+    );
+    assert_eq!(
+        one.iter().map(|c| i64::from(c.9)).sum::<i64>(),
+        legs,
+        "every leg is in one call"
+    );
+    let cost_of = |rows: &[Row]| rows.iter().map(|c| c.8).sum::<i64>();
+    assert_eq!(billed_twice.micros(), cost_of(&many));
+    assert!(cost_of(&one) > 0, "outbound calls were priced");
+    let balance: i64 = ledger_accounts::table
+        .filter(ledger_accounts::account_id.eq(account))
+        .select(ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("balance");
+    assert_eq!(
+        balance,
+        10_000_000 - cost_of(&one) - cost_of(&many),
+        "the ledger holds exactly the calls' costs"
+    );
+
+    // The report, summed by the database, agrees with the calls behind it.
+    let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
+    let (from, to) = (
+        now - chrono::Duration::days(30),
+        now + chrono::Duration::days(1),
+    );
+    let report = call_records::report(
+        &mut conn,
+        switchboard_core::AccountId(account),
+        from,
+        to,
+        zone,
+    )
+    .await
+    .expect("the report");
+    let listed =
+        call_records::calls_between(&mut conn, switchboard_core::AccountId(account), from, to)
+            .await
+            .expect("the calls");
+    assert_eq!(report.all.calls as usize, listed.len());
+    assert_eq!(report.all.calls as usize, one.len() * 2);
+    assert_eq!(
+        report.all.seconds,
+        listed.iter().map(|c| i64::from(c.billsec)).sum::<i64>()
+    );
+    assert_eq!(report.all.cost.micros(), cost_of(&one) * 2);
+    assert_eq!(
+        report.by_pbx.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert_eq!(report.by_pbx[0].1, report.by_pbx[1].1);
+    for (name, groups) in [
+        ("status", &report.by_status),
+        ("direction", &report.by_direction),
+        ("extension", &report.by_extension),
+        ("day", &report.by_day),
+    ] {
+        let calls: i64 = groups.iter().map(|(_, t)| t.calls).sum();
+        let seconds: i64 = groups.iter().map(|(_, t)| t.seconds).sum();
+        assert_eq!(
+            (calls, seconds),
+            (report.all.calls, report.all.seconds),
+            "by {name}"
+        );
+    }
+    let answered = listed.iter().filter(|c| c.status == "answered").count() as i64;
+    assert_eq!(report.all.answered, answered);
+    let mut days: std::collections::BTreeMap<String, i64> = Default::default();
+    for call in &listed {
+        *days
+            .entry(
+                call.start
+                    .with_timezone(&zone)
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            )
+            .or_default() += 1;
+    }
+    assert_eq!(
+        report
+            .by_day
+            .iter()
+            .map(|(d, t)| (d.clone(), t.calls))
+            .collect::<Vec<_>>(),
+        days.into_iter().collect::<Vec<_>>(),
+        "calls per day, in New York"
+    );
 }
