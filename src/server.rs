@@ -36,6 +36,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(auth::password_page).post(auth::change_password),
         )
         .at("/static/graphiql/:file", get(assets::graphiql_file))
+        .at("/static/rate-import.js", get(assets::rate_import_script))
         .at("/graphql", get(api::graphiql).post(api::graphql))
         .at(
             "/graphql/console",
@@ -55,6 +56,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(catalogue::plans_list).post(catalogue::save_plan),
         )
         .at("/admin/pbxes", get(catalogue::pbxes_list))
+        .at("/admin/calls", get(switchboard_admin::call_records::list))
         .at(
             "/admin/calling-plans",
             get(switchboard_admin::rates::list).post(switchboard_admin::rates::create),

@@ -1,6 +1,7 @@
 //! The staff section: what the company's people see after signing in.
 #![forbid(unsafe_code)]
 
+pub mod call_records;
 pub mod catalogue;
 pub mod rates;
 

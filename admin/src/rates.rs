@@ -8,7 +8,7 @@ use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
-use switchboard_web::layout::{csrf_field, error_page};
+use switchboard_web::layout::{csrf_field, error_page, html_response};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page, PageContext};
 
@@ -17,6 +17,7 @@ const PLAN: &str = include_str!("../operations/calling_plan.graphql");
 const PREVIEW: &str = include_str!("../operations/preview_rates.graphql");
 const IMPORT: &str = include_str!("../operations/import_rates.graphql");
 const CREATE: &str = include_str!("../operations/create_calling_plan.graphql");
+const HISTORY: &str = include_str!("../operations/rate_history.graphql");
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,11 +144,27 @@ struct Rate {
     subsequent_increment: i32,
     minimum_duration: i32,
     effective_from: chrono::DateTime<chrono::Utc>,
+    /// Only in a history: this version took the prefix out.
+    #[serde(default)]
+    removed: bool,
+}
+
+#[derive(Deserialize)]
+struct HistoryData {
+    #[serde(rename = "callingPlan")]
+    calling_plan: HistoryOf,
+}
+
+#[derive(Deserialize)]
+struct HistoryOf {
+    history: Vec<Rate>,
 }
 
 #[derive(Deserialize, Default)]
 pub struct PlanQuery {
     prefix: Option<String>,
+    /// A prefix whose every version to show.
+    history: Option<String>,
     imported: Option<String>,
 }
 
@@ -198,20 +215,37 @@ async fn plan_page(
     state: &AppState,
     ctx: &PageContext,
     id: &str,
-    prefix: Option<String>,
+    shown: &PlanQuery,
     form: &ImportForm,
     preview: Option<&Preview>,
     notice: Option<&str>,
 ) -> Response {
+    let prefix = shown.prefix.clone();
     let variables = serde_json::json!({ "id": id, "prefix": prefix });
     let data: PlanData = match operations::run(state, ctx, PLAN, variables).await {
         Ok(data) => data,
         Err(error) => return error_page(ctx, StatusCode::NOT_FOUND, &error.message()),
     };
     let plan = data.calling_plan;
-    Page { title: &plan.name, nav: Nav::StaffRates, ctx }.respond(html! {
+    let history = match shown.history.clone().filter(|p| !p.trim().is_empty()) {
+        Some(of) => {
+            let variables = serde_json::json!({ "id": id, "prefix": of.trim() });
+            match operations::run::<HistoryData>(state, ctx, HISTORY, variables).await {
+                Ok(data) => Some((of, data.calling_plan.history)),
+                Err(error) => return error_page(ctx, StatusCode::NOT_FOUND, &error.message()),
+            }
+        }
+        None => None,
+    };
+    let page = Page {
+        title: &plan.name,
+        nav: Nav::StaffRates,
+        ctx,
+    };
+    let head = html! { script src="/static/rate-import.js" defer {} };
+    html_response(StatusCode::OK, page.render_app_like(head, html! {
         h1 { (plan.name) }
-        @if let Some(notice) = notice { div.alert.ok role="status" { (notice) } }
+        @if let Some(notice) = notice { div #notice .alert.ok role="status" { (notice) } }
         p.muted { (plan.rate_count) " rates in force." }
         form.inline method="get" action={ "/admin/calling-plans/" (plan.id) } {
             div { label.muted for="prefix" { "Prefix starts with" } input #prefix type="search" name="prefix" value=(prefix.clone().unwrap_or_default()); }
@@ -223,7 +257,7 @@ async fn plan_page(
                 tbody {
                     @for rate in &plan.rates {
                         tr {
-                            td { code { (rate.prefix) } }
+                            td { a href={ "/admin/calling-plans/" (plan.id) "?" (history_query(&rate.prefix)) "#history" } title="Every version of this rate" { code { (rate.prefix) } } }
                             td { (rate.description) }
                             td.num { (rate.per_minute.formatted) }
                             td.num { (rate.connection_fee.formatted) }
@@ -236,11 +270,37 @@ async fn plan_page(
                 }
             }
         }
+        @if let Some((of, versions)) = &history {
+            h2 #history { "Every version of " code { (of) } }
+            p.muted { "Each version applies to calls that started from its time until the next one; a call keeps the version it was rated with." }
+            div.table-wrap {
+                table #rate-history {
+                    thead { tr { th { "From (UTC)" } th { "Destination" } th.num { "A minute" } th.num { "Connection" } th.num { "Increments" } th.num { "Minimum" } } }
+                    tbody {
+                        @for rate in versions {
+                            tr {
+                                td { (rate.effective_from.format("%Y-%m-%d %H:%M")) }
+                                @if rate.removed {
+                                    td colspan="5" { span.badge.off { "removed" } " calls to this prefix match a shorter one, or none" }
+                                } @else {
+                                    td { (rate.description) }
+                                    td.num { (rate.per_minute.formatted) }
+                                    td.num { (rate.connection_fee.formatted) }
+                                    td.num { (rate.initial_increment) "/" (rate.subsequent_increment) }
+                                    td.num { (rate.minimum_duration) " s" }
+                                }
+                            }
+                        }
+                        @if versions.is_empty() { tr { td.empty colspan="6" { "This prefix has never had a rate here." } } }
+                    }
+                }
+            }
+        }
         @if ctx.role() == Some(Role::Admin) {
             h2 { "Import a price list" }
             p.muted { "Our export, A2Billing's (dialprefix, rateinitial, initblock, billingblock, connectcharge) or ASTPP's (Code, Cost/Min, Increment …) columns, separated by commas or semicolons. Nothing changes until you confirm the preview." }
             @if let Some(preview) = preview {
-                div.card {
+                div #preview .card {
                     h2 { "Preview" }
                     p { (preview.summary.added) " added, " (preview.summary.changed) " changed, " (preview.summary.removed) " removed, " (preview.summary.unchanged) " unchanged." }
                     @if preview.error_count > 0 {
@@ -254,8 +314,10 @@ async fn plan_page(
                     }
                 }
             }
-            form.stack.card method="post" action={ "/admin/calling-plans/" (plan.id) "/import" } {
+            form #rate-import .stack.card method="post" action={ "/admin/calling-plans/" (plan.id) "/import" } {
                 (csrf_field(ctx))
+                label for="csv-file" hidden { "A price list file" }
+                input #csv-file type="file" accept=".csv,.txt,text/csv,text/plain" hidden;
                 label for="csv" { "The file's text" }
                 textarea #csv name="csv" rows="10" spellcheck="false" { (form.csv) }
                 label for="effective_at" { "Takes effect " span.hint { "(UTC, e.g. 2026-12-01T00:00:00Z; empty: now)" } }
@@ -264,6 +326,8 @@ async fn plan_page(
                     input #replace type="checkbox" name="replace" value="yes" checked[form.replace.is_some()];
                     " Remove the prefixes the file does not name"
                 }
+                progress #import-progress hidden {}
+                p #import-status .muted role="status" aria-live="polite" {}
                 @if preview.is_some_and(|p| p.error_count == 0) {
                     input type="hidden" name="confirm" value="yes";
                     button.primary type="submit" { "Import these rates" }
@@ -272,7 +336,7 @@ async fn plan_page(
                 }
             }
         }
-    })
+    }))
 }
 
 /// `GET /admin/calling-plans/:id`
@@ -289,21 +353,13 @@ pub async fn show(
     };
     let notice = query
         .imported
+        .as_ref()
         .map(|summary| format!("Imported: {summary}."));
     let form = ImportForm {
         replace: Some("yes".into()),
         ..ImportForm::default()
     };
-    plan_page(
-        state,
-        &ctx,
-        &id,
-        query.prefix,
-        &form,
-        None,
-        notice.as_deref(),
-    )
-    .await
+    plan_page(state, &ctx, &id, &query, &form, None, notice.as_deref()).await
 }
 
 /// `POST /admin/calling-plans/:id/import`: previews, then on confirmation imports.
@@ -365,7 +421,7 @@ pub async fn import(
                 state,
                 &ctx,
                 &id,
-                None,
+                &PlanQuery::default(),
                 &form,
                 Some(&data.preview_rate_import),
                 None,
@@ -374,4 +430,8 @@ pub async fn import(
         }
         Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),
     }
+}
+
+fn history_query(prefix: &str) -> String {
+    serde_urlencoded::to_string([("history", prefix)]).unwrap_or_default()
 }

@@ -599,3 +599,112 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
         .expect("body");
     assert_eq!(last_month.lines().count(), 1, "nothing last month");
 }
+
+/// Waits (up to 60 s) until the element `id` shows text that satisfies
+/// `done`; returns that text.
+async fn wait_for_text(browser: &Client, id: &str, done: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(element) = browser.find(Locator::Id(id)).await {
+            if let Ok(text) = element.text().await {
+                if done(&text) {
+                    return text;
+                }
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "#{id} did not show what was expected in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_imports_a_100k_rate_file_with_its_progress_shown() {
+    let app = TestApp::spawn().await;
+    let plan = {
+        let mut conn = app.conn().await;
+        switchboard_core::calling_plans::create(&mut conn, "Wholesale", "USD", None)
+            .await
+            .expect("a calling plan")
+    };
+    let folder = tempfile::tempdir().expect("a folder");
+    let file = folder.path().join("wholesale.csv");
+    let mut csv =
+        String::from("prefix,description,per_minute,initial_increment,subsequent_increment\n");
+    for n in 0..100_000u32 {
+        csv.push_str(&format!(
+            "{},Destination {n},0.{:04},6,6\n",
+            2_000_000 + n,
+            10 + n % 9_000
+        ));
+    }
+    std::fs::write(&file, &csv).expect("the file");
+    let (_, password) = app.user("rita", Role::Admin, None).await;
+    let browser = browser().await;
+    sign_in(&browser, &app, "rita", &password).await;
+    browser
+        .goto(&app.url(&format!("/admin/calling-plans/{plan}")))
+        .await
+        .expect("the plan's page");
+    let picker = browser
+        .wait()
+        .for_element(Locator::Css("#csv-file:not([hidden])"))
+        .await
+        .expect("the script offers a file picker");
+    picker
+        .send_keys(file.to_str().expect("a path"))
+        .await
+        .expect("choosing the file");
+    let read = wait_for_text(&browser, "import-status", |t| t.contains("rows read")).await;
+    assert!(read.contains("100,000 rows read"), "{read}");
+    let bar = browser
+        .find(Locator::Id("import-progress"))
+        .await
+        .expect("the progress bar");
+    assert_eq!(
+        bar.attr("value").await.expect("value"),
+        Some(csv.len().to_string()),
+        "the bar is full once the file is read"
+    );
+
+    let started = Instant::now();
+    browser
+        .find(Locator::Css("#rate-import button[type=submit]"))
+        .await
+        .expect("Preview")
+        .click()
+        .await
+        .expect("click");
+    // While the file travels the status says how far it has got; once the
+    // preview arrives it replaces the page.
+    let preview = wait_for_text(&browser, "preview", |t| t.contains("added")).await;
+    let previewed = started.elapsed();
+    assert!(preview.contains("100000 added, 0 changed"), "{preview}");
+    screenshot(&browser, "rate-import-preview").await;
+
+    let started = Instant::now();
+    browser
+        .find(Locator::Css("#rate-import button[type=submit]"))
+        .await
+        .expect("Import these rates")
+        .click()
+        .await
+        .expect("click");
+    let notice = wait_for_text(&browser, "notice", |t| t.contains("Imported")).await;
+    let imported = started.elapsed();
+    assert!(notice.contains("Imported: 100000 added"), "{notice}");
+    eprintln!(
+        "100,000 rates ({} KB): preview {:.1} s, import {:.1} s, in the browser",
+        csv.len() / 1024,
+        previewed.as_secs_f64(),
+        imported.as_secs_f64()
+    );
+    let mut conn = app.conn().await;
+    let table = switchboard_core::calling_plans::rate_table(&mut conn, plan)
+        .await
+        .expect("rates");
+    assert_eq!(table.current(chrono::Utc::now()).len(), 100_000);
+    browser.close().await.expect("close");
+}

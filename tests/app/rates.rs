@@ -235,6 +235,29 @@ async fn an_admin_previews_then_confirms_a_price_list_on_the_rates_page() {
         .expect("body");
     assert!(shown.contains("Imported: 2 added, 0 changed, 0 removed."));
     assert!(shown.contains("United") || shown.contains("UK"));
+    // A later version of the UK rate: the page shows both, oldest first.
+    let later = post(vec![
+        ("csv", "prefix,description,per_minute\n44,UK,0.03\n".into()),
+        ("effective_at", "2099-01-01T00:00:00Z".into()),
+        ("confirm", "yes".into()),
+    ])
+    .await;
+    assert_eq!(later.status(), 303);
+    let history = http
+        .get(app.url(&format!("{page}?history=44")))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let versions = &history[history.find("id=\"rate-history\"").expect("the versions")..];
+    let (now, then) = (
+        versions.find("$0.02").expect("the current price"),
+        versions.find("$0.03").expect("the coming price"),
+    );
+    assert!(now < then, "oldest first");
+    assert!(versions.contains("2099-01-01 00:00"));
     let (_, staff_password) = app.user("rates-staff", Role::Staff, None).await;
     let staff = app.signed_in("rates-staff", &staff_password).await;
     let read_only = staff

@@ -201,6 +201,27 @@ async fn an_oversized_request_is_refused_before_anything_reads_it() {
         .await
         .expect("POST");
     assert_eq!(response.status(), 413);
+
+    // Signed-in staff send whole price lists; clients stay at 2 MiB.
+    let (_, username, password) = app.client("bulky", 0).await;
+    let client = app.signed_in(&username, &password).await;
+    let (_, staff_password) = app.user("bulky-staff", Role::Staff, None).await;
+    let staff = app.signed_in("bulky-staff", &staff_password).await;
+    let big = "y".repeat(3 * 1024 * 1024);
+    for (who, http, status) in [("client", &client, 413), ("staff", &staff, 200)] {
+        let token = app.csrf_token(http, "/graphql/console").await;
+        let response = http
+            .post(app.url("/graphql"))
+            .header("x-csrf-token", token)
+            .json(&serde_json::json!({
+                "query": "query($s: String) { __typename }",
+                "variables": { "s": big },
+            }))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status().as_u16(), status, "{who}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

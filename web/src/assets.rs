@@ -15,6 +15,17 @@ pub fn stylesheet() -> Response {
         .into_response()
 }
 
+const RATE_IMPORT: &str = include_str!("../assets/rate-import.js");
+
+/// `GET /static/rate-import.js`: progress for the rate import form.
+#[handler]
+pub fn rate_import_script() -> Response {
+    RATE_IMPORT
+        .with_header(header::CONTENT_TYPE, "text/javascript; charset=utf-8")
+        .with_header(header::CACHE_CONTROL, "public, max-age=3600")
+        .into_response()
+}
+
 /// GraphiQL and the React it runs on, built by their projects and kept in
 /// `assets/graphiql/` so nothing is fetched from elsewhere.
 const GRAPHIQL: &[(&str, &str, &[u8])] = &[

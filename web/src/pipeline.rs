@@ -41,6 +41,10 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// The largest body accepted from signed-in staff, who send whole price
+/// lists and CDR files (100k rates are about 4 MiB).
+pub const MAX_STAFF_BODY_BYTES: usize = 32 * 1024 * 1024;
+
 /// The policy of every page but GraphiQL's (see `api::graphiql`).
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                        form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -119,7 +123,7 @@ async fn handle<E: Endpoint + ?Sized>(
                 "The database is not answering; try again in a moment.",
             )
         }
-        Ok(_) if !read_body(&mut req).await => simple_page(
+        Ok(ref viewer) if !read_body(&mut req, body_limit(viewer)).await => simple_page(
             StatusCode::PAYLOAD_TOO_LARGE,
             "The request is larger than Switchboard accepts.",
         ),
@@ -168,13 +172,22 @@ async fn handle<E: Endpoint + ?Sized>(
     response
 }
 
-/// Reads the body into memory, refusing more than `MAX_BODY_BYTES`;
-/// returns false when it was too large or could not be read.
-async fn read_body(req: &mut Request) -> bool {
+/// How large a body `viewer` may send: the session is known before the
+/// body is read, so only staff get the larger allowance.
+fn body_limit(viewer: &Viewer) -> usize {
+    match viewer.user.as_ref().map(|u| u.role) {
+        Some(Role::Staff | Role::Admin) => MAX_STAFF_BODY_BYTES,
+        _ => MAX_BODY_BYTES,
+    }
+}
+
+/// Reads the body into memory, refusing more than `limit` bytes; returns
+/// false when it was too large or could not be read.
+async fn read_body(req: &mut Request, limit: usize) -> bool {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
-    match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+    match req.take_body().into_bytes_limit(limit).await {
         Ok(body) => {
             req.set_body(body);
             true
