@@ -754,3 +754,55 @@ async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_repo
         "calls per day, in New York"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_records_sent_at_once_by_several_sources_are_stored_and_billed_once() {
+    use switchboard_core::call_records::ingest;
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, account) = pbx_with_rates(&app).await;
+    let records =
+        switchboard_controller::traffic::generate(5, chrono::Utc::now(), 10, 6, "15550100199");
+    // A pull, an import and two pushes of overlapping batches, all at once.
+    let mut tasks = Vec::new();
+    for (n, source) in ["pull", "csv", "push", "push"].into_iter().enumerate() {
+        let mut conn = app.conn().await;
+        let batch: Vec<_> = records[n * records.len() / 8..].to_vec();
+        tasks.push(tokio::spawn(async move {
+            ingest(&mut conn, pbx, source, &batch, &[])
+                .await
+                .expect("a batch")
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += task.await.expect("the task").accepted;
+    }
+    assert_eq!(accepted, records.len(), "each record stored once");
+    let mut conn = app.conn().await;
+    let stored: i64 = cdrs::table
+        .filter(cdrs::pbx_id.eq(pbx))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(stored as usize, records.len());
+    let costs: Vec<(i64, Option<i64>)> = cdrs::table
+        .filter(cdrs::pbx_id.eq(pbx))
+        .select((cdrs::cost, cdrs::ledger_transaction_id))
+        .load(&mut conn)
+        .await
+        .expect("costs");
+    let cost: i64 = costs.iter().map(|(c, _)| c).sum();
+    assert!(cost > 0, "some calls were priced");
+    assert!(
+        costs.iter().all(|(c, billed)| (*c > 0) == billed.is_some()),
+        "every priced record is billed, by one posting"
+    );
+    let balance: i64 = ledger_accounts::table
+        .filter(ledger_accounts::account_id.eq(account))
+        .select(ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("balance");
+    assert_eq!(balance, 10_000_000 - cost, "billed once");
+}
