@@ -232,47 +232,57 @@ const LEAD_COLUMNS: [&str; 9] = [
     "duration",
 ];
 
-/// `unnest($n::type[]), …`: one array parameter per column, numbered from
-/// `first`. Set-returning functions in the select list step through their
-/// arrays together without first copying each into a temporary store, as
-/// `FROM unnest(…)` would.
-fn unnest_columns(first: usize, types: &[&str]) -> String {
-    types
+/// `INSERT INTO table (fixed…, columns…) SELECT $1, …, unnest($n::type[]), …`:
+/// one array parameter per column after the fixed ones. Set-returning
+/// functions in the select list step through their arrays together without
+/// first copying each into a temporary store, as `FROM unnest(…)` would.
+fn insert_arrays(table: &str, fixed: &[&str], columns: &[(&str, &str)]) -> String {
+    let names: Vec<&str> = fixed
         .iter()
-        .enumerate()
-        .map(|(n, ty)| format!("unnest(${}::{ty}[])", first + n))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .copied()
+        .chain(columns.iter().map(|(name, _)| *name))
+        .collect();
+    let values: Vec<String> = (1..=fixed.len())
+        .map(|n| format!("${n}"))
+        .chain(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(n, (_, ty))| format!("unnest(${}::{ty}[])", fixed.len() + 1 + n)),
+        )
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) SELECT {}",
+        names.join(", "),
+        values.join(", ")
+    )
 }
 
-const CALL_COLUMNS: &str = "pbx_id, account_id, call_key, start, lead_answered, lead_calldate, lead_key, src, dst, \
-                            direction, extension, status, duration, billsec, cost, legs, rated, unrated";
-const CALL_TYPES: [&str; 16] = [
-    "text",
-    "timestamptz",
-    "bool",
-    "timestamptz",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int",
-    "int",
-    "bigint",
-    "int",
-    "bool",
-    "bool",
+/// The call columns sent as arrays, with their types, in the order
+/// `write_calls` binds them (after `pbx_id` and `account_id`).
+const CALL_ARRAYS: [(&str, &str); 16] = [
+    ("call_key", "text"),
+    ("start", "timestamptz"),
+    ("lead_answered", "bool"),
+    ("lead_calldate", "timestamptz"),
+    ("lead_key", "text"),
+    ("src", "text"),
+    ("dst", "text"),
+    ("direction", "text"),
+    ("extension", "text"),
+    ("status", "text"),
+    ("duration", "int"),
+    ("billsec", "int"),
+    ("cost", "bigint"),
+    ("legs", "int"),
+    ("rated", "bool"),
+    ("unrated", "bool"),
 ];
 
 /// Inserts calls not held yet; `merge` folds calls already held with the
 /// same rule as [`CallRollup::merge`].
 fn calls_sql(merge: bool) -> String {
-    let insert = format!(
-        "INSERT INTO calls ({CALL_COLUMNS}) SELECT $1, $2, {}",
-        unnest_columns(3, &CALL_TYPES)
-    );
+    let insert = insert_arrays("calls", &["pbx_id", "account_id"], &CALL_ARRAYS);
     if !merge {
         return insert;
     }
@@ -295,48 +305,46 @@ fn calls_sql(merge: bool) -> String {
     )
 }
 
-const CDR_COLUMNS: &str = "pbx_id, source, ledger_transaction_id, record_key, calldate, clid, src, dst, dcontext, \
-        channel, dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, \
-        userfield, linkedid, sequence, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, dst_cnam, \
-        peeraccount, direction, extension, status, call_key, helper_leg, rating, billed_seconds, rate_id, cost";
-const CDR_TYPES: [&str; 37] = [
-    "bigint",
-    "text",
-    "timestamptz",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int",
-    "int",
-    "text",
-    "int",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "bool",
-    "text",
-    "int",
-    "bigint",
-    "bigint",
+/// The CDR columns sent as arrays, with their types, in the order
+/// `insert_legs` binds them (after `pbx_id` and `source`).
+const CDR_ARRAYS: [(&str, &str); 37] = [
+    ("ledger_transaction_id", "bigint"),
+    ("record_key", "text"),
+    ("calldate", "timestamptz"),
+    ("clid", "text"),
+    ("src", "text"),
+    ("dst", "text"),
+    ("dcontext", "text"),
+    ("channel", "text"),
+    ("dstchannel", "text"),
+    ("lastapp", "text"),
+    ("lastdata", "text"),
+    ("duration", "int"),
+    ("billsec", "int"),
+    ("disposition", "text"),
+    ("amaflags", "int"),
+    ("accountcode", "text"),
+    ("uniqueid", "text"),
+    ("userfield", "text"),
+    ("linkedid", "text"),
+    ("sequence", "int"),
+    ("did", "text"),
+    ("recordingfile", "text"),
+    ("cnum", "text"),
+    ("cnam", "text"),
+    ("outbound_cnum", "text"),
+    ("outbound_cnam", "text"),
+    ("dst_cnam", "text"),
+    ("peeraccount", "text"),
+    ("direction", "text"),
+    ("extension", "text"),
+    ("status", "text"),
+    ("call_key", "text"),
+    ("helper_leg", "bool"),
+    ("rating", "text"),
+    ("billed_seconds", "int"),
+    ("rate_id", "bigint"),
+    ("cost", "bigint"),
 ];
 
 /// Stores a batch of a PBX's CDRs (and the lines that could not be read),
@@ -465,11 +473,7 @@ async fn insert_legs(
     fn column<'a, T>(legs: &'a [Leg<'a>], f: impl Fn(&'a Leg<'a>) -> T) -> Vec<T> {
         legs.iter().map(f).collect()
     }
-    let sql = format!(
-        "INSERT INTO cdrs ({CDR_COLUMNS}) SELECT $1, $2, {}",
-        unnest_columns(3, &CDR_TYPES)
-    );
-    diesel::sql_query(sql)
+    diesel::sql_query(insert_arrays("cdrs", &["pbx_id", "source"], &CDR_ARRAYS))
         .into_boxed::<Pg>()
         .bind::<BigInt, _>(pbx_id)
         .bind::<Text, _>(source.to_owned())
