@@ -58,6 +58,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/admin/pbxes", get(catalogue::pbxes_list))
         .at("/admin/calls", get(switchboard_admin::call_records::list))
         .at(
+            "/admin/calls/price",
+            post(switchboard_admin::call_records::price),
+        )
+        .at(
             "/admin/calling-plans",
             get(switchboard_admin::rates::list).post(switchboard_admin::rates::create),
         )

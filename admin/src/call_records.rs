@@ -4,16 +4,17 @@
 use chrono::{DateTime, Utc};
 use maud::html;
 use poem::http::StatusCode;
-use poem::web::{Data, Query};
-use poem::{handler, Request, Response};
+use poem::web::{Data, Form, Query, Redirect};
+use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
-use switchboard_web::layout::error_page;
+use switchboard_web::layout::{csrf_field, error_page};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
 const CALL_RECORDS: &str = include_str!("../operations/call_records.graphql");
+const PRICE_UNRATED: &str = include_str!("../operations/price_unrated.graphql");
 
 /// How much of a set-aside record the list shows.
 const RAW_SHOWN: usize = 160;
@@ -22,6 +23,8 @@ const RAW_SHOWN: usize = 160;
 pub struct CallRecordsQuery {
     unrated_after: Option<String>,
     rejects_after: Option<String>,
+    /// What the last pricing did, to show once.
+    priced: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +113,14 @@ pub async fn list(
         Ok(data) => data,
         Err(error) => return error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
     };
+    let mut pbxes: Vec<&str> = data
+        .unrated_calls
+        .edges
+        .iter()
+        .map(|e| e.node.pbx_id.as_str())
+        .collect();
+    pbxes.sort_by_key(|p| p.parse::<i64>().unwrap_or(0));
+    pbxes.dedup();
     Page {
         title: "Call records",
         nav: Nav::StaffCallRecords,
@@ -117,8 +128,21 @@ pub async fn list(
     }
     .respond(html! {
         h1 { "Call records to look at" }
+        @if let Some(priced) = &query.priced { div #notice .alert.ok role="status" { (priced) } }
         h2 { "Unrated calls" }
         p.muted { "Answered calls that should cost money and matched no rate of their PBX's calling plan when they started. The client sees them as pending; nothing has been charged for them." }
+        @if ctx.role() == Some(Role::Admin) && !pbxes.is_empty() {
+            p.muted { "Once the calling plan has a rate for these destinations, price them with today's rates; calls that still match none stay here." }
+            div.inline {
+                @for pbx in &pbxes {
+                    form method="post" action="/admin/calls/price" {
+                        (csrf_field(&ctx))
+                        input type="hidden" name="pbx_id" value=(pbx);
+                        button type="submit" { "Price PBX #" (pbx) "'s calls at today's rates" }
+                    }
+                }
+            }
+        }
         div.table-wrap {
             table #unrated {
                 thead { tr { th { "#" } th { "Started (UTC)" } th { "Account" } th { "PBX" } th { "From" } th { "To" } th { "Direction" } th.num { "Seconds" } } }
@@ -169,4 +193,54 @@ pub async fn list(
             div.pager { span {} a.button href={ "/admin/calls?rejects_after=" (next) } { "Older records" } }
         }
     })
+}
+
+#[derive(Deserialize)]
+pub struct PriceForm {
+    pbx_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PricedData {
+    price_unrated_calls: Priced,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Priced {
+    priced: i32,
+    still_unrated: i32,
+    billed: Formatted,
+}
+
+#[derive(Deserialize)]
+struct Formatted {
+    formatted: String,
+}
+
+/// `POST /admin/calls/price`: `priceUnratedCalls` for one PBX.
+#[handler]
+pub async fn price(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<PriceForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let variables = serde_json::json!({ "pbxId": form.pbx_id });
+    match operations::run::<PricedData>(state, &ctx, PRICE_UNRATED, variables).await {
+        Ok(data) => {
+            let done = data.price_unrated_calls;
+            let said = format!(
+                "PBX #{}: {} calls priced, {} billed; {} still match no rate.",
+                form.pbx_id, done.priced, done.billed.formatted, done.still_unrated
+            );
+            let query = serde_urlencoded::to_string([("priced", said)]).unwrap_or_default();
+            Redirect::see_other(format!("/admin/calls?{query}")).into_response()
+        }
+        Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),
+    }
 }

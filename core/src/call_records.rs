@@ -347,6 +347,159 @@ const CDR_ARRAYS: [(&str, &str); 37] = [
     ("cost", "bigint"),
 ];
 
+/// What a PBX's calls are priced by.
+struct Terms {
+    account_id: i64,
+    table: Option<RateTable>,
+    inbound: Option<Money>,
+}
+
+/// Takes the PBX's turn (batches and pricing of one PBX never overlap) and
+/// loads its account and its plan's calling plan.
+async fn lock_and_load_terms(
+    conn: &mut AsyncPgConnection,
+    pbx_id: i64,
+) -> Result<Terms, IngestError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('cdrs:' || $1))")
+        .bind::<BigInt, _>(pbx_id)
+        .execute(conn)
+        .await?;
+    let (account_id, calling_plan): (i64, Option<i64>) = pbxes::table
+        .inner_join(plans::table)
+        .filter(pbxes::id.eq(pbx_id))
+        .select((pbxes::account_id, plans::calling_plan_id))
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(IngestError::UnknownPbx(pbx_id))?;
+    let (table, inbound) = match calling_plan {
+        Some(plan) => {
+            let inbound: Option<i64> = calling_plans::table
+                .find(plan)
+                .select(calling_plans::inbound_per_minute)
+                .first(conn)
+                .await?;
+            (
+                Some(plans_of_rates::rate_table(conn, plan).await?),
+                inbound.map(Money),
+            )
+        }
+        None => (None, None),
+    };
+    Ok(Terms {
+        account_id,
+        table,
+        inbound,
+    })
+}
+
+/// What pricing a PBX's unrated calls did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Repriced {
+    /// Legs that found a rate and were billed.
+    pub priced: usize,
+    /// Legs that still match no rate.
+    pub still_unrated: usize,
+    pub billed: Money,
+}
+
+/// Prices a PBX's unrated call legs with the rates in force at `at` (a
+/// staff decision: the rates in force when the calls started had none for
+/// them), bills them as one usage posting, updates their calls and records
+/// who did it, in one transaction.
+pub async fn price_unrated(
+    conn: &mut AsyncPgConnection,
+    pbx_id: i64,
+    at: DateTime<Utc>,
+    actor: &crate::audit::Actor,
+) -> Result<Repriced, IngestError> {
+    conn.transaction(async |conn| {
+        let terms = lock_and_load_terms(conn, pbx_id).await?;
+        let unrated: Vec<(i64, String, i32, String)> = cdrs::table
+            .filter(cdrs::pbx_id.eq(pbx_id))
+            .filter(cdrs::rating.eq("unrated"))
+            .order(cdrs::id)
+            .select((cdrs::id, cdrs::dst, cdrs::billsec, cdrs::call_key))
+            .load(conn)
+            .await?;
+        let priced: Vec<(i64, rating::Priced, &str)> = unrated
+            .iter()
+            .filter_map(|(id, dst, billsec, call_key)| {
+                let billsec = u32::try_from(*billsec).unwrap_or(0);
+                terms
+                    .table
+                    .as_ref()
+                    .and_then(|t| t.price(dst, at, billsec))
+                    .map(|p| (*id, p, call_key.as_str()))
+            })
+            .collect();
+        let mut result = Repriced {
+            priced: priced.len(),
+            still_unrated: unrated.len() - priced.len(),
+            billed: Money::ZERO,
+        };
+        let Some((first, _, _)) = <[_]>::first(&priced) else {
+            return Ok(result);
+        };
+        let total = Money(priced.iter().map(|(_, p, _)| p.cost.micros()).sum());
+        let usage = if total > Money::ZERO {
+            let key = format!("usage-priced:pbx:{pbx_id}:cdr:{first}");
+            let calls = priced.iter().filter(|(_, p, _)| p.cost > Money::ZERO).count();
+            Some(
+                post_usage(
+                    conn,
+                    pbx_id,
+                    AccountId(terms.account_id),
+                    total,
+                    key,
+                    calls,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        for (id, price, call_key) in &priced {
+            diesel::update(cdrs::table.find(id))
+                .set((
+                    cdrs::rating.eq("rated"),
+                    cdrs::billed_seconds.eq(price.billed_seconds as i32),
+                    cdrs::rate_id.eq(price.rate_id),
+                    cdrs::cost.eq(price.cost.micros()),
+                    cdrs::ledger_transaction_id.eq(usage.filter(|_| price.cost > Money::ZERO)),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::sql_query(
+                "UPDATE calls SET cost = cost + $3, rated = true, \
+                        unrated = EXISTS (SELECT 1 FROM cdrs WHERE pbx_id = $1 AND call_key = $2 AND rating = 'unrated') \
+                 WHERE pbx_id = $1 AND call_key = $2",
+            )
+            .bind::<BigInt, _>(pbx_id)
+            .bind::<Text, _>(*call_key)
+            .bind::<BigInt, _>(price.cost.micros())
+            .execute(conn)
+            .await?;
+        }
+        result.billed = total;
+        crate::audit::record(
+            conn,
+            actor,
+            "pbx.price_unrated_calls",
+            &format!("pbx:{pbx_id}"),
+            &format!(
+                "{} calls priced at the rates of {}, {} micros billed",
+                result.priced,
+                at.to_rfc3339(),
+                total.micros()
+            ),
+        )
+        .await?;
+        Ok(result)
+    })
+    .await
+}
+
 /// Stores a batch of a PBX's CDRs (and the lines that could not be read),
 /// rates them with the PBX's plan's calling plan, folds them into calls, and
 /// posts their usage to the ledger, all in one database transaction.
@@ -364,32 +517,11 @@ pub async fn ingest(
     rejects: &[(String, String)],
 ) -> Result<Ingested, IngestError> {
     conn.transaction(async |conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('cdrs:' || $1))")
-            .bind::<BigInt, _>(pbx_id)
-            .execute(conn)
-            .await?;
-        let (account_id, calling_plan): (i64, Option<i64>) = pbxes::table
-            .inner_join(plans::table)
-            .filter(pbxes::id.eq(pbx_id))
-            .select((pbxes::account_id, plans::calling_plan_id))
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or(IngestError::UnknownPbx(pbx_id))?;
-        let (table, inbound) = match calling_plan {
-            Some(plan) => {
-                let inbound: Option<i64> = calling_plans::table
-                    .find(plan)
-                    .select(calling_plans::inbound_per_minute)
-                    .first(conn)
-                    .await?;
-                (
-                    Some(plans_of_rates::rate_table(conn, plan).await?),
-                    inbound.map(Money),
-                )
-            }
-            None => (None, None),
-        };
+        let Terms {
+            account_id,
+            table,
+            inbound,
+        } = lock_and_load_terms(conn, pbx_id).await?;
 
         let mut result = Ingested::default();
         let mut seen = HashSet::new();
@@ -427,8 +559,15 @@ pub async fn ingest(
         );
         let usage = match <[_]>::first(&legs) {
             Some(first) if total > Money::ZERO => Some(
-                post_usage(conn, pbx_id, AccountId(account_id), total, &first.record_key, &legs)
-                    .await?,
+                post_usage(
+                    conn,
+                    pbx_id,
+                    AccountId(account_id),
+                    total,
+                    format!("usage:pbx:{pbx_id}:{}", first.record_key),
+                    legs.iter().filter(|l| l.derived.cost > Money::ZERO).count(),
+                )
+                .await?,
             ),
             _ => None,
         };
@@ -581,15 +720,15 @@ async fn write_calls(
         .await
 }
 
-/// Posts a batch's usage as one ledger transaction, keyed by the batch's
-/// first new record (each record is billed once, so no two batches share it).
+/// Posts usage as one ledger transaction. Its key names the first record it
+/// bills (each record is billed once, so no two postings share it).
 async fn post_usage(
     conn: &mut AsyncPgConnection,
     pbx_id: i64,
     account: AccountId,
     total: Money,
-    first_key: &str,
-    legs: &[Leg<'_>],
+    idempotency_key: String,
+    calls: usize,
 ) -> Result<i64, IngestError> {
     let customer = ledger::customer_account(conn, account).await?;
     let currency: String = ledger_accounts::table
@@ -598,11 +737,10 @@ async fn post_usage(
         .first(conn)
         .await?;
     let revenue = ledger::book(conn, Book::Revenue, &currency).await?;
-    let calls = legs.iter().filter(|l| l.derived.cost > Money::ZERO).count();
     let posted = ledger::post(
         conn,
         &NewTransaction {
-            idempotency_key: format!("usage:pbx:{pbx_id}:{first_key}"),
+            idempotency_key,
             kind: "usage".into(),
             memo: format!("Calls: {calls} of PBX #{pbx_id}"),
             currency,

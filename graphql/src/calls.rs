@@ -117,6 +117,16 @@ pub struct CdrReject {
     pub received_at: DateTime<Utc>,
 }
 
+/// What pricing unrated calls did.
+#[derive(SimpleObject)]
+pub struct PricedCalls {
+    /// Call legs that found a rate and were billed.
+    pub priced: i32,
+    /// Call legs that still match no rate.
+    pub still_unrated: i32,
+    pub billed: Money,
+}
+
 /// Calls' reads for staff.
 #[derive(Default)]
 pub struct CallsQuery;
@@ -208,6 +218,28 @@ impl CallsMutation {
             .await
             .map_err(internal)?
             .ok_or_else(|| "No such PBX.".into())
+    }
+
+    /// Prices a PBX's unrated calls with the rates in force now and bills
+    /// them: for calls that started before their destination had a rate.
+    /// Calls that still match no rate stay unrated. Recorded in the audit log.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn price_unrated_calls(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<PricedCalls> {
+        let pbx = parse_id(&pbx_id)?;
+        let actor = crate::mutation::actor(ctx);
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let done = call_records::price_unrated(&mut conn, pbx, Utc::now(), &actor)
+            .await
+            .map_err(|e| match e {
+                IngestError::UnknownPbx(_) => "No such PBX.".into(),
+                other => internal(other),
+            })?;
+        let currency = account_currency(&mut conn, pbx).await?;
+        Ok(PricedCalls {
+            priced: done.priced as i32,
+            still_unrated: done.still_unrated as i32,
+            billed: Money::new(done.billed, &currency),
+        })
     }
 
     /// Where to pull a PBX's CDRs from: its Asterisk CDR database

@@ -171,7 +171,7 @@ impl Mutation {
 #[derive(Clone, Debug)]
 pub struct SessionToken(pub String);
 
-fn actor(ctx: &Context<'_>) -> Actor {
+pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
     let viewer = ctx.data_opt::<Viewer>();
     Actor {
         user_id: viewer.and_then(|v| v.user.as_ref()).map(|u| u.user_id),

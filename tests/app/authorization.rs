@@ -46,6 +46,7 @@ fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'st
             vec![ADMIN],
         ),
         ("Mutation", "issueCdrToken", "mutation { issueCdrToken(pbxId: \"0\") }".into(), vec![STAFF, ADMIN]),
+        ("Mutation", "priceUnratedCalls", "mutation { priceUnratedCalls(pbxId: \"0\") { priced } }".into(), vec![ADMIN]),
         (
             "Mutation",
             "importCdrCsv",

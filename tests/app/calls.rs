@@ -238,6 +238,95 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
             < calls.find("15550100100").expect("the US call"),
         "newest first"
     );
+
+    // France gets a rate today; an admin prices the unrated call with it.
+    let calling_plan: i64 = pbxes::table
+        .inner_join(plans::table)
+        .filter(pbxes::id.eq(pbx))
+        .select(plans::calling_plan_id)
+        .first::<Option<i64>>(&mut conn)
+        .await
+        .expect("the plan")
+        .expect("a calling plan");
+    {
+        use switchboard_core::schema::rates;
+        diesel::insert_into(rates::table)
+            .values((
+                rates::calling_plan_id.eq(calling_plan),
+                rates::prefix.eq("33"),
+                rates::per_minute.eq(50_000i64),
+                rates::initial_increment.eq(60),
+                rates::subsequent_increment.eq(60),
+                rates::effective_from.eq(chrono::Utc::now() - chrono::Duration::seconds(1)),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("a rate for France");
+    }
+    let price = || {
+        let (staff, app) = (staff.clone(), &app);
+        async move {
+            let token = app.csrf_token(&staff, "/admin/calls").await;
+            let posted = staff
+                .post(app.url("/admin/calls/price"))
+                .form(&[("csrf", token), ("pbx_id", pbx.to_string())])
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(posted.status(), 303);
+            let shown = posted.headers()["location"]
+                .to_str()
+                .expect("text")
+                .to_owned();
+            staff
+                .get(app.url(&shown))
+                .send()
+                .await
+                .expect("GET")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let priced = price().await;
+    assert!(
+        priced.contains("1 calls priced, $0.05 billed; 0 still match no rate"),
+        "{priced}"
+    );
+    let unrated = &priced[priced.find("id=\"unrated\"").expect("the list")..];
+    assert!(
+        !unrated.contains("33123456789"),
+        "priced calls leave the list"
+    );
+    let again = price().await;
+    assert!(again.contains("0 calls priced, $0.00 billed"), "{again}");
+    let balance: i64 = ledger_accounts::table
+        .filter(ledger_accounts::account_id.eq(account))
+        .select(ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("balance");
+    assert_eq!(balance, 10_000_000 - 115_000 - 50_000, "billed once");
+    let (cost, unrated): (i64, bool) = switchboard_core::schema::calls::table
+        .filter(switchboard_core::schema::calls::dst.eq("33123456789"))
+        .select((
+            switchboard_core::schema::calls::cost,
+            switchboard_core::schema::calls::unrated,
+        ))
+        .first(&mut conn)
+        .await
+        .expect("the call");
+    assert_eq!((cost, unrated), (50_000, false));
+    let audited: i64 = switchboard_core::schema::audit_log::table
+        .filter(switchboard_core::schema::audit_log::action.eq("pbx.price_unrated_calls"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("audit");
+    assert_eq!(
+        audited, 1,
+        "the pricing is recorded; the one that found nothing changed nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
