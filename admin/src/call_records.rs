@@ -133,13 +133,11 @@ pub async fn list(
         p.muted { "Answered calls that should cost money and matched no rate of their PBX's calling plan when they started. The client sees them as pending; nothing has been charged for them." }
         @if ctx.role() == Some(Role::Admin) && !pbxes.is_empty() {
             p.muted { "Once the calling plan has a rate for these destinations, price them with today's rates; calls that still match none stay here." }
-            div.inline {
-                @for pbx in &pbxes {
-                    form method="post" action="/admin/calls/price" {
-                        (csrf_field(&ctx))
-                        input type="hidden" name="pbx_id" value=(pbx);
-                        button type="submit" { "Price PBX #" (pbx) "'s calls at today's rates" }
-                    }
+            @for pbx in &pbxes {
+                form.inline method="post" action="/admin/calls/price" {
+                    (csrf_field(&ctx))
+                    input type="hidden" name="pbx_id" value=(pbx);
+                    button.primary type="submit" { "Price PBX #" (pbx) "'s calls at today's rates" }
                 }
             }
         }
