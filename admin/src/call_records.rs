@@ -13,6 +13,8 @@ use switchboard_web::layout::{csrf_field, error_page};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
+use crate::{Connection, Formatted};
+
 const CALL_RECORDS: &str = include_str!("../operations/call_records.graphql");
 const PRICE_UNRATED: &str = include_str!("../operations/price_unrated.graphql");
 
@@ -32,34 +34,6 @@ pub struct CallRecordsQuery {
 struct Records {
     unrated_calls: Connection<Unrated>,
     cdr_rejects: Connection<Rejected>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Connection<T> {
-    edges: Vec<Edge<T>>,
-    page_info: PageInfo,
-}
-
-#[derive(Deserialize)]
-struct Edge<T> {
-    node: T,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
-}
-
-impl<T> Connection<T> {
-    fn next(&self) -> Option<&str> {
-        self.page_info
-            .end_cursor
-            .as_deref()
-            .filter(|_| self.page_info.has_next_page)
-    }
 }
 
 #[derive(Deserialize)]
@@ -210,11 +184,6 @@ struct Priced {
     priced: i32,
     still_unrated: i32,
     billed: Formatted,
-}
-
-#[derive(Deserialize)]
-struct Formatted {
-    formatted: String,
 }
 
 /// `POST /admin/calls/price`: `priceUnratedCalls` for one PBX.

@@ -261,26 +261,7 @@ pub async fn save_plan(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PbxesData {
-    pbxes: PbxConnection,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PbxConnection {
-    edges: Vec<PbxEdge>,
-    page_info: PageInfo,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PbxEdge {
-    node: Pbx,
+    pbxes: crate::Connection<Pbx>,
 }
 
 #[derive(Deserialize)]
@@ -326,11 +307,7 @@ pub async fn pbxes_list(
         Ok(data) => data,
         Err(error) => return error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
     };
-    let next = data
-        .pbxes
-        .page_info
-        .end_cursor
-        .filter(|_| data.pbxes.page_info.has_next_page);
+    let next = data.pbxes.next();
     Page {
         title: "PBXs",
         nav: Nav::StaffPbxes,

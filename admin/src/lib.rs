@@ -34,16 +34,27 @@ pub struct AccountsQuery {
     after: Option<String>,
 }
 
+/// One page of a list, as the schema's connections return it.
 #[derive(Deserialize)]
-struct StaffAccounts {
-    accounts: Connection,
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Connection<T> {
+    edges: Vec<Edge<T>>,
+    page_info: PageInfo,
+}
+
+impl<T> Connection<T> {
+    /// The cursor of the next page, when there is one.
+    fn next(&self) -> Option<&str> {
+        self.page_info
+            .end_cursor
+            .as_deref()
+            .filter(|_| self.page_info.has_next_page)
+    }
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Connection {
-    edges: Vec<Edge>,
-    page_info: PageInfo,
+struct Edge<T> {
+    node: T,
 }
 
 #[derive(Deserialize)]
@@ -53,9 +64,15 @@ struct PageInfo {
     end_cursor: Option<String>,
 }
 
+/// An amount as people read it.
 #[derive(Deserialize)]
-struct Edge {
-    node: Account,
+pub(crate) struct Formatted {
+    formatted: String,
+}
+
+#[derive(Deserialize)]
+struct StaffAccounts {
+    accounts: Connection<Account>,
 }
 
 #[derive(Deserialize)]
@@ -106,24 +123,19 @@ pub async fn home(
         Ok(data) => data,
         Err(error) => return error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
     };
-    let next_page = data
-        .accounts
-        .page_info
-        .end_cursor
-        .filter(|_| data.accounts.page_info.has_next_page)
-        .map(|cursor| {
-            let mut pairs = vec![("after", cursor)];
-            if !search.trim().is_empty() {
-                pairs.push(("search", search.trim().to_owned()));
-            }
-            if let Some(standing) = &standing {
-                pairs.push(("standing", standing.clone()));
-            }
-            format!(
-                "/admin?{}",
-                serde_urlencoded::to_string(pairs).unwrap_or_default()
-            )
-        });
+    let next_page = data.accounts.next().map(|cursor| {
+        let mut pairs = vec![("after", cursor.to_owned())];
+        if !search.trim().is_empty() {
+            pairs.push(("search", search.trim().to_owned()));
+        }
+        if let Some(standing) = &standing {
+            pairs.push(("standing", standing.clone()));
+        }
+        format!(
+            "/admin?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    });
     Page {
         title: "Accounts",
         nav: Nav::StaffAccounts,
@@ -184,19 +196,7 @@ pub struct OutboxQuery {
 
 #[derive(Deserialize)]
 struct StaffOutbox {
-    emails: EmailConnection,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EmailConnection {
-    edges: Vec<EmailEdge>,
-    page_info: PageInfo,
-}
-
-#[derive(Deserialize)]
-struct EmailEdge {
-    node: Email,
+    emails: Connection<Email>,
 }
 
 #[derive(Deserialize)]
@@ -227,17 +227,12 @@ pub async fn outbox(
         Ok(data) => data,
         Err(error) => return error_page(&ctx, StatusCode::BAD_REQUEST, &error.message()),
     };
-    let next_page = data
-        .emails
-        .page_info
-        .end_cursor
-        .filter(|_| data.emails.page_info.has_next_page)
-        .map(|cursor| {
-            format!(
-                "/admin/outbox?{}",
-                serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default()
-            )
-        });
+    let next_page = data.emails.next().map(|cursor| {
+        format!(
+            "/admin/outbox?{}",
+            serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default()
+        )
+    });
     let files = state.settings.email.smtp.is_none();
     Page {
         title: "Outbox",

@@ -12,6 +12,8 @@ use switchboard_web::layout::{csrf_field, error_page, html_response};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page, PageContext};
 
+use crate::Formatted;
+
 const PLANS: &str = include_str!("../operations/calling_plans.graphql");
 const PLAN: &str = include_str!("../operations/calling_plan.graphql");
 const PREVIEW: &str = include_str!("../operations/preview_rates.graphql");
@@ -33,11 +35,6 @@ struct PlanSummary {
     currency: String,
     rate_count: i32,
     inbound_per_minute: Option<Formatted>,
-}
-
-#[derive(Deserialize)]
-struct Formatted {
-    formatted: String,
 }
 
 /// `GET /admin/calling-plans`

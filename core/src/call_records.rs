@@ -459,28 +459,50 @@ pub async fn price_unrated(
         } else {
             None
         };
-        for (id, price, call_key) in &priced {
-            diesel::update(cdrs::table.find(id))
-                .set((
-                    cdrs::rating.eq("rated"),
-                    cdrs::billed_seconds.eq(price.billed_seconds as i32),
-                    cdrs::rate_id.eq(price.rate_id),
-                    cdrs::cost.eq(price.cost.micros()),
-                    cdrs::ledger_transaction_id.eq(usage.filter(|_| price.cost > Money::ZERO)),
-                ))
-                .execute(conn)
-                .await?;
-            diesel::sql_query(
-                "UPDATE calls SET cost = cost + $3, rated = true, \
-                        unrated = EXISTS (SELECT 1 FROM cdrs WHERE pbx_id = $1 AND call_key = $2 AND rating = 'unrated') \
-                 WHERE pbx_id = $1 AND call_key = $2",
-            )
-            .bind::<BigInt, _>(pbx_id)
-            .bind::<Text, _>(*call_key)
-            .bind::<BigInt, _>(price.cost.micros())
-            .execute(conn)
-            .await?;
-        }
+        diesel::sql_query(
+            "UPDATE cdrs SET rating = 'rated', billed_seconds = u.billed_seconds, rate_id = u.rate_id, \
+                    cost = u.cost, ledger_transaction_id = CASE WHEN u.cost > 0 THEN $1 END \
+             FROM (SELECT unnest($2::bigint[]) AS id, unnest($3::int[]) AS billed_seconds, \
+                          unnest($4::bigint[]) AS rate_id, unnest($5::bigint[]) AS cost) u \
+             WHERE cdrs.id = u.id",
+        )
+        .bind::<Nullable<BigInt>, _>(usage)
+        .bind::<Array<BigInt>, _>(priced.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(
+            priced
+                .iter()
+                .map(|(_, p, _)| p.billed_seconds as i32)
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<BigInt>, _>(priced.iter().map(|(_, p, _)| p.rate_id).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(
+            priced
+                .iter()
+                .map(|(_, p, _)| p.cost.micros())
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
+        // Their calls: the new costs added, still unrated only if another
+        // leg is.
+        diesel::sql_query(
+            "UPDATE calls SET cost = calls.cost + u.cost, rated = true, \
+                    unrated = EXISTS (SELECT 1 FROM cdrs WHERE cdrs.pbx_id = $1 AND cdrs.call_key = calls.call_key \
+                                      AND cdrs.rating = 'unrated') \
+             FROM (SELECT call_key, sum(cost)::bigint AS cost \
+                   FROM unnest($2::text[], $3::bigint[]) AS x(call_key, cost) GROUP BY call_key) u \
+             WHERE calls.pbx_id = $1 AND calls.call_key = u.call_key",
+        )
+        .bind::<BigInt, _>(pbx_id)
+        .bind::<Array<Text>, _>(priced.iter().map(|(_, _, key)| *key).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(
+            priced
+                .iter()
+                .map(|(_, p, _)| p.cost.micros())
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
         result.billed = total;
         crate::audit::record(
             conn,
