@@ -3,8 +3,8 @@
 //! decides the numbers.
 //!
 //! 1. Ingestion: synthetic FreePBX CDRs through `call_records::ingest`
-//!    (derive, rate, store, bill) against a raw PostgreSQL `COPY` of the same
-//!    rows into a table shaped like `cdrs`, in the same process; the ratio is
+//!    (derive, rate, store, fold into calls, bill) against a raw PostgreSQL
+//!    `COPY` of the same rows into `cdrs`, in the same process; the ratio is
 //!    ingestion's rate over COPY's.
 //! 2. Latency: p50/p99 of the client home and of the month report, run as
 //!    their GraphQL operations in-process, with 1M and then 10M CDRs stored.
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use diesel_async::RunQueryDsl;
-use futures::SinkExt;
+use futures::{SinkExt, TryStreamExt};
 use rand::Rng;
 use switchboard_controller::traffic;
 use switchboard_core::accounts::{self, NewAccount};
-use switchboard_core::cdr::{self, RawCdr};
+use switchboard_core::cdr::RawCdr;
 use switchboard_core::config::Settings;
 use switchboard_core::keys::SecretKey;
 use switchboard_core::sessions::SessionUser;
@@ -115,75 +115,31 @@ pub async fn run(
         .await
         .context("connecting for COPY")?;
     tokio::spawn(connection);
-    client
-        .batch_execute("DROP TABLE IF EXISTS cdrs_copy; CREATE TABLE cdrs_copy (LIKE cdrs INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
-        .await?;
-    // Every column ingestion writes, one COPY per batch (each its own
-    // transaction, as each ingested batch is).
+    // The same rows into the same table: each batch's rows exactly as
+    // ingestion stored them (every column it writes, so the same foreign
+    // keys, checks and indexes apply), copied back in under one of 40 other
+    // PBXs, one COPY per batch (each its own transaction, as each ingested
+    // batch is), then deleted again.
     let mut files = Vec::new();
-    for (pbx, batch) in &batches {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        for r in batch {
-            let direction = cdr::direction(r);
-            let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| NULL.into());
-            writer.write_record([
-                pbx.to_string(),
-                "push".into(),
-                cdr::record_key(r),
-                r.calldate.to_rfc3339(),
-                r.clid.clone(),
-                r.src.clone(),
-                r.dst.clone(),
-                r.dcontext.clone(),
-                r.channel.clone(),
-                r.dstchannel.clone(),
-                r.lastapp.clone(),
-                r.lastdata.clone(),
-                r.duration.to_string(),
-                r.billsec.to_string(),
-                r.disposition.clone(),
-                r.amaflags.to_string(),
-                r.accountcode.clone(),
-                r.uniqueid.clone(),
-                r.userfield.clone(),
-                optional(&r.linkedid),
-                r.sequence
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| NULL.into()),
-                optional(&r.did),
-                optional(&r.recordingfile),
-                optional(&r.cnum),
-                optional(&r.cnam),
-                optional(&r.outbound_cnum),
-                optional(&r.outbound_cnam),
-                optional(&r.dst_cnam),
-                optional(&r.peeraccount),
-                direction.as_str().into(),
-                cdr::extension(r, direction).unwrap_or_else(|| NULL.into()),
-                cdr::status(&r.disposition).as_str().into(),
-                cdr::call_key(r),
-                cdr::is_helper_leg(r).to_string(),
-                "rated".into(),
-                r.billsec.to_string(),
-                NULL.into(),
-                "1000".into(),
-            ])?;
-        }
-        files.push(bytes_of(
-            writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
-        ));
+    for (n, (pbx, _)) in batches.iter().enumerate() {
+        let twin = pbxes[batches.len() + n].1;
+        let out = client
+            .copy_out(&format!(
+                "COPY (SELECT {twin}, {COPY_COLUMNS} FROM cdrs WHERE pbx_id = {pbx} ORDER BY id) TO STDOUT"
+            ))
+            .await?;
+        let chunks: Vec<bytes::Bytes> = out.try_collect().await?;
+        files.push(bytes::Bytes::from(chunks.concat()));
     }
+    let twins: Vec<i64> = pbxes[batches.len()..batches.len() * 2]
+        .iter()
+        .map(|(_, pbx)| *pbx)
+        .collect();
     let started = Instant::now();
     let mut copied = 0;
     for file in files {
         let sink = client
-            .copy_in(
-                "COPY cdrs_copy (pbx_id, source, record_key, calldate, clid, src, dst, dcontext, channel, \
-                 dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, \
-                 userfield, linkedid, sequence, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, \
-                 dst_cnam, peeraccount, direction, extension, status, call_key, helper_leg, rating, \
-                 billed_seconds, rate_id, cost) FROM STDIN (FORMAT csv, NULL '\\N')",
-            )
+            .copy_in(&format!("COPY cdrs (pbx_id, {COPY_COLUMNS}) FROM STDIN"))
             .await?;
         futures::pin_mut!(sink);
         sink.send(file).await?;
@@ -204,7 +160,12 @@ pub async fn run(
         "ratio:           {:>10.2} (target ≥ 0.5)",
         ingest_rate / copy_rate
     );
-    client.batch_execute("DROP TABLE cdrs_copy").await?;
+    tokio_postgres::Client::execute(
+        &client,
+        "DELETE FROM cdrs WHERE pbx_id = ANY($1)",
+        &[&twins],
+    )
+    .await?;
     if ingest_only {
         return Ok(());
     }
@@ -272,16 +233,15 @@ pub async fn run(
     Ok(())
 }
 
-/// How the COPY files spell a missing value (an empty field is an empty
-/// string, as ingestion stores it).
-const NULL: &str = "\\N";
+/// Every CDR column ingestion writes, but the PBX (which the COPY baseline
+/// changes); `id` and `ingested_at` take their defaults.
+const COPY_COLUMNS: &str = "source, record_key, calldate, clid, src, dst, dcontext, channel, dstchannel, \
+    lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, userfield, linkedid, \
+    sequence, did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, dst_cnam, peeraccount, direction, \
+    extension, status, call_key, helper_leg, rating, billed_seconds, rate_id, cost, ledger_transaction_id";
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
-}
-
-fn bytes_of(data: Vec<u8>) -> bytes::Bytes {
-    bytes::Bytes::from(data)
 }
 
 #[derive(diesel::QueryableByName)]
