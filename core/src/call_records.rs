@@ -561,15 +561,31 @@ pub async fn ingest(
                 record_key,
             });
         }
+        // Which records and calls are held already: asked together, after
+        // the lock, so nothing can slip in between.
         let keys: Vec<&str> = legs.iter().map(|l| l.record_key.as_str()).collect();
-        let held: HashSet<String> = cdrs::table
-            .filter(cdrs::pbx_id.eq(pbx_id))
-            .filter(cdrs::record_key.eq_any(&keys))
-            .select(cdrs::record_key)
-            .load::<String>(conn)
-            .await?
-            .into_iter()
+        let call_keys: Vec<&str> = legs
+            .iter()
+            .filter(|l| !l.derived.helper)
+            .map(|l| l.call_key.as_str())
             .collect();
+        let (held, held_calls) = {
+            let (mut a, mut b) = (&*conn, &*conn);
+            futures::try_join!(
+                cdrs::table
+                    .filter(cdrs::pbx_id.eq(pbx_id))
+                    .filter(cdrs::record_key.eq_any(&keys))
+                    .select(cdrs::record_key)
+                    .load::<String>(&mut a),
+                calls::table
+                    .filter(calls::pbx_id.eq(pbx_id))
+                    .filter(calls::call_key.eq_any(&call_keys))
+                    .select(calls::call_key)
+                    .load::<String>(&mut b),
+            )?
+        };
+        let held: HashSet<String> = held.into_iter().collect();
+        let held_calls: HashSet<String> = held_calls.into_iter().collect();
         legs.retain(|l| !held.contains(&l.record_key));
         result.duplicates += held.len();
 
@@ -594,43 +610,79 @@ pub async fn ingest(
             _ => None,
         };
         result.billed = usage.map(|_| total).unwrap_or(Money::ZERO);
-        result.unrated = legs.iter().filter(|l| l.derived.rating == "unrated").count();
-        if !legs.is_empty() {
-            let inserted = insert_legs(conn, pbx_id, source, usage, &legs).await?;
-            if inserted != legs.len() {
-                // The lock makes this impossible; if it happens, store nothing
-                // rather than bill a call twice or not at all.
-                return Err(IngestError::Database(diesel::result::Error::RollbackTransaction));
-            }
-            store_calls(conn, pbx_id, account_id, fold_calls(&legs)).await?;
+        result.unrated = legs
+            .iter()
+            .filter(|l| l.derived.rating == "unrated")
+            .count();
+        // The writes go out together (pipelined on the one connection, run in
+        // order by the server): the calls are folded and encoded while the
+        // CDRs are being inserted.
+        let (merged, new): (Vec<CallRollup>, Vec<CallRollup>) = fold_calls(&legs)
+            .into_iter()
+            .partition(|c| held_calls.contains(&c.call_key));
+        let (inserted, _, _, _) = futures::try_join!(
+            insert_legs(conn, pbx_id, source, usage, &legs),
+            write_calls(conn, pbx_id, account_id, &new, false),
+            write_calls(conn, pbx_id, account_id, &merged, true),
+            insert_rejects(conn, pbx_id, source, rejects),
+        )?;
+        if inserted != legs.len() {
+            // The lock makes this impossible; if it happens, store nothing
+            // rather than bill a call twice or not at all.
+            return Err(IngestError::Database(
+                diesel::result::Error::RollbackTransaction,
+            ));
         }
         result.accepted = legs.len();
-        if !rejects.is_empty() {
-            diesel::sql_query(
-                "INSERT INTO cdr_rejects (pbx_id, source, raw, reason) \
-                 SELECT $1, $2, u.raw, u.reason FROM unnest($3::text[], $4::text[]) AS u(raw, reason)",
-            )
-            .bind::<BigInt, _>(pbx_id)
-            .bind::<Text, _>(source)
-            .bind::<Array<Text>, _>(rejects.iter().map(|(raw, _)| raw.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rejects.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>())
-            .execute(conn)
-            .await?;
-        }
         result.rejected = rejects.len();
         Ok(result)
     })
     .await
 }
 
+/// Keeps the lines that could not be read, with why.
+async fn insert_rejects(
+    mut conn: &AsyncPgConnection,
+    pbx_id: i64,
+    source: &str,
+    rejects: &[(String, String)],
+) -> QueryResult<usize> {
+    if rejects.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "INSERT INTO cdr_rejects (pbx_id, source, raw, reason) \
+         SELECT $1, $2, u.raw, u.reason FROM unnest($3::text[], $4::text[]) AS u(raw, reason)",
+    )
+    .bind::<BigInt, _>(pbx_id)
+    .bind::<Text, _>(source)
+    .bind::<Array<Text>, _>(
+        rejects
+            .iter()
+            .map(|(raw, _)| raw.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(
+        rejects
+            .iter()
+            .map(|(_, why)| why.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut conn)
+    .await
+}
+
 /// Inserts new legs, one array per column; returns how many went in.
 async fn insert_legs(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     pbx_id: i64,
     source: &str,
     usage: Option<i64>,
     legs: &[Leg<'_>],
 ) -> QueryResult<usize> {
+    if legs.is_empty() {
+        return Ok(0);
+    }
     fn column<'a, T>(legs: &'a [Leg<'a>], f: impl Fn(&'a Leg<'a>) -> T) -> Vec<T> {
         legs.iter().map(f).collect()
     }
@@ -677,44 +729,22 @@ async fn insert_legs(
         .bind::<Array<Integer>, _>(column(legs, |l| l.derived.billed_seconds))
         .bind::<Array<Nullable<BigInt>>, _>(column(legs, |l| l.derived.rate_id))
         .bind::<Array<BigInt>, _>(column(legs, |l| l.derived.cost.micros()))
-        .execute(conn)
+        .execute(&mut conn)
         .await
 }
 
-/// Adds calls to the `calls` table: those not held yet are inserted, those
-/// held (legs of them came in an earlier batch) are merged.
-async fn store_calls(
-    conn: &mut AsyncPgConnection,
-    pbx_id: i64,
-    account_id: i64,
-    calls: Vec<CallRollup>,
-) -> QueryResult<()> {
-    let keys: Vec<&str> = calls.iter().map(|c| c.call_key.as_str()).collect();
-    let held: HashSet<String> = calls::table
-        .filter(calls::pbx_id.eq(pbx_id))
-        .filter(calls::call_key.eq_any(&keys))
-        .select(calls::call_key)
-        .load::<String>(conn)
-        .await?
-        .into_iter()
-        .collect();
-    let (merged, new): (Vec<CallRollup>, Vec<CallRollup>) =
-        calls.into_iter().partition(|c| held.contains(&c.call_key));
-    for (merge, calls) in [(false, new), (true, merged)] {
-        if !calls.is_empty() {
-            write_calls(conn, pbx_id, account_id, &calls, merge).await?;
-        }
-    }
-    Ok(())
-}
-
+/// Adds calls to the `calls` table: inserted when not held yet, or
+/// `merge`d into the calls held (legs of them came in an earlier batch).
 async fn write_calls(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     pbx_id: i64,
     account_id: i64,
     calls: &[CallRollup],
     merge: bool,
 ) -> QueryResult<usize> {
+    if calls.is_empty() {
+        return Ok(0);
+    }
     fn column<'a, T>(calls: &'a [CallRollup], f: impl Fn(&'a CallRollup) -> T) -> Vec<T> {
         calls.iter().map(f).collect()
     }
@@ -738,7 +768,7 @@ async fn write_calls(
         .bind::<Array<Integer>, _>(column(calls, |c| c.legs))
         .bind::<Array<Bool>, _>(column(calls, |c| c.rated))
         .bind::<Array<Bool>, _>(column(calls, |c| c.unrated))
-        .execute(conn)
+        .execute(&mut conn)
         .await
 }
 

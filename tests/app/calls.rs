@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use switchboard_core::schema::{
-    cdr_rejects, cdrs, journal_entries, journal_transactions, ledger_accounts, pbxes, plans,
+    calls, cdr_rejects, cdrs, journal_entries, journal_transactions, ledger_accounts, pbxes, plans,
 };
 use switchboard_core::{AccountKind, Role};
 
@@ -887,6 +887,99 @@ async fn the_same_records_sent_at_once_by_several_sources_are_stored_and_billed_
         costs.iter().all(|(c, billed)| (*c > 0) == billed.is_some()),
         "every priced record is billed, by one posting"
     );
+    let balance: i64 = ledger_accounts::table
+        .filter(ledger_accounts::account_id.eq(account))
+        .select(ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("balance");
+    assert_eq!(balance, 10_000_000 - cost, "billed once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connection_goes_on() {
+    use switchboard_core::call_records::ingest;
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, account) = pbx_with_rates(&app).await;
+    let records =
+        switchboard_controller::traffic::generate(9, chrono::Utc::now(), 3, 6, "15550100199");
+    let rejects = vec![("garbage".to_owned(), "not a CDR".to_owned())];
+    let mut conn = app.conn().await;
+    diesel::sql_query(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("function");
+    // The CDR insert fails first (the writes sent after it find the
+    // transaction aborted), then the calls write after the CDRs went in.
+    for table in ["cdrs", "calls"] {
+        diesel::sql_query(format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse()"
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("trigger");
+        let refused = ingest(&mut conn, pbx, "push", &records, &rejects).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("refused by the test")),
+            "{table}: {refused:?}"
+        );
+        let stored: i64 = cdrs::table
+            .filter(cdrs::pbx_id.eq(pbx))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .expect("the same connection answers");
+        let calls: i64 = calls::table
+            .count()
+            .get_result(&mut conn)
+            .await
+            .expect("calls");
+        let kept: i64 = cdr_rejects::table
+            .count()
+            .get_result(&mut conn)
+            .await
+            .expect("rejects");
+        let usage: i64 = journal_transactions::table
+            .filter(journal_transactions::kind.eq("usage"))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .expect("usage");
+        let balance: i64 = ledger_accounts::table
+            .filter(ledger_accounts::account_id.eq(account))
+            .select(ledger_accounts::balance)
+            .first(&mut conn)
+            .await
+            .expect("balance");
+        assert_eq!(
+            (stored, calls, kept, usage, balance),
+            (0, 0, 0, 0, 10_000_000),
+            "{table}: nothing stored, nothing billed"
+        );
+        diesel::sql_query(format!("DROP TRIGGER refuse ON {table}"))
+            .execute(&mut conn)
+            .await
+            .expect("drop trigger");
+    }
+    // The same batch again, on the same connection, goes in whole.
+    let ingested = ingest(&mut conn, pbx, "push", &records, &rejects)
+        .await
+        .expect("the batch");
+    assert_eq!((ingested.accepted, ingested.rejected), (records.len(), 1));
+    let costs: Vec<i64> = cdrs::table
+        .filter(cdrs::pbx_id.eq(pbx))
+        .select(cdrs::cost)
+        .load(&mut conn)
+        .await
+        .expect("costs");
+    let cost: i64 = costs.iter().sum();
+    assert!(cost > 0, "some calls were priced");
+    assert_eq!(ingested.billed.micros(), cost);
     let balance: i64 = ledger_accounts::table
         .filter(ledger_accounts::account_id.eq(account))
         .select(ledger_accounts::balance)
