@@ -104,9 +104,10 @@ pub async fn run(
         "Ingesting {total} synthetic CDRs in {} batches, one per PBX (derive, rate, store, fold into calls, bill) …",
         batches.len()
     );
+    let rates = calling_plans::RateTables::default();
     let started = Instant::now();
     for (pbx, batch) in &batches {
-        call_records::ingest(&mut conn, *pbx, "pull", batch, &[])
+        call_records::ingest(&mut conn, &rates, *pbx, "pull", batch, &[])
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -166,6 +167,7 @@ pub async fn run(
         &[&twins],
     )
     .await?;
+    large_rate_table(&mut conn, &pbxes).await?;
     if ingest_only {
         return Ok(());
     }
@@ -185,7 +187,7 @@ pub async fn run(
     }
     let mut round = 1;
     for target in [1_000_000i64, large] {
-        fill(&mut conn, &pbxes, target, &mut round).await?;
+        fill(&mut conn, &rates, &pbxes, target, &mut round).await?;
         for (name, operation, variables) in [
             (
                 "client home",
@@ -255,6 +257,7 @@ struct Count {
 /// table holds `target` CDRs; then vacuums, as autovacuum would have.
 async fn fill(
     conn: &mut db::PooledConn,
+    rates: &calling_plans::RateTables,
     pbxes: &[(switchboard_core::AccountId, i64)],
     target: i64,
     round: &mut u64,
@@ -275,7 +278,7 @@ async fn fill(
         for (n, (_, pbx)) in pbxes.iter().enumerate() {
             let records =
                 traffic::generate((*round << 16) | n as u64, Utc::now(), 60, 20, "15550100199");
-            let ingested = call_records::ingest(conn, *pbx, "push", &records, &[])
+            let ingested = call_records::ingest(conn, rates, *pbx, "push", &records, &[])
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             have += ingested.accepted as i64;
@@ -301,6 +304,89 @@ async fn fill(
         have - from,
         (have - from) as f64 / took
     );
+    Ok(())
+}
+
+/// Rates in the large calling plan: the bench's own and enough made-up
+/// six-digit prefixes to make 100,000.
+const LARGE_RATES: usize = 100_000;
+
+/// Small batches priced with a 100,000-rate calling plan, as PBXs pushing
+/// every few minutes send them: with the rate table kept between batches
+/// (`RateTables`), and loaded for every batch as a baseline.
+async fn large_rate_table(
+    conn: &mut db::PooledConn,
+    pbxes: &[(switchboard_core::AccountId, i64)],
+) -> anyhow::Result<()> {
+    let mut csv = String::from(RATES);
+    let own = RATES.lines().count() - 1;
+    for n in 0..LARGE_RATES - own {
+        csv.push_str(&format!("{},0.03,60,60\n", 200_000 + n));
+    }
+    let rows = rate_csv::parse(&csv)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .rows;
+    let calling_plan = calling_plans::create(conn, "Bench large", "USD", None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    calling_plans::import_history(
+        conn,
+        calling_plan,
+        &rows,
+        "2020-01-01T00:00:00Z".parse()?,
+        &switchboard_core::audit::Actor::system("bench"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    diesel::sql_query(format!(
+        "INSERT INTO plans (slug, name, setup_fee, monthly_fee, included_extensions, calling_plan_id) \
+         VALUES ('bench-large', 'Bench large', 0, 0, 20, {calling_plan})"
+    ))
+    .execute(conn)
+    .await?;
+    const PBXES: usize = 4;
+    const BATCH: usize = 100;
+    let mut timings = Vec::new();
+    for (round, label) in ["loaded for every batch", "kept between batches"]
+        .into_iter()
+        .enumerate()
+    {
+        let kept = calling_plans::RateTables::default();
+        let mut batches = Vec::new();
+        for n in 0..PBXES {
+            let (account, _) = pbxes[round * PBXES + n];
+            let pbx = diesel::sql_query(format!(
+                "INSERT INTO pbxes (account_id, plan_id, request_id, gui_password_sealed, state) \
+                 SELECT {}, id, 'bench-large-{round}-{n}', 'v1:x', 'active' FROM plans WHERE slug = 'bench-large' \
+                 RETURNING id AS n",
+                account.0
+            ))
+            .get_result::<Count>(conn)
+            .await?
+            .n;
+            let records = traffic::generate(1_000 + n as u64, Utc::now(), 30, 20, "15550100199");
+            for batch in records.chunks(BATCH) {
+                batches.push((pbx, batch.to_vec()));
+            }
+        }
+        let count: usize = batches.iter().map(|(_, b)| b.len()).sum();
+        let started = Instant::now();
+        for (pbx, batch) in &batches {
+            let fresh = calling_plans::RateTables::default();
+            let rates = if round == 0 { &fresh } else { &kept };
+            call_records::ingest(conn, rates, *pbx, "push", batch, &[])
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let took = started.elapsed();
+        let rate = count as f64 / took.as_secs_f64();
+        println!(
+            "{LARGE_RATES} rates, batches of {BATCH}, table {label:<22}: {rate:>8.0} CDRs/s ({count} in {:.2} s)",
+            took.as_secs_f64()
+        );
+        timings.push(rate);
+    }
+    println!("kept over loaded:  {:>10.1}×", timings[1] / timings[0]);
     Ok(())
 }
 

@@ -187,10 +187,14 @@ async fn serve_on(
             format!("http://{address}")
         }
     };
+    let mut state_settings = settings.clone();
+    state_settings.controller.base_url = Some(controller_url.clone());
+    let state = AppState::new(pool.clone(), key.clone(), state_settings.clone())?;
     let jobs = switchboard_jobs::JobContext {
         key: key.clone(),
         controller: switchboard_controller::Controller::new(&settings.controller, &controller_url)?,
         settings: std::sync::Arc::new(settings.clone()),
+        rate_tables: state.rate_tables.clone(),
     };
     if demo {
         let credentials = demo::seed(&pool, &key, &jobs.controller).await?;
@@ -216,10 +220,7 @@ async fn serve_on(
     drop(conn);
     let mailer = switchboard_jobs::Mailer::from_settings(settings, key.clone())?;
     let _jobs = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
-    let mut settings = settings.clone();
-    settings.controller.base_url = Some(controller_url);
-    let state = AppState::new(pool, key, settings.clone())?;
-    tracing::info!(%address, base_url = %settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");
+    tracing::info!(%address, base_url = %state_settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");
     server::serve(acceptor, state, server::shutdown_signal()).await
 }
 

@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::Utc;
 use switchboard_controller::{traffic, Controller, CreatePbx};
 use switchboard_core::accounts::{self, NewAccount};
+use switchboard_core::calling_plans::RateTables;
 use switchboard_core::domain::Email;
 use switchboard_core::keys::SecretKey;
 use switchboard_core::ledger::{self, Book, NewTransaction};
@@ -184,7 +185,7 @@ async fn seed_pbx(
         plan.included_extensions as u32,
         "15550100199",
     );
-    call_records::ingest(conn, pbx, "push", &calls, &[])
+    call_records::ingest(conn, &RateTables::default(), pbx, "push", &calls, &[])
         .await
         .map_err(|e| anyhow::anyhow!("ingesting the demo's calls: {e}"))?;
     Ok(())

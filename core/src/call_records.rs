@@ -3,6 +3,7 @@
 //! batch whose amount is exactly the sum of its calls' costs.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -10,7 +11,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::calling_plans as plans_of_rates;
+use crate::calling_plans::RateTables;
 use crate::cdr::{self, Direction, RawCdr, Status};
 use crate::domain::AccountId;
 use crate::ledger::{self, Book, LedgerError, NewTransaction};
@@ -350,46 +351,48 @@ const CDR_ARRAYS: [(&str, &str); 37] = [
 /// What a PBX's calls are priced by.
 struct Terms {
     account_id: i64,
-    table: Option<RateTable>,
+    table: Option<Arc<RateTable>>,
     inbound: Option<Money>,
 }
 
 /// Takes the PBX's turn (batches and pricing of one PBX never overlap) and
-/// loads its account and its plan's calling plan.
+/// loads its account and its plan's calling plan; the lock and the lookup
+/// go out together.
 async fn lock_and_load_terms(
     conn: &mut AsyncPgConnection,
+    rates: &RateTables,
     pbx_id: i64,
 ) -> Result<Terms, IngestError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('cdrs:' || $1))")
-        .bind::<BigInt, _>(pbx_id)
-        .execute(conn)
-        .await?;
-    let (account_id, calling_plan): (i64, Option<i64>) = pbxes::table
-        .inner_join(plans::table)
-        .filter(pbxes::id.eq(pbx_id))
-        .select((pbxes::account_id, plans::calling_plan_id))
-        .first(conn)
-        .await
+    let found = {
+        let (mut a, mut b) = (&*conn, &*conn);
+        futures::try_join!(
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('cdrs:' || $1))")
+                .bind::<BigInt, _>(pbx_id)
+                .execute(&mut a),
+            pbxes::table
+                .inner_join(plans::table.left_join(calling_plans::table))
+                .filter(pbxes::id.eq(pbx_id))
+                .select((
+                    pbxes::account_id,
+                    plans::calling_plan_id,
+                    calling_plans::inbound_per_minute.nullable(),
+                    calling_plans::rates_version.nullable(),
+                ))
+                .first::<(i64, Option<i64>, Option<i64>, Option<i64>)>(&mut b),
+        )
+    };
+    let (account_id, calling_plan, inbound, version) = found
+        .map(|(_, terms)| terms)
         .optional()?
         .ok_or(IngestError::UnknownPbx(pbx_id))?;
-    let (table, inbound) = match calling_plan {
-        Some(plan) => {
-            let inbound: Option<i64> = calling_plans::table
-                .find(plan)
-                .select(calling_plans::inbound_per_minute)
-                .first(conn)
-                .await?;
-            (
-                Some(plans_of_rates::rate_table(conn, plan).await?),
-                inbound.map(Money),
-            )
-        }
-        None => (None, None),
+    let table = match (calling_plan, version) {
+        (Some(plan), Some(version)) => Some(rates.get(conn, plan, version).await?),
+        _ => None,
     };
     Ok(Terms {
         account_id,
         table,
-        inbound,
+        inbound: inbound.map(Money),
     })
 }
 
@@ -414,7 +417,8 @@ pub async fn price_unrated(
     actor: &crate::audit::Actor,
 ) -> Result<Repriced, IngestError> {
     conn.transaction(async |conn| {
-        let terms = lock_and_load_terms(conn, pbx_id).await?;
+        // A staff action, seldom taken: the rate table is loaded afresh.
+        let terms = lock_and_load_terms(conn, &RateTables::default(), pbx_id).await?;
         let unrated: Vec<(i64, String, i32, String)> = cdrs::table
             .filter(cdrs::pbx_id.eq(pbx_id))
             .filter(cdrs::rating.eq("unrated"))
@@ -530,9 +534,11 @@ pub async fn price_unrated(
 /// is settled before anything is written: the usage posting covers exactly
 /// the new records, and each is stored already billed by it. Rows travel as
 /// one array per column (`unnest`), a handful of parameters per batch instead
-/// of one per field.
+/// of one per field. The calling plan's rate table comes from `rates` while
+/// the plan's rates are unchanged.
 pub async fn ingest(
     conn: &mut AsyncPgConnection,
+    rates: &RateTables,
     pbx_id: i64,
     source: &str,
     records: &[RawCdr],
@@ -543,7 +549,7 @@ pub async fn ingest(
             account_id,
             table,
             inbound,
-        } = lock_and_load_terms(conn, pbx_id).await?;
+        } = lock_and_load_terms(conn, rates, pbx_id).await?;
 
         let mut result = Ingested::default();
         let mut seen = HashSet::new();
@@ -557,7 +563,7 @@ pub async fn ingest(
             legs.push(Leg {
                 record,
                 call_key: cdr::call_key(record),
-                derived: derive(record, table.as_ref(), inbound),
+                derived: derive(record, table.as_deref(), inbound),
                 record_key,
             });
         }

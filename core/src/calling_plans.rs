@@ -1,5 +1,8 @@
 //! Calling plans and their versioned rates, as stored.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -146,6 +149,55 @@ pub async fn rate_table(conn: &mut AsyncPgConnection, plan: i64) -> QueryResult<
         .load(conn)
         .await?;
     Ok(RateTable::new(rows.into_iter().map(to_rate)))
+}
+
+/// Rate tables loaded for pricing, by calling plan, each with the plan's
+/// rates version it was loaded at. Rates are append-only and every insert
+/// moves the version on (a trigger, in the same transaction), so a table
+/// whose version is still the plan's is the plan's table. Clones share one
+/// store; keep one per database.
+#[derive(Clone, Default)]
+pub struct RateTables(Arc<Mutex<HeldTables>>);
+
+/// By calling plan: the rates version a table was loaded at, and the table.
+type HeldTables = HashMap<i64, (i64, Arc<RateTable>)>;
+
+impl RateTables {
+    /// The plan's table for pricing: the one held when `version` (the plan's
+    /// `rates_version`, just read) is what it was loaded at, otherwise loaded
+    /// now, together with the version it is at, in one statement.
+    pub async fn get(
+        &self,
+        conn: &mut AsyncPgConnection,
+        plan: i64,
+        version: i64,
+    ) -> QueryResult<Arc<RateTable>> {
+        if let Some((held, table)) = self.lock().get(&plan) {
+            if *held == version {
+                return Ok(Arc::clone(table));
+            }
+        }
+        let rows: Vec<(i64, Option<RateRecord>)> = calling_plans::table
+            .find(plan)
+            .left_join(rates::table)
+            .select((calling_plans::rates_version, rate_columns().nullable()))
+            .load(conn)
+            .await?;
+        let loaded_at = <[_]>::first(&rows).map_or(version, |(v, _)| *v);
+        let table = Arc::new(RateTable::new(
+            rows.into_iter().filter_map(|(_, rate)| rate.map(to_rate)),
+        ));
+        self.lock().insert(plan, (loaded_at, Arc::clone(&table)));
+        Ok(table)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HeldTables> {
+        // A panic elsewhere while holding the lock leaves whole entries
+        // behind: the map is still sound.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Every version of one prefix, oldest first: its history.

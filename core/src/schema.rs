@@ -273,6 +273,7 @@ diesel::table! {
         currency -> Text,
         inbound_per_minute -> Nullable<BigInt>,
         created_at -> Timestamptz,
+        rates_version -> BigInt,
     }
 }
 

@@ -310,12 +310,19 @@ impl CallsMutation {
             .map(|r| (r.raw, format!("line {}: {}", r.line, r.reason)))
             .collect();
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let result = call_records::ingest(&mut conn, pbx, "csv", &records, &rejects)
-            .await
-            .map_err(|e| match e {
-                IngestError::UnknownPbx(_) => "No such PBX.".into(),
-                other => internal(other),
-            })?;
+        let result = call_records::ingest(
+            &mut conn,
+            &crate::commerce::commerce(ctx)?.rate_tables,
+            pbx,
+            "csv",
+            &records,
+            &rejects,
+        )
+        .await
+        .map_err(|e| match e {
+            IngestError::UnknownPbx(_) => "No such PBX.".into(),
+            other => internal(other),
+        })?;
         let currency = account_currency(&mut conn, pbx).await?;
         Ok(CdrImportResult {
             accepted: result.accepted as i32,

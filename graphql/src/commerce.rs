@@ -31,6 +31,9 @@ pub struct Commerce {
     /// Recent status answers, so a busy page does not hammer the controller.
     pub status_cache:
         Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, PbxHealth)>>>,
+    /// Calling plans' rate tables, kept while their rates are unchanged, for
+    /// pricing imported CDRs.
+    pub rate_tables: switchboard_core::calling_plans::RateTables,
 }
 
 /// How long a PBX's status is reused.
@@ -58,7 +61,7 @@ impl PbxHealth {
     }
 }
 
-fn commerce<'a>(ctx: &Context<'a>) -> Result<&'a Commerce> {
+pub(crate) fn commerce<'a>(ctx: &Context<'a>) -> Result<&'a Commerce> {
     ctx.data::<Commerce>()
 }
 

@@ -181,7 +181,8 @@ pub async fn pull(
             peeraccount: optional_text("peeraccount"),
         });
     }
-    let ingested = call_records::ingest(conn, pbx, "pull", &records, &rejects).await?;
+    let ingested =
+        call_records::ingest(conn, &ctx.rate_tables, pbx, "pull", &records, &rejects).await?;
     if let Some(latest) = latest {
         pbxes::set_pulled_until(conn, pbx, latest).await?;
     }

@@ -33,6 +33,9 @@ pub struct JobContext {
     pub key: SecretKey,
     pub controller: Controller,
     pub settings: Arc<Settings>,
+    /// Calling plans' rate tables, for pricing pulled CDRs (the server's own,
+    /// when jobs run in it).
+    pub rate_tables: switchboard_core::calling_plans::RateTables,
 }
 
 /// Every kind of job, by its stable name.

@@ -691,19 +691,40 @@ async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_repo
 
     // The first PBX gets everything at once; the second gets the same
     // records backwards, in batches of 7, each batch sent twice.
-    ingest(&mut conn, first, "push", &records, &[])
-        .await
-        .expect("one batch");
+    ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        first,
+        "push",
+        &records,
+        &[],
+    )
+    .await
+    .expect("one batch");
     let mut backwards = records.clone();
     backwards.reverse();
     let mut billed_twice = switchboard_core::Money::ZERO;
     for batch in backwards.chunks(7) {
-        let once = ingest(&mut conn, second, "push", batch, &[])
-            .await
-            .expect("a batch");
-        let again = ingest(&mut conn, second, "push", batch, &[])
-            .await
-            .expect("the batch again");
+        let once = ingest(
+            &mut conn,
+            &app.state.rate_tables,
+            second,
+            "push",
+            batch,
+            &[],
+        )
+        .await
+        .expect("a batch");
+        let again = ingest(
+            &mut conn,
+            &app.state.rate_tables,
+            second,
+            "push",
+            batch,
+            &[],
+        )
+        .await
+        .expect("the batch again");
         assert_eq!((again.accepted, again.duplicates), (0, batch.len()));
         assert_eq!(again.billed, switchboard_core::Money::ZERO);
         billed_twice = billed_twice + once.billed;
@@ -855,9 +876,10 @@ async fn the_same_records_sent_at_once_by_several_sources_are_stored_and_billed_
     let mut tasks = Vec::new();
     for (n, source) in ["pull", "csv", "push", "push"].into_iter().enumerate() {
         let mut conn = app.conn().await;
+        let rates = app.state.rate_tables.clone();
         let batch: Vec<_> = records[n * records.len() / 8..].to_vec();
         tasks.push(tokio::spawn(async move {
-            ingest(&mut conn, pbx, source, &batch, &[])
+            ingest(&mut conn, &rates, pbx, source, &batch, &[])
                 .await
                 .expect("a batch")
         }));
@@ -921,7 +943,15 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
         .execute(&mut conn)
         .await
         .expect("trigger");
-        let refused = ingest(&mut conn, pbx, "push", &records, &rejects).await;
+        let refused = ingest(
+            &mut conn,
+            &app.state.rate_tables,
+            pbx,
+            "push",
+            &records,
+            &rejects,
+        )
+        .await;
         assert!(
             refused
                 .as_ref()
@@ -967,9 +997,16 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
             .expect("drop trigger");
     }
     // The same batch again, on the same connection, goes in whole.
-    let ingested = ingest(&mut conn, pbx, "push", &records, &rejects)
-        .await
-        .expect("the batch");
+    let ingested = ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        pbx,
+        "push",
+        &records,
+        &rejects,
+    )
+    .await
+    .expect("the batch");
     assert_eq!((ingested.accepted, ingested.rejected), (records.len(), 1));
     let costs: Vec<i64> = cdrs::table
         .filter(cdrs::pbx_id.eq(pbx))
@@ -987,4 +1024,90 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
         .await
         .expect("balance");
     assert_eq!(balance, 10_000_000 - cost, "billed once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_table_is_loaded_once_and_again_only_when_its_rates_change() {
+    use switchboard_core::call_records::ingest;
+    use switchboard_core::cdr::RawCdr;
+    use switchboard_core::schema::{calling_plans, rates};
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, _) = pbx_with_rates(&app).await;
+    let mut conn = app.conn().await;
+    let calling_plan: i64 = pbxes::table
+        .inner_join(plans::table)
+        .filter(pbxes::id.eq(pbx))
+        .select(plans::calling_plan_id)
+        .first::<Option<i64>>(&mut conn)
+        .await
+        .expect("the plan")
+        .expect("a calling plan");
+    let version = async |conn: &mut diesel_async::AsyncPgConnection| -> i64 {
+        calling_plans::table
+            .find(calling_plan)
+            .select(calling_plans::rates_version)
+            .first(conn)
+            .await
+            .expect("the version")
+    };
+    let tables = &app.state.rate_tables;
+    let before = version(&mut conn).await;
+    let first = tables
+        .get(&mut conn, calling_plan, before)
+        .await
+        .expect("loaded");
+    let again = tables
+        .get(&mut conn, calling_plan, before)
+        .await
+        .expect("held");
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "loaded once");
+
+    // A call to France: no rate yet.
+    let call = |n: i64| RawCdr {
+        calldate: chrono::Utc::now() - chrono::Duration::seconds(120 - n),
+        src: "201".into(),
+        dst: "33123456789".into(),
+        dcontext: "from-internal".into(),
+        channel: format!("PJSIP/201-0000{n:04}"),
+        dstchannel: "PJSIP/voipms-00000001".into(),
+        lastapp: "Dial".into(),
+        duration: 65,
+        billsec: 60,
+        disposition: "ANSWERED".into(),
+        uniqueid: format!("1763700000.{n}"),
+        ..RawCdr::default()
+    };
+    let one = ingest(&mut conn, tables, pbx, "push", &[call(1)], &[])
+        .await
+        .expect("a batch");
+    assert_eq!(one.unrated, 1);
+    // Rates are added (here by hand, as a migration from another system
+    // would): the plan's version moves on in the same statement.
+    diesel::insert_into(rates::table)
+        .values((
+            rates::calling_plan_id.eq(calling_plan),
+            rates::prefix.eq("33"),
+            rates::per_minute.eq(50_000i64),
+            rates::initial_increment.eq(60),
+            rates::subsequent_increment.eq(60),
+            rates::effective_from.eq(chrono::Utc::now() - chrono::Duration::seconds(60)),
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("a rate for France");
+    let after = version(&mut conn).await;
+    assert!(after > before, "{before} → {after}");
+    // The next batch is priced with the new rate, not the table held.
+    let two = ingest(&mut conn, tables, pbx, "push", &[call(100)], &[])
+        .await
+        .expect("a batch");
+    assert_eq!((two.unrated, two.billed.micros()), (0, 50_000));
+    let reloaded = tables
+        .get(&mut conn, calling_plan, after)
+        .await
+        .expect("held");
+    assert!(!std::sync::Arc::ptr_eq(&first, &reloaded), "loaded again");
+    assert!(reloaded
+        .price("33123456789", chrono::Utc::now(), 60)
+        .is_some());
 }

@@ -142,13 +142,15 @@ impl TestApp {
         configure(&mut settings);
         let key = SecretKey::generate();
         let controller_url = settings.controller.base_url.clone().unwrap_or_default();
+        let state = AppState::new(pool.clone(), key.clone(), settings.clone())
+            .expect("the application state");
         let jobs = JobContext {
-            key: key.clone(),
+            key,
             controller: Controller::new(&settings.controller, &controller_url)
                 .expect("a controller client"),
-            settings: std::sync::Arc::new(settings.clone()),
+            settings: std::sync::Arc::new(settings),
+            rate_tables: state.rate_tables.clone(),
         };
-        let state = AppState::new(pool.clone(), key, settings).expect("the application state");
         let serving = state.clone();
         tokio::spawn(async move {
             let _ = switchboard::server::serve(acceptor, serving, std::future::pending()).await;

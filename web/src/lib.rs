@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use switchboard_core::calling_plans::RateTables;
 use switchboard_core::config::Settings;
 use switchboard_core::db::Pool;
 use switchboard_core::keys::SecretKey;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub sign_in_limits: Limits,
     pub gateway: Gateway,
+    /// Calling plans' rate tables, shared by every way CDRs come in.
+    pub rate_tables: RateTables,
 }
 
 impl AppState {
@@ -49,12 +52,14 @@ impl AppState {
             )?),
             None => None,
         };
+        let rate_tables = RateTables::default();
         let commerce = Commerce {
             key: key.clone(),
             gateway: gateway.clone(),
             settings: settings.clone(),
             controller,
             status_cache: Arc::default(),
+            rate_tables: rate_tables.clone(),
         };
         Ok(AppState {
             schema: switchboard_graphql::schema(pool.clone(), sign_in_limits, commerce),
@@ -63,6 +68,7 @@ impl AppState {
             settings,
             sign_in_limits,
             gateway,
+            rate_tables,
         })
     }
 

@@ -101,7 +101,16 @@ pub async fn cdr_push(req: &Request, Data(state): Data<&AppState>, body: Body) -
             Err(error) => rejects.push((item.to_string(), format!("record {index}: {error}"))),
         }
     }
-    match switchboard_core::call_records::ingest(&mut conn, pbx, "push", &records, &rejects).await {
+    match switchboard_core::call_records::ingest(
+        &mut conn,
+        &state.rate_tables,
+        pbx,
+        "push",
+        &records,
+        &rejects,
+    )
+    .await
+    {
         Ok(result) => poem::web::Json(serde_json::json!({
             "accepted": result.accepted,
             "duplicates": result.duplicates,

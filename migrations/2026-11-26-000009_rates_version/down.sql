@@ -1,0 +1,3 @@
+DROP TRIGGER rates_move_version ON rates;
+DROP FUNCTION rates_move_version();
+ALTER TABLE calling_plans DROP COLUMN rates_version;
