@@ -356,8 +356,9 @@ struct Terms {
 }
 
 /// Takes the PBX's turn (batches and pricing of one PBX never overlap) and
-/// loads its account and its plan's calling plan; the lock and the lookup
-/// go out together.
+/// loads its account and its plan's calling plan. The lock and the lookup
+/// are pipelined: their order does not matter (the lock guards the PBX's
+/// records, not its terms), and both are done before anything else is read.
 async fn lock_and_load_terms(
     conn: &mut AsyncPgConnection,
     rates: &RateTables,
@@ -620,9 +621,9 @@ pub async fn ingest(
             .iter()
             .filter(|l| l.derived.rating == "unrated")
             .count();
-        // The writes go out together (pipelined on the one connection, run in
-        // order by the server): the calls are folded and encoded while the
-        // CDRs are being inserted.
+        // The writes are pipelined on the one connection (the server runs
+        // them in order), which saves the waits between them; if any fails,
+        // the transaction rolls back and nothing is stored or billed.
         let (merged, new): (Vec<CallRollup>, Vec<CallRollup>) = fold_calls(&legs)
             .into_iter()
             .partition(|c| held_calls.contains(&c.call_key));

@@ -187,7 +187,14 @@ impl RateTables {
         let table = Arc::new(RateTable::new(
             rows.into_iter().filter_map(|(_, rate)| rate.map(to_rate)),
         ));
-        self.lock().insert(plan, (loaded_at, Arc::clone(&table)));
+        // A slower load of an older version does not replace a newer one.
+        let mut held = self.lock();
+        match held.get(&plan) {
+            Some((newer, _)) if *newer > loaded_at => {}
+            _ => {
+                held.insert(plan, (loaded_at, Arc::clone(&table)));
+            }
+        }
         Ok(table)
     }
 

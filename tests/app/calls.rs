@@ -935,8 +935,9 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
     .await
     .expect("function");
     // The CDR insert fails first (the writes sent after it find the
-    // transaction aborted), then the calls write after the CDRs went in.
-    for table in ["cdrs", "calls"] {
+    // transaction aborted), then the calls write after the CDRs went in,
+    // then the last write, after every other one went in.
+    for table in ["cdrs", "calls", "cdr_rejects"] {
         diesel::sql_query(format!(
             "CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse()"
         ))
@@ -1024,6 +1025,82 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
         .await
         .expect("balance");
     assert_eq!(balance, 10_000_000 - cost, "billed once");
+
+    // Another priced leg of a call already held: the merging write, the one
+    // that changes stored calls, is refused; nothing of the batch stays.
+    let (priced_key, call_key): (String, String) = cdrs::table
+        .filter(cdrs::pbx_id.eq(pbx))
+        .filter(cdrs::cost.gt(0))
+        .filter(cdrs::helper_leg.eq(false))
+        .select((cdrs::record_key, cdrs::call_key))
+        .first(&mut conn)
+        .await
+        .expect("a priced leg");
+    let mut leg = records
+        .iter()
+        .find(|r| switchboard_core::cdr::record_key(r) == priced_key)
+        .expect("its record")
+        .clone();
+    leg.uniqueid = "1763999999.1".into();
+    leg.linkedid = Some(call_key.clone());
+    let legs_of_call = async |conn: &mut diesel_async::AsyncPgConnection| -> i32 {
+        calls::table
+            .filter(calls::pbx_id.eq(pbx))
+            .filter(calls::call_key.eq(&call_key))
+            .select(calls::legs)
+            .first(conn)
+            .await
+            .expect("the call")
+    };
+    let legs_before = legs_of_call(&mut conn).await;
+    diesel::sql_query(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON calls FOR EACH ROW EXECUTE FUNCTION refuse()",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("trigger");
+    let refused = ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        pbx,
+        "push",
+        std::slice::from_ref(&leg),
+        &[],
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let stored: i64 = cdrs::table
+        .filter(cdrs::pbx_id.eq(pbx))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    let after: i64 = ledger_accounts::table
+        .filter(ledger_accounts::account_id.eq(account))
+        .select(ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("balance");
+    assert_eq!(
+        (stored as usize, after, legs_of_call(&mut conn).await),
+        (records.len(), balance, legs_before)
+    );
+    diesel::sql_query("DROP TRIGGER refuse ON calls")
+        .execute(&mut conn)
+        .await
+        .expect("drop trigger");
+    let merged = ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        pbx,
+        "push",
+        std::slice::from_ref(&leg),
+        &[],
+    )
+    .await
+    .expect("the leg");
+    assert!(merged.billed.micros() > 0);
+    assert_eq!(legs_of_call(&mut conn).await, legs_before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1081,6 +1158,14 @@ async fn a_rate_table_is_loaded_once_and_again_only_when_its_rates_change() {
         .await
         .expect("a batch");
     assert_eq!(one.unrated, 1);
+    let used = tables
+        .get(&mut conn, calling_plan, before)
+        .await
+        .expect("held");
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &used),
+        "the batch used the table held"
+    );
     // Rates are added (here by hand, as a migration from another system
     // would): the plan's version moves on in the same statement.
     diesel::insert_into(rates::table)
@@ -1107,6 +1192,14 @@ async fn a_rate_table_is_loaded_once_and_again_only_when_its_rates_change() {
         .await
         .expect("held");
     assert!(!std::sync::Arc::ptr_eq(&first, &reloaded), "loaded again");
+    let kept = tables
+        .get(&mut conn, calling_plan, after)
+        .await
+        .expect("held");
+    assert!(
+        std::sync::Arc::ptr_eq(&reloaded, &kept),
+        "the batch loaded it, and it is kept"
+    );
     assert!(reloaded
         .price("33123456789", chrono::Utc::now(), 60)
         .is_some());
