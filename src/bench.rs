@@ -39,30 +39,13 @@ pub async fn run(
     let pool = db::pool(url, 8)?;
     let mut conn = db::conn(&pool).await?;
     println!("Preparing {ACCOUNTS} accounts, each with a PBX on a rated plan …");
-    let calling_plan = calling_plans::create(
+    sold_plan(
         &mut conn,
+        "bench",
         "Bench",
-        "USD",
+        RATES,
         Some(switchboard_core::Money(4_000)),
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rows = rate_csv::parse(RATES)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .rows;
-    calling_plans::import_history(
-        &mut conn,
-        calling_plan,
-        &rows,
-        "2020-01-01T00:00:00Z".parse()?,
-        &switchboard_core::audit::Actor::system("bench"),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    diesel::sql_query(format!(
-        "INSERT INTO plans (slug, name, setup_fee, monthly_fee, included_extensions, calling_plan_id) VALUES ('bench', 'Bench', 0, 0, 20, {calling_plan})"
-    ))
-    .execute(&mut conn)
     .await?;
     let mut pbxes = Vec::new();
     for n in 0..ACCOUNTS {
@@ -307,6 +290,42 @@ async fn fill(
     Ok(())
 }
 
+/// A calling plan priced by the rates in `csv` (in force since 2020) and a
+/// plan on sale billed by it, under `slug`; returns the calling plan.
+async fn sold_plan(
+    conn: &mut db::PooledConn,
+    slug: &str,
+    name: &str,
+    csv: &str,
+    inbound: Option<switchboard_core::Money>,
+) -> anyhow::Result<i64> {
+    let calling_plan = calling_plans::create(conn, name, "USD", inbound)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rows = rate_csv::parse(csv)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .rows;
+    calling_plans::import_history(
+        conn,
+        calling_plan,
+        &rows,
+        "2020-01-01T00:00:00Z".parse()?,
+        &switchboard_core::audit::Actor::system("bench"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    diesel::sql_query(
+        "INSERT INTO plans (slug, name, setup_fee, monthly_fee, included_extensions, calling_plan_id) \
+         VALUES ($1, $2, 0, 0, 20, $3)",
+    )
+    .bind::<diesel::sql_types::Text, _>(slug)
+    .bind::<diesel::sql_types::Text, _>(name)
+    .bind::<diesel::sql_types::BigInt, _>(calling_plan)
+    .execute(conn)
+    .await?;
+    Ok(calling_plan)
+}
+
 /// Rates in the large calling plan: the bench's own and enough made-up
 /// six-digit prefixes to make 100,000.
 const LARGE_RATES: usize = 100_000;
@@ -323,27 +342,7 @@ async fn large_rate_table(
     for n in 0..LARGE_RATES - own {
         csv.push_str(&format!("{},0.03,60,60\n", 200_000 + n));
     }
-    let rows = rate_csv::parse(&csv)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .rows;
-    let calling_plan = calling_plans::create(conn, "Bench large", "USD", None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    calling_plans::import_history(
-        conn,
-        calling_plan,
-        &rows,
-        "2020-01-01T00:00:00Z".parse()?,
-        &switchboard_core::audit::Actor::system("bench"),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    diesel::sql_query(format!(
-        "INSERT INTO plans (slug, name, setup_fee, monthly_fee, included_extensions, calling_plan_id) \
-         VALUES ('bench-large', 'Bench large', 0, 0, 20, {calling_plan})"
-    ))
-    .execute(conn)
-    .await?;
+    let calling_plan = sold_plan(conn, "bench-large", "Bench large", &csv, None).await?;
     // Read once untimed, so neither round pays for cold buffers.
     calling_plans::rate_table(conn, calling_plan).await?;
     const PBXES: usize = 4;

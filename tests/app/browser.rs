@@ -424,7 +424,7 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
 async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use switchboard_core::schema::{pbxes, rates};
+    use switchboard_core::schema::pbxes;
     let app = TestApp::spawn().await;
     let plan = crate::commerce::seed_plan(&app).await;
     let account = app
@@ -440,18 +440,14 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
         .get_result(&mut conn)
         .await
         .expect("a calling plan");
-    diesel::insert_into(rates::table)
-        .values((
-            rates::calling_plan_id.eq(calling_plan),
-            rates::prefix.eq("1"),
-            rates::per_minute.eq(12_000i64),
-            rates::initial_increment.eq(60),
-            rates::subsequent_increment.eq(60),
-            rates::effective_from.eq(chrono::Utc::now() - chrono::Duration::hours(2)),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("a rate");
+    crate::calls::add_rate(
+        &mut conn,
+        calling_plan,
+        "1",
+        12_000,
+        chrono::Duration::hours(2),
+    )
+    .await;
     diesel::update(switchboard_core::schema::plans::table.find(plan))
         .set(switchboard_core::schema::plans::calling_plan_id.eq(calling_plan))
         .execute(&mut conn)

@@ -77,6 +77,30 @@ async fn pbx_with_rates(app: &TestApp) -> (reqwest::Client, reqwest::Client, i64
     (admin, client, pbx, account.0)
 }
 
+/// A rate for `prefix` at `per_minute` micro-units, 60/60, in force since
+/// `ago` (written directly: imports only take effect now or later).
+pub async fn add_rate(
+    conn: &mut diesel_async::AsyncPgConnection,
+    calling_plan: i64,
+    prefix: &str,
+    per_minute: i64,
+    ago: chrono::Duration,
+) {
+    use switchboard_core::schema::rates;
+    diesel::insert_into(rates::table)
+        .values((
+            rates::calling_plan_id.eq(calling_plan),
+            rates::prefix.eq(prefix),
+            rates::per_minute.eq(per_minute),
+            rates::initial_increment.eq(60),
+            rates::subsequent_increment.eq(60),
+            rates::effective_from.eq(chrono::Utc::now() - ago),
+        ))
+        .execute(conn)
+        .await
+        .expect("a rate");
+}
+
 /// Asterisk's Master.csv: an answered call to the US (2:01 → three minutes
 /// at 60/60 and $0.01), one to the UK (0:31 → 36 s at $0.10 + $0.02), one to France (no
 /// rate: unrated), an inbound call to a DID (0:50 by the second at $0.006),
@@ -248,21 +272,14 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
         .await
         .expect("the plan")
         .expect("a calling plan");
-    {
-        use switchboard_core::schema::rates;
-        diesel::insert_into(rates::table)
-            .values((
-                rates::calling_plan_id.eq(calling_plan),
-                rates::prefix.eq("33"),
-                rates::per_minute.eq(50_000i64),
-                rates::initial_increment.eq(60),
-                rates::subsequent_increment.eq(60),
-                rates::effective_from.eq(chrono::Utc::now() - chrono::Duration::seconds(1)),
-            ))
-            .execute(&mut conn)
-            .await
-            .expect("a rate for France");
-    }
+    add_rate(
+        &mut conn,
+        calling_plan,
+        "33",
+        50_000,
+        chrono::Duration::seconds(1),
+    )
+    .await;
     let price = || {
         let (staff, app) = (staff.clone(), &app);
         async move {
@@ -1107,7 +1124,7 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
 async fn a_rate_table_is_loaded_once_and_again_only_when_its_rates_change() {
     use switchboard_core::call_records::ingest;
     use switchboard_core::cdr::RawCdr;
-    use switchboard_core::schema::{calling_plans, rates};
+    use switchboard_core::schema::calling_plans;
     let app = TestApp::spawn().await;
     let (_, _, pbx, _) = pbx_with_rates(&app).await;
     let mut conn = app.conn().await;
@@ -1168,18 +1185,14 @@ async fn a_rate_table_is_loaded_once_and_again_only_when_its_rates_change() {
     );
     // Rates are added (here by hand, as a migration from another system
     // would): the plan's version moves on in the same statement.
-    diesel::insert_into(rates::table)
-        .values((
-            rates::calling_plan_id.eq(calling_plan),
-            rates::prefix.eq("33"),
-            rates::per_minute.eq(50_000i64),
-            rates::initial_increment.eq(60),
-            rates::subsequent_increment.eq(60),
-            rates::effective_from.eq(chrono::Utc::now() - chrono::Duration::seconds(60)),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("a rate for France");
+    add_rate(
+        &mut conn,
+        calling_plan,
+        "33",
+        50_000,
+        chrono::Duration::seconds(60),
+    )
+    .await;
     let after = version(&mut conn).await;
     assert!(after > before, "{before} → {after}");
     // The next batch is priced with the new rate, not the table held.
