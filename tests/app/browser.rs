@@ -585,14 +585,9 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     assert!(body.starts_with(
         "start,pbx,from,to,direction,extension,status,answered_seconds,cost_cents,unrated"
     ));
-    let last_month = http
-        .get(app.url("/portal/reports/calls.csv?month=last"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let last_month = app
+        .page(&http, "/portal/reports/calls.csv?month=last")
+        .await;
     assert_eq!(last_month.lines().count(), 1, "nothing last month");
 }
 

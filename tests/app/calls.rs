@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use switchboard_core::schema::{
-    calls, cdr_rejects, cdrs, journal_entries, journal_transactions, ledger_accounts, pbxes, plans,
+    calls, cdr_rejects, cdrs, journal_entries, journal_transactions, pbxes, plans,
 };
 use switchboard_core::{AccountKind, Role};
 
@@ -75,6 +75,24 @@ async fn pbx_with_rates(app: &TestApp) -> (reqwest::Client, reqwest::Client, i64
         .expect("a PBX");
     let client = app.signed_in("caller", &client_password).await;
     (admin, client, pbx, account.0)
+}
+
+/// An account's balance in micro-units, as the ledger keeps it.
+async fn balance_of(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> i64 {
+    switchboard_core::ledger::balance(conn, switchboard_core::AccountId(account))
+        .await
+        .expect("balance")
+        .micros()
+}
+
+/// How many CDRs of a PBX are stored.
+async fn stored_cdrs(conn: &mut diesel_async::AsyncPgConnection, pbx: i64) -> i64 {
+    cdrs::table
+        .filter(cdrs::pbx_id.eq(pbx))
+        .count()
+        .get_result(conn)
+        .await
+        .expect("stored CDRs")
 }
 
 /// A rate for `prefix` at `per_minute` micro-units, 60/60, in force since
@@ -172,12 +190,7 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
         "the batch's amount is the sum of its calls"
     );
     assert!(entries.contains(&-115_000) && entries.contains(&115_000));
-    let balance: i64 = ledger_accounts::table
-        .filter(ledger_accounts::account_id.eq(account))
-        .select(ledger_accounts::balance)
-        .first(&mut conn)
-        .await
-        .expect("balance");
+    let balance = balance_of(&mut conn, account).await;
     assert_eq!(balance, 10_000_000 - 115_000);
     let rejects: Vec<String> = cdr_rejects::table
         .select(cdr_rejects::reason)
@@ -206,14 +219,7 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
     assert_eq!(usages, 1, "re-importing bills nothing");
 
     // Staff see the unrated call and the line that could not be read.
-    let page = staff
-        .get(app.url("/admin/calls"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let page = app.page(&staff, "/admin/calls").await;
     let unrated = &page[page.find("id=\"unrated\"").expect("the unrated calls")..];
     let unrated = &unrated[..unrated.find("</table>").expect("its end")];
     assert!(unrated.contains("33123456789"), "{unrated}");
@@ -234,14 +240,7 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
     );
 
     // The client home lists the calls, newest first, the helper leg left out.
-    let home = client
-        .get(app.url("/portal"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let home = app.page(&client, "/portal").await;
     let health = &home[home
         .find("data-testid=\"pbx-health\"")
         .expect("the PBX's health")..];
@@ -295,14 +294,7 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
                 .to_str()
                 .expect("text")
                 .to_owned();
-            staff
-                .get(app.url(&shown))
-                .send()
-                .await
-                .expect("GET")
-                .text()
-                .await
-                .expect("body")
+            app.page(&staff, &shown).await
         }
     };
     let priced = price().await;
@@ -317,12 +309,7 @@ async fn a_master_csv_import_rates_and_bills_each_call_once() {
     );
     let again = price().await;
     assert!(again.contains("0 calls priced, $0.00 billed"), "{again}");
-    let balance: i64 = ledger_accounts::table
-        .filter(ledger_accounts::account_id.eq(account))
-        .select(ledger_accounts::balance)
-        .first(&mut conn)
-        .await
-        .expect("balance");
+    let balance = balance_of(&mut conn, account).await;
     assert_eq!(balance, 10_000_000 - 115_000 - 50_000, "billed once");
     let (cost, unrated): (i64, bool) = switchboard_core::schema::calls::table
         .filter(switchboard_core::schema::calls::dst.eq("33123456789"))
@@ -801,12 +788,7 @@ async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_repo
     let cost_of = |rows: &[Row]| rows.iter().map(|c| c.8).sum::<i64>();
     assert_eq!(billed_twice.micros(), cost_of(&many));
     assert!(cost_of(&one) > 0, "outbound calls were priced");
-    let balance: i64 = ledger_accounts::table
-        .filter(ledger_accounts::account_id.eq(account))
-        .select(ledger_accounts::balance)
-        .first(&mut conn)
-        .await
-        .expect("balance");
+    let balance = balance_of(&mut conn, account).await;
     assert_eq!(
         balance,
         10_000_000 - cost_of(&one) - cost_of(&many),
@@ -907,12 +889,7 @@ async fn the_same_records_sent_at_once_by_several_sources_are_stored_and_billed_
     }
     assert_eq!(accepted, records.len(), "each record stored once");
     let mut conn = app.conn().await;
-    let stored: i64 = cdrs::table
-        .filter(cdrs::pbx_id.eq(pbx))
-        .count()
-        .get_result(&mut conn)
-        .await
-        .expect("count");
+    let stored = stored_cdrs(&mut conn, pbx).await;
     assert_eq!(stored as usize, records.len());
     let costs: Vec<(i64, Option<i64>)> = cdrs::table
         .filter(cdrs::pbx_id.eq(pbx))
@@ -926,12 +903,7 @@ async fn the_same_records_sent_at_once_by_several_sources_are_stored_and_billed_
         costs.iter().all(|(c, billed)| (*c > 0) == billed.is_some()),
         "every priced record is billed, by one posting"
     );
-    let balance: i64 = ledger_accounts::table
-        .filter(ledger_accounts::account_id.eq(account))
-        .select(ledger_accounts::balance)
-        .first(&mut conn)
-        .await
-        .expect("balance");
+    let balance = balance_of(&mut conn, account).await;
     assert_eq!(balance, 10_000_000 - cost, "billed once");
 }
 
@@ -976,12 +948,7 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
                 .is_err_and(|e| e.to_string().contains("refused by the test")),
             "{table}: {refused:?}"
         );
-        let stored: i64 = cdrs::table
-            .filter(cdrs::pbx_id.eq(pbx))
-            .count()
-            .get_result(&mut conn)
-            .await
-            .expect("the same connection answers");
+        let stored = stored_cdrs(&mut conn, pbx).await;
         let calls: i64 = calls::table
             .count()
             .get_result(&mut conn)
@@ -998,12 +965,7 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
             .get_result(&mut conn)
             .await
             .expect("usage");
-        let balance: i64 = ledger_accounts::table
-            .filter(ledger_accounts::account_id.eq(account))
-            .select(ledger_accounts::balance)
-            .first(&mut conn)
-            .await
-            .expect("balance");
+        let balance = balance_of(&mut conn, account).await;
         assert_eq!(
             (stored, calls, kept, usage, balance),
             (0, 0, 0, 0, 10_000_000),
@@ -1035,12 +997,7 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
     let cost: i64 = costs.iter().sum();
     assert!(cost > 0, "some calls were priced");
     assert_eq!(ingested.billed.micros(), cost);
-    let balance: i64 = ledger_accounts::table
-        .filter(ledger_accounts::account_id.eq(account))
-        .select(ledger_accounts::balance)
-        .first(&mut conn)
-        .await
-        .expect("balance");
+    let balance = balance_of(&mut conn, account).await;
     assert_eq!(balance, 10_000_000 - cost, "billed once");
 
     // Another priced leg of a call already held: the merging write, the one
@@ -1086,18 +1043,8 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
     )
     .await;
     assert!(refused.is_err(), "{refused:?}");
-    let stored: i64 = cdrs::table
-        .filter(cdrs::pbx_id.eq(pbx))
-        .count()
-        .get_result(&mut conn)
-        .await
-        .expect("count");
-    let after: i64 = ledger_accounts::table
-        .filter(ledger_accounts::account_id.eq(account))
-        .select(ledger_accounts::balance)
-        .first(&mut conn)
-        .await
-        .expect("balance");
+    let stored = stored_cdrs(&mut conn, pbx).await;
+    let after = balance_of(&mut conn, account).await;
     assert_eq!(
         (stored as usize, after, legs_of_call(&mut conn).await),
         (records.len(), balance, legs_before)

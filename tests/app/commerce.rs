@@ -55,14 +55,7 @@ pub async fn checkout(
     http: &reqwest::Client,
     fields: &[(&'static str, String)],
 ) -> (reqwest::Response, String) {
-    let cart = http
-        .get(app.url("/cart?plan=office"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let cart = app.page(http, "/cart?plan=office").await;
     let token = checkout_token(&cart);
     (post_checkout(app, http, &cart, &token, fields).await, token)
 }
@@ -120,14 +113,7 @@ pub async fn pay(
     card: &str,
     authenticated: Option<&str>,
 ) -> reqwest::Response {
-    let page = http
-        .get(app.url(&format!("/pay/test/{order}")))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let page = app.page(http, &format!("/pay/test/{order}")).await;
     let mut form = vec![
         ("csrf", csrf_in(&page).expect("a CSRF token")),
         ("card_number", card.to_owned()),
@@ -264,14 +250,7 @@ async fn submitting_the_checkout_twice_creates_one_account_and_one_order() {
     seed_plan(&app).await;
     let before = counts(&app).await;
     let http = TestApp::browser();
-    let cart = http
-        .get(app.url("/cart?plan=office"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let cart = app.page(&http, "/cart?plan=office").await;
     let token = checkout_token(&cart);
     let form = good_form("twice");
     // A double click: both at once; then the back button and a third submit.
@@ -279,14 +258,7 @@ async fn submitting_the_checkout_twice_creates_one_account_and_one_order() {
         post_checkout(&app, &http, &cart, &token, &form),
         post_checkout(&app, &http, &cart, &token, &form)
     );
-    let cart_again = http
-        .get(app.url("/cart?plan=office"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let cart_again = app.page(&http, "/cart?plan=office").await;
     let third = post_checkout(&app, &http, &cart_again, &token, &form).await;
     let locations: Vec<String> = [first, second, third]
         .iter()
@@ -438,14 +410,7 @@ async fn a_declined_card_leaves_the_order_awaiting_payment_and_it_can_be_paid_ag
         switchboard_jobs::Pass::default(),
         "no PBX is made"
     );
-    let home = http
-        .get(app.url("/portal"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let home = app.page(&http, "/portal").await;
     assert!(home.contains("is waiting for payment") && home.contains(&format!("/orders/{order}")));
     let paid = pay(&app, &http, &order, "4242424242424242", None).await;
     assert_eq!(paid.status(), 303);
@@ -605,14 +570,7 @@ async fn the_order_page_shows_paid_then_provisioning_then_active() {
     let active = page(http.clone(), &app).await;
     assert!(active.contains("Your PBX is ready") && active.contains(".pbx.switchboard.test"));
     assert!(!active.contains("http-equiv=\"refresh\""));
-    let home = http
-        .get(app.url("/portal"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let home = app.page(&http, "/portal").await;
     let health = &home[home
         .find("data-testid=\"pbx-health\"")
         .expect("the PBX's health")..];
@@ -624,14 +582,7 @@ async fn the_order_page_shows_paid_then_provisioning_then_active() {
         fail: 1,
         ..Faults::default()
     });
-    let cached = http
-        .get(app.url("/portal"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let cached = app.page(&http, "/portal").await;
     assert!(
         cached.contains(">up<"),
         "a status is reused for a while rather than asked again"
@@ -652,28 +603,14 @@ async fn a_resubmitted_checkout_signs_in_nobody_who_lacks_the_password() {
     let app = TestApp::spawn().await;
     seed_plan(&app).await;
     let http = TestApp::browser();
-    let cart = http
-        .get(app.url("/cart?plan=office"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let cart = app.page(&http, "/cart?plan=office").await;
     let token = checkout_token(&cart);
     let first = post_checkout(&app, &http, &cart, &token, &good_form("shared")).await;
     assert_eq!(first.status(), 303);
     // Someone else at the same computer replays the form with the token but
     // without the password.
     let stranger = TestApp::browser();
-    let page = stranger
-        .get(app.url("/cart?plan=office"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let page = app.page(&stranger, "/cart?plan=office").await;
     let mut form = good_form("shared");
     form[2].1 = "not-the-password".into();
     form[3].1 = "not-the-password".into();

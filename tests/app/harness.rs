@@ -280,16 +280,20 @@ impl TestApp {
             .expect("building an HTTP client")
     }
 
-    /// The CSRF token a page's forms carry.
-    pub async fn csrf_token(&self, http: &reqwest::Client, path: &str) -> String {
-        let page = http
-            .get(self.url(path))
+    /// A page's text, fetched with `http` (its cookies).
+    pub async fn page(&self, http: &reqwest::Client, path: &str) -> String {
+        http.get(self.url(path))
             .send()
             .await
             .expect("GET")
             .text()
             .await
-            .expect("body");
+            .expect("body")
+    }
+
+    /// The CSRF token a page's forms carry.
+    pub async fn csrf_token(&self, http: &reqwest::Client, path: &str) -> String {
+        let page = self.page(http, path).await;
         csrf_in(&page).expect("the page has a form with a CSRF token")
     }
 

@@ -225,14 +225,12 @@ async fn an_admin_previews_then_confirms_a_price_list_on_the_rates_page() {
     ])
     .await;
     assert_eq!(confirmed.status(), 303);
-    let shown = http
-        .get(app.url(confirmed.headers()["location"].to_str().expect("text")))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let shown = app
+        .page(
+            &http,
+            confirmed.headers()["location"].to_str().expect("text"),
+        )
+        .await;
     assert!(shown.contains("Imported: 2 added, 0 changed, 0 removed."));
     assert!(shown.contains("United") || shown.contains("UK"));
     // A later version of the UK rate: the page shows both, oldest first.
@@ -243,14 +241,7 @@ async fn an_admin_previews_then_confirms_a_price_list_on_the_rates_page() {
     ])
     .await;
     assert_eq!(later.status(), 303);
-    let history = http
-        .get(app.url(&format!("{page}?history=44")))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let history = app.page(&http, &format!("{page}?history=44")).await;
     let versions = &history[history.find("id=\"rate-history\"").expect("the versions")..];
     let (now, then) = (
         versions.find("$0.02").expect("the current price"),
@@ -260,14 +251,7 @@ async fn an_admin_previews_then_confirms_a_price_list_on_the_rates_page() {
     assert!(versions.contains("2099-01-01 00:00"));
     let (_, staff_password) = app.user("rates-staff", Role::Staff, None).await;
     let staff = app.signed_in("rates-staff", &staff_password).await;
-    let read_only = staff
-        .get(app.url(&page))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let read_only = app.page(&staff, &page).await;
     assert!(
         !read_only.contains("Import a price list"),
         "staff read rates; admins change them"

@@ -14,14 +14,7 @@ async fn a_client_signs_in_and_lands_on_their_home() {
     let response = app.sign_in(&http, &username, &password).await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/portal");
-    let home = http
-        .get(app.url("/portal"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let home = app.page(&http, "/portal").await;
     assert!(home.contains("$12.34"), "the balance is shown");
     assert!(home.contains("carol Co"));
 }
