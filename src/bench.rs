@@ -2,7 +2,7 @@
 //! show them answer, printed as figures. Not a test: the machine it runs on
 //! decides the numbers.
 //!
-//! 1. Ingestion: synthetic FreePBX CDRs through `call_records::ingest`
+//! 1. Ingestion: synthetic FreePBX CDRs through `calls::ingest`
 //!    (derive, rate, store, fold into calls, bill) against a raw PostgreSQL
 //!    `COPY` of the same rows into `cdrs`, in the same process; the ratio is
 //!    ingestion's rate over COPY's.
@@ -17,12 +17,14 @@ use diesel_async::RunQueryDsl;
 use futures::{SinkExt, TryStreamExt};
 use rand::Rng;
 use switchboard_controller::traffic;
-use switchboard_core::accounts::{self, NewAccount};
-use switchboard_core::cdr::RawCdr;
+use switchboard_core::calls::cdr::RawCdr;
 use switchboard_core::config::Settings;
 use switchboard_core::keys::SecretKey;
-use switchboard_core::sessions::SessionUser;
-use switchboard_core::{call_records, calling_plans, db, rate_csv, AccountKind, Role, UserId};
+use switchboard_core::people::accounts::{self, NewAccount};
+use switchboard_core::people::sessions::SessionUser;
+use switchboard_core::{
+    calls, calls::calling_plans, calls::rate_csv, db, AccountKind, Role, UserId,
+};
 use switchboard_graphql::Viewer;
 use switchboard_web::AppState;
 
@@ -90,7 +92,7 @@ pub async fn run(
     let rates = calling_plans::RateTables::default();
     let started = Instant::now();
     for (pbx, batch) in &batches {
-        call_records::ingest(&mut conn, &rates, *pbx, "pull", batch, &[])
+        calls::ingest(&mut conn, &rates, *pbx, "pull", batch, &[])
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -236,7 +238,7 @@ struct Count {
 }
 
 /// Ingests synthetic FreePBX traffic (two months per PBX, a fresh seed each
-/// round) through `call_records::ingest`, as PBXs would push it, until the
+/// round) through `calls::ingest`, as PBXs would push it, until the
 /// table holds `target` CDRs; then vacuums, as autovacuum would have.
 async fn fill(
     conn: &mut db::PooledConn,
@@ -261,7 +263,7 @@ async fn fill(
         for (n, (_, pbx)) in pbxes.iter().enumerate() {
             let records =
                 traffic::generate((*round << 16) | n as u64, Utc::now(), 60, 20, "15550100199");
-            let ingested = call_records::ingest(conn, rates, *pbx, "push", &records, &[])
+            let ingested = calls::ingest(conn, rates, *pbx, "push", &records, &[])
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             have += ingested.accepted as i64;
@@ -375,7 +377,7 @@ async fn large_rate_table(
         for (pbx, batch) in &batches {
             let fresh = calling_plans::RateTables::default();
             let rates = if round == 0 { &fresh } else { &kept };
-            call_records::ingest(conn, rates, *pbx, "push", batch, &[])
+            calls::ingest(conn, rates, *pbx, "push", batch, &[])
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }

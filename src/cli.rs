@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use switchboard_core::config::{Mode, Overrides, Settings};
 use switchboard_core::domain::Email;
 use switchboard_core::keys::SecretKey;
-use switchboard_core::users::{self, NewUser};
-use switchboard_core::{audit, db, passwords, Role, Username};
+use switchboard_core::people::users::{self, NewUser};
+use switchboard_core::{audit, db, people::passwords, Role, Username};
 use switchboard_web::AppState;
 
 use crate::{database, demo, server};

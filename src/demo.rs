@@ -4,15 +4,15 @@
 use anyhow::Context;
 use chrono::Utc;
 use switchboard_controller::{traffic, Controller, CreatePbx};
-use switchboard_core::accounts::{self, NewAccount};
-use switchboard_core::calling_plans::RateTables;
+use switchboard_core::calls::calling_plans::RateTables;
 use switchboard_core::domain::Email;
 use switchboard_core::keys::SecretKey;
-use switchboard_core::ledger::{self, Book, NewTransaction};
-use switchboard_core::users::{self, NewUser};
+use switchboard_core::money::ledger::{self, Book, NewTransaction};
+use switchboard_core::people::accounts::{self, NewAccount};
+use switchboard_core::people::users::{self, NewUser};
 use switchboard_core::{
-    audit, call_records, calling_plans, db, passwords, pbxes, plans, rate_csv, AccountKind, Money,
-    Role, Username,
+    audit, calls, calls::calling_plans, calls::rate_csv, commerce::pbxes, commerce::plans, db,
+    people::passwords, AccountKind, Money, Role, Username,
 };
 
 /// Who can sign in to the demo, with the passwords set just now.
@@ -185,7 +185,7 @@ async fn seed_pbx(
         plan.included_extensions as u32,
         "15550100199",
     );
-    call_records::ingest(conn, &RateTables::default(), pbx, "push", &calls, &[])
+    calls::ingest(conn, &RateTables::default(), pbx, "push", &calls, &[])
         .await
         .map_err(|e| anyhow::anyhow!("ingesting the demo's calls: {e}"))?;
     Ok(())

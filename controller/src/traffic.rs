@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Timelike, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use switchboard_core::cdr::RawCdr;
+use switchboard_core::calls::cdr::RawCdr;
 
 /// Numbers people call, with how often.
 const DESTINATIONS: &[(&str, u32)] = &[
@@ -190,7 +190,7 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_core::cdr::{self, Direction};
+    use switchboard_core::calls::cdr::{self, Direction};
 
     #[test]
     fn a_month_of_traffic_looks_like_an_office() {

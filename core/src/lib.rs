@@ -1,33 +1,30 @@
-//! Switchboard's core: the domain types, the database, the ledger and
-//! sign-in. Everything above it (the GraphQL schema, pages, jobs) goes through
-//! these functions; nothing above it writes SQL that moves money.
+//! Switchboard's core: the domain, grouped by context, over the database.
+//! Everything above it (the GraphQL schema, pages, jobs) goes through these
+//! functions; nothing above it writes SQL that moves money.
+//!
+//! - `calls`: CDRs, their derivation, rating, calling plans, storage, reports
+//! - `money`: amounts and the double-entry ledger
+//! - `commerce`: plans, orders, PBXs
+//! - `people`: accounts, users, passwords, sessions, sign-in
+//! - the rest are the plumbing every context shares: the database and its
+//!   private cluster, configuration, keys, the job queue, the outbox, the
+//!   audit log, form errors and the shared identifier types.
 #![forbid(unsafe_code)]
 
-pub mod accounts;
 pub mod audit;
-pub mod call_records;
-pub mod calling_plans;
-pub mod cdr;
+pub mod calls;
 pub mod cluster;
+pub mod commerce;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod forms;
 pub mod keys;
-pub mod ledger;
 pub mod money;
-pub mod orders;
 pub mod outbox;
-pub mod passwords;
-pub mod pbxes;
-pub mod plans;
+pub mod people;
 pub mod queue;
-pub mod rate_csv;
-pub mod rating;
 pub mod schema;
-pub mod sessions;
-pub mod sign_in;
-pub mod users;
 
 pub use domain::{AccountId, AccountKind, Role, Standing, UserId, Username};
 pub use money::Money;

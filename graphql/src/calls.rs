@@ -3,9 +3,9 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use switchboard_core::call_records::{self, IngestError};
-use switchboard_core::cdr::{self, MASTER_CSV_COLUMNS};
-use switchboard_core::{db, pbxes, AccountId, Money as CoreMoney};
+use switchboard_core::calls::cdr::{self, MASTER_CSV_COLUMNS};
+use switchboard_core::calls::{self, IngestError};
+use switchboard_core::{commerce::pbxes, db, AccountId, Money as CoreMoney};
 
 use crate::commerce::{connection, page};
 use crate::guards::{Allow, ADMIN, STAFF};
@@ -39,10 +39,9 @@ pub async fn recent(
     limit: i32,
 ) -> Result<Vec<CallLine>> {
     let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-    let lines =
-        call_records::recent_calls(&mut conn, AccountId(account), limit.clamp(1, 100) as usize)
-            .await
-            .map_err(internal)?;
+    let lines = calls::recent_calls(&mut conn, AccountId(account), limit.clamp(1, 100) as usize)
+        .await
+        .map_err(internal)?;
     Ok(lines
         .into_iter()
         .map(|l| CallLine {
@@ -147,7 +146,7 @@ impl CallsQuery {
     ) -> Result<Connection<String, UnratedCall>> {
         let (first, before) = page(first, after)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let rows = call_records::unrated_legs(&mut conn, before, first + 1)
+        let rows = calls::unrated_legs(&mut conn, before, first + 1)
             .await
             .map_err(internal)?;
         Ok(connection(
@@ -182,7 +181,7 @@ impl CallsQuery {
     ) -> Result<Connection<String, CdrReject>> {
         let (first, before) = page(first, after)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let rows = call_records::rejects(&mut conn, before, first + 1)
+        let rows = calls::rejects(&mut conn, before, first + 1)
             .await
             .map_err(internal)?;
         Ok(connection(
@@ -228,7 +227,7 @@ impl CallsMutation {
         let pbx = parse_id(&pbx_id)?;
         let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let done = call_records::price_unrated(&mut conn, pbx, Utc::now(), &actor)
+        let done = calls::price_unrated(&mut conn, pbx, Utc::now(), &actor)
             .await
             .map_err(|e| match e {
                 IngestError::UnknownPbx(_) => "No such PBX.".into(),
@@ -310,7 +309,7 @@ impl CallsMutation {
             .map(|r| (r.raw, format!("line {}: {}", r.line, r.reason)))
             .collect();
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let result = call_records::ingest(
+        let result = calls::ingest(
             &mut conn,
             &crate::commerce::commerce(ctx)?.rate_tables,
             pbx,
@@ -386,7 +385,7 @@ pub struct CallReport {
     pub unrated: i32,
 }
 
-fn totals(key: String, t: &call_records::Totals, currency: &str) -> CallTotals {
+fn totals(key: String, t: &calls::Totals, currency: &str) -> CallTotals {
     CallTotals {
         key,
         calls: t.calls as i32,
@@ -404,7 +403,7 @@ fn month_of(time_zone: &str, month: ReportMonth) -> (chrono_tz::Tz, DateTime<Utc
         ReportMonth::Current => 0,
         ReportMonth::Last => 1,
     };
-    let (from, to) = call_records::month_bounds(Utc::now(), zone, back);
+    let (from, to) = calls::month_bounds(Utc::now(), zone, back);
     (zone, from, to)
 }
 
@@ -418,10 +417,10 @@ pub async fn report(
 ) -> Result<CallReport> {
     let (zone, from, to) = month_of(time_zone, month);
     let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-    let report = call_records::report(&mut conn, AccountId(account), from, to, zone)
+    let report = calls::report(&mut conn, AccountId(account), from, to, zone)
         .await
         .map_err(internal)?;
-    let group = |groups: &[(String, call_records::Totals)]| {
+    let group = |groups: &[(String, calls::Totals)]| {
         groups
             .iter()
             .map(|(k, t)| totals(k.clone(), t, currency))
@@ -455,7 +454,7 @@ pub async fn calls_csv(
 ) -> Result<String> {
     let (zone, from, to) = month_of(time_zone, month);
     let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-    let calls = call_records::calls_between(&mut conn, AccountId(account), from, to)
+    let calls = calls::calls_between(&mut conn, AccountId(account), from, to)
         .await
         .map_err(internal)?;
     let mut writer = csv::Writer::from_writer(Vec::new());

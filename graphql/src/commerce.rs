@@ -8,12 +8,14 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
+use switchboard_core::commerce::orders::{
+    self, PaymentReport, PaymentResult, SignupError, SignupForm,
+};
+use switchboard_core::commerce::plans::{self, PlanError, PlanInput as CorePlanInput};
 use switchboard_core::config::Settings;
 use switchboard_core::forms::FieldErrors;
 use switchboard_core::keys::SecretKey;
-use switchboard_core::orders::{self, PaymentReport, PaymentResult, SignupError, SignupForm};
-use switchboard_core::plans::{self, PlanError, PlanInput as CorePlanInput};
-use switchboard_core::{db, pbxes, queue, AccountId, Money as CoreMoney};
+use switchboard_core::{commerce::pbxes, db, queue, AccountId, Money as CoreMoney};
 use switchboard_payments::{test_gateway, Gateway};
 
 use crate::guards::{self, Allow, ADMIN, SIGNED_IN, STAFF};
@@ -33,7 +35,7 @@ pub struct Commerce {
         Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, PbxHealth)>>>,
     /// Calling plans' rate tables, kept while their rates are unchanged, for
     /// pricing imported CDRs.
-    pub rate_tables: switchboard_core::calling_plans::RateTables,
+    pub rate_tables: switchboard_core::calls::calling_plans::RateTables,
 }
 
 /// How long a PBX's status is reused.
@@ -754,7 +756,7 @@ impl CommerceMutation {
 /// reads as missing.
 async fn owned_order(
     conn: &mut diesel_async::AsyncPgConnection,
-    user: &switchboard_core::sessions::SessionUser,
+    user: &switchboard_core::people::sessions::SessionUser,
     id: &str,
 ) -> Result<orders::Order> {
     orders::by_public_id(conn, id)

@@ -3,8 +3,8 @@
 //! lists through the schema.
 
 use async_graphql::{Context, Guard, Result};
-use switchboard_core::accounts::Account;
-use switchboard_core::sessions::SessionUser;
+use switchboard_core::people::accounts::Account;
+use switchboard_core::people::sessions::SessionUser;
 use switchboard_core::Role;
 
 /// Who is asking: a session's or an API token's user, or nobody.

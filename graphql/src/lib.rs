@@ -50,7 +50,7 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 /// whenever a password is checked and what the storefront needs.
 pub fn schema(
     pool: Pool,
-    limits: switchboard_core::sign_in::Limits,
+    limits: switchboard_core::people::sign_in::Limits,
     commerce: Commerce,
 ) -> SwitchboardSchema {
     builder().data(pool).data(limits).data(commerce).finish()

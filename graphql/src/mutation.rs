@@ -3,10 +3,10 @@
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use diesel_async::AsyncConnection;
 use switchboard_core::audit::{self, Actor};
-use switchboard_core::ledger::{self, LedgerError, Posted};
-use switchboard_core::sign_in::{self, Limits, Purpose, SignInError};
-use switchboard_core::users::{self, CreateUserError};
-use switchboard_core::{accounts, db, outbox, sessions, AccountId, Money};
+use switchboard_core::money::ledger::{self, LedgerError, Posted};
+use switchboard_core::people::sign_in::{self, Limits, Purpose, SignInError};
+use switchboard_core::people::users::{self, CreateUserError};
+use switchboard_core::{db, outbox, people::accounts, people::sessions, AccountId, Money};
 
 use crate::guards::{self, Allow, AllowBeforePasswordChange, Viewer, ADMIN, SIGNED_IN};
 use crate::types::{parse_id, Account};

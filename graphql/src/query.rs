@@ -2,7 +2,7 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result, ID};
-use switchboard_core::{accounts, db, outbox, AccountId};
+use switchboard_core::{db, outbox, people::accounts, AccountId};
 
 use crate::guards::{self, may_see_account, Allow, AllowBeforePasswordChange, SIGNED_IN, STAFF};
 use crate::types::{parse_id, Account, OutboxEmail, Standing, User, ViewerInfo};

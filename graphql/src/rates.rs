@@ -3,9 +3,11 @@
 use async_graphql::{ComplexObject, Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use switchboard_core::audit::Actor;
-use switchboard_core::calling_plans::{self, CallingPlanError, ImportSummary as CoreSummary};
-use switchboard_core::rate_csv;
-use switchboard_core::rating::{self, Rate as CoreRate};
+use switchboard_core::calls::calling_plans::{
+    self, CallingPlanError, ImportSummary as CoreSummary,
+};
+use switchboard_core::calls::rate_csv;
+use switchboard_core::calls::rating::{self, Rate as CoreRate};
 use switchboard_core::{db, Money as CoreMoney};
 
 use crate::guards::{self, Allow, Viewer, ADMIN, STAFF};

@@ -5,9 +5,9 @@ use async_graphql::{
     SimpleObject, Value, ID,
 };
 use chrono::{DateTime, Utc};
-use switchboard_core::accounts::Account as AccountRow;
-use switchboard_core::ledger::StatementLine;
-use switchboard_core::{db, ledger, AccountId, Money as CoreMoney};
+use switchboard_core::money::ledger::StatementLine;
+use switchboard_core::people::accounts::Account as AccountRow;
+use switchboard_core::{db, money::ledger, AccountId, Money as CoreMoney};
 
 use crate::{internal, pool};
 
@@ -188,7 +188,7 @@ impl Account {
         let id = parse_id(&self.id)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         Ok(
-            switchboard_core::orders::of_account(&mut conn, AccountId(id))
+            switchboard_core::commerce::orders::of_account(&mut conn, AccountId(id))
                 .await
                 .map_err(internal)?
                 .into_iter()
@@ -239,7 +239,7 @@ impl Account {
         let id = parse_id(&self.id)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         Ok(
-            switchboard_core::pbxes::of_account(&mut conn, AccountId(id))
+            switchboard_core::commerce::pbxes::of_account(&mut conn, AccountId(id))
                 .await
                 .map_err(internal)?
                 .into_iter()

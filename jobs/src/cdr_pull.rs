@@ -10,9 +10,9 @@ use anyhow::Context;
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use diesel_async::AsyncPgConnection;
 use mysql_async::prelude::Queryable;
-use switchboard_core::call_records::{self, Ingested};
-use switchboard_core::cdr::RawCdr;
-use switchboard_core::pbxes;
+use switchboard_core::calls::cdr::RawCdr;
+use switchboard_core::calls::{self, Ingested};
+use switchboard_core::commerce::pbxes;
 
 use crate::JobContext;
 
@@ -181,8 +181,7 @@ pub async fn pull(
             peeraccount: optional_text("peeraccount"),
         });
     }
-    let ingested =
-        call_records::ingest(conn, &ctx.rate_tables, pbx, "pull", &records, &rejects).await?;
+    let ingested = calls::ingest(conn, &ctx.rate_tables, pbx, "pull", &records, &rejects).await?;
     if let Some(latest) = latest {
         pbxes::set_pulled_until(conn, pbx, latest).await?;
     }

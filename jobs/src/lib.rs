@@ -18,7 +18,7 @@ use switchboard_core::config::Settings;
 use switchboard_core::db::{self, Pool};
 use switchboard_core::keys::SecretKey;
 use switchboard_core::schema::background_jobs;
-use switchboard_core::{queue, sessions, sign_in};
+use switchboard_core::{people::sessions, people::sign_in, queue};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 pub mod cdr_pull;
@@ -35,7 +35,7 @@ pub struct JobContext {
     pub settings: Arc<Settings>,
     /// Calling plans' rate tables, for pricing pulled CDRs (the server's own,
     /// when jobs run in it).
-    pub rate_tables: switchboard_core::calling_plans::RateTables,
+    pub rate_tables: switchboard_core::calls::calling_plans::RateTables,
 }
 
 /// Every kind of job, by its stable name.
@@ -296,7 +296,9 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
                 Box::pin(async move {
                     let queued = async {
                         let mut conn = db::conn(&pool).await?;
-                        for pbx in switchboard_core::pbxes::with_cdr_source(&mut conn).await? {
+                        for pbx in
+                            switchboard_core::commerce::pbxes::with_cdr_source(&mut conn).await?
+                        {
                             let data = pbx.to_string();
                             let key = format!("{}:{pbx}", queue::PULL_CDRS);
                             enqueue(&mut conn, Job::PullCdrs, &data, Some(&key)).await?;

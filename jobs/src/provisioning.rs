@@ -6,7 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use switchboard_controller::CreatePbx;
 use switchboard_core::outbox::{self, WelcomeDetails};
 use switchboard_core::schema::{accounts, users};
-use switchboard_core::{orders, pbxes, plans};
+use switchboard_core::{commerce::orders, commerce::pbxes, commerce::plans};
 
 use crate::JobContext;
 

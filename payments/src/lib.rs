@@ -9,9 +9,9 @@ pub mod test_gateway;
 pub mod webhook;
 
 use diesel_async::AsyncPgConnection;
+use switchboard_core::commerce::orders::{self, Order};
+use switchboard_core::commerce::plans::Plan;
 use switchboard_core::config::Settings;
-use switchboard_core::orders::{self, Order};
-use switchboard_core::plans::Plan;
 
 pub use stripe::StripeGateway;
 

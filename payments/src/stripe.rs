@@ -8,10 +8,10 @@ use stripe::{
     CreateCheckoutSessionLineItemsPriceDataProductData, CreateCheckoutSessionPaymentIntentData,
     CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, Currency,
 };
+use switchboard_core::commerce::orders::Order;
+use switchboard_core::commerce::plans::Plan;
 use switchboard_core::config::StripeSettings;
 use switchboard_core::money::Money;
-use switchboard_core::orders::Order;
-use switchboard_core::plans::Plan;
 
 /// How long a call to Stripe may take.
 const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -1,7 +1,7 @@
 //! The test gateway: Stripe's test card numbers, no money moves. It goes
 //! through the same fulfilment path as a Stripe webhook.
 
-use switchboard_core::orders::Outcome;
+use switchboard_core::commerce::orders::Outcome;
 
 /// Succeeds.
 pub const CARD_SUCCEEDS: &str = "4242424242424242";

@@ -8,10 +8,10 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use switchboard_core::commerce::orders::{self, Outcome, PaymentError, PaymentReport};
 use switchboard_core::db::{self, Pool};
 use switchboard_core::keys::SecretKey;
 use switchboard_core::money::Money;
-use switchboard_core::orders::{self, Outcome, PaymentError, PaymentReport};
 use switchboard_core::schema::webhook_events;
 
 use crate::StripeGateway;

@@ -219,9 +219,9 @@ async fn order_for(app: &TestApp, account: switchboard_core::AccountId) -> (i64,
     use diesel_async::RunQueryDsl;
     use switchboard_core::schema::orders;
     let mut conn = app.conn().await;
-    let plan = switchboard_core::plans::create(
+    let plan = switchboard_core::commerce::plans::create(
         &mut conn,
-        &switchboard_core::plans::PlanInput {
+        &switchboard_core::commerce::plans::PlanInput {
             slug: "matrix".into(),
             name: "Matrix".into(),
             currency: "USD".into(),

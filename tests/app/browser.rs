@@ -616,7 +616,7 @@ async fn an_admin_imports_a_100k_rate_file_with_its_progress_shown() {
     let app = TestApp::spawn().await;
     let plan = {
         let mut conn = app.conn().await;
-        switchboard_core::calling_plans::create(&mut conn, "Wholesale", "USD", None)
+        switchboard_core::calls::calling_plans::create(&mut conn, "Wholesale", "USD", None)
             .await
             .expect("a calling plan")
     };
@@ -693,7 +693,7 @@ async fn an_admin_imports_a_100k_rate_file_with_its_progress_shown() {
         imported.as_secs_f64()
     );
     let mut conn = app.conn().await;
-    let table = switchboard_core::calling_plans::rate_table(&mut conn, plan)
+    let table = switchboard_core::calls::calling_plans::rate_table(&mut conn, plan)
         .await
         .expect("rates");
     assert_eq!(table.current(chrono::Utc::now()).len(), 100_000);

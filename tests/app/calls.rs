@@ -79,7 +79,7 @@ async fn pbx_with_rates(app: &TestApp) -> (reqwest::Client, reqwest::Client, i64
 
 /// An account's balance in micro-units, as the ledger keeps it.
 async fn balance_of(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> i64 {
-    switchboard_core::ledger::balance(conn, switchboard_core::AccountId(account))
+    switchboard_core::money::ledger::balance(conn, switchboard_core::AccountId(account))
         .await
         .expect("balance")
         .micros()
@@ -681,7 +681,7 @@ async fn another_pbx(app: &TestApp, like: i64) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_report_adds_up() {
-    use switchboard_core::call_records::{self, ingest};
+    use switchboard_core::calls::{calls_between, ingest, report};
     use switchboard_core::schema::calls;
     let app = TestApp::spawn().await;
     let (_, _, first, account) = pbx_with_rates(&app).await;
@@ -801,7 +801,7 @@ async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_repo
         now - chrono::Duration::days(30),
         now + chrono::Duration::days(1),
     );
-    let report = call_records::report(
+    let report = report(
         &mut conn,
         switchboard_core::AccountId(account),
         from,
@@ -810,10 +810,9 @@ async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_repo
     )
     .await
     .expect("the report");
-    let listed =
-        call_records::calls_between(&mut conn, switchboard_core::AccountId(account), from, to)
-            .await
-            .expect("the calls");
+    let listed = calls_between(&mut conn, switchboard_core::AccountId(account), from, to)
+        .await
+        .expect("the calls");
     assert_eq!(report.all.calls as usize, listed.len());
     assert_eq!(report.all.calls as usize, one.len() * 2);
     assert_eq!(
@@ -866,7 +865,7 @@ async fn legs_arriving_in_any_batches_and_order_make_the_same_calls_and_the_repo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_records_sent_at_once_by_several_sources_are_stored_and_billed_once() {
-    use switchboard_core::call_records::ingest;
+    use switchboard_core::calls::ingest;
     let app = TestApp::spawn().await;
     let (_, _, pbx, account) = pbx_with_rates(&app).await;
     let records =
@@ -909,7 +908,7 @@ async fn the_same_records_sent_at_once_by_several_sources_are_stored_and_billed_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connection_goes_on() {
-    use switchboard_core::call_records::ingest;
+    use switchboard_core::calls::ingest;
     let app = TestApp::spawn().await;
     let (_, _, pbx, account) = pbx_with_rates(&app).await;
     let records =
@@ -1012,7 +1011,7 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
         .expect("a priced leg");
     let mut leg = records
         .iter()
-        .find(|r| switchboard_core::cdr::record_key(r) == priced_key)
+        .find(|r| switchboard_core::calls::cdr::record_key(r) == priced_key)
         .expect("its record")
         .clone();
     leg.uniqueid = "1763999999.1".into();
@@ -1069,8 +1068,8 @@ async fn a_batch_refused_while_writing_stores_and_bills_nothing_and_the_connecti
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rate_table_is_loaded_once_and_again_only_when_its_rates_change() {
-    use switchboard_core::call_records::ingest;
-    use switchboard_core::cdr::RawCdr;
+    use switchboard_core::calls::cdr::RawCdr;
+    use switchboard_core::calls::ingest;
     use switchboard_core::schema::calling_plans;
     let app = TestApp::spawn().await;
     let (_, _, pbx, _) = pbx_with_rates(&app).await;

@@ -75,13 +75,13 @@ async fn create_admin_prints_a_one_time_password_that_signs_in_once_changed() {
 
     let pool = switchboard_core::db::pool(&url, 2).expect("pool");
     let mut conn = switchboard_core::db::conn(&pool).await.expect("conn");
-    let admin = switchboard_core::users::find_by_username(&mut conn, "root-admin")
+    let admin = switchboard_core::people::users::find_by_username(&mut conn, "root-admin")
         .await
         .expect("query")
         .expect("created");
     assert_eq!(admin.role, "admin");
     assert!(admin.must_change_password);
-    assert!(switchboard_core::passwords::verify(
+    assert!(switchboard_core::people::passwords::verify(
         password,
         &admin.password_hash
     ));

@@ -8,7 +8,7 @@ use switchboard_controller::simulator::Faults;
 use switchboard_core::schema::{
     accounts, background_jobs, emails, journal_transactions, orders, pbxes, users,
 };
-use switchboard_core::{ledger, plans, AccountId};
+use switchboard_core::{commerce::plans, money::ledger, AccountId};
 use switchboard_jobs::run_due;
 
 use crate::harness::{csrf_in, TestApp};
@@ -326,7 +326,7 @@ async fn paying_credits_charges_and_provisions_exactly_one_pbx_with_a_sealed_pas
     let password = app
         .jobs
         .key
-        .decrypt(switchboard_core::pbxes::GUI_PASSWORD, &sealed)
+        .decrypt(switchboard_core::commerce::pbxes::GUI_PASSWORD, &sealed)
         .expect("opens");
     assert!(password.len() >= 16);
     assert!(!sealed.contains(&password));

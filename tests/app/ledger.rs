@@ -8,9 +8,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::future::join_all;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use switchboard_core::accounts::{self, NewAccount};
 use switchboard_core::db::{self, Pool};
-use switchboard_core::ledger::{self, Book, LedgerAccountId, LedgerError, NewTransaction, Posted};
+use switchboard_core::money::ledger::{
+    self, Book, LedgerAccountId, LedgerError, NewTransaction, Posted,
+};
+use switchboard_core::people::accounts::{self, NewAccount};
 use switchboard_core::{AccountKind, Money};
 
 use crate::harness::fresh_database;

@@ -195,7 +195,7 @@ async fn a_user_with_a_one_time_password_must_choose_a_new_one_first() {
     let (id, password) = app.user("olga", Role::Admin, None).await;
     {
         let mut conn = app.conn().await;
-        switchboard_core::users::set_password(&mut conn, id, &password, true)
+        switchboard_core::people::users::set_password(&mut conn, id, &password, true)
             .await
             .expect("marking the password as one-time");
     }

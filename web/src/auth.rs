@@ -7,8 +7,8 @@ use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use switchboard_core::audit::{self, Actor};
 use switchboard_core::keys::random_token;
-use switchboard_core::sign_in::{self as credentials, Purpose, SignInError};
-use switchboard_core::{db, sessions, Role, UserId};
+use switchboard_core::people::sign_in::{self as credentials, Purpose, SignInError};
+use switchboard_core::{db, people::sessions, Role, UserId};
 
 use crate::layout::{csrf_field, error_page, html_response, Nav, Page};
 use crate::operations::{self, OperationError};

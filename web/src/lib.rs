@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use switchboard_core::calling_plans::RateTables;
+use switchboard_core::calls::calling_plans::RateTables;
 use switchboard_core::config::Settings;
 use switchboard_core::db::Pool;
 use switchboard_core::keys::SecretKey;
-use switchboard_core::sign_in::Limits;
+use switchboard_core::people::sign_in::Limits;
 use switchboard_graphql::{Commerce, SwitchboardSchema};
 use switchboard_payments::Gateway;
 

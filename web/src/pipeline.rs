@@ -8,7 +8,7 @@ use std::time::Instant;
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
 use switchboard_core::keys::random_token;
-use switchboard_core::sessions::{self, SessionUser};
+use switchboard_core::people::sessions::{self, SessionUser};
 use switchboard_core::{db, Role};
 use switchboard_graphql::{SessionToken, Viewer};
 

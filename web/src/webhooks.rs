@@ -67,7 +67,8 @@ pub async fn cdr_push(req: &Request, Data(state): Data<&AppState>, body: Body) -
         Ok(conn) => conn,
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response(),
     };
-    let Ok(Some((pbx, _zone))) = switchboard_core::pbxes::by_cdr_token(&mut conn, token).await
+    let Ok(Some((pbx, _zone))) =
+        switchboard_core::commerce::pbxes::by_cdr_token(&mut conn, token).await
     else {
         return (StatusCode::UNAUTHORIZED, "unknown token").into_response();
     };
@@ -86,7 +87,7 @@ pub async fn cdr_push(req: &Request, Data(state): Data<&AppState>, body: Body) -
     let mut records = Vec::new();
     let mut rejects = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        match serde_json::from_value::<switchboard_core::cdr::RawCdr>(item.clone()) {
+        match serde_json::from_value::<switchboard_core::calls::cdr::RawCdr>(item.clone()) {
             Ok(record)
                 if !record.disposition.is_empty()
                     && record.billsec >= 0
@@ -101,7 +102,7 @@ pub async fn cdr_push(req: &Request, Data(state): Data<&AppState>, body: Body) -
             Err(error) => rejects.push((item.to_string(), format!("record {index}: {error}"))),
         }
     }
-    match switchboard_core::call_records::ingest(
+    match switchboard_core::calls::ingest(
         &mut conn,
         &state.rate_tables,
         pbx,

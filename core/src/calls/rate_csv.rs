@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::calls::rating::Rate;
 use crate::money::Money;
-use crate::rating::Rate;
 
 /// One checked row.
 #[derive(Clone, Debug, PartialEq, Eq)]

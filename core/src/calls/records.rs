@@ -11,12 +11,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::calling_plans::RateTables;
-use crate::cdr::{self, Direction, RawCdr, Status};
+use crate::calls::calling_plans::RateTables;
+use crate::calls::cdr::{self, Direction, RawCdr, Status};
+use crate::calls::rating::{self, Rate, RateTable};
 use crate::domain::AccountId;
-use crate::ledger::{self, Book, LedgerError, NewTransaction};
+use crate::money::ledger::{self, Book, LedgerError, NewTransaction};
 use crate::money::Money;
-use crate::rating::{self, Rate, RateTable};
 use crate::schema::{calling_plans, calls, cdr_rejects, cdrs, ledger_accounts, pbxes, plans};
 
 /// What one batch did.

@@ -1,7 +1,10 @@
-//! Money: signed micro-units of an account's currency, never floats.
+//! Money: signed micro-units of an account's currency, never floats, and
+//! the ledger that moves it.
 //!
 //! Rounding happens here and nowhere else: half-even, to cents, when an amount
 //! is shown or leaves the system.
+
+pub mod ledger;
 
 use std::fmt;
 use std::ops::{Add, Neg, Sub};

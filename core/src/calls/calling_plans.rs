@@ -9,9 +9,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::audit::{self, Actor};
+use crate::calls::rate_csv::{self, Diff, RateRow};
+use crate::calls::rating::{Rate, RateTable};
 use crate::money::Money;
-use crate::rate_csv::{self, Diff, RateRow};
-use crate::rating::{Rate, RateTable};
 use crate::schema::{calling_plans, rates};
 
 /// A calling plan as stored.

@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::{self, Pool};
-use crate::passwords;
+use crate::people::passwords;
+use crate::people::users::{find_by_username, User};
 use crate::schema::{sign_in_attempts, users};
-use crate::users::{find_by_username, User};
 
 /// How many failures are allowed in a window before sign-in is refused.
 #[derive(Clone, Copy, Debug)]

@@ -8,17 +8,17 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::accounts::{self, NewAccount};
 use crate::audit::{self, Actor};
+use crate::commerce::plans::{self, Plan};
 use crate::domain::{AccountId, AccountKind, Email, Role, UserId, Username};
 use crate::forms::FieldErrors;
 use crate::keys::{random_token, SecretKey};
-use crate::ledger::{self, Book, NewTransaction};
+use crate::money::ledger::{self, Book, NewTransaction};
 use crate::money::Money;
-use crate::plans::{self, Plan};
+use crate::people::accounts::{self, NewAccount};
+use crate::people::users::{self as users_mod, CreateUserError, NewUser};
 use crate::schema::{accounts as accounts_table, order_lines, orders, payments, pbxes, users};
-use crate::users::{self as users_mod, CreateUserError, NewUser};
-use crate::{outbox, passwords, pbxes as pbxes_mod, queue};
+use crate::{commerce::pbxes as pbxes_mod, outbox, people::passwords, queue};
 
 /// An order as stored.
 #[derive(Clone, Debug, Queryable, Selectable)]

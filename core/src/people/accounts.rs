@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::domain::{AccountId, AccountKind, Standing};
-use crate::ledger;
+use crate::money::ledger;
 use crate::money::Money;
 use crate::schema::{accounts, ledger_accounts};
 

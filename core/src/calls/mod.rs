@@ -1,0 +1,11 @@
+//! Calls: reading CDRs as Asterisk writes them, deriving what they mean,
+//! rating them against calling plans, storing and billing them, and summing
+//! them for reports.
+
+pub mod calling_plans;
+pub mod cdr;
+pub mod rate_csv;
+pub mod rating;
+mod records;
+
+pub use records::*;

@@ -1,0 +1,8 @@
+//! People: accounts (who pays), users (who signs in), their passwords,
+//! sessions and sign-in limits.
+
+pub mod accounts;
+pub mod passwords;
+pub mod sessions;
+pub mod sign_in;
+pub mod users;
