@@ -46,7 +46,7 @@ pub async fn run(
         "bench",
         "Bench",
         RATES,
-        Some(switchboard_core::Money(4_000)),
+        Some(switchboard_core::money::PerMinute(4_000_000)),
     )
     .await?;
     let mut pbxes = Vec::new();
@@ -299,7 +299,7 @@ async fn sold_plan(
     slug: &str,
     name: &str,
     csv: &str,
-    inbound: Option<switchboard_core::Money>,
+    inbound: Option<switchboard_core::money::PerMinute>,
 ) -> anyhow::Result<i64> {
     let calling_plan = calling_plans::create(conn, name, "USD", inbound)
         .await

@@ -8,6 +8,7 @@ use switchboard_core::calls::calling_plans::RateTables;
 use switchboard_core::domain::Email;
 use switchboard_core::keys::SecretKey;
 use switchboard_core::money::ledger::{self, Book, NewTransaction};
+use switchboard_core::money::PerMinute;
 use switchboard_core::people::accounts::{self, NewAccount};
 use switchboard_core::people::users::{self, NewUser};
 use switchboard_core::{
@@ -108,7 +109,7 @@ async fn seed_calling_plan(conn: &mut diesel_async::AsyncPgConnection) -> anyhow
     let id = match existing {
         Some(plan) => plan.id,
         None => {
-            let id = calling_plans::create(conn, "Standard", "USD", Some(Money(4_000)))
+            let id = calling_plans::create(conn, "Standard", "USD", Some(PerMinute(4_000_000)))
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding the calling plan: {e}"))?;
             let rows = rate_csv::parse(RATES)

@@ -1,7 +1,7 @@
 //! The staff's calling plans: rates in force, and importing a price list
 //! with a preview before anything changes.
 
-use maud::html;
+use maud::{html, Markup};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query, Redirect};
 use poem::{handler, IntoResponse, Request, Response};
@@ -177,6 +177,31 @@ pub struct ImportForm {
     /// Present once the staff member has seen the preview and confirms.
     #[serde(default)]
     confirm: Option<String>,
+    /// What the preview was of (a digest of the text and the choices): a
+    /// form changed after its preview is previewed again, never imported.
+    #[serde(default)]
+    previewed: String,
+}
+
+impl ImportForm {
+    /// A digest of what an import of this form would do.
+    fn digest(&self) -> String {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        for part in [
+            self.csv.as_str(),
+            if self.replace.is_some() {
+                "replace"
+            } else {
+                "keep"
+            },
+            self.effective_at.trim(),
+        ] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        hex::encode(hash.finalize())
+    }
 }
 
 #[derive(Deserialize)]
@@ -189,8 +214,54 @@ struct PreviewData {
 #[serde(rename_all = "camelCase")]
 struct Preview {
     summary: Summary,
+    format: String,
+    columns: Vec<ColumnRead>,
+    not_in_file: Vec<String>,
+    unknown_columns: Vec<String>,
+    added: Vec<AddedRate>,
+    changed: Vec<ChangedRate>,
+    removed: Vec<RemovedRate>,
     error_count: i32,
     errors: Vec<RowError>,
+}
+
+#[derive(Deserialize)]
+struct ColumnRead {
+    header: String,
+    meaning: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddedRate {
+    line: i32,
+    prefix: String,
+    description: String,
+    per_minute: Formatted,
+    connection_fee: Formatted,
+    initial_increment: i32,
+    subsequent_increment: i32,
+    minimum_duration: i32,
+}
+
+#[derive(Deserialize)]
+struct ChangedRate {
+    line: i32,
+    prefix: String,
+    changes: Vec<FieldChange>,
+}
+
+#[derive(Deserialize)]
+struct FieldChange {
+    field: String,
+    from: String,
+    to: String,
+}
+
+#[derive(Deserialize)]
+struct RemovedRate {
+    prefix: String,
+    description: String,
 }
 
 #[derive(Deserialize)]
@@ -297,19 +368,7 @@ async fn plan_page(
             h2 { "Import a price list" }
             p.muted { "Our export, A2Billing's (dialprefix, rateinitial, initblock, billingblock, connectcharge) or ASTPP's (Code, Cost/Min, Increment …) columns, separated by commas or semicolons. Nothing changes until you confirm the preview." }
             @if let Some(preview) = preview {
-                div #preview .card {
-                    h2 { "Preview" }
-                    p { (preview.summary.added) " added, " (preview.summary.changed) " changed, " (preview.summary.removed) " removed, " (preview.summary.unchanged) " unchanged." }
-                    @if preview.error_count > 0 {
-                        div.alert.error role="alert" { (preview.error_count) " rows cannot be imported; fix them and preview again. Nothing was changed." }
-                        div.table-wrap {
-                            table #import-errors {
-                                thead { tr { th.num { "Line" } th { "Column" } th { "Reason" } } }
-                                tbody { @for e in &preview.errors { tr { td.num { (e.line) } td { (e.column) } td { (e.reason) } } } }
-                            }
-                        }
-                    }
-                }
+                (preview_card(preview))
             }
             form #rate-import .stack.card method="post" action={ "/admin/calling-plans/" (plan.id) "/import" } {
                 (csrf_field(ctx))
@@ -321,12 +380,14 @@ async fn plan_page(
                 input #effective_at type="text" name="effective_at" value=(form.effective_at);
                 label.checkbox for="replace" {
                     input #replace type="checkbox" name="replace" value="yes" checked[form.replace.is_some()];
-                    " Remove the prefixes the file does not name"
+                    " The file is the whole price list: remove the prefixes it does not name"
                 }
                 progress #import-progress hidden {}
                 p #import-status .muted role="status" aria-live="polite" {}
                 @if preview.is_some_and(|p| p.error_count == 0) {
                     input type="hidden" name="confirm" value="yes";
+                    input type="hidden" name="previewed" value=(form.digest());
+                    p.muted { "Change anything above and you will see a new preview first." }
                     button.primary type="submit" { "Import these rates" }
                 } @else {
                     button.primary type="submit" { "Preview" }
@@ -352,11 +413,16 @@ pub async fn show(
         .imported
         .as_ref()
         .map(|summary| format!("Imported: {summary}."));
-    let form = ImportForm {
-        replace: Some("yes".into()),
-        ..ImportForm::default()
-    };
-    plan_page(state, &ctx, &id, &query, &form, None, notice.as_deref()).await
+    plan_page(
+        state,
+        &ctx,
+        &id,
+        &query,
+        &ImportForm::default(),
+        None,
+        notice.as_deref(),
+    )
+    .await
 }
 
 /// `POST /admin/calling-plans/:id/import`: previews, then on confirmation imports.
@@ -378,7 +444,9 @@ pub async fn import(
         "replace": form.replace.is_some(),
         "effectiveAt": effective_at,
     });
-    if form.confirm.is_some() {
+    // Only what was previewed is imported: a form changed since its preview
+    // (another file, removal ticked) is previewed again.
+    if form.confirm.is_some() && form.previewed == form.digest() {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Imported {
@@ -426,6 +494,105 @@ pub async fn import(
             .await
         }
         Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),
+    }
+}
+
+/// What an import would do: how many prefixes are added, changed and
+/// (loudly) removed, which columns were read and which not, every field
+/// that changes, and every bad row.
+fn preview_card(preview: &Preview) -> Markup {
+    let s = &preview.summary;
+    html! {
+        div #preview .card {
+            h2 { "Preview" }
+            p #preview-summary { (s.added) " added, " (s.changed) " changed, " (s.removed) " removed, " (s.unchanged) " unchanged." }
+            @if s.removed > 0 {
+                div #removal-warning .alert.error role="alert" {
+                    strong { (s.removed) " prefixes will be removed" }
+                    " from this calling plan: calls to them will be priced by a shorter prefix, or stay unrated. Untick “remove the prefixes it does not name” unless the file is the whole price list."
+                }
+            }
+            @if preview.error_count > 0 {
+                div.alert.error role="alert" { (preview.error_count) " rows cannot be imported; fix them and preview again. Nothing was changed." }
+                div.table-wrap {
+                    table #import-errors {
+                        thead { tr { th.num { "Line" } th { "Column" } th { "Reason" } } }
+                        tbody { @for e in &preview.errors { tr { td.num { (e.line) } td { (e.column) } td { (e.reason) } } } }
+                    }
+                }
+            }
+            p.muted {
+                "Read as "
+                (match preview.format.as_str() { "a2billing" => "A2Billing's", "astpp" => "ASTPP's", _ => "our own" })
+                " columns: "
+                @for (n, c) in preview.columns.iter().enumerate() {
+                    @if n > 0 { ", " }
+                    code { (c.header) } " (" (c.meaning) ")"
+                }
+                "."
+            }
+            @if !preview.not_in_file.is_empty() {
+                p #not-in-file {
+                    "Not in the file: " (preview.not_in_file.join(", "))
+                    ". Prefixes already here keep their current value; new prefixes get the default (no connection fee, 60/60 seconds, no minimum)."
+                }
+            }
+            @if !preview.unknown_columns.is_empty() {
+                div #unknown-columns .alert.warn role="status" {
+                    "These columns are not read: "
+                    @for (n, c) in preview.unknown_columns.iter().enumerate() {
+                        @if n > 0 { ", " }
+                        code { (c) }
+                    }
+                    "."
+                }
+            }
+            @if !preview.changed.is_empty() {
+                h3 { "Changed" @if s.changed > 50 { " (the first 50)" } }
+                div.table-wrap {
+                    table #changed-rates {
+                        thead { tr { th.num { "Line" } th { "Prefix" } th { "What changes" } } }
+                        tbody {
+                            @for c in &preview.changed {
+                                tr {
+                                    td.num { (c.line) }
+                                    td { code { (c.prefix) } }
+                                    td { @for (n, f) in c.changes.iter().enumerate() {
+                                        @if n > 0 { br; }
+                                        (f.field) ": " (f.from) " → " strong { (f.to) }
+                                    } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !preview.added.is_empty() {
+                h3 { "Added" @if s.added > 50 { " (the first 50)" } }
+                div.table-wrap {
+                    table #added-rates {
+                        thead { tr { th.num { "Line" } th { "Prefix" } th { "Destination" } th.num { "A minute" } th.num { "Connection" } th.num { "Increments" } th.num { "Minimum" } } }
+                        tbody {
+                            @for a in &preview.added {
+                                tr {
+                                    td.num { (a.line) }
+                                    td { code { (a.prefix) } }
+                                    td { (a.description) }
+                                    td.num { (a.per_minute.formatted) }
+                                    td.num { (a.connection_fee.formatted) }
+                                    td.num { (a.initial_increment) "/" (a.subsequent_increment) }
+                                    td.num { (a.minimum_duration) " s" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !preview.removed.is_empty() {
+                h3 { "Removed" @if s.removed > 50 { " (the first 50)" } }
+                ul #removed-rates { @for r in &preview.removed { li { code { (r.prefix) } " " (r.description) } } }
+            }
+        }
     }
 }
 

@@ -91,6 +91,39 @@ pub struct Settings {
     /// How customers pay.
     #[serde(default)]
     pub payments: PaymentSettings,
+    /// How CDRs are pulled from PBXs' Asterisk CDR tables.
+    #[serde(default)]
+    pub cdr_pull: CdrPullSettings,
+}
+
+/// Pulling PBXs' CDR tables.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CdrPullSettings {
+    /// Rows read in one pull; a full batch queues the next pull at once.
+    #[serde(default = "default_pull_batch")]
+    pub batch: usize,
+    /// How far back each pull reads before the end of the last call seen,
+    /// for rows Asterisk writes late (its CDR batch mode holds rows up to
+    /// five minutes by default).
+    #[serde(default = "default_pull_overlap")]
+    pub overlap_minutes: u32,
+}
+
+impl Default for CdrPullSettings {
+    fn default() -> CdrPullSettings {
+        CdrPullSettings {
+            batch: default_pull_batch(),
+            overlap_minutes: default_pull_overlap(),
+        }
+    }
+}
+
+fn default_pull_batch() -> usize {
+    20_000
+}
+
+fn default_pull_overlap() -> u32 {
+    10
 }
 
 /// The hosting controller: where its commands go and what they look like.

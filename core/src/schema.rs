@@ -262,7 +262,8 @@ diesel::table! {
         cdr_token_hash -> Nullable<Text>,
         time_zone -> Text,
         cdr_source_sealed -> Nullable<Text>,
-        cdr_pulled_until -> Nullable<Timestamptz>,
+        dialling_rules -> Nullable<Jsonb>,
+        cdr_pull_from -> Nullable<Timestamptz>,
     }
 }
 
@@ -271,7 +272,7 @@ diesel::table! {
         id -> BigInt,
         name -> Text,
         currency -> Text,
-        inbound_per_minute -> Nullable<BigInt>,
+        inbound_per_minute_nanos -> Nullable<BigInt>,
         created_at -> Timestamptz,
         rates_version -> BigInt,
     }
@@ -283,7 +284,7 @@ diesel::table! {
         calling_plan_id -> BigInt,
         prefix -> Text,
         description -> Text,
-        per_minute -> BigInt,
+        per_minute_nanos -> BigInt,
         connection_fee -> BigInt,
         initial_increment -> Integer,
         subsequent_increment -> Integer,
@@ -360,6 +361,7 @@ diesel::table! {
         legs -> Integer,
         rated -> Bool,
         unrated -> Bool,
+        billed_seconds -> Integer,
     }
 }
 
@@ -371,5 +373,6 @@ diesel::table! {
         raw -> Text,
         reason -> Text,
         received_at -> Timestamptz,
+        raw_digest -> Text,
     }
 }

@@ -6,12 +6,14 @@ use switchboard_core::audit::Actor;
 use switchboard_core::calls::calling_plans::{
     self, CallingPlanError, ImportSummary as CoreSummary,
 };
-use switchboard_core::calls::rate_csv;
+use switchboard_core::calls::dialling::{Dialled, DiallingRules};
+use switchboard_core::calls::rate_csv::{self, Terms};
 use switchboard_core::calls::rating::{self, Rate as CoreRate};
-use switchboard_core::{db, Money as CoreMoney};
+use switchboard_core::db;
+use switchboard_core::money::PerMinute;
 
 use crate::guards::{self, Allow, Viewer, ADMIN, STAFF};
-use crate::types::{parse_id, Money};
+use crate::types::{parse_id, Money, PerMinutePrice};
 use crate::{internal, pool};
 
 /// A rate table that plans bill calls with.
@@ -21,8 +23,8 @@ pub struct CallingPlan {
     pub id: ID,
     pub name: String,
     pub currency: String,
-    /// What an answered inbound call to a DID costs a minute, if anything.
-    pub inbound_per_minute: Option<Money>,
+    /// What an answered inbound call costs a minute, if anything.
+    pub inbound_per_minute: Option<PerMinutePrice>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -31,8 +33,8 @@ impl From<calling_plans::CallingPlan> for CallingPlan {
         CallingPlan {
             id: ID(plan.id.to_string()),
             inbound_per_minute: plan
-                .inbound_per_minute
-                .map(|m| Money::new(CoreMoney(m), &plan.currency)),
+                .inbound_per_minute_nanos
+                .map(|n| PerMinutePrice::new(PerMinute(n), &plan.currency)),
             name: plan.name,
             currency: plan.currency,
             created_at: plan.created_at,
@@ -46,7 +48,8 @@ pub struct Rate {
     pub id: ID,
     pub prefix: String,
     pub description: String,
-    pub per_minute: Money,
+    /// As written in the price list, to nine decimals.
+    pub per_minute: PerMinutePrice,
     pub connection_fee: Money,
     pub initial_increment: i32,
     pub subsequent_increment: i32,
@@ -61,7 +64,7 @@ fn rate(rate: &CoreRate, currency: &str) -> Rate {
         id: ID(rate.id.to_string()),
         prefix: rate.prefix.clone(),
         description: rate.description.clone(),
-        per_minute: Money::new(rate.per_minute, currency),
+        per_minute: PerMinutePrice::new(rate.per_minute, currency),
         connection_fee: Money::new(rate.connection_fee, currency),
         initial_increment: rate.initial_increment as i32,
         subsequent_increment: rate.subsequent_increment as i32,
@@ -128,6 +131,8 @@ impl CallingPlan {
 
     /// What an answered call to `number` lasting `seconds` would cost if it
     /// started at `at`; null when no rate matches (such a call is unrated).
+    /// The number is read as dialled in North America, or as `+` and
+    /// international digits.
     async fn price_call(
         &self,
         ctx: &Context<'_>,
@@ -135,16 +140,27 @@ impl CallingPlan {
         seconds: i32,
         at: Option<DateTime<Utc>>,
     ) -> Result<Option<CallPrice>> {
-        let table = self.table(ctx).await?;
         let seconds = u32::try_from(seconds).map_err(|_| "seconds must not be negative")?;
-        Ok(table
-            .price(&number, at.unwrap_or_else(Utc::now), seconds)
-            .map(|priced| CallPrice {
+        let number = match DiallingRules::default().normalize(&number) {
+            Dialled::Number(number) => number,
+            Dialled::Service(_) => {
+                return Err("An emergency or service number is not charged.".into())
+            }
+            Dialled::Unknown => return Err("That is not a number such as +44 20 7946 0958.".into()),
+        };
+        let table = self.table(ctx).await?;
+        match table.price(&number, at.unwrap_or_else(Utc::now), seconds) {
+            Ok(priced) => Ok(Some(CallPrice {
                 rate_id: ID(priced.rate_id.to_string()),
                 prefix: priced.prefix,
                 billed_seconds: priced.billed_seconds as i32,
                 cost: Money::new(priced.cost, &self.currency),
-            }))
+            })),
+            Err(rating::NotPriced::NoRate) => Ok(None),
+            Err(rating::NotPriced::TooLarge) => {
+                Err("That call's cost is larger than any amount.".into())
+            }
+        }
     }
 }
 
@@ -185,23 +201,79 @@ pub struct RateRowError {
     pub reason: String,
 }
 
-/// A rate as a file gives it.
+/// A rate as a file would set it: the file's values, and for what the
+/// file leaves out the current rate's or the defaults.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct RateLine {
     pub line: i32,
     pub prefix: String,
     pub description: String,
-    pub per_minute: Money,
+    pub per_minute: PerMinutePrice,
+    pub connection_fee: Money,
+    pub initial_increment: i32,
+    pub subsequent_increment: i32,
+    pub minimum_duration: i32,
+}
+
+impl RateLine {
+    fn new(line: usize, terms: &Terms, currency: &str) -> RateLine {
+        RateLine {
+            line: line as i32,
+            prefix: terms.prefix.clone(),
+            description: terms.description.clone(),
+            per_minute: PerMinutePrice::new(terms.per_minute, currency),
+            connection_fee: Money::new(terms.connection_fee, currency),
+            initial_increment: terms.initial_increment as i32,
+            subsequent_increment: terms.subsequent_increment as i32,
+            minimum_duration: terms.minimum_duration as i32,
+        }
+    }
+}
+
+/// One field an import changes.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FieldChange {
+    /// `description`, `per-minute price`, `connection fee`, `billing blocks`
+    /// or `minimum billed`.
+    pub field: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A prefix whose terms an import changes, field by field.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RateChange {
+    pub line: i32,
+    pub prefix: String,
+    pub changes: Vec<FieldChange>,
+    /// The terms it would have.
+    pub becomes: RateLine,
+}
+
+/// A column of the file and what it was read as.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ColumnRead {
+    pub header: String,
+    pub meaning: String,
 }
 
 /// What importing a file would do, before anything changes.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct RateImportPreview {
     pub summary: ImportSummary,
-    /// The first 50 added prefixes.
+    /// Whose column names the file uses: `ours`, `a2billing` or `astpp`.
+    pub format: String,
+    /// The file's columns that were read, and as what.
+    pub columns: Vec<ColumnRead>,
+    /// What the file does not give: prefixes already in the table keep their
+    /// value, new ones get the default (no fee, 60/60, no minimum).
+    pub not_in_file: Vec<String>,
+    /// Headers that mean nothing here: those columns are not read.
+    pub unknown_columns: Vec<String>,
+    /// The first 50 added prefixes, as they would be.
     pub added: Vec<RateLine>,
-    /// The first 50 changed prefixes, as they would become.
-    pub changed: Vec<RateLine>,
+    /// The first 50 changed prefixes, with every field that changes.
+    pub changed: Vec<RateChange>,
     /// The first 50 removed prefixes.
     pub removed: Vec<Rate>,
     /// Every bad row (the first 500), with its line, column and reason.
@@ -215,8 +287,9 @@ pub struct RateImportInput {
     pub calling_plan_id: ID,
     /// The file's text: our export, A2Billing's or ASTPP's columns, `,` or `;`.
     pub csv: String,
-    /// Remove the prefixes the file does not name (a full price list).
-    #[graphql(default = true)]
+    /// Remove the prefixes the file does not name (the file is the whole
+    /// price list). Off unless asked for.
+    #[graphql(default = false)]
     pub replace: bool,
     /// When the new prices take effect; now if not given, never in the past.
     pub effective_at: Option<DateTime<Utc>>,
@@ -271,20 +344,48 @@ impl RatesQuery {
             .map_err(internal)?;
         let at = input.effective_at.unwrap_or_else(Utc::now);
         let diff = rate_csv::diff(&table.current(at), &parsed.rows, input.replace);
-        let line = |row: &rate_csv::RateRow| RateLine {
-            line: row.line as i32,
-            prefix: row.prefix.clone(),
-            description: row.description.clone(),
-            per_minute: Money::new(row.per_minute, &plan.currency),
-        };
+        let currency = plan.currency.as_str();
         Ok(RateImportPreview {
             summary: CoreSummary::from(&diff).into(),
-            added: diff.added.iter().take(50).map(line).collect(),
+            format: match parsed.dialect {
+                rate_csv::Dialect::Ours => "ours",
+                rate_csv::Dialect::A2Billing => "a2billing",
+                rate_csv::Dialect::Astpp => "astpp",
+            }
+            .into(),
+            columns: parsed
+                .columns
+                .iter()
+                .map(|(header, meaning)| ColumnRead {
+                    header: header.clone(),
+                    meaning: (*meaning).into(),
+                })
+                .collect(),
+            not_in_file: parsed.missing.iter().map(|m| (*m).into()).collect(),
+            unknown_columns: parsed.unknown.clone(),
+            added: diff
+                .added
+                .iter()
+                .take(50)
+                .map(|(line, terms)| RateLine::new(*line, terms, currency))
+                .collect(),
             changed: diff
                 .changed
                 .iter()
                 .take(50)
-                .map(|(_, row)| line(row))
+                .map(|(old, terms, line)| RateChange {
+                    line: *line as i32,
+                    prefix: terms.prefix.clone(),
+                    changes: rate_csv::changes(&Terms::of(old), terms, currency)
+                        .into_iter()
+                        .map(|c| FieldChange {
+                            field: c.field.into(),
+                            from: c.from,
+                            to: c.to,
+                        })
+                        .collect(),
+                    becomes: RateLine::new(*line, terms, currency),
+                })
                 .collect(),
             removed: diff
                 .removed
@@ -324,7 +425,7 @@ impl RatesMutation {
     ) -> Result<CallingPlan> {
         let inbound = match inbound_per_minute.filter(|s| !s.trim().is_empty()) {
             Some(text) => Some(
-                CoreMoney::parse_decimal(&text).map_err(|e| format!("The inbound price {e}."))?,
+                PerMinute::parse_decimal(&text).map_err(|e| format!("The inbound price {e}."))?,
             ),
             None => None,
         };

@@ -56,6 +56,27 @@ impl Money {
     }
 }
 
+/// A price per minute, exactly as written in the price list (to nine
+/// decimals); a call's cost is rounded once, to a micro-unit.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PerMinutePrice {
+    /// The exact decimal: `0.0123456`.
+    pub amount: String,
+    pub currency: String,
+    /// For people, with every decimal it has but at least cents: `$0.0123456`.
+    pub formatted: String,
+}
+
+impl PerMinutePrice {
+    pub fn new(price: switchboard_core::money::PerMinute, currency: &str) -> PerMinutePrice {
+        PerMinutePrice {
+            amount: price.decimal(),
+            currency: currency.to_owned(),
+            formatted: price.format(currency),
+        }
+    }
+}
+
 /// Who a user is to Switchboard.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {

@@ -1,7 +1,8 @@
 //! Pulling CDRs from a PBX's Asterisk CDR table (MySQL/MariaDB
-//! `asteriskcdrdb.cdr`, which has no primary key): incrementally by
-//! `calldate`, re-reading an overlap window so late writes are not missed;
-//! re-read rows are recognised by their record key and ignored.
+//! `asteriskcdrdb.cdr`, which has no primary key): incrementally by the end
+//! of each call, re-reading an overlap window so late writes are not missed;
+//! re-read rows are recognised by their record key and ignored. The walk
+//! itself is described in `switchboard_core::calls::pulling`.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -10,16 +11,12 @@ use anyhow::Context;
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use diesel_async::AsyncPgConnection;
 use mysql_async::prelude::Queryable;
-use switchboard_core::calls::cdr::RawCdr;
+use switchboard_core::calls::cdr::{self, RawCdr};
+use switchboard_core::calls::pulling::{self, Cut};
 use switchboard_core::calls::{self, Ingested};
 use switchboard_core::commerce::pbxes;
 
 use crate::JobContext;
-
-/// How far back each pull starts before the last record seen.
-const OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
-/// Rows read in one pull; a full batch queues another pull at once.
-pub const BATCH: usize = 20_000;
 
 /// FreePBX's optional columns, read when the table has them.
 const OPTIONAL: [&str; 10] = [
@@ -36,13 +33,13 @@ const OPTIONAL: [&str; 10] = [
 ];
 
 /// Reads new rows of one PBX's CDR table and ingests them; returns what was
-/// stored and whether the batch was full.
+/// stored and whether more rows are waiting (a full batch).
 pub async fn pull(
     conn: &mut AsyncPgConnection,
     ctx: &JobContext,
     pbx: i64,
 ) -> anyhow::Result<(Ingested, bool)> {
-    let (sealed, until, zone) = pbxes::cdr_source(conn, pbx)
+    let (sealed, pull_from, zone) = pbxes::cdr_source(conn, pbx)
         .await?
         .context("the PBX has no CDR source")?;
     let url = ctx
@@ -50,6 +47,8 @@ pub async fn pull(
         .decrypt(pbxes::CDR_SOURCE, &sealed)
         .context("opening the CDR source")?;
     let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    let batch = ctx.settings.cdr_pull.batch.max(1);
+    let overlap = chrono::Duration::minutes(i64::from(ctx.settings.cdr_pull.overlap_minutes));
     let opts = mysql_async::Opts::from_url(&url)
         .map_err(|_| anyhow::anyhow!("the CDR source URL is not valid"))?;
     let mut mysql = tokio::time::timeout(Duration::from_secs(10), mysql_async::Conn::new(opts))
@@ -71,7 +70,6 @@ pub async fn pull(
         .filter(|c| present.contains(*c))
         .collect();
     let mut columns = vec![
-        "calldate",
         "clid",
         "src",
         "dst",
@@ -89,33 +87,89 @@ pub async fn pull(
         "userfield",
     ];
     columns.extend(&optional);
-    let since = until
-        .map(|u| (u - OVERLAP).with_timezone(&zone).naive_local())
-        .unwrap_or_else(|| {
-            chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .expect("a valid date")
-        });
     let select: Vec<String> = columns
         .iter()
-        .map(|c| {
-            if *c == "calldate" {
-                "calldate".to_owned()
-            } else {
-                format!("CAST(`{c}` AS CHAR) AS `{c}`")
-            }
+        .map(|c| format!("CAST(`{c}` AS CHAR) AS `{c}`"))
+        .collect();
+    let ended = "DATE_ADD(calldate, INTERVAL duration SECOND)";
+    let query = |condition: &str, limit: &str| {
+        format!(
+            "SELECT calldate, {ended} AS call_end, {} FROM cdr WHERE {condition} ORDER BY call_end{limit}",
+            select.join(", ")
+        )
+    };
+    // Rows that ended at or after the starting point; the bound on the
+    // start (the longest call believed) lets the table's calldate index
+    // narrow the scan.
+    let from = pull_from.map_or(NaiveDateTime::MIN, |from| pulling::local_from(from, &zone));
+    let earliest_start = from
+        .checked_sub_signed(chrono::Duration::seconds(i64::from(
+            cdr::LONGEST_CALL_SECONDS,
+        )))
+        .unwrap_or(NaiveDateTime::MIN)
+        .max(epoch());
+    let mut rows: Vec<mysql_async::Row> = mysql
+        .exec(
+            query(
+                &format!("calldate >= ? AND {ended} >= ?"),
+                &format!(" LIMIT {batch}"),
+            ),
+            (earliest_start, from.max(epoch())),
+        )
+        .await?;
+    let ends: Vec<NaiveDateTime> = rows
+        .iter()
+        .map(|row| {
+            row.get_opt::<NaiveDateTime, _>("call_end")
+                .and_then(Result::ok)
+                .unwrap_or(NaiveDateTime::MIN)
         })
         .collect();
-    let sql = format!(
-        "SELECT {} FROM cdr WHERE calldate >= ? ORDER BY calldate LIMIT {BATCH}",
-        select.join(", ")
-    );
-    let rows: Vec<mysql_async::Row> = mysql.exec(sql, (since,)).await?;
+    let cut = pulling::cut(&ends, batch);
+    let next_from = match cut {
+        Cut::All => ends
+            .iter()
+            .max()
+            .map(|latest| pulling::instant(*latest, &zone) - overlap)
+            .map(|next| pull_from.map_or(next, |from| from.max(next))),
+        Cut::Before { rows: keep, end } => {
+            rows.truncate(keep);
+            Some(pulling::instant(end, &zone))
+        }
+        Cut::Second { end } => {
+            rows = mysql
+                .exec(
+                    query(&format!("calldate >= ? AND {ended} = ?"), ""),
+                    (earliest_start, end),
+                )
+                .await?;
+            Some(pulling::instant(end + chrono::Duration::seconds(1), &zone))
+        }
+    };
     let _ = mysql.disconnect().await;
-    let full = rows.len() == BATCH;
+    let more = cut != Cut::All;
+    let (records, rejects) = read_rows(rows, zone);
+    let ingested = calls::ingest(conn, &ctx.rate_tables, pbx, "pull", &records, &rejects).await?;
+    if let Some(next_from) = next_from {
+        pbxes::set_pull_from(conn, pbx, next_from).await?;
+    }
+    Ok((ingested, more))
+}
+
+/// The earliest time MySQL's DATETIME holds.
+fn epoch() -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(1000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or(NaiveDateTime::MIN)
+}
+
+/// Turns rows into records, and rows that cannot be read into rejects.
+fn read_rows(
+    rows: Vec<mysql_async::Row>,
+    zone: chrono_tz::Tz,
+) -> (Vec<RawCdr>, Vec<(String, String)>) {
     let mut records = Vec::with_capacity(rows.len());
     let mut rejects = Vec::new();
-    let mut latest = until;
     for row in rows {
         let text = |name: &str| {
             row.get_opt::<Option<String>, _>(name)
@@ -151,7 +205,6 @@ pub async fn pull(
             ));
             continue;
         };
-        latest = Some(latest.map_or(calldate, |l| l.max(calldate)));
         records.push(RawCdr {
             calldate,
             clid: text("clid"),
@@ -181,9 +234,5 @@ pub async fn pull(
             peeraccount: optional_text("peeraccount"),
         });
     }
-    let ingested = calls::ingest(conn, &ctx.rate_tables, pbx, "pull", &records, &rejects).await?;
-    if let Some(latest) = latest {
-        pbxes::set_pulled_until(conn, pbx, latest).await?;
-    }
-    Ok((ingested, full))
+    (records, rejects)
 }

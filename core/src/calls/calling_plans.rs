@@ -9,9 +9,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::audit::{self, Actor};
-use crate::calls::rate_csv::{self, Diff, RateRow};
+use crate::calls::rate_csv::{self, Diff, RateRow, Terms};
 use crate::calls::rating::{Rate, RateTable};
-use crate::money::Money;
+use crate::money::{Money, PerMinute};
 use crate::schema::{calling_plans, rates};
 
 /// A calling plan as stored.
@@ -21,7 +21,7 @@ pub struct CallingPlan {
     pub id: i64,
     pub name: String,
     pub currency: String,
-    pub inbound_per_minute: Option<i64>,
+    pub inbound_per_minute_nanos: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -43,7 +43,7 @@ fn to_rate(r: RateRecord) -> Rate {
         id: r.0,
         prefix: r.1,
         description: r.2,
-        per_minute: Money(r.3),
+        per_minute: PerMinute(r.3),
         connection_fee: Money(r.4),
         initial_increment: u32::try_from(r.5).unwrap_or(1),
         subsequent_increment: u32::try_from(r.6).unwrap_or(1),
@@ -69,7 +69,7 @@ pub async fn create(
     conn: &mut AsyncPgConnection,
     name: &str,
     currency: &str,
-    inbound_per_minute: Option<Money>,
+    inbound_per_minute: Option<PerMinute>,
 ) -> Result<i64, CallingPlanError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 80 {
@@ -83,7 +83,7 @@ pub async fn create(
         .values((
             calling_plans::name.eq(name),
             calling_plans::currency.eq(currency),
-            calling_plans::inbound_per_minute.eq(inbound_per_minute.map(Money::micros)),
+            calling_plans::inbound_per_minute_nanos.eq(inbound_per_minute.map(PerMinute::nanos)),
         ))
         .returning(calling_plans::id)
         .get_result(conn)
@@ -119,7 +119,7 @@ fn rate_columns() -> (
     rates::id,
     rates::prefix,
     rates::description,
-    rates::per_minute,
+    rates::per_minute_nanos,
     rates::connection_fee,
     rates::initial_increment,
     rates::subsequent_increment,
@@ -131,7 +131,7 @@ fn rate_columns() -> (
         rates::id,
         rates::prefix,
         rates::description,
-        rates::per_minute,
+        rates::per_minute_nanos,
         rates::connection_fee,
         rates::initial_increment,
         rates::subsequent_increment,
@@ -297,37 +297,25 @@ async fn write_versions(
         let diff = rate_csv::diff(&table.current(effective_at), rows, replace);
         // New versions for added and changed prefixes; removal versions, which
         // keep the last terms for the record, for dropped ones.
-        let removals: Vec<RateRow> = diff
-            .removed
-            .iter()
-            .map(|rate| RateRow {
-                line: 0,
-                prefix: rate.prefix.clone(),
-                description: rate.description.clone(),
-                per_minute: rate.per_minute,
-                connection_fee: rate.connection_fee,
-                initial_increment: rate.initial_increment,
-                subsequent_increment: rate.subsequent_increment,
-                minimum_duration: rate.minimum_duration,
-            })
-            .collect();
+        let removals: Vec<Terms> = diff.removed.iter().map(Terms::of).collect();
         let versions = diff
             .added
             .iter()
-            .chain(diff.changed.iter().map(|(_, row)| row))
-            .map(|row| (row, false))
-            .chain(removals.iter().map(|row| (row, true)));
+            .map(|(_, terms)| terms)
+            .chain(diff.changed.iter().map(|(_, terms, _)| terms))
+            .map(|terms| (terms, false))
+            .chain(removals.iter().map(|terms| (terms, true)));
         let values: Vec<_> = versions
-            .map(|(row, removed)| {
+            .map(|(terms, removed)| {
                 (
                     rates::calling_plan_id.eq(plan),
-                    rates::prefix.eq(row.prefix.clone()),
-                    rates::description.eq(row.description.clone()),
-                    rates::per_minute.eq(row.per_minute.micros()),
-                    rates::connection_fee.eq(row.connection_fee.micros()),
-                    rates::initial_increment.eq(row.initial_increment as i32),
-                    rates::subsequent_increment.eq(row.subsequent_increment as i32),
-                    rates::minimum_duration.eq(row.minimum_duration as i32),
+                    rates::prefix.eq(terms.prefix.clone()),
+                    rates::description.eq(terms.description.clone()),
+                    rates::per_minute_nanos.eq(terms.per_minute.nanos()),
+                    rates::connection_fee.eq(terms.connection_fee.micros()),
+                    rates::initial_increment.eq(terms.initial_increment as i32),
+                    rates::subsequent_increment.eq(terms.subsequent_increment as i32),
+                    rates::minimum_duration.eq(terms.minimum_duration as i32),
                     rates::effective_from.eq(effective_at),
                     rates::removed.eq(removed),
                 )

@@ -5,6 +5,8 @@
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::calls::dialling::{self, DiallingRules};
+
 /// One CDR as received, Asterisk's columns (FreePBX's extra ones optional).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
@@ -81,62 +83,69 @@ fn filled(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The device name of a channel (`SIP/201-0000abcd` → `201`,
-/// `PJSIP/trunk-00000031` → `trunk`), without technology or suffix.
-fn device(channel: &str) -> Option<&str> {
-    let (_, rest) = channel.split_once('/')?;
-    let name = match rest.rfind('-') {
-        Some(dash) => &rest[..dash],
-        None => rest,
-    };
-    (!name.is_empty()).then_some(name)
-}
-
-/// An extension's number from a channel, when the device is one.
+/// An extension's number from a channel: its device when that is an
+/// extension's number (`PJSIP/201-0000abcd`), or the number a `Local/`
+/// channel dials when that is one (`Local/201@from-queue-00000001;1`: a
+/// queue or ring group member).
 pub fn extension_of_channel(channel: &str) -> Option<String> {
-    if channel.starts_with("Local/") {
-        return None;
-    }
-    let name = device(channel)?;
-    (name.len() <= 8 && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.to_owned())
+    let number = match dialling::local_number(channel) {
+        Some(number) => number,
+        None => dialling::split_channel(channel)?.1,
+    };
+    dialling::is_extension_number(number).then(|| number.to_owned())
 }
 
-/// Whether a channel went out through a trunk: a SIP, PJSIP, IAX2 or DAHDI
-/// device that is not an extension.
-fn is_trunk(channel: &str) -> bool {
-    let technology = channel.split('/').next().unwrap_or("");
-    matches!(technology, "SIP" | "PJSIP" | "IAX2" | "DAHDI" | "Dahdi")
-        && extension_of_channel(channel).is_none()
-        && device(channel).is_some()
+/// Whether a channel is a trunk: one of the PBX's known trunks, or, when
+/// none are known, a device whose name is not an extension's.
+fn is_trunk(channel: &str, rules: &DiallingRules) -> bool {
+    rules
+        .is_trunk(channel)
+        .unwrap_or_else(|| dialling::looks_like_trunk(channel))
 }
 
-/// Outbound when it has an outbound caller id or left through a trunk;
-/// inbound when it came to a DID or from the trunk contexts; else internal.
-pub fn direction(cdr: &RawCdr) -> Direction {
-    if filled(&cdr.outbound_cnum).is_some() || is_trunk(&cdr.dstchannel) {
-        return Direction::Outbound;
-    }
-    let context = cdr.dcontext.as_str();
-    if filled(&cdr.did).is_some()
-        || context == "from-trunk"
-        || context == "from-pstn"
+/// Contexts FreePBX routes calls from outside through.
+fn is_inbound_context(context: &str) -> bool {
+    matches!(context, "from-trunk" | "from-pstn")
+        || context.starts_with("from-did")
         || context.starts_with("ext-did")
-        || is_trunk(&cdr.channel)
-    {
-        return Direction::Inbound;
-    }
-    Direction::Internal
 }
 
-/// The extension a call belongs to: the caller's for outbound and internal
-/// calls (`cnum`, else the channel), the answering one for inbound calls.
+/// Which way a leg went. Only columns every source carries are read
+/// (channels and context: a pull, a `Master.csv` import and a push of the
+/// same record agree). With the PBX's trunks known: from a trunk is inbound,
+/// to a trunk outbound, anything else internal. Without them, an inbound
+/// context or a trunk-looking channel is inbound, a trunk-looking
+/// destination outbound.
+pub fn direction(cdr: &RawCdr, rules: &DiallingRules) -> Direction {
+    if rules.trunks.is_empty() {
+        if is_inbound_context(&cdr.dcontext) {
+            return Direction::Inbound;
+        }
+        if is_trunk(&cdr.dstchannel, rules) {
+            return Direction::Outbound;
+        }
+        if is_trunk(&cdr.channel, rules) {
+            return Direction::Inbound;
+        }
+        return Direction::Internal;
+    }
+    if is_trunk(&cdr.channel, rules) {
+        Direction::Inbound
+    } else if is_trunk(&cdr.dstchannel, rules) {
+        Direction::Outbound
+    } else {
+        Direction::Internal
+    }
+}
+
+/// The extension a leg belongs to: the answering one for inbound legs (the
+/// phone, or the queue or ring group member a `Local/` channel reached), the
+/// caller's for outbound and internal ones. Read from the channels only, so
+/// every source gives the same.
 pub fn extension(cdr: &RawCdr, direction: Direction) -> Option<String> {
     match direction {
         Direction::Inbound => extension_of_channel(&cdr.dstchannel),
-        _ => filled(&cdr.cnum)
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-            .map(str::to_owned)
-            .or_else(|| extension_of_channel(&cdr.channel)),
+        _ => extension_of_channel(&cdr.channel),
     }
 }
 
@@ -151,9 +160,11 @@ pub fn status(disposition: &str) -> Status {
     }
 }
 
-/// `Local/` legs are Asterisk's plumbing, not calls.
-pub fn is_helper_leg(cdr: &RawCdr) -> bool {
-    cdr.channel.starts_with("Local/")
+/// `Local/` legs are Asterisk's plumbing, not calls, unless they reach a
+/// trunk: a ring group or follow-me member that is an outside number, a
+/// forward to a mobile, a callback. Those are outbound legs and are billed.
+pub fn is_helper_leg(cdr: &RawCdr, rules: &DiallingRules) -> bool {
+    dialling::local_number(&cdr.channel).is_some() && !is_trunk(&cdr.dstchannel, rules)
 }
 
 /// The legs of one call share a `linkedid` (a ring group ringing five phones
@@ -162,68 +173,63 @@ pub fn call_key(cdr: &RawCdr) -> String {
     filled(&cdr.linkedid).unwrap_or(&cdr.uniqueid).to_owned()
 }
 
-/// What makes a record the same record when it arrives again: its uniqueid
-/// and sequence, or, without a uniqueid, a digest of everything in it.
+/// What makes a record the same record whichever way it arrives: its
+/// `uniqueid` and a digest of the columns every source carries alike (the
+/// start to the second, in UTC; the channels; disposition; duration and
+/// billsec; source and destination numbers). `sequence` is left out, since
+/// `Master.csv` usually lacks it; the channels, disposition and times tell
+/// apart the records Asterisk writes for one channel (a CONGESTION on one
+/// trunk and ANSWERED on the next; a transfer). The same digest is computed
+/// in SQL by the migration that introduced it.
 pub fn record_key(cdr: &RawCdr) -> String {
-    if !cdr.uniqueid.trim().is_empty() {
-        return format!(
-            "{}:{}",
-            cdr.uniqueid.trim(),
-            cdr.sequence.map(|s| s.to_string()).unwrap_or_default()
-        );
-    }
-    let raw = serde_json::to_string(cdr).unwrap_or_default();
-    format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes())))
+    let duration = cdr.duration.to_string();
+    let billsec = cdr.billsec.to_string();
+    let start = cdr.calldate.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let fields = [
+        cdr.uniqueid.as_str(),
+        start.as_str(),
+        cdr.channel.as_str(),
+        cdr.dstchannel.as_str(),
+        cdr.disposition.as_str(),
+        duration.as_str(),
+        billsec.as_str(),
+        cdr.src.as_str(),
+        cdr.dst.as_str(),
+    ];
+    let digest = Sha256::digest(fields.join("\u{1f}").as_bytes());
+    format!("{}#{}", cdr.uniqueid, hex::encode(&digest[..8]))
 }
 
-/// One call made of its legs, as reports count it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Call {
-    pub key: String,
-    pub start: DateTime<Utc>,
-    pub direction: Direction,
-    pub status: Status,
-    /// The longest answered leg's seconds.
-    pub billsec: i32,
-    pub legs: usize,
-}
+/// The longest call Switchboard believes: a week.
+pub const LONGEST_CALL_SECONDS: i32 = 7 * 24 * 3600;
 
-/// Groups legs into calls, leaving out helper legs; a call is answered when
-/// any leg was.
-pub fn calls(legs: &[RawCdr]) -> Vec<Call> {
-    let mut calls: Vec<Call> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for leg in legs.iter().filter(|l| !is_helper_leg(l)) {
-        let key = call_key(leg);
-        let leg_status = status(&leg.disposition);
-        match index.get(&key) {
-            Some(&i) => {
-                let call = &mut calls[i];
-                call.legs += 1;
-                call.start = call.start.min(leg.calldate);
-                if leg_status == Status::Answered {
-                    call.status = Status::Answered;
-                    call.billsec = call.billsec.max(leg.billsec);
-                }
-            }
-            None => {
-                index.insert(key.clone(), calls.len());
-                calls.push(Call {
-                    key,
-                    start: leg.calldate,
-                    direction: direction(leg),
-                    status: leg_status,
-                    billsec: if leg_status == Status::Answered {
-                        leg.billsec
-                    } else {
-                        0
-                    },
-                    legs: 1,
-                });
-            }
-        }
+/// Why a record cannot be stored, whichever way it arrived; `None` when it
+/// can. `now` bounds how far in the future a call may start (a PBX whose
+/// clock is a little ahead is allowed a day).
+pub fn problem(cdr: &RawCdr, now: DateTime<Utc>) -> Option<String> {
+    let earliest = DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default();
+    if cdr.calldate < earliest {
+        return Some("no call date, or one before 2000".into());
     }
-    calls
+    if cdr.calldate > now + chrono::Duration::days(1) {
+        return Some(format!("the call date {} is in the future", cdr.calldate));
+    }
+    if cdr.disposition.trim().is_empty() {
+        return Some("no disposition".into());
+    }
+    if cdr.duration < 0 || cdr.billsec < 0 || cdr.billsec > cdr.duration {
+        return Some(format!(
+            "billsec {} and duration {} do not fit together",
+            cdr.billsec, cdr.duration
+        ));
+    }
+    if cdr.duration > LONGEST_CALL_SECONDS {
+        return Some(format!(
+            "a duration of {} seconds is longer than any call",
+            cdr.duration
+        ));
+    }
+    None
 }
 
 /// The column order of `cdr_csv`'s `Master.csv`; the last five are optional.
@@ -377,6 +383,7 @@ mod tests {
 
     fn leg(channel: &str, dstchannel: &str, dcontext: &str, disposition: &str) -> RawCdr {
         RawCdr {
+            calldate: DateTime::from_timestamp(1_763_630_102, 0).unwrap_or_default(),
             channel: channel.into(),
             dstchannel: dstchannel.into(),
             dcontext: dcontext.into(),
@@ -386,53 +393,44 @@ mod tests {
         }
     }
 
+    fn guessing() -> DiallingRules {
+        DiallingRules::default()
+    }
+
     #[test]
     fn freepbx_rows_get_their_direction_extension_and_status() {
-        let mut outbound = leg(
+        let rules = guessing();
+        let outbound = leg(
             "PJSIP/201-00000031",
             "PJSIP/voipms-00000032",
             "from-internal",
             "ANSWERED",
         );
-        outbound.outbound_cnum = Some("15550100100".into());
-        assert_eq!(direction(&outbound), Direction::Outbound);
+        assert_eq!(direction(&outbound, &rules), Direction::Outbound);
         assert_eq!(
             extension(&outbound, Direction::Outbound).as_deref(),
             Some("201")
         );
-        let mut trunk_only = leg(
-            "SIP/202-0000abcd",
-            "SIP/provider-0000abce",
-            "from-internal",
-            "ANSWERED",
-        );
-        trunk_only.cnum = Some("202".into());
-        assert_eq!(
-            direction(&trunk_only),
-            Direction::Outbound,
-            "left through a trunk"
-        );
-        let mut inbound = leg(
+        let inbound = leg(
             "PJSIP/voipms-00000040",
             "PJSIP/203-00000041",
             "ext-did-0001",
             "ANSWERED",
         );
-        inbound.did = Some("15550100199".into());
-        assert_eq!(direction(&inbound), Direction::Inbound);
+        assert_eq!(direction(&inbound, &rules), Direction::Inbound);
         assert_eq!(
             extension(&inbound, Direction::Inbound).as_deref(),
             Some("203")
         );
         let from_trunk = leg("IAX2/provider-1234", "", "from-trunk", "NO ANSWER");
-        assert_eq!(direction(&from_trunk), Direction::Inbound);
+        assert_eq!(direction(&from_trunk, &rules), Direction::Inbound);
         let internal = leg(
             "SIP/201-0000abcd",
             "SIP/204-0000abce",
             "from-internal",
             "BUSY",
         );
-        assert_eq!(direction(&internal), Direction::Internal);
+        assert_eq!(direction(&internal, &rules), Direction::Internal);
         assert_eq!(
             extension(&internal, Direction::Internal).as_deref(),
             Some("201")
@@ -441,49 +439,96 @@ mod tests {
         assert_eq!(status("CONGESTION"), Status::Congestion);
         assert_eq!(status("whatever"), Status::Failed);
         assert_eq!(extension_of_channel("IAX2/205-1234"), Some("205".into()));
-        assert_eq!(extension_of_channel("Local/201@from-queue-0000;1"), None);
     }
 
     #[test]
-    fn a_ring_group_ringing_five_phones_is_one_call() {
-        let mut legs = Vec::new();
-        for (n, disposition) in [
-            "NO ANSWER",
-            "NO ANSWER",
-            "ANSWERED",
-            "NO ANSWER",
-            "NO ANSWER",
-        ]
-        .iter()
-        .enumerate()
-        {
-            let mut l = leg(
-                "PJSIP/voipms-00000050",
-                &format!("PJSIP/20{n}-0000006{n}"),
-                "ext-group",
-                disposition,
-            );
-            l.linkedid = Some("1700000100.50".into());
-            l.uniqueid = format!("1700000100.5{n}");
-            l.did = Some("15550100199".into());
-            l.billsec = if *disposition == "ANSWERED" { 42 } else { 0 };
-            legs.push(l);
-        }
-        let mut helper = leg(
+    fn direction_reads_only_what_every_source_carries() {
+        // The same inbound call pulled (FreePBX's `did` and `cnum` filled)
+        // and imported from Master.csv (no such columns).
+        let rules = guessing();
+        let imported = leg("PJSIP/voipms-1", "PJSIP/203-2", "from-trunk", "ANSWERED");
+        let mut pulled = imported.clone();
+        pulled.did = Some("15550100199".into());
+        pulled.cnum = Some("15550177777".into());
+        pulled.outbound_cnum = Some("15550100199".into());
+        assert_eq!(direction(&pulled, &rules), direction(&imported, &rules));
+        assert_eq!(
+            extension(&pulled, Direction::Inbound),
+            extension(&imported, Direction::Inbound)
+        );
+    }
+
+    #[test]
+    fn a_numerically_named_trunk_known_to_the_pbx_makes_calls_inbound() {
+        // An outside caller arriving on trunk SIP/211553 (the DID 211553),
+        // forwarded to another PBX's trunk: guessed, the numeric trunk looks
+        // like an extension and the call like one to South Sudan (+211).
+        let forwarded = RawCdr {
+            src: "15550177777".into(),
+            dst: "211553".into(),
+            ..leg(
+                "SIP/211553-0000abcd",
+                "SIP/otherpbx-0000abce",
+                "macro-dial",
+                "ANSWERED",
+            )
+        };
+        assert_eq!(direction(&forwarded, &guessing()), Direction::Outbound);
+        let known = DiallingRules {
+            trunks: vec!["SIP/211553".into(), "SIP/otherpbx".into()],
+            ..DiallingRules::default()
+        };
+        assert_eq!(direction(&forwarded, &known), Direction::Inbound);
+        // And a named device that is a phone is not taken for a trunk.
+        let phones = DiallingRules {
+            trunks: vec!["PJSIP/voipms".into()],
+            ..DiallingRules::default()
+        };
+        let alice_to_bob = leg("PJSIP/alice-1", "PJSIP/bob-2", "from-internal", "ANSWERED");
+        assert_eq!(direction(&alice_to_bob, &guessing()), Direction::Outbound);
+        assert_eq!(direction(&alice_to_bob, &phones), Direction::Internal);
+    }
+
+    #[test]
+    fn a_local_leg_that_reaches_a_trunk_is_a_billed_outbound_leg() {
+        let rules = guessing();
+        let forward = RawCdr {
+            dst: "15550100188".into(),
+            ..leg(
+                "Local/15550100188@from-internal-00000012;2",
+                "PJSIP/voipms-00000013",
+                "from-internal",
+                "ANSWERED",
+            )
+        };
+        assert!(!is_helper_leg(&forward, &rules));
+        assert_eq!(direction(&forward, &rules), Direction::Outbound);
+        let queue_member = leg(
             "Local/201@from-queue-00000001;2",
             "PJSIP/201-00000070",
             "from-queue",
             "ANSWERED",
         );
-        helper.linkedid = Some("1700000100.50".into());
-        legs.push(helper);
-        let calls = calls(&legs);
-        assert_eq!(calls.len(), 1);
-        assert_eq!(
-            (calls[0].status, calls[0].billsec, calls[0].legs),
-            (Status::Answered, 42, 5)
+        assert!(is_helper_leg(&queue_member, &rules), "plumbing");
+    }
+
+    #[test]
+    fn a_queue_or_ring_group_member_reached_through_local_is_the_extension() {
+        let answered = leg(
+            "PJSIP/voipms-00000050",
+            "Local/201@from-queue-00000001;1",
+            "ext-queues",
+            "ANSWERED",
         );
-        assert_eq!(calls[0].direction, Direction::Inbound);
+        let rules = guessing();
+        let direction = direction(&answered, &rules);
+        assert_eq!(direction, Direction::Inbound);
+        assert_eq!(extension(&answered, direction).as_deref(), Some("201"));
+        assert_eq!(
+            extension_of_channel("Local/15550100188@from-internal-1;2"),
+            None,
+            "an outside number is no extension"
+        );
     }
 
     #[test]
@@ -537,21 +582,78 @@ mod tests {
             (cdrs[0].src.as_str(), cdrs[0].billsec, cdrs[0].duration),
             ("201", 5, 9)
         );
-        assert_eq!(record_key(&cdrs[0]), "abc.1:");
+        assert!(record_key(&cdrs[0]).starts_with("abc.1#"));
     }
 
     #[test]
-    fn a_record_without_uniqueid_is_known_by_its_digest() {
-        let a = leg("SIP/201-1", "", "from-internal", "ANSWERED");
-        let mut keyless = a.clone();
+    fn a_record_has_one_key_from_every_source_and_different_records_differ() {
+        let pulled = RawCdr {
+            sequence: Some(12),
+            linkedid: Some("1700000000.1".into()),
+            did: Some("15550100199".into()),
+            amaflags: 3,
+            ..leg(
+                "PJSIP/201-1",
+                "PJSIP/trunk1-2",
+                "from-internal",
+                "CONGESTION",
+            )
+        };
+        let imported = RawCdr {
+            amaflags: 0,
+            lastdata: "written differently".into(),
+            ..leg(
+                "PJSIP/201-1",
+                "PJSIP/trunk1-2",
+                "from-internal",
+                "CONGESTION",
+            )
+        };
+        assert_eq!(record_key(&pulled), record_key(&imported));
+        // Trunk failover: one channel, one uniqueid, two records.
+        let answered_on_the_next = RawCdr {
+            billsec: 40,
+            duration: 45,
+            ..leg("PJSIP/201-1", "PJSIP/trunk2-3", "from-internal", "ANSWERED")
+        };
+        assert_ne!(record_key(&imported), record_key(&answered_on_the_next));
+        let mut keyless = imported.clone();
         keyless.uniqueid = String::new();
         let mut other = keyless.clone();
         other.billsec = 5;
-        assert!(record_key(&keyless).starts_with("sha256:"));
-        assert_eq!(record_key(&keyless), record_key(&keyless.clone()));
         assert_ne!(record_key(&keyless), record_key(&other));
-        let mut sequenced = a;
-        sequenced.sequence = Some(3);
-        assert_eq!(record_key(&sequenced), "1700000000.1:3");
+    }
+
+    #[test]
+    fn records_that_make_no_sense_are_named_whatever_their_source() {
+        let now = DateTime::from_timestamp(1_764_000_000, 0).unwrap_or_default();
+        let good = RawCdr {
+            duration: 10,
+            billsec: 5,
+            ..leg("PJSIP/201-1", "", "from-internal", "ANSWERED")
+        };
+        assert_eq!(problem(&good, now), None);
+        let undated = RawCdr {
+            calldate: DateTime::<Utc>::default(),
+            ..good.clone()
+        };
+        assert!(problem(&undated, now)
+            .unwrap_or_default()
+            .contains("no call date"));
+        let backwards = RawCdr {
+            billsec: 11,
+            ..good.clone()
+        };
+        assert!(problem(&backwards, now).is_some());
+        let undisposed = RawCdr {
+            disposition: " ".into(),
+            ..good.clone()
+        };
+        assert!(problem(&undisposed, now).is_some());
+        let endless = RawCdr {
+            duration: LONGEST_CALL_SECONDS + 1,
+            ..good
+        };
+        assert!(problem(&endless, now).is_some());
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod calling_plans;
 pub mod cdr;
+pub mod dialling;
+pub mod pulling;
 pub mod rate_csv;
 pub mod rating;
 mod records;

@@ -1,24 +1,118 @@
 //! Rate tables as CSV: reading the columns people bring (our own export,
 //! A2Billing's, ASTPP's; `,` or `;` separated), checking every row, and
 //! comparing a file with the table in force. Pure: no I/O.
+//!
+//! A column a file leaves out, or a cell left empty, says nothing: a prefix
+//! already in the table keeps its current value for it, a new prefix gets
+//! the default (no connection fee, 60/60, no minimum). The comparison names
+//! every field that changes, and a header we do not know is named too, so
+//! nothing changes without the preview saying so.
+//!
+//! Columns, by the names each system writes (compared without case, spaces
+//! or punctuation):
+//!
+//! | meaning | ours | A2Billing | ASTPP |
+//! |---|---|---|---|
+//! | prefix | `prefix` | `dialprefix` | `Code` |
+//! | description | `description` | `destination` | `Destination` |
+//! | per-minute price | `per_minute` | `rateinitial` | `Cost/Min` |
+//! | connection fee | `connection_fee` | `connectcharge` | `Connection Cost` |
+//! | first block, seconds | `initial_increment` | `initblock` | `Initial Increment` |
+//! | then blocks of, seconds | `subsequent_increment` | `billingblock` | `Increment` |
+//! | minimum billed, seconds | `minimum_duration` | | |
+//! | free seconds | | `minimal_time_charge` | `Grace Time` |
+//!
+//! A2Billing bills at least `initblock` seconds, then rounds up to whole
+//! `billingblock`s; `initblock` 0 means no first block: the call is billed
+//! in `billingblock`s from its first second, which is what an initial
+//! increment equal to the subsequent one does here. (Where `initblock` is not
+//! a multiple of `billingblock`, A2Billing rounds the whole duration to
+//! `billingblock`s and we round what follows the first block: the two agree
+//! whenever the first block is a multiple of the next.) ASTPP treats an
+//! initial increment of 0 as 1 second. Either system's 0 `billingblock` or
+//! `Increment` bills by the second. MagnusBilling's `minimal_time_charge`
+//! (calls this short cost nothing) and ASTPP's `Grace Time` (seconds of
+//! every call not charged) have no counterpart in Switchboard's rates: a
+//! file with them at 0 imports, a row with any other value is refused, so
+//! no price is silently changed.
 
 use std::collections::{BTreeMap, HashSet};
 
 use crate::calls::rating::Rate;
-use crate::money::Money;
+use crate::money::{Money, PerMinute};
 
-/// One checked row.
+/// One checked row. `None` is a field the file does not give.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateRow {
     /// The row's line in the file (the header is line 1).
     pub line: usize,
     pub prefix: String,
+    pub description: Option<String>,
+    pub per_minute: PerMinute,
+    pub connection_fee: Option<Money>,
+    pub initial_increment: Option<u32>,
+    pub subsequent_increment: Option<u32>,
+    pub minimum_duration: Option<u32>,
+}
+
+/// A rate's terms, every field known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terms {
+    pub prefix: String,
     pub description: String,
-    pub per_minute: Money,
+    pub per_minute: PerMinute,
     pub connection_fee: Money,
     pub initial_increment: u32,
     pub subsequent_increment: u32,
     pub minimum_duration: u32,
+}
+
+impl Terms {
+    /// A rate's terms as they are.
+    pub fn of(rate: &Rate) -> Terms {
+        Terms {
+            prefix: rate.prefix.clone(),
+            description: rate.description.clone(),
+            per_minute: rate.per_minute,
+            connection_fee: rate.connection_fee,
+            initial_increment: rate.initial_increment,
+            subsequent_increment: rate.subsequent_increment,
+            minimum_duration: rate.minimum_duration,
+        }
+    }
+}
+
+impl RateRow {
+    /// The terms this row sets: what it gives, and for the rest the current
+    /// rate's values, or the defaults for a new prefix.
+    pub fn terms(&self, current: Option<&Rate>) -> Terms {
+        let initial = self
+            .initial_increment
+            .or(current.map(|r| r.initial_increment))
+            .unwrap_or(60);
+        Terms {
+            prefix: self.prefix.clone(),
+            description: self
+                .description
+                .clone()
+                .or_else(|| current.map(|r| r.description.clone()))
+                .unwrap_or_default(),
+            per_minute: self.per_minute,
+            connection_fee: self
+                .connection_fee
+                .or(current.map(|r| r.connection_fee))
+                .unwrap_or(Money::ZERO),
+            initial_increment: initial,
+            subsequent_increment: self
+                .subsequent_increment
+                .or(current.map(|r| r.subsequent_increment))
+                .unwrap_or(initial),
+            minimum_duration: self
+                .minimum_duration
+                .or(current.map(|r| r.minimum_duration))
+                .unwrap_or(0),
+        }
+    }
 }
 
 /// A row that cannot be imported, and why.
@@ -29,11 +123,27 @@ pub struct RowError {
     pub reason: String,
 }
 
+/// Whose column names a file uses, which decides what a 0 first block means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Ours,
+    A2Billing,
+    Astpp,
+}
+
 /// What a file holds.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Parsed {
     pub rows: Vec<RateRow>,
     pub errors: Vec<RowError>,
+    pub dialect: Dialect,
+    /// The file's headers that were read, with what each was read as.
+    pub columns: Vec<(String, &'static str)>,
+    /// What the file does not give: kept for prefixes already in the table,
+    /// defaults for new ones.
+    pub missing: Vec<&'static str>,
+    /// Headers that mean nothing here: their columns are not read.
+    pub unknown: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,16 +155,43 @@ enum Column {
     Initial,
     Subsequent,
     Minimum,
+    FreeSeconds,
 }
 
-/// Header names, squashed (lower case, letters and digits only), per column.
-fn column_of(header: &str) -> Option<Column> {
-    let key: String = header
+impl Column {
+    fn meaning(self) -> &'static str {
+        match self {
+            Column::Prefix => "prefix",
+            Column::Description => "description",
+            Column::PerMinute => "per-minute price",
+            Column::ConnectionFee => "connection fee",
+            Column::Initial => "first billing block",
+            Column::Subsequent => "next billing blocks",
+            Column::Minimum => "minimum billed duration",
+            Column::FreeSeconds => "free seconds (must be 0)",
+        }
+    }
+
+    const OPTIONAL: [Column; 5] = [
+        Column::Description,
+        Column::ConnectionFee,
+        Column::Initial,
+        Column::Subsequent,
+        Column::Minimum,
+    ];
+}
+
+/// A header squashed: lower case, letters and digits only.
+fn squash(header: &str) -> String {
+    header
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect::<String>()
-        .to_ascii_lowercase();
-    Some(match key.as_str() {
+        .to_ascii_lowercase()
+}
+
+fn column_of(squashed: &str) -> Option<Column> {
+    Some(match squashed {
         "prefix" | "dialprefix" | "code" | "destinationprefix" | "pattern" => Column::Prefix,
         "description" | "destination" | "name" | "comment" => Column::Description,
         "perminute" | "rateinitial" | "costmin" | "costperminute" | "rate" | "price" => {
@@ -65,9 +202,27 @@ fn column_of(header: &str) -> Option<Column> {
         }
         "initialincrement" | "initblock" | "initialblock" => Column::Initial,
         "subsequentincrement" | "billingblock" | "increment" => Column::Subsequent,
-        "minimumduration" | "minimum" | "minduration" | "minimaltimecharge" => Column::Minimum,
+        "minimumduration" | "minimum" | "minduration" => Column::Minimum,
+        "minimaltimecharge" | "gracetime" | "grace" | "includedseconds" => Column::FreeSeconds,
         _ => return None,
     })
+}
+
+fn dialect_of(squashed: &[String]) -> Dialect {
+    let has = |names: &[&str]| squashed.iter().any(|h| names.contains(&h.as_str()));
+    if has(&["costmin", "connectioncost", "gracetime", "increment"]) {
+        Dialect::Astpp
+    } else if has(&[
+        "dialprefix",
+        "rateinitial",
+        "initblock",
+        "billingblock",
+        "connectcharge",
+    ]) {
+        Dialect::A2Billing
+    } else {
+        Dialect::Ours
+    }
 }
 
 /// The column names of our own export, in order.
@@ -112,12 +267,21 @@ pub fn parse(text: &str) -> Result<Parsed, FileError> {
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|_| FileError::Empty)?.clone();
+    let squashed: Vec<String> = headers.iter().map(squash).collect();
+    let dialect = dialect_of(&squashed);
     let mut columns: BTreeMap<Column, (usize, String)> = BTreeMap::new();
+    let mut read = Vec::new();
+    let mut unknown = Vec::new();
     for (index, name) in headers.iter().enumerate() {
-        if let Some(column) = column_of(name) {
-            if columns.insert(column, (index, name.to_owned())).is_some() {
-                return Err(FileError::DuplicateColumn(name.to_owned()));
+        match column_of(&squashed[index]) {
+            Some(column) => {
+                if columns.insert(column, (index, name.to_owned())).is_some() {
+                    return Err(FileError::DuplicateColumn(name.to_owned()));
+                }
+                read.push((name.to_owned(), column.meaning()));
             }
+            None if name.is_empty() => {}
+            None => unknown.push(name.to_owned()),
         }
     }
     if !columns.contains_key(&Column::Prefix) {
@@ -132,8 +296,20 @@ pub fn parse(text: &str) -> Result<Parsed, FileError> {
             "per_minute, rateinitial, Cost/Min",
         ));
     }
+    let missing = Column::OPTIONAL
+        .iter()
+        .filter(|c| !columns.contains_key(c))
+        .map(|c| c.meaning())
+        .collect();
 
-    let mut parsed = Parsed::default();
+    let mut parsed = Parsed {
+        rows: Vec::new(),
+        errors: Vec::new(),
+        dialect,
+        columns: read,
+        missing,
+        unknown,
+    };
     let mut seen: HashSet<String> = HashSet::new();
     for (index, record) in reader.records().enumerate() {
         let line = index + 2;
@@ -178,41 +354,83 @@ pub fn parse(text: &str) -> Result<Parsed, FileError> {
                 format!("{prefix} appears earlier in the file"),
             );
         }
-        let mut take_money = |column: Column, default: Money, required: bool| {
-            let text = field(column);
-            match parse_money(text, default, required) {
-                Ok(m) => m,
-                Err(why) => {
-                    error(column, why);
-                    Money::ZERO
-                }
+        let per_minute = match field(Column::PerMinute) {
+            "" => {
+                error(Column::PerMinute, "is empty".into());
+                PerMinute::ZERO
             }
-        };
-        let per_minute = take_money(Column::PerMinute, Money::ZERO, true);
-        let connection_fee = take_money(Column::ConnectionFee, Money::ZERO, false);
-        let mut take_seconds = |column: Column, default: u32, least: u32| {
-            let text = field(column);
-            match parse_seconds(text, default, least) {
-                Ok(n) => n,
-                Err(why) => {
-                    error(column, why);
-                    default
+            text => match PerMinute::parse_decimal(text) {
+                Ok(p) if p.nanos() < 0 => {
+                    error(Column::PerMinute, "must not be negative".into());
+                    p
                 }
-            }
+                Ok(p) if p.nanos() > 10_000 * crate::money::NANOS_PER_UNIT => {
+                    error(Column::PerMinute, "is more than 10,000 a minute".into());
+                    p
+                }
+                Ok(p) => p,
+                Err(why) => {
+                    error(Column::PerMinute, format!("{text:?} {why}"));
+                    PerMinute::ZERO
+                }
+            },
         };
-        let initial_increment = take_seconds(Column::Initial, 60, 1);
-        let subsequent_increment = take_seconds(Column::Subsequent, initial_increment, 1);
-        let minimum_duration = take_seconds(Column::Minimum, 0, 0);
+        let connection_fee = match field(Column::ConnectionFee) {
+            "" => None,
+            text => match Money::parse_decimal(text) {
+                Ok(m) if m.micros() >= 0 => Some(m),
+                Ok(_) => {
+                    error(Column::ConnectionFee, "must not be negative".into());
+                    None
+                }
+                Err(why) => {
+                    error(Column::ConnectionFee, format!("{text:?} {why}"));
+                    None
+                }
+            },
+        };
+        let mut seconds = |column: Column| match field(column) {
+            "" => None,
+            text => match text.parse::<u32>() {
+                Ok(n) if n <= 3600 => Some(n),
+                _ => {
+                    error(
+                        column,
+                        format!("{text:?} must be whole seconds from 0 to 3600"),
+                    );
+                    None
+                }
+            },
+        };
+        let initial = seconds(Column::Initial);
+        let subsequent = seconds(Column::Subsequent);
+        let minimum = seconds(Column::Minimum);
+        let free = seconds(Column::FreeSeconds);
+        if free.is_some_and(|n| n > 0) {
+            error(
+                Column::FreeSeconds,
+                "free seconds are not a term of Switchboard's rates: only 0 can be imported".into(),
+            );
+        }
+        // 0 means "by the second" for the next blocks everywhere; for the
+        // first block it means "none" (bill in next blocks from the start),
+        // except in ASTPP, which bills its first second alone.
+        let subsequent = subsequent.map(|n| n.max(1));
+        let initial = initial.map(|n| match (n, dialect) {
+            (0, Dialect::Astpp) => 1,
+            (0, _) => subsequent.unwrap_or(1),
+            (n, _) => n,
+        });
         if errors.is_empty() {
             parsed.rows.push(RateRow {
                 line,
                 prefix,
-                description: field(Column::Description).to_owned(),
+                description: Some(field(Column::Description).to_owned()).filter(|d| !d.is_empty()),
                 per_minute,
                 connection_fee,
-                initial_increment,
-                subsequent_increment,
-                minimum_duration,
+                initial_increment: initial,
+                subsequent_increment: subsequent,
+                minimum_duration: minimum,
             });
         } else {
             parsed.errors.extend(errors);
@@ -221,49 +439,62 @@ pub fn parse(text: &str) -> Result<Parsed, FileError> {
     Ok(parsed)
 }
 
-fn parse_money(text: &str, default: Money, required: bool) -> Result<Money, String> {
-    if text.is_empty() {
-        return if required {
-            Err("is empty".into())
-        } else {
-            Ok(default)
-        };
-    }
-    match Money::parse_decimal(text) {
-        Ok(m) if m.micros() >= 0 => Ok(m),
-        Ok(_) => Err("must not be negative".into()),
-        Err(why) => Err(format!("{text:?} {why}")),
-    }
+/// One field a file changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub from: String,
+    pub to: String,
 }
 
-fn parse_seconds(text: &str, default: u32, least: u32) -> Result<u32, String> {
-    if text.is_empty() {
-        return Ok(default);
-    }
-    match text.parse::<u32>() {
-        Ok(n) if (least..=3600).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "{text:?} must be whole seconds from {least} to 3600"
-        )),
-    }
+/// What changes between a rate's terms and new ones, field by field.
+pub fn changes(old: &Terms, new: &Terms, currency: &str) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    let mut field = |name: &'static str, from: String, to: String| {
+        if from != to {
+            changes.push(FieldChange {
+                field: name,
+                from,
+                to,
+            });
+        }
+    };
+    field(
+        "description",
+        old.description.clone(),
+        new.description.clone(),
+    );
+    field(
+        "per-minute price",
+        old.per_minute.format(currency),
+        new.per_minute.format(currency),
+    );
+    let exact = |m: Money| crate::money::PerMinute(m.micros() * 1_000).format(currency);
+    field(
+        "connection fee",
+        exact(old.connection_fee),
+        exact(new.connection_fee),
+    );
+    let blocks = |t: &Terms| format!("{}/{} s", t.initial_increment, t.subsequent_increment);
+    field("billing blocks", blocks(old), blocks(new));
+    field(
+        "minimum billed",
+        format!("{} s", old.minimum_duration),
+        format!("{} s", new.minimum_duration),
+    );
+    changes
 }
 
 /// What applying a file would do to the table in force.
 #[derive(Clone, Debug, Default)]
 pub struct Diff {
-    pub added: Vec<RateRow>,
-    pub changed: Vec<(Rate, RateRow)>,
+    /// New prefixes, with the file's line.
+    pub added: Vec<(usize, Terms)>,
+    /// Prefixes whose terms change: the rate in force, its new terms, and
+    /// the file's line.
+    pub changed: Vec<(Rate, Terms, usize)>,
     pub removed: Vec<Rate>,
     pub unchanged: usize,
-}
-
-fn same(rate: &Rate, row: &RateRow) -> bool {
-    rate.description == row.description
-        && rate.per_minute == row.per_minute
-        && rate.connection_fee == row.connection_fee
-        && rate.initial_increment == row.initial_increment
-        && rate.subsequent_increment == row.subsequent_increment
-        && rate.minimum_duration == row.minimum_duration
 }
 
 /// Compares a file with the rates in force. With `replace`, prefixes the
@@ -276,9 +507,15 @@ pub fn diff(current: &[&Rate], rows: &[RateRow], replace: bool) -> Diff {
     for row in rows {
         named.insert(row.prefix.as_str());
         match by_prefix.get(row.prefix.as_str()) {
-            None => diff.added.push(row.clone()),
-            Some(rate) if same(rate, row) => diff.unchanged += 1,
-            Some(rate) => diff.changed.push(((*rate).clone(), row.clone())),
+            None => diff.added.push((row.line, row.terms(None))),
+            Some(rate) => {
+                let terms = row.terms(Some(rate));
+                if terms == Terms::of(rate) {
+                    diff.unchanged += 1;
+                } else {
+                    diff.changed.push(((*rate).clone(), terms, row.line));
+                }
+            }
         }
     }
     if replace {
@@ -295,16 +532,12 @@ pub fn diff(current: &[&Rate], rows: &[RateRow], replace: bool) -> Diff {
 pub fn export(rates: &[&Rate]) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record(EXPORT_HEADER);
-    let decimal = |m: Money| {
-        let micros = m.micros();
-        let text = format!("{}.{:06}", micros / 1_000_000, (micros % 1_000_000).abs());
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    };
+    let decimal = |m: Money| PerMinute(m.micros() * 1_000).decimal();
     for rate in rates {
         let _ = writer.write_record([
             rate.prefix.clone(),
             rate.description.clone(),
-            decimal(rate.per_minute),
+            rate.per_minute.decimal(),
             decimal(rate.connection_fee),
             rate.initial_increment.to_string(),
             rate.subsequent_increment.to_string(),
@@ -319,6 +552,25 @@ mod tests {
     use super::*;
     use chrono::Utc;
 
+    fn price(text: &str) -> PerMinute {
+        PerMinute::parse_decimal(text).expect("a price")
+    }
+
+    fn rate(prefix: &str, per_minute: &str) -> Rate {
+        Rate {
+            id: 1,
+            prefix: prefix.into(),
+            description: format!("to {prefix}, \"quoted\""),
+            per_minute: price(per_minute),
+            connection_fee: Money(20_000),
+            initial_increment: 30,
+            subsequent_increment: 6,
+            minimum_duration: 0,
+            effective_from: Utc::now(),
+            removed: false,
+        }
+    }
+
     #[test]
     fn a2billing_columns_are_understood() {
         let file = "dialprefix,destination,rateinitial,initblock,billingblock,connectcharge\n\
@@ -326,16 +578,17 @@ mod tests {
                     447,UK Mobile,0.1,30,6,0.05\n";
         let parsed = parse(file).expect("readable");
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.dialect, Dialect::A2Billing);
         assert_eq!(parsed.rows.len(), 2);
-        let mobile = &parsed.rows[1];
-        assert_eq!(mobile.line, 3);
+        let mobile = parsed.rows[1].terms(None);
+        assert_eq!(parsed.rows[1].line, 3);
         assert_eq!(
             (
                 mobile.prefix.as_str(),
                 mobile.per_minute,
                 mobile.connection_fee
             ),
-            ("447", Money(100_000), Money(50_000))
+            ("447", price("0.1"), Money(50_000))
         );
         assert_eq!(
             (
@@ -348,15 +601,65 @@ mod tests {
     }
 
     #[test]
-    fn astpp_columns_with_semicolons_are_understood() {
-        let file = "Code;Destination;Connection Cost;Cost/Min;Initial Increment;Increment\n\
-                    1;USA;0;0.009;6;6\n\
-                    1876;Jamaica;0.01;0.25;60;60\n";
+    fn a2billings_zero_first_block_bills_in_next_blocks_from_the_start() {
+        let file = "dialprefix,destination,rateinitial,initblock,billingblock\n\
+                    44,UK,0.012,0,6\n\
+                    1,US,0.01,0,0\n";
         let parsed = parse(file).expect("readable");
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        assert_eq!(parsed.rows[0].per_minute, Money(9_000));
-        assert_eq!(parsed.rows[1].connection_fee, Money(10_000));
-        assert_eq!(parsed.rows[1].description, "Jamaica");
+        let uk = parsed.rows[0].terms(None);
+        assert_eq!((uk.initial_increment, uk.subsequent_increment), (6, 6));
+        let us = parsed.rows[1].terms(None);
+        assert_eq!(
+            (us.initial_increment, us.subsequent_increment),
+            (1, 1),
+            "billingblock 0: by the second"
+        );
+    }
+
+    #[test]
+    fn astpp_columns_with_semicolons_are_understood() {
+        let file =
+            "Code;Destination;Connection Cost;Grace Time;Cost/Min;Initial Increment;Increment\n\
+                    1;USA;0;0;0.009;6;6\n\
+                    1876;Jamaica;0.01;0;0.25;60;60\n\
+                    44;UK;0;0;0.02;0;60\n";
+        let parsed = parse(file).expect("readable");
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.dialect, Dialect::Astpp);
+        assert_eq!(parsed.rows[0].per_minute, price("0.009"));
+        assert_eq!(parsed.rows[1].connection_fee, Some(Money(10_000)));
+        assert_eq!(parsed.rows[1].description.as_deref(), Some("Jamaica"));
+        let uk = parsed.rows[2].terms(None);
+        assert_eq!(
+            (uk.initial_increment, uk.subsequent_increment),
+            (1, 60),
+            "ASTPP bills a 0 first block as one second"
+        );
+    }
+
+    #[test]
+    fn free_seconds_other_than_zero_are_refused_not_ignored() {
+        let file = "Code;Destination;Grace Time;Cost/Min\n1;USA;0;0.009\n44;UK;6;0.02\n";
+        let parsed = parse(file).expect("readable");
+        assert_eq!(parsed.errors.len(), 1);
+        assert_eq!(
+            (parsed.errors[0].line, parsed.errors[0].column.as_str()),
+            (3, "Grace Time")
+        );
+        let magnus =
+            parse("dialprefix,rateinitial,minimal_time_charge\n1,0.01,3\n").expect("readable");
+        assert_eq!(magnus.errors.len(), 1, "calls under 3 s free: refused");
+    }
+
+    #[test]
+    fn prices_keep_eight_decimals_as_carriers_write_them() {
+        let parsed = parse("prefix,per_minute\n44,0.0123456\n33,0.01234567\n").expect("readable");
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.rows[0].per_minute, PerMinute(12_345_600));
+        assert_eq!(parsed.rows[1].per_minute, PerMinute(12_345_670));
+        let too_fine = parse("prefix,per_minute\n44,0.0000000001\n").expect("readable");
+        assert_eq!(too_fine.errors.len(), 1);
     }
 
     #[test]
@@ -366,7 +669,7 @@ mod tests {
                     4x,Bad,0.01,60\n\
                     45,Denmark,-1,60\n\
                     46,Sweden,cheap,60\n\
-                    47,Norway,0.02,0\n\
+                    47,Norway,0.02,3601\n\
                     44,UK again,0.01,60\n\
                     48,Poland,,60\n";
         let parsed = parse(file).expect("readable");
@@ -408,23 +711,77 @@ mod tests {
     }
 
     #[test]
-    fn what_we_export_reads_back_the_same_and_diffs_to_nothing() {
-        let rate = |prefix: &str, micros: i64| Rate {
-            id: 1,
-            prefix: prefix.into(),
-            description: format!("to {prefix}, \"quoted\""),
-            per_minute: Money(micros),
-            connection_fee: Money(1),
-            initial_increment: 30,
-            subsequent_increment: 6,
-            minimum_duration: 0,
-            effective_from: Utc::now(),
-            removed: false,
+    fn a_file_that_leaves_columns_out_keeps_the_current_terms_and_says_so() {
+        let current = rate("44", "0.1");
+        let parsed = parse("prefix,rate,surcharge\n44,0.2\n33,0.05\n").expect("readable");
+        assert_eq!(parsed.unknown, ["surcharge"], "an unknown header is named");
+        assert!(parsed.missing.contains(&"connection fee"));
+        assert!(parsed.missing.contains(&"first billing block"));
+        let diff = diff(&[&current], &parsed.rows, false);
+        let (old, new, line) = &diff.changed[0];
+        assert_eq!(*line, 2);
+        assert_eq!(
+            (
+                new.connection_fee,
+                new.initial_increment,
+                new.subsequent_increment
+            ),
+            (Money(20_000), 30, 6),
+            "the fee and blocks the file does not give are kept"
+        );
+        assert_eq!(new.description, old.description);
+        let changed = changes(&Terms::of(old), new, "USD");
+        assert_eq!(
+            changed,
+            [FieldChange {
+                field: "per-minute price",
+                from: "$0.10".into(),
+                to: "$0.20".into()
+            }],
+            "only the price changes, and the preview says so"
+        );
+        let (_, added) = &diff.added[0];
+        assert_eq!(
+            (
+                added.connection_fee,
+                added.initial_increment,
+                added.subsequent_increment
+            ),
+            (Money::ZERO, 60, 60),
+            "a new prefix gets the defaults"
+        );
+    }
+
+    #[test]
+    fn every_field_that_changes_is_named() {
+        let old = Terms::of(&rate("44", "0.1"));
+        let new = Terms {
+            description: "UK".into(),
+            connection_fee: Money(0),
+            initial_increment: 60,
+            subsequent_increment: 60,
+            minimum_duration: 60,
+            ..old.clone()
         };
-        let rates = [rate("44", 12_345), rate("1", 9_000)];
+        let fields: Vec<&str> = changes(&old, &new, "USD").iter().map(|c| c.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "description",
+                "connection fee",
+                "billing blocks",
+                "minimum billed"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_we_export_reads_back_the_same_and_diffs_to_nothing() {
+        let rates = [rate("44", "0.0123456"), rate("1", "0.009")];
         let refs: Vec<&Rate> = rates.iter().collect();
         let parsed = parse(&export(&refs)).expect("readable");
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert!(parsed.unknown.is_empty() && parsed.missing.is_empty());
         let unchanged = diff(&refs, &parsed.rows, true);
         assert_eq!(
             (

@@ -9,13 +9,18 @@
 //! the duration is raised to the minimum, then the first `initial` seconds are
 //! billed as a block and the rest rounded up to whole `subsequent` blocks.
 //! Cost = connection fee + billed seconds × per-minute price / 60, computed
-//! exactly in 128 bits and rounded once, half to even, to a micro-unit.
+//! exactly in 128 bits from the price as written (nano-units) and rounded
+//! once, half to even, to a micro-unit. A cost that does not fit is an
+//! error, never a wrapped figure.
+//!
+//! Numbers are priced as international digits: the PBX's dialling rules
+//! (`calls::dialling`) turn what was dialled into them first.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::money::Money;
+use crate::money::{Money, PerMinute, NANOS_PER_MICRO};
 
 /// One version of a rate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +29,7 @@ pub struct Rate {
     pub id: i64,
     pub prefix: String,
     pub description: String,
-    pub per_minute: Money,
+    pub per_minute: PerMinute,
     pub connection_fee: Money,
     pub initial_increment: u32,
     pub subsequent_increment: u32,
@@ -49,41 +54,24 @@ pub fn billed_seconds(billsec: u32, rate: &Rate) -> u32 {
     initial + rest.div_ceil(subsequent) * subsequent
 }
 
-/// What `billed` seconds cost under `rate`, connection fee included.
-pub fn cost(billed: u32, rate: &Rate) -> Money {
+/// What `billed` seconds cost under `rate`, connection fee included;
+/// `None` when the amount does not fit.
+pub fn cost(billed: u32, rate: &Rate) -> Option<Money> {
     if billed == 0 {
-        return Money::ZERO;
+        return Some(Money::ZERO);
     }
-    let numerator = i128::from(billed) * i128::from(rate.per_minute.micros());
-    let quotient = numerator.div_euclid(60);
-    let remainder = numerator.rem_euclid(60);
-    let rounded = if remainder > 30 || (remainder == 30 && quotient % 2 != 0) {
+    // Nano-units a minute × seconds / 60 s / 1,000 nano-units a micro-unit.
+    let divisor = 60 * i128::from(NANOS_PER_MICRO);
+    let numerator = i128::from(billed) * i128::from(rate.per_minute.nanos());
+    let quotient = numerator.div_euclid(divisor);
+    let remainder = numerator.rem_euclid(divisor);
+    let rounded = if 2 * remainder > divisor || (2 * remainder == divisor && quotient % 2 != 0) {
         quotient + 1
     } else {
         quotient
     };
-    let usage = i64::try_from(rounded).unwrap_or(i64::MAX);
-    rate.connection_fee + Money(usage)
-}
-
-/// The digits of a dialled number in international form: `+` and the
-/// international prefixes `00` and `011` dropped, ten-digit North American
-/// numbers given their country code `1`. `None` when nothing dialable is left.
-pub fn normalize(dialled: &str) -> Option<String> {
-    let digits: String = dialled.chars().filter(char::is_ascii_digit).collect();
-    let international = dialled.trim_start().starts_with('+');
-    let digits = if international {
-        digits
-    } else if let Some(rest) = digits.strip_prefix("011") {
-        rest.to_owned()
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        rest.to_owned()
-    } else if digits.len() == 10 && !digits.starts_with('0') && !digits.starts_with('1') {
-        format!("1{digits}")
-    } else {
-        digits
-    };
-    (!digits.is_empty()).then_some(digits)
+    let usage = i64::try_from(rounded).ok()?;
+    rate.connection_fee.checked_add(Money(usage))
 }
 
 /// A calling plan's rates, every version, indexed for pricing many calls.
@@ -92,6 +80,15 @@ pub struct RateTable {
     /// Versions per prefix, oldest first.
     by_prefix: HashMap<String, Vec<Rate>>,
     longest: usize,
+}
+
+/// Why a call could not be priced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotPriced {
+    /// No rate matches: the call is unrated, never free.
+    NoRate,
+    /// Its cost does not fit in an amount: the record is refused.
+    TooLarge,
 }
 
 /// A call priced.
@@ -132,18 +129,21 @@ impl RateTable {
         })
     }
 
-    /// Prices an answered call to `dialled` that started at `start` and was
-    /// answered for `billsec` seconds; `None` when no rate matches (the call
-    /// is unrated, never free).
-    pub fn price(&self, dialled: &str, start: DateTime<Utc>, billsec: u32) -> Option<Priced> {
-        let number = normalize(dialled)?;
-        let rate = self.rate_for(&number, start)?;
+    /// Prices an answered call to `number` (international digits) that
+    /// started at `start` and was answered for `billsec` seconds.
+    pub fn price(
+        &self,
+        number: &str,
+        start: DateTime<Utc>,
+        billsec: u32,
+    ) -> Result<Priced, NotPriced> {
+        let rate = self.rate_for(number, start).ok_or(NotPriced::NoRate)?;
         let billed = billed_seconds(billsec, rate);
-        Some(Priced {
+        Ok(Priced {
             rate_id: rate.id,
             prefix: rate.prefix.clone(),
             billed_seconds: billed,
-            cost: cost(billed, rate),
+            cost: cost(billed, rate).ok_or(NotPriced::TooLarge)?,
         })
     }
 
@@ -183,7 +183,7 @@ mod tests {
             id,
             prefix: prefix.into(),
             description: String::new(),
-            per_minute: Money(per_minute),
+            per_minute: PerMinute(per_minute * NANOS_PER_MICRO),
             connection_fee: Money::ZERO,
             initial_increment: increments.0,
             subsequent_increment: increments.1,
@@ -215,42 +215,50 @@ mod tests {
     #[test]
     fn cost_is_the_connection_fee_plus_the_billed_minutes_rounded_once() {
         let mut r = rate(1, "44", 12_000, (60, 60, 0), 1); // $0.012 a minute
-        assert_eq!(cost(60, &r), Money(12_000));
-        assert_eq!(cost(90, &r), Money(18_000));
+        assert_eq!(cost(60, &r), Some(Money(12_000)));
+        assert_eq!(cost(90, &r), Some(Money(18_000)));
         r.connection_fee = Money(50_000);
-        assert_eq!(cost(60, &r), Money(62_000));
+        assert_eq!(cost(60, &r), Some(Money(62_000)));
         assert_eq!(
             cost(0, &r),
-            Money::ZERO,
+            Some(Money::ZERO),
             "an unanswered call costs nothing, not even the fee"
         );
         let odd = rate(1, "1", 7, (1, 1, 0), 1); // 7 micro-units a minute
-        assert_eq!(cost(1, &odd), Money(0), "7/60 rounds to 0");
-        assert_eq!(cost(5, &odd), Money(1), "35/60 rounds to 1");
+        assert_eq!(cost(1, &odd), Some(Money(0)), "7/60 rounds to 0");
+        assert_eq!(cost(5, &odd), Some(Money(1)), "35/60 rounds to 1");
         let half = rate(1, "1", 6, (1, 1, 0), 1);
-        assert_eq!(cost(5, &half), Money(0), "30/60 is a half: to even, 0");
-        assert_eq!(cost(15, &half), Money(2), "90/60 = 1.5: to even, 2");
+        assert_eq!(
+            cost(5, &half),
+            Some(Money(0)),
+            "30/60 is a half: to even, 0"
+        );
+        assert_eq!(cost(15, &half), Some(Money(2)), "90/60 = 1.5: to even, 2");
     }
 
     #[test]
-    fn dialled_numbers_are_normalized_to_international_digits() {
+    fn prices_with_eight_decimals_are_used_as_written_and_rounded_once() {
+        let mut r = rate(1, "44", 0, (1, 1, 0), 1);
+        r.per_minute = PerMinute::parse_decimal("0.01234567").expect("a price");
+        // 0.01234567 a minute for 61 s = 0.01255143… → 12,551 micro-units;
+        // the price cut to six decimals (0.012346) would give 12,552.
+        assert_eq!(cost(61, &r), Some(Money(12_551)));
+        assert_eq!(cost(3600, &r), Some(Money(740_740)), "0.7407402 → 740,740");
+    }
+
+    #[test]
+    fn a_cost_that_does_not_fit_is_an_error_never_a_wrapped_figure() {
+        let mut r = rate(1, "1", 0, (1, 1, 0), 1);
+        r.per_minute = PerMinute(i64::MAX);
+        assert_eq!(cost(u32::MAX, &r), None);
+        let mut fee = rate(1, "1", 1_000_000, (60, 60, 0), 1);
+        fee.connection_fee = Money(i64::MAX);
+        assert_eq!(cost(60, &fee), None, "fee plus usage overflows");
+        let table = RateTable::new([fee]);
         assert_eq!(
-            normalize("+44 20 7946 0958").as_deref(),
-            Some("442079460958")
+            table.price("15550100199", at(5), 60),
+            Err(NotPriced::TooLarge)
         );
-        assert_eq!(
-            normalize("0044 20 7946 0958").as_deref(),
-            Some("442079460958")
-        );
-        assert_eq!(
-            normalize("011 44 20 7946 0958").as_deref(),
-            Some("442079460958")
-        );
-        assert_eq!(normalize("(555) 010-0199").as_deref(), Some("15550100199"));
-        assert_eq!(normalize("15550100199").as_deref(), Some("15550100199"));
-        assert_eq!(normalize("201"), Some("201".into()));
-        assert_eq!(normalize("*97"), Some("97".into()));
-        assert_eq!(normalize("s"), None);
     }
 
     #[test]
@@ -284,16 +292,15 @@ mod tests {
             rate(1, "1", 10_000, (6, 6, 0), 1),
             rate(2, "1", 20_000, (6, 6, 0), 15),
         ]);
-        let before = table.price("+1 555 010 0199", at(14), 60).expect("rated");
-        let after = table.price("+1 555 010 0199", at(15), 60).expect("rated");
+        let before = table.price("15550100199", at(14), 60).expect("rated");
+        let after = table.price("15550100199", at(15), 60).expect("rated");
         assert_eq!((before.rate_id, before.cost), (1, Money(10_000)));
         assert_eq!((after.rate_id, after.cost), (2, Money(20_000)));
         assert_eq!(table.current(at(20)).len(), 1);
         assert_eq!(table.current(at(20))[0].id, 2);
-        assert!(
-            table
-                .price("+1 555", at(1) - chrono::Duration::days(1), 60)
-                .is_none(),
+        assert_eq!(
+            table.price("1555", at(1) - chrono::Duration::days(1), 60),
+            Err(NotPriced::NoRate),
             "before any version"
         );
     }
@@ -314,11 +321,12 @@ mod tests {
         }
 
         #[test]
-        fn cost_is_within_half_a_micro_unit_of_exact(billed in 1u32..1_000_000, per_minute in 0i64..100_000_000) {
-            let r = rate(1, "1", per_minute, (1, 1, 0), 1);
-            let exact = i128::from(billed) * i128::from(per_minute);
-            let got = i128::from(cost(billed, &r).micros()) * 60;
-            prop_assert!((got - exact).abs() <= 30);
+        fn cost_is_within_half_a_micro_unit_of_exact(billed in 1u32..1_000_000, nanos in 0i64..100_000_000_000) {
+            let mut r = rate(1, "1", 0, (1, 1, 0), 1);
+            r.per_minute = PerMinute(nanos);
+            let exact = i128::from(billed) * i128::from(nanos);
+            let got = i128::from(cost(billed, &r).expect("fits").micros()) * 60_000;
+            prop_assert!((got - exact).abs() <= 30_000);
         }
     }
 }

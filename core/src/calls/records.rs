@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use sha2::Digest;
+
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -13,11 +15,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::calls::calling_plans::RateTables;
 use crate::calls::cdr::{self, Direction, RawCdr, Status};
-use crate::calls::rating::{self, Rate, RateTable};
+use crate::calls::dialling::{Dialled, DiallingRules};
+use crate::calls::rating::{self, NotPriced, Rate, RateTable};
 use crate::domain::AccountId;
 use crate::money::ledger::{self, Book, LedgerError, NewTransaction};
-use crate::money::Money;
-use crate::schema::{calling_plans, calls, cdr_rejects, cdrs, ledger_accounts, pbxes, plans};
+use crate::money::{self, Money, PerMinute};
+use crate::schema::{accounts, calling_plans, calls, cdr_rejects, cdrs, pbxes, plans};
 
 /// What one batch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,10 +46,27 @@ struct Derived {
     cost: Money,
 }
 
-fn derive(record: &RawCdr, table: Option<&RateTable>, inbound: Option<Money>) -> Derived {
-    let direction = cdr::direction(record);
+/// What a PBX's calls are priced by.
+struct Terms {
+    account_id: i64,
+    currency: String,
+    rules: DiallingRules,
+    table: Option<Arc<RateTable>>,
+    inbound: Option<PerMinute>,
+}
+
+/// Derives a record's direction, extension and price under the PBX's
+/// terms; `Err` names why the record cannot be stored.
+///
+/// Only answered legs with seconds cost money: outbound ones by the rate of
+/// the number dialled (normalized by the PBX's dialling rules; emergency and
+/// service numbers are free, a number the rules cannot place is unrated),
+/// inbound ones by the calling plan's inbound price when it has one, by the
+/// second. `Local/` plumbing and internal calls are free.
+fn derive(record: &RawCdr, terms: &Terms) -> Result<Derived, String> {
+    let direction = cdr::direction(record, &terms.rules);
     let status = cdr::status(&record.disposition);
-    let helper = cdr::is_helper_leg(record);
+    let helper = cdr::is_helper_leg(record, &terms.rules);
     let mut derived = Derived {
         direction,
         extension: cdr::extension(record, direction),
@@ -59,27 +79,19 @@ fn derive(record: &RawCdr, table: Option<&RateTable>, inbound: Option<Money>) ->
     };
     let billsec = u32::try_from(record.billsec).unwrap_or(0);
     if helper || status != Status::Answered || billsec == 0 {
-        return derived;
+        return Ok(derived);
     }
-    match direction {
-        Direction::Outbound => {
-            match table.and_then(|t| t.price(&record.dst, record.calldate, billsec)) {
-                Some(priced) => {
-                    derived.rating = "rated";
-                    derived.billed_seconds = priced.billed_seconds as i32;
-                    derived.rate_id = Some(priced.rate_id);
-                    derived.cost = priced.cost;
-                }
-                None => derived.rating = "unrated",
-            }
-        }
-        // A call to one of the account's numbers: FreePBX names the DID, or
-        // routes it through an ext-did context (Master.csv has no DID column).
-        Direction::Inbound
-            if record.did.as_deref().is_some_and(|d| !d.is_empty())
-                || record.dcontext.starts_with("ext-did") =>
-        {
-            if let Some(per_minute) = inbound {
+    let priced = match direction {
+        Direction::Outbound => match terms.rules.normalize(&record.dst) {
+            Dialled::Service(_) => return Ok(derived),
+            Dialled::Unknown => Err(NotPriced::NoRate),
+            Dialled::Number(number) => match &terms.table {
+                Some(table) => table.price(&number, record.calldate, billsec),
+                None => Err(NotPriced::NoRate),
+            },
+        },
+        Direction::Inbound => match terms.inbound {
+            Some(per_minute) => {
                 // Inbound minutes are billed by the second.
                 let rate = Rate {
                     id: 0,
@@ -93,14 +105,32 @@ fn derive(record: &RawCdr, table: Option<&RateTable>, inbound: Option<Money>) ->
                     effective_from: DateTime::<Utc>::MIN_UTC,
                     removed: false,
                 };
-                derived.rating = "rated";
-                derived.billed_seconds = rating::billed_seconds(billsec, &rate) as i32;
-                derived.cost = rating::cost(derived.billed_seconds as u32, &rate);
+                let billed = rating::billed_seconds(billsec, &rate);
+                rating::cost(billed, &rate)
+                    .map(|cost| rating::Priced {
+                        rate_id: 0,
+                        prefix: String::new(),
+                        billed_seconds: billed,
+                        cost,
+                    })
+                    .ok_or(NotPriced::TooLarge)
             }
+            None => return Ok(derived),
+        },
+        Direction::Internal => return Ok(derived),
+    };
+    match priced {
+        Ok(priced) => {
+            derived.rating = "rated";
+            derived.billed_seconds = i32::try_from(priced.billed_seconds)
+                .map_err(|_| "its billed seconds do not fit".to_owned())?;
+            derived.rate_id = (priced.rate_id != 0).then_some(priced.rate_id);
+            derived.cost = priced.cost;
         }
-        _ => {}
+        Err(NotPriced::NoRate) => derived.rating = "unrated",
+        Err(NotPriced::TooLarge) => return Err("its cost is larger than any amount".into()),
     }
-    derived
+    Ok(derived)
 }
 
 /// Why a batch could not be stored.
@@ -110,6 +140,14 @@ pub enum IngestError {
     UnknownPbx(i64),
     #[error("the ledger refused the usage: {0}")]
     Ledger(String),
+    #[error("the batch's usage is larger than any amount")]
+    Overflow,
+    #[error("PBX {pbx} belongs to an account in {account} but bills calls in {plan}")]
+    CurrencyMismatch {
+        pbx: i64,
+        account: String,
+        plan: String,
+    },
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
@@ -143,8 +181,10 @@ pub struct CallRollup {
     pub extension: Option<String>,
     pub status: String,
     pub duration: i32,
-    /// The longest answered leg's seconds.
+    /// The answered legs' seconds, added up.
     pub billsec: i32,
+    /// The seconds the legs were billed for, added up.
+    pub billed_seconds: i32,
     /// The sum of the legs' costs.
     pub cost: i64,
     pub legs: i32,
@@ -168,6 +208,7 @@ impl CallRollup {
             status: leg.derived.status.as_str().into(),
             duration: leg.record.duration,
             billsec: if answered { leg.record.billsec } else { 0 },
+            billed_seconds: leg.derived.billed_seconds,
             cost: leg.derived.cost.micros(),
             legs: 1,
             rated: leg.derived.rating == "rated",
@@ -181,8 +222,9 @@ impl CallRollup {
     /// smaller record key (compared bytewise, as `COLLATE "C"` does).
     pub fn merge(&mut self, other: CallRollup) {
         self.start = self.start.min(other.start);
-        self.billsec = self.billsec.max(other.billsec);
-        self.cost += other.cost;
+        self.billsec = self.billsec.saturating_add(other.billsec);
+        self.billed_seconds = self.billed_seconds.saturating_add(other.billed_seconds);
+        self.cost = self.cost.saturating_add(other.cost);
         self.legs += other.legs;
         self.rated |= other.rated;
         self.unrated |= other.unrated;
@@ -261,7 +303,7 @@ fn insert_arrays(table: &str, fixed: &[&str], columns: &[(&str, &str)]) -> Strin
 
 /// The call columns sent as arrays, with their types, in the order
 /// `write_calls` binds them (after `pbx_id` and `account_id`).
-const CALL_ARRAYS: [(&str, &str); 16] = [
+const CALL_ARRAYS: [(&str, &str); 17] = [
     ("call_key", "text"),
     ("start", "timestamptz"),
     ("lead_answered", "bool"),
@@ -274,6 +316,7 @@ const CALL_ARRAYS: [(&str, &str); 16] = [
     ("status", "text"),
     ("duration", "int"),
     ("billsec", "int"),
+    ("billed_seconds", "int"),
     ("cost", "bigint"),
     ("legs", "int"),
     ("rated", "bool"),
@@ -299,7 +342,8 @@ fn calls_sql(merge: bool) -> String {
         .collect();
     format!(
         "{insert} ON CONFLICT (pbx_id, call_key) DO UPDATE SET start = least(calls.start, excluded.start), {}, \
-            billsec = greatest(calls.billsec, excluded.billsec), cost = calls.cost + excluded.cost, \
+            billsec = calls.billsec + excluded.billsec, \
+            billed_seconds = calls.billed_seconds + excluded.billed_seconds, cost = calls.cost + excluded.cost, \
             legs = calls.legs + excluded.legs, rated = calls.rated OR excluded.rated, \
             unrated = calls.unrated OR excluded.unrated",
         lead.join(", ")
@@ -348,13 +392,6 @@ const CDR_ARRAYS: [(&str, &str); 37] = [
     ("cost", "bigint"),
 ];
 
-/// What a PBX's calls are priced by.
-struct Terms {
-    account_id: i64,
-    table: Option<Arc<RateTable>>,
-    inbound: Option<Money>,
-}
-
 /// Takes the PBX's turn (batches and pricing of one PBX never overlap) and
 /// loads its account and its plan's calling plan. The lock and the lookup
 /// are pipelined: their order does not matter (the lock guards the PBX's
@@ -364,6 +401,15 @@ async fn lock_and_load_terms(
     rates: &RateTables,
     pbx_id: i64,
 ) -> Result<Terms, IngestError> {
+    type Found = (
+        i64,
+        String,
+        Option<serde_json::Value>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
     let found = {
         let (mut a, mut b) = (&*conn, &*conn);
         futures::try_join!(
@@ -371,30 +417,52 @@ async fn lock_and_load_terms(
                 .bind::<BigInt, _>(pbx_id)
                 .execute(&mut a),
             pbxes::table
+                .inner_join(accounts::table)
                 .inner_join(plans::table.left_join(calling_plans::table))
                 .filter(pbxes::id.eq(pbx_id))
                 .select((
                     pbxes::account_id,
+                    accounts::currency,
+                    pbxes::dialling_rules,
                     plans::calling_plan_id,
-                    calling_plans::inbound_per_minute.nullable(),
+                    calling_plans::currency.nullable(),
+                    calling_plans::inbound_per_minute_nanos.nullable(),
                     calling_plans::rates_version.nullable(),
                 ))
-                .first::<(i64, Option<i64>, Option<i64>, Option<i64>)>(&mut b),
+                .first::<Found>(&mut b),
         )
     };
-    let (account_id, calling_plan, inbound, version) = found
+    let (account_id, currency, rules, calling_plan, plan_currency, inbound, version) = found
         .map(|(_, terms)| terms)
         .optional()?
         .ok_or(IngestError::UnknownPbx(pbx_id))?;
+    if let Some(plan_currency) = plan_currency.filter(|c| *c != currency) {
+        // The database refuses this; should it ever be, nothing is priced
+        // in one currency and charged in another.
+        return Err(IngestError::CurrencyMismatch {
+            pbx: pbx_id,
+            account: currency,
+            plan: plan_currency,
+        });
+    }
     let table = match (calling_plan, version) {
         (Some(plan), Some(version)) => Some(rates.get(conn, plan, version).await?),
         _ => None,
     };
     Ok(Terms {
         account_id,
+        currency,
+        rules: rules_of(rules),
         table,
-        inbound: inbound.map(Money),
+        inbound: inbound.map(PerMinute),
     })
+}
+
+/// A PBX's dialling rules as stored: North America's when none are set.
+pub fn rules_of(stored: Option<serde_json::Value>) -> DiallingRules {
+    stored
+        .and_then(|value| serde_json::from_value(value).ok())
+        .unwrap_or_default()
 }
 
 /// What pricing a PBX's unrated calls did.
@@ -431,11 +499,11 @@ pub async fn price_unrated(
             .iter()
             .filter_map(|(id, dst, billsec, call_key)| {
                 let billsec = u32::try_from(*billsec).unwrap_or(0);
-                terms
-                    .table
-                    .as_ref()
-                    .and_then(|t| t.price(dst, at, billsec))
-                    .map(|p| (*id, p, call_key.as_str()))
+                let Dialled::Number(number) = terms.rules.normalize(dst) else {
+                    return None;
+                };
+                let priced = terms.table.as_ref()?.price(&number, at, billsec).ok()?;
+                Some((*id, priced, call_key.as_str()))
             })
             .collect();
         let mut result = Repriced {
@@ -446,7 +514,8 @@ pub async fn price_unrated(
         let Some((first, _, _)) = <[_]>::first(&priced) else {
             return Ok(result);
         };
-        let total = Money(priced.iter().map(|(_, p, _)| p.cost.micros()).sum());
+        let total = money::checked_sum(priced.iter().map(|(_, p, _)| p.cost))
+            .ok_or(IngestError::Overflow)?;
         let usage = if total > Money::ZERO {
             let key = format!("usage-priced:pbx:{pbx_id}:cdr:{first}");
             let calls = priced.iter().filter(|(_, p, _)| p.cost > Money::ZERO).count();
@@ -455,6 +524,7 @@ pub async fn price_unrated(
                     conn,
                     pbx_id,
                     AccountId(terms.account_id),
+                    &terms.currency,
                     total,
                     key,
                     calls,
@@ -476,7 +546,7 @@ pub async fn price_unrated(
         .bind::<Array<Integer>, _>(
             priced
                 .iter()
-                .map(|(_, p, _)| p.billed_seconds as i32)
+                .map(|(_, p, _)| i32::try_from(p.billed_seconds).unwrap_or(i32::MAX))
                 .collect::<Vec<_>>(),
         )
         .bind::<Array<BigInt>, _>(priced.iter().map(|(_, p, _)| p.rate_id).collect::<Vec<_>>())
@@ -491,11 +561,13 @@ pub async fn price_unrated(
         // Their calls: the new costs added, still unrated only if another
         // leg is.
         diesel::sql_query(
-            "UPDATE calls SET cost = calls.cost + u.cost, rated = true, \
+            "UPDATE calls SET cost = calls.cost + u.cost, billed_seconds = calls.billed_seconds + u.billed, \
+                    rated = true, \
                     unrated = EXISTS (SELECT 1 FROM cdrs WHERE cdrs.pbx_id = $1 AND cdrs.call_key = calls.call_key \
                                       AND cdrs.rating = 'unrated') \
-             FROM (SELECT call_key, sum(cost)::bigint AS cost \
-                   FROM unnest($2::text[], $3::bigint[]) AS x(call_key, cost) GROUP BY call_key) u \
+             FROM (SELECT call_key, sum(cost)::bigint AS cost, sum(billed)::int AS billed \
+                   FROM unnest($2::text[], $3::bigint[], $4::int[]) AS x(call_key, cost, billed) \
+                   GROUP BY call_key) u \
              WHERE calls.pbx_id = $1 AND calls.call_key = u.call_key",
         )
         .bind::<BigInt, _>(pbx_id)
@@ -504,6 +576,12 @@ pub async fn price_unrated(
             priced
                 .iter()
                 .map(|(_, p, _)| p.cost.micros())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Integer>, _>(
+            priced
+                .iter()
+                .map(|(_, p, _)| i32::try_from(p.billed_seconds).unwrap_or(i32::MAX))
                 .collect::<Vec<_>>(),
         )
         .execute(conn)
@@ -545,17 +623,24 @@ pub async fn ingest(
     records: &[RawCdr],
     rejects: &[(String, String)],
 ) -> Result<Ingested, IngestError> {
+    let now = Utc::now();
     conn.transaction(async |conn| {
-        let Terms {
-            account_id,
-            table,
-            inbound,
-        } = lock_and_load_terms(conn, rates, pbx_id).await?;
+        let terms = lock_and_load_terms(conn, rates, pbx_id).await?;
 
         let mut result = Ingested::default();
+        let mut rejects = rejects.to_vec();
         let mut seen = HashSet::new();
         let mut legs: Vec<Leg<'_>> = Vec::with_capacity(records.len());
         for record in records {
+            // The same checks whichever way a record arrived.
+            let derived =
+                match cdr::problem(record, now).map_or_else(|| derive(record, &terms), Err) {
+                    Ok(derived) => derived,
+                    Err(why) => {
+                        rejects.push((serde_json::to_string(record).unwrap_or_default(), why));
+                        continue;
+                    }
+                };
             let record_key = cdr::record_key(record);
             if !seen.insert(record_key.clone()) {
                 result.duplicates += 1;
@@ -564,7 +649,7 @@ pub async fn ingest(
             legs.push(Leg {
                 record,
                 call_key: cdr::call_key(record),
-                derived: derive(record, table.as_deref(), inbound),
+                derived,
                 record_key,
             });
         }
@@ -596,18 +681,19 @@ pub async fn ingest(
         legs.retain(|l| !held.contains(&l.record_key));
         result.duplicates += held.len();
 
-        let total = Money(
+        let total = money::checked_sum(
             legs.iter()
                 .filter(|l| l.derived.rating == "rated")
-                .map(|l| l.derived.cost.micros())
-                .sum(),
-        );
+                .map(|l| l.derived.cost),
+        )
+        .ok_or(IngestError::Overflow)?;
         let usage = match <[_]>::first(&legs) {
             Some(first) if total > Money::ZERO => Some(
                 post_usage(
                     conn,
                     pbx_id,
-                    AccountId(account_id),
+                    AccountId(terms.account_id),
+                    &terms.currency,
                     total,
                     format!("usage:pbx:{pbx_id}:{}", first.record_key),
                     legs.iter().filter(|l| l.derived.cost > Money::ZERO).count(),
@@ -629,9 +715,9 @@ pub async fn ingest(
             .partition(|c| held_calls.contains(&c.call_key));
         let (inserted, _, _, _) = futures::try_join!(
             insert_legs(conn, pbx_id, source, usage, &legs),
-            write_calls(conn, pbx_id, account_id, &new, false),
-            write_calls(conn, pbx_id, account_id, &merged, true),
-            insert_rejects(conn, pbx_id, source, rejects),
+            write_calls(conn, pbx_id, terms.account_id, &new, false),
+            write_calls(conn, pbx_id, terms.account_id, &merged, true),
+            insert_rejects(conn, pbx_id, source, &rejects),
         )?;
         if inserted != legs.len() {
             // The lock makes this impossible; if it happens, store nothing
@@ -654,25 +740,32 @@ async fn insert_rejects(
     source: &str,
     rejects: &[(String, String)],
 ) -> QueryResult<usize> {
-    if rejects.is_empty() {
+    // A record sent again is kept once: rejects are known by their text.
+    let mut digests = HashSet::new();
+    let once: Vec<(&str, &str, String)> = rejects
+        .iter()
+        .filter_map(|(raw, why)| {
+            let digest = hex::encode(sha2::Sha256::digest(raw.as_bytes()));
+            digests
+                .insert(digest.clone())
+                .then_some((raw.as_str(), why.as_str(), digest))
+        })
+        .collect();
+    if once.is_empty() {
         return Ok(0);
     }
     diesel::sql_query(
-        "INSERT INTO cdr_rejects (pbx_id, source, raw, reason) \
-         SELECT $1, $2, u.raw, u.reason FROM unnest($3::text[], $4::text[]) AS u(raw, reason)",
+        "INSERT INTO cdr_rejects (pbx_id, source, raw, reason, raw_digest) \
+         SELECT $1, $2, u.raw, u.reason, u.digest FROM unnest($3::text[], $4::text[], $5::text[]) AS u(raw, reason, digest) \
+         ON CONFLICT (pbx_id, raw_digest) DO NOTHING",
     )
     .bind::<BigInt, _>(pbx_id)
     .bind::<Text, _>(source)
+    .bind::<Array<Text>, _>(once.iter().map(|(raw, _, _)| *raw).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(once.iter().map(|(_, why, _)| *why).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(
-        rejects
-            .iter()
-            .map(|(raw, _)| raw.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Text>, _>(
-        rejects
-            .iter()
-            .map(|(_, why)| why.as_str())
+        once.iter()
+            .map(|(_, _, digest)| digest.as_str())
             .collect::<Vec<_>>(),
     )
     .execute(&mut conn)
@@ -771,6 +864,7 @@ async fn write_calls(
         .bind::<Array<Text>, _>(column(calls, |c| c.status.as_str()))
         .bind::<Array<Integer>, _>(column(calls, |c| c.duration))
         .bind::<Array<Integer>, _>(column(calls, |c| c.billsec))
+        .bind::<Array<Integer>, _>(column(calls, |c| c.billed_seconds))
         .bind::<Array<BigInt>, _>(column(calls, |c| c.cost))
         .bind::<Array<Integer>, _>(column(calls, |c| c.legs))
         .bind::<Array<Bool>, _>(column(calls, |c| c.rated))
@@ -785,24 +879,20 @@ async fn post_usage(
     conn: &mut AsyncPgConnection,
     pbx_id: i64,
     account: AccountId,
+    currency: &str,
     total: Money,
     idempotency_key: String,
     calls: usize,
 ) -> Result<i64, IngestError> {
     let customer = ledger::customer_account(conn, account).await?;
-    let currency: String = ledger_accounts::table
-        .find(customer.0)
-        .select(ledger_accounts::currency)
-        .first(conn)
-        .await?;
-    let revenue = ledger::book(conn, Book::Revenue, &currency).await?;
+    let revenue = ledger::book(conn, Book::Revenue, currency).await?;
     let posted = ledger::post(
         conn,
         &NewTransaction {
             idempotency_key,
             kind: "usage".into(),
             memo: format!("Calls: {calls} of PBX #{pbx_id}"),
-            currency,
+            currency: currency.to_owned(),
             posted_by: None,
             entries: vec![(customer, -total), (revenue, total)],
         },
@@ -1147,6 +1237,7 @@ mod tests {
             status: cdr::status(disposition).as_str().into(),
             duration: billsec + 5,
             billsec,
+            billed_seconds: if cost > 0 { billsec } else { 0 },
             cost,
             legs: 1,
             rated: cost > 0,
@@ -1168,7 +1259,11 @@ mod tests {
         }
         assert_eq!(call.start, legs[3].start, "the earliest leg's start");
         assert_eq!(call.dst, "202", "the first answered leg leads");
-        assert_eq!((call.billsec, call.cost, call.legs), (90, 4_000, 4));
+        assert_eq!(
+            (call.billsec, call.billed_seconds, call.cost, call.legs),
+            (130, 40, 4_000, 4),
+            "both answered legs talked (a transfer): their seconds add up, as their costs do"
+        );
         assert_eq!(call.status, "answered");
     }
 

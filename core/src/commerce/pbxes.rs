@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::calls::dialling::DiallingRules;
 use crate::domain::AccountId;
 use crate::schema::pbxes;
 
@@ -188,7 +189,8 @@ pub async fn set_cdr_source(
         .map_err(|_| "could not be saved")
 }
 
-/// A PBX's CDR source: the sealed URL, how far it was read, its time zone.
+/// A PBX's CDR source: the sealed URL, the end time from which its rows may
+/// not all have been read yet, and its time zone.
 pub async fn cdr_source(
     conn: &mut AsyncPgConnection,
     id: i64,
@@ -197,7 +199,7 @@ pub async fn cdr_source(
         .find(id)
         .select((
             pbxes::cdr_source_sealed,
-            pbxes::cdr_pulled_until,
+            pbxes::cdr_pull_from,
             pbxes::time_zone,
         ))
         .first(conn)
@@ -215,14 +217,74 @@ pub async fn with_cdr_source(conn: &mut AsyncPgConnection) -> QueryResult<Vec<i6
         .await
 }
 
-/// Remembers how far a PBX's CDR table has been read.
-pub async fn set_pulled_until(
+/// Remembers where the next pull of a PBX's CDR table starts: rows that
+/// ended at or after `from` may not all have been read.
+pub async fn set_pull_from(
     conn: &mut AsyncPgConnection,
     id: i64,
-    until: DateTime<Utc>,
+    from: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::update(pbxes::table.find(id))
-        .set(pbxes::cdr_pulled_until.eq(until))
+        .set(pbxes::cdr_pull_from.eq(from))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// A PBX's dialling rules: North America's, trunks guessed, when none are
+/// set. `None` when there is no such PBX.
+pub async fn dialling_rules(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Option<DiallingRules>> {
+    let stored: Option<Option<serde_json::Value>> = pbxes::table
+        .find(id)
+        .select(pbxes::dialling_rules)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(stored.map(crate::calls::rules_of))
+}
+
+/// Sets a PBX's dialling rules after checking them; returns whether the PBX
+/// exists. Ingestion reads them under the PBX's lock, so a batch is derived
+/// wholly under the old rules or wholly under the new.
+pub async fn set_dialling_rules(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    rules: &DiallingRules,
+) -> Result<bool, String> {
+    rules.check()?;
+    let value = serde_json::to_value(rules).map_err(|e| e.to_string())?;
+    diesel::update(pbxes::table.find(id))
+        .set(pbxes::dialling_rules.eq(Some(value)))
+        .execute(conn)
+        .await
+        .map(|n| n == 1)
+        .map_err(|e| e.to_string())
+}
+
+/// Records the trunks the controller reported for a PBX, unless staff have
+/// set its dialling rules already.
+pub async fn learn_trunks(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    trunks: &[String],
+) -> QueryResult<()> {
+    if trunks.is_empty() {
+        return Ok(());
+    }
+    let rules = DiallingRules {
+        trunks: trunks.to_vec(),
+        ..DiallingRules::default()
+    };
+    if rules.check().is_err() {
+        return Ok(());
+    }
+    let value = serde_json::to_value(&rules).unwrap_or_default();
+    diesel::update(pbxes::table.find(id))
+        .filter(pbxes::dialling_rules.is_null())
+        .set(pbxes::dialling_rules.eq(Some(value)))
         .execute(conn)
         .await
         .map(|_| ())

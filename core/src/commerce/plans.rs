@@ -30,9 +30,14 @@ pub struct Plan {
 impl Plan {
     /// What a signup pays up front: the setup fee and the first month.
     pub fn first_payment(&self) -> Money {
-        Money(self.setup_fee) + Money(self.monthly_fee)
+        Money(self.setup_fee)
+            .checked_add(Money(self.monthly_fee))
+            .expect("plan fees are bounded by the plans table's checks")
     }
 }
+
+/// The largest setup or monthly fee (the plans table checks it too).
+const MOST_A_FEE: Money = Money(1_000_000 * crate::money::MICROS_PER_UNIT);
 
 /// A plan as staff type it.
 #[derive(Clone, Debug, Default)]
@@ -89,6 +94,10 @@ fn validate(input: &PlanInput) -> Result<ValidPlan, FieldErrors> {
     let mut fee = |field: &str, text: &str| match Money::parse_decimal(text) {
         Ok(m) if m.micros() >= 0 && m.micros() % 10_000 != 0 => {
             errors.add(field, "must be whole cents, such as 29.99");
+            Money::ZERO
+        }
+        Ok(m) if m > MOST_A_FEE => {
+            errors.add(field, "must be at most 1,000,000");
             Money::ZERO
         }
         Ok(m) if m.micros() >= 0 => m,

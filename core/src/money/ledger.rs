@@ -121,9 +121,13 @@ pub fn check(tx: &NewTransaction) -> Result<(), LedgerError> {
 }
 
 /// Posts a transaction inside the caller's database transaction (as a
-/// savepoint) or in one of its own. Ledger accounts are locked in id order, so
-/// concurrent posts never deadlock, and cached balances move in the same
-/// database transaction as the entries.
+/// savepoint) or in one of its own. Customers' ledger accounts are locked in
+/// id order, so concurrent posts never deadlock, and their cached balances
+/// move in the same database transaction as the entries. The company's books
+/// are on the other side of nearly every posting: they are not locked and
+/// keep no cached balance (their balance is the sum of their entries,
+/// [`book_balance`]), so postings for different customers never wait for
+/// each other.
 pub async fn post(
     conn: &mut AsyncPgConnection,
     tx: &NewTransaction,
@@ -160,21 +164,37 @@ async fn post_checked(
         *per_account.entry(account.0).or_default() += i128::from(amount.0);
     }
     let ids: Vec<i64> = per_account.keys().copied().collect();
-    let found: Vec<(i64, String)> = ledger_accounts::table
+    // Which accounts exist, in which currency, and which are customers'. A
+    // ledger account's currency and owner never change, so this needs no
+    // lock; the customers' rows are locked below.
+    let found: Vec<(i64, String, Option<i64>)> = ledger_accounts::table
         .filter(ledger_accounts::id.eq_any(&ids))
-        .order(ledger_accounts::id)
-        .select((ledger_accounts::id, ledger_accounts::currency))
-        .for_update()
+        .select((
+            ledger_accounts::id,
+            ledger_accounts::currency,
+            ledger_accounts::account_id,
+        ))
         .load(conn)
         .await?;
+    let mut customers = Vec::new();
     for wanted in &ids {
-        match found.iter().find(|(id, _)| id == wanted) {
+        match found.iter().find(|(id, _, _)| id == wanted) {
             None => return Err(LedgerError::UnknownLedgerAccount(*wanted)),
-            Some((_, currency)) if *currency != tx.currency => {
+            Some((_, currency, _)) if *currency != tx.currency => {
                 return Err(LedgerError::CurrencyMismatch(*wanted, tx.currency.clone()))
             }
+            Some((id, _, Some(_))) => customers.push(*id),
             Some(_) => {}
         }
+    }
+    if !customers.is_empty() {
+        ledger_accounts::table
+            .filter(ledger_accounts::id.eq_any(&customers))
+            .order(ledger_accounts::id)
+            .select(ledger_accounts::id)
+            .for_update()
+            .load::<i64>(conn)
+            .await?;
     }
 
     let rows: Vec<_> = tx
@@ -194,7 +214,7 @@ async fn post_checked(
         .await?;
     for (account, delta) in per_account {
         let delta = i64::try_from(delta).map_err(|_| LedgerError::Overflow)?;
-        if delta != 0 {
+        if delta != 0 && customers.contains(&account) {
             diesel::update(ledger_accounts::table.find(account))
                 .set(ledger_accounts::balance.eq(ledger_accounts::balance + delta))
                 .execute(conn)
@@ -294,6 +314,29 @@ pub async fn balance(conn: &mut AsyncPgConnection, account: AccountId) -> QueryR
         .first(conn)
         .await
         .map(Money)
+}
+
+/// One of the company's books' balance: the sum of its entries (books keep
+/// no cached balance, so that postings never queue behind their rows).
+pub async fn book_balance(
+    conn: &mut AsyncPgConnection,
+    book: Book,
+    currency: &str,
+) -> QueryResult<Money> {
+    #[derive(QueryableByName)]
+    struct Sum {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        micros: i64,
+    }
+    diesel::sql_query(
+        "SELECT coalesce(sum(e.amount), 0)::bigint AS micros \
+         FROM journal_entries e JOIN ledger_accounts a ON a.id = e.ledger_account_id \
+         WHERE a.code = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(book.code(currency))
+    .get_result::<Sum>(conn)
+    .await
+    .map(|s| Money(s.micros))
 }
 
 /// One line of an account's statement.

@@ -7,7 +7,7 @@
 pub mod ledger;
 
 use std::fmt;
-use std::ops::{Add, Neg, Sub};
+use std::ops::Neg;
 
 /// Micro-units per major unit (1 USD = 1 000 000).
 pub const MICROS_PER_UNIT: i64 = 1_000_000;
@@ -57,40 +57,18 @@ impl Money {
 
     /// Parses a decimal amount typed by a person (`12`, `-3.5`, `0.000001`).
     pub fn parse_decimal(text: &str) -> Result<Money, MoneyError> {
-        let text = text.trim().replace(',', "");
-        let (negative, digits) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text.strip_prefix('+').unwrap_or(&text)),
-        };
-        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-        let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() && fraction.is_empty() || !is_digits(whole) || !is_digits(fraction) {
-            return Err(MoneyError::NotANumber);
-        }
-        if fraction.len() > 6 {
-            return Err(MoneyError::TooPrecise);
-        }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| MoneyError::TooLarge)?
-        };
-        let fraction_micros: i64 = if fraction.is_empty() {
-            0
-        } else {
-            format!("{fraction:0<6}")
-                .parse()
-                .map_err(|_| MoneyError::NotANumber)?
-        };
-        let micros = whole
-            .checked_mul(MICROS_PER_UNIT)
-            .and_then(|m| m.checked_add(fraction_micros))
-            .ok_or(MoneyError::TooLarge)?;
-        Ok(Money(if negative { -micros } else { micros }))
+        parse_scaled(text, 6).map(Money)
     }
 
+    /// The sum, or `None` when it does not fit. Money has no `+`: every
+    /// sum is checked, so an overflow is an error and never a wrapped figure.
     pub fn checked_add(self, other: Money) -> Option<Money> {
         self.0.checked_add(other.0).map(Money)
+    }
+
+    /// The difference, or `None` when it does not fit.
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        self.0.checked_sub(other.0).map(Money)
     }
 }
 
@@ -99,23 +77,99 @@ impl Money {
 pub enum MoneyError {
     #[error("is not a number such as 12.50")]
     NotANumber,
-    #[error("has more than six decimal places")]
-    TooPrecise,
+    #[error("has more than {0} decimal places")]
+    TooPrecise(u32),
     #[error("is too large")]
     TooLarge,
 }
 
-impl Add for Money {
-    type Output = Money;
-    fn add(self, other: Money) -> Money {
-        Money(self.0 + other.0)
+/// A decimal written by a person, in units of 10^-`digits`: `12`, `-3.5`,
+/// `1,000.25`. More decimals than `digits` is refused, never rounded.
+fn parse_scaled(text: &str, digits: u32) -> Result<i64, MoneyError> {
+    let text = text.trim().replace(',', "");
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(&text)),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !is_digits(whole) || !is_digits(fraction) {
+        return Err(MoneyError::NotANumber);
     }
+    // Trailing zeros carry no precision: 0.012000000 is 0.012.
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > digits as usize {
+        return Err(MoneyError::TooPrecise(digits));
+    }
+    let scale = 10i64.pow(digits);
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| MoneyError::TooLarge)?
+    };
+    let fraction: i64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<width$}", width = digits as usize)
+            .parse()
+            .map_err(|_| MoneyError::NotANumber)?
+    };
+    let scaled = whole
+        .checked_mul(scale)
+        .and_then(|m| m.checked_add(fraction))
+        .ok_or(MoneyError::TooLarge)?;
+    Ok(if negative { -scaled } else { scaled })
 }
 
-impl Sub for Money {
-    type Output = Money;
-    fn sub(self, other: Money) -> Money {
-        Money(self.0 - other.0)
+/// Nano-units (10^-9 of the currency's unit) per unit of a per-minute price.
+pub const NANOS_PER_UNIT: i64 = 1_000_000_000;
+/// Nano-units per micro-unit.
+pub const NANOS_PER_MICRO: i64 = 1_000;
+
+/// A price per minute in nano-units of a currency: carrier price lists
+/// write per-minute prices with seven or eight decimals (`0.0123456`), and
+/// they are kept exactly as written, to nine. A call's cost is rounded once,
+/// to a micro-unit, from the exact product (see `calls::rating`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PerMinute(pub i64);
+
+impl PerMinute {
+    pub const ZERO: PerMinute = PerMinute(0);
+
+    /// The price in nano-units a minute.
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Parses a per-minute price as written (`0.0123456`), to nine decimals.
+    pub fn parse_decimal(text: &str) -> Result<PerMinute, MoneyError> {
+        parse_scaled(text, 9).map(PerMinute)
+    }
+
+    /// The exact decimal, without trailing zeros: `0.0123456`, `1`.
+    pub fn decimal(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let unit = NANOS_PER_UNIT as u64;
+        let text = format!("{sign}{}.{:09}", abs / unit, abs % unit);
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+
+    /// The price for people, with the precision it is stored with but at
+    /// least cents: `$0.012`, `$0.0123456`, `$0.10`, `12.50 CHF`.
+    pub fn format(self, currency: &str) -> String {
+        let decimal = self.decimal();
+        let (sign, unsigned) = match decimal.strip_prefix('-') {
+            Some(rest) => ("-", rest),
+            None => ("", decimal.as_str()),
+        };
+        let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let whole = group_thousands(whole.parse().unwrap_or(0));
+        let number = format!("{whole}.{fraction:0<2}");
+        match currency_symbol(currency) {
+            Some(symbol) => format!("{sign}{symbol}{number}"),
+            None => format!("{sign}{number} {currency}"),
+        }
     }
 }
 
@@ -126,10 +180,11 @@ impl Neg for Money {
     }
 }
 
-impl std::iter::Sum for Money {
-    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
-        Money(iter.map(|m| m.0).sum())
-    }
+/// Sums amounts, or `None` when the sum does not fit: never a wrapped figure.
+pub fn checked_sum(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
+    amounts
+        .into_iter()
+        .try_fold(Money::ZERO, |total, m| total.checked_add(m))
 }
 
 impl fmt::Display for Money {
@@ -208,7 +263,12 @@ mod tests {
         assert_eq!(Money::parse_decimal(""), Err(MoneyError::NotANumber));
         assert_eq!(
             Money::parse_decimal("1.0000001"),
-            Err(MoneyError::TooPrecise)
+            Err(MoneyError::TooPrecise(6))
+        );
+        assert_eq!(
+            Money::parse_decimal("1.500000000"),
+            Ok(Money(1_500_000)),
+            "trailing zeros are no precision"
         );
         assert_eq!(
             Money::parse_decimal("99999999999999999"),
@@ -216,7 +276,71 @@ mod tests {
         );
     }
 
+    #[test]
+    fn sums_that_do_not_fit_are_errors_not_wrapped_figures() {
+        assert_eq!(Money(i64::MAX).checked_add(Money(1)), None);
+        assert_eq!(Money(i64::MIN).checked_sub(Money(1)), None);
+        assert_eq!(
+            checked_sum([Money(i64::MAX - 1), Money(1)]),
+            Some(Money(i64::MAX))
+        );
+        assert_eq!(checked_sum([Money(i64::MAX), Money(1), Money(-5)]), None);
+        assert_eq!(checked_sum([]), Some(Money::ZERO));
+    }
+
+    #[test]
+    fn release_builds_check_arithmetic_for_overflow() {
+        // A `+` somewhere outside Money (seconds, counts) must panic rather
+        // than wrap in the builds that run in production too.
+        let manifest = include_str!("../../../Cargo.toml");
+        let release = manifest
+            .split("[profile.release]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap_or("");
+        assert!(
+            release
+                .lines()
+                .any(|l| l.replace(' ', "") == "overflow-checks=true"),
+            "[profile.release] must set overflow-checks = true"
+        );
+    }
+
+    #[test]
+    fn per_minute_prices_keep_the_decimals_carriers_write() {
+        assert_eq!(
+            PerMinute::parse_decimal("0.0123456"),
+            Ok(PerMinute(12_345_600))
+        );
+        assert_eq!(
+            PerMinute::parse_decimal("0.01234567"),
+            Ok(PerMinute(12_345_670))
+        );
+        assert_eq!(
+            PerMinute::parse_decimal("0.123456789"),
+            Ok(PerMinute(123_456_789))
+        );
+        assert_eq!(PerMinute::parse_decimal("2"), Ok(PerMinute(2_000_000_000)));
+        assert_eq!(
+            PerMinute::parse_decimal("0.0000000001"),
+            Err(MoneyError::TooPrecise(9))
+        );
+        assert_eq!(PerMinute(12_345_600).decimal(), "0.0123456");
+        assert_eq!(PerMinute(12_000_000).format("USD"), "$0.012");
+        assert_eq!(PerMinute(31_000_000).format("USD"), "$0.031");
+        assert_eq!(PerMinute(29_000_000).format("USD"), "$0.029");
+        assert_eq!(PerMinute(100_000_000).format("USD"), "$0.10");
+        assert_eq!(PerMinute(6_000_000).format("USD"), "$0.006");
+        assert_eq!(PerMinute(12_500_000_000).format("CHF"), "12.50 CHF");
+        assert_eq!(PerMinute(0).format("EUR"), "€0.00");
+    }
+
     proptest! {
+        #[test]
+        fn per_minute_prices_read_back_what_they_print(nanos in 0i64..1_000_000_000_000) {
+            prop_assert_eq!(PerMinute::parse_decimal(&PerMinute(nanos).decimal()), Ok(PerMinute(nanos)));
+        }
+
         #[test]
         fn rounding_is_within_half_a_cent(micros in -1_000_000_000_000i64..1_000_000_000_000) {
             let cents = Money(micros).to_cents();

@@ -1,0 +1,1 @@
+ALTER TABLE pbxes DROP COLUMN dialling_rules;

@@ -1,0 +1,10 @@
+ALTER TABLE plans DROP CONSTRAINT plans_fees_bounded;
+DROP TRIGGER accounts_keep_their_currency ON accounts;
+DROP FUNCTION accounts_keep_their_currency();
+DROP TRIGGER plans_keep_their_currency ON plans;
+DROP FUNCTION plans_keep_their_currency();
+DROP TRIGGER pbxes_in_the_accounts_currency ON pbxes;
+DROP FUNCTION pbxes_in_the_accounts_currency();
+ALTER TABLE plans DROP CONSTRAINT plans_calling_plan_currency;
+ALTER TABLE plans ADD CONSTRAINT plans_calling_plan_id_fkey FOREIGN KEY (calling_plan_id) REFERENCES calling_plans (id);
+ALTER TABLE calling_plans DROP CONSTRAINT calling_plans_id_currency;
