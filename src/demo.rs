@@ -215,6 +215,7 @@ pub async fn seed(
                     included_extensions: (*extensions).into(),
                     active: true,
                     position: position as i32,
+                    calling_plan_id: None,
                 },
             )
             .await

@@ -33,6 +33,10 @@ pub struct CreatePbx {
 pub struct Created {
     pub id: String,
     pub hostname: String,
+    /// The PBX's trunks as channel names (`PJSIP/trunk-voip`), when the
+    /// controller says: calls through them are the outside calls.
+    #[serde(default)]
+    pub trunks: Vec<String>,
 }
 
 /// A PBX's health as the controller reports it.

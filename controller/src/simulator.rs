@@ -199,6 +199,8 @@ async fn create(Data(sim): Data<&Simulator>, Json(body): Json<CreateBody>) -> Re
         Json(Created {
             id: pbx.id.clone(),
             hostname: pbx.hostname.clone(),
+            // The trunk its simulated traffic goes through.
+            trunks: vec!["PJSIP/trunk-voip".into()],
         })
         .with_status(StatusCode::CREATED)
         .into_response()

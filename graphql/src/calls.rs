@@ -4,6 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use switchboard_core::calls::cdr::{self, MASTER_CSV_COLUMNS};
+use switchboard_core::calls::dialling::DiallingRules as CoreRules;
 use switchboard_core::calls::{self, IngestError};
 use switchboard_core::{commerce::pbxes, db, AccountId, Money as CoreMoney};
 
@@ -29,6 +30,187 @@ pub struct CallLine {
     /// `free`, `rated` or `unrated` (no rate matched: staff are looking into it).
     pub rating: String,
     pub cost: Money,
+}
+
+/// A call as billing knows it: its seconds, the seconds billed and its
+/// exact cost.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct BilledCall {
+    pub pbx_id: ID,
+    pub start: DateTime<Utc>,
+    pub from: String,
+    pub to: String,
+    /// `inbound`, `outbound` or `internal`.
+    pub direction: String,
+    /// The extension that made it or answered it first.
+    pub extension: Option<String>,
+    /// `answered`, `no_answer`, `busy`, `failed` or `congestion`.
+    pub status: String,
+    pub duration: i32,
+    /// Its answered legs' seconds, added up.
+    pub answered_seconds: i32,
+    /// The seconds its legs were billed for, after increments and minimums.
+    pub billed_seconds: i32,
+    /// How many CDRs (legs) make it.
+    pub legs: i32,
+    /// `free`, `rated` or `unrated` (no rate matched: staff are looking into it).
+    pub rating: String,
+    /// Exact, in micro-units: what the balance was charged.
+    pub cost: Money,
+}
+
+/// An account's calls, newest first, a page at a time.
+pub async fn calls_page(
+    ctx: &Context<'_>,
+    account: i64,
+    currency: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    first: i32,
+    after: Option<String>,
+) -> Result<Connection<String, BilledCall>> {
+    if !(1..=200).contains(&first) {
+        return Err("first must be between 1 and 200.".into());
+    }
+    let cursor = after.as_deref().map(read_cursor).transpose()?;
+    let from = from.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let to = to.unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+    let mut rows = calls::calls_page(
+        &mut conn,
+        AccountId(account),
+        from,
+        to,
+        cursor.as_ref(),
+        i64::from(first) + 1,
+    )
+    .await
+    .map_err(internal)?;
+    let has_next = rows.len() > first as usize;
+    rows.truncate(first as usize);
+    let mut connection = Connection::new(cursor.is_some(), has_next);
+    connection.edges.extend(rows.into_iter().map(|c| {
+        let cursor = write_cursor(&(c.start, c.pbx_id, c.call_key.clone()));
+        let rating = if c.unrated {
+            "unrated"
+        } else if c.rated {
+            "rated"
+        } else {
+            "free"
+        };
+        async_graphql::connection::Edge::new(
+            cursor,
+            BilledCall {
+                pbx_id: ID(c.pbx_id.to_string()),
+                start: c.start,
+                from: c.src,
+                to: c.dst,
+                direction: c.direction,
+                extension: c.extension,
+                status: c.status,
+                duration: c.duration,
+                answered_seconds: c.billsec,
+                billed_seconds: c.billed_seconds,
+                legs: c.legs,
+                rating: rating.into(),
+                cost: Money::new(CoreMoney(c.cost), currency),
+            },
+        )
+    }));
+    Ok(connection)
+}
+
+/// A page's end as an opaque cursor: the call's start, PBX and key.
+fn write_cursor((start, pbx, key): &calls::CallCursor) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}|{pbx}|{key}", start.timestamp_micros()))
+}
+
+fn read_cursor(cursor: &str) -> Result<calls::CallCursor> {
+    use base64::Engine;
+    let refused = || format!("{cursor:?} is not a cursor from this list");
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(refused)?;
+    let mut parts = text.splitn(3, '|');
+    let (Some(start), Some(pbx), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(refused().into());
+    };
+    let start = start
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .ok_or_else(refused)?;
+    let pbx = pbx.parse::<i64>().map_err(|_| refused())?;
+    Ok((start, pbx, key.to_owned()))
+}
+
+/// A PBX's dialling rules (DESIGN.md, Dialling rules).
+#[derive(SimpleObject, InputObject, Clone, Debug)]
+#[graphql(input_name = "DiallingRulesInput")]
+pub struct DiallingRules {
+    /// The country calling code: `1`, `44`.
+    pub country_code: String,
+    /// Dialled before a national number: `1` in North America, `0` in the UK.
+    pub national_prefix: String,
+    /// Dialled before an international number: `011`, `00`.
+    pub international_prefix: String,
+    /// Dialled before every outside number (`9`), if the PBX uses one.
+    pub outside_line: String,
+    /// The area code of local numbers dialled without it; empty if none.
+    pub area_code: String,
+    /// Emergency and service numbers: never rated as international, not charged.
+    pub service_numbers: Vec<String>,
+    /// The PBX's trunks as channel names (`PJSIP/voipms`, `SIP/211553`,
+    /// `DAHDI/*`); empty: trunks are guessed from channel names.
+    pub trunks: Vec<String>,
+}
+
+impl From<CoreRules> for DiallingRules {
+    fn from(r: CoreRules) -> DiallingRules {
+        DiallingRules {
+            country_code: r.country_code,
+            national_prefix: r.national_prefix,
+            international_prefix: r.international_prefix,
+            outside_line: r.outside_line,
+            area_code: r.area_code,
+            service_numbers: r.service_numbers,
+            trunks: r.trunks,
+        }
+    }
+}
+
+impl From<DiallingRules> for CoreRules {
+    fn from(r: DiallingRules) -> CoreRules {
+        let trimmed = |v: Vec<String>| {
+            v.into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        CoreRules {
+            country_code: r.country_code.trim().to_owned(),
+            national_prefix: r.national_prefix.trim().to_owned(),
+            international_prefix: r.international_prefix.trim().to_owned(),
+            outside_line: r.outside_line.trim().to_owned(),
+            area_code: r.area_code.trim().to_owned(),
+            service_numbers: trimmed(r.service_numbers),
+            trunks: trimmed(r.trunks),
+        }
+    }
+}
+
+/// A PBX's dialling rules, for staff.
+pub async fn dialling_rules_of(ctx: &Context<'_>, pbx: i64) -> Result<DiallingRules> {
+    let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+    Ok(pbxes::dialling_rules(&mut conn, pbx)
+        .await
+        .map_err(internal)?
+        .ok_or("No such PBX.")?
+        .into())
 }
 
 /// Lists an account's last calls.
@@ -68,7 +250,8 @@ pub struct CdrCsvInput {
     pub csv: String,
     /// The column order of a `cdr_custom` file; `Master.csv`'s when not given.
     pub columns: Option<Vec<String>>,
-    /// The zone the PBX wrote its times in (`America/New_York`); UTC if not given.
+    /// The zone the PBX wrote its times in (`America/New_York`); the PBX's
+    /// own zone if not given.
     pub time_zone: Option<String>,
 }
 
@@ -261,6 +444,44 @@ impl CallsMutation {
         }
     }
 
+    /// Sets how a PBX dials and which of its channels are trunks: new calls
+    /// are normalized, directed and priced by them (calls already stored
+    /// keep what they got). Recorded in the audit log with the rules before
+    /// and after.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn set_dialling_rules(
+        &self,
+        ctx: &Context<'_>,
+        pbx_id: ID,
+        rules: DiallingRules,
+    ) -> Result<DiallingRules> {
+        let pbx = parse_id(&pbx_id)?;
+        let rules: CoreRules = rules.into();
+        let actor = crate::mutation::actor(ctx);
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let before = pbxes::dialling_rules(&mut conn, pbx)
+            .await
+            .map_err(internal)?
+            .ok_or("No such PBX.")?;
+        pbxes::set_dialling_rules(&mut conn, pbx, &rules)
+            .await
+            .map_err(async_graphql::Error::new)?;
+        switchboard_core::audit::record(
+            &mut conn,
+            &actor,
+            "pbx.set_dialling_rules",
+            &format!("pbx:{pbx}"),
+            &format!(
+                "before {}; after {}",
+                serde_json::to_string(&before).unwrap_or_default(),
+                serde_json::to_string(&rules).unwrap_or_default()
+            ),
+        )
+        .await
+        .map_err(internal)?;
+        Ok(rules.into())
+    }
+
     /// Pulls a PBX's new CDRs now (queued as a job).
     #[graphql(guard = "Allow(STAFF)")]
     async fn pull_cdrs(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<bool> {
@@ -293,12 +514,19 @@ impl CallsMutation {
         input: CdrCsvInput,
     ) -> Result<CdrImportResult> {
         let pbx = parse_id(&input.pbx_id)?;
-        let zone: chrono_tz::Tz = input
-            .time_zone
-            .as_deref()
-            .unwrap_or("UTC")
-            .parse()
-            .map_err(|_| "The time zone is not one such as America/New_York.")?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let zone: chrono_tz::Tz = match input.time_zone.filter(|z| !z.trim().is_empty()) {
+            Some(zone) => zone
+                .parse()
+                .map_err(|_| "The time zone is not one such as America/New_York.")?,
+            // Master.csv holds the PBX's local times: read them in its zone.
+            None => pbxes::time_zone(&mut conn, pbx)
+                .await
+                .map_err(internal)?
+                .ok_or("No such PBX.")?
+                .parse()
+                .unwrap_or(chrono_tz::UTC),
+        };
         let columns: Vec<String> = input
             .columns
             .unwrap_or_else(|| MASTER_CSV_COLUMNS.iter().map(|c| c.to_string()).collect());
@@ -308,7 +536,6 @@ impl CallsMutation {
             .into_iter()
             .map(|r| (r.raw, format!("line {}: {}", r.line, r.reason)))
             .collect();
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let result = calls::ingest(
             &mut conn,
             &crate::commerce::commerce(ctx)?.rate_tables,
@@ -449,6 +676,7 @@ pub async fn report(
 pub async fn calls_csv(
     ctx: &Context<'_>,
     account: i64,
+    currency: &str,
     time_zone: &str,
     month: ReportMonth,
 ) -> Result<String> {
@@ -458,6 +686,10 @@ pub async fn calls_csv(
         .await
         .map_err(internal)?;
     let mut writer = csv::Writer::from_writer(Vec::new());
+    // The cost is exact, to the micro-unit billed, in the account's
+    // currency, and the header says so: a month of fractions of a cent
+    // adds up to what the balance was charged.
+    let cost_column = format!("cost_{}_exact", currency.to_ascii_lowercase());
     let header = [
         "start",
         "pbx",
@@ -467,7 +699,8 @@ pub async fn calls_csv(
         "extension",
         "status",
         "answered_seconds",
-        "cost_cents",
+        "billed_seconds",
+        cost_column.as_str(),
         "unrated",
     ];
     writer.write_record(header).map_err(internal)?;
@@ -485,7 +718,8 @@ pub async fn calls_csv(
                 call.extension.unwrap_or_default(),
                 call.status,
                 call.billsec.to_string(),
-                CoreMoney(call.cost).to_cents().to_string(),
+                call.billed_seconds.to_string(),
+                CoreMoney(call.cost).decimal(),
                 call.unrated.to_string(),
             ])
             .map_err(internal)?;

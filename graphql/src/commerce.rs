@@ -91,6 +91,7 @@ pub fn field_errors(errors: &FieldErrors) -> async_graphql::Error {
 
 /// A plan on sale.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Plan {
     pub id: ID,
     pub slug: String,
@@ -104,6 +105,18 @@ pub struct Plan {
     /// Hidden plans are not sold; only staff see them.
     pub active: bool,
     pub position: i32,
+    #[graphql(skip)]
+    pub calling_plan: Option<i64>,
+}
+
+#[ComplexObject]
+impl Plan {
+    /// The calling plan its PBXs' calls are billed with, for staff; null
+    /// when it has none (its calls are then unrated).
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn calling_plan_id(&self) -> Option<ID> {
+        self.calling_plan.map(|id| ID(id.to_string()))
+    }
 }
 
 impl From<plans::Plan> for Plan {
@@ -119,6 +132,7 @@ impl From<plans::Plan> for Plan {
             included_extensions: plan.included_extensions,
             active: plan.active,
             position: plan.position,
+            calling_plan: plan.calling_plan_id,
         }
     }
 }
@@ -279,6 +293,12 @@ impl Pbx {
     async fn last_error(&self) -> Option<String> {
         self.last_error_text.clone()
     }
+
+    /// How the PBX dials and which channels are its trunks, for staff.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn dialling_rules(&self, ctx: &Context<'_>) -> Result<crate::calls::DiallingRules> {
+        crate::calls::dialling_rules_of(ctx, parse_id(&self.id)?).await
+    }
 }
 
 impl From<pbxes::Pbx> for Pbx {
@@ -366,6 +386,9 @@ pub struct PlanInput {
     pub active: bool,
     #[graphql(default)]
     pub position: i32,
+    /// The calling plan its PBXs' calls are billed with, in the plan's
+    /// currency; on a change, leaving it out keeps the one it has.
+    pub calling_plan_id: Option<ID>,
 }
 
 impl From<PlanInput> for CorePlanInput {
@@ -380,6 +403,11 @@ impl From<PlanInput> for CorePlanInput {
             included_extensions: input.included_extensions.to_string(),
             active: input.active,
             position: input.position,
+            // An id that is not a number names no calling plan: refused as
+            // one that does not exist.
+            calling_plan_id: input
+                .calling_plan_id
+                .map(|id| id.parse::<i64>().unwrap_or(-1)),
         }
     }
 }

@@ -252,7 +252,37 @@ impl Account {
         ctx: &Context<'_>,
         #[graphql(default)] month: crate::calls::ReportMonth,
     ) -> Result<String> {
-        crate::calls::calls_csv(ctx, parse_id(&self.id)?, &self.time_zone, month).await
+        crate::calls::calls_csv(
+            ctx,
+            parse_id(&self.id)?,
+            &self.currency,
+            &self.time_zone,
+            month,
+        )
+        .await
+    }
+
+    /// This account's calls that started in `[from, to)` (all of them when
+    /// not given), newest first, each with its exact cost.
+    #[graphql(complexity = "(first.clamp(1, 200) as usize) * child_complexity")]
+    async fn calls(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<async_graphql::connection::Connection<String, crate::calls::BilledCall>> {
+        crate::calls::calls_page(
+            ctx,
+            parse_id(&self.id)?,
+            &self.currency,
+            from,
+            to,
+            first,
+            after,
+        )
+        .await
     }
 
     /// This account's PBXs, oldest first; they all draw on this balance.

@@ -49,6 +49,7 @@ pub async fn provision(
         })
         .await?;
     pbxes::mark_active(conn, id, &created.id, &created.hostname).await?;
+    pbxes::learn_trunks(conn, id, &created.trunks).await?;
     if let Some(order) = pbx.order_id {
         orders::set_state(conn, order, "fulfilled").await?;
     }

@@ -13,7 +13,7 @@ use crate::harness::TestApp;
 
 /// A client with $10, a PBX on a plan billed by a calling plan with US and
 /// UK rates and an inbound price; returns (staff browser, client browser, PBX id, account id).
-async fn pbx_with_rates(app: &TestApp) -> (reqwest::Client, reqwest::Client, i64, i64) {
+pub(crate) async fn pbx_with_rates(app: &TestApp) -> (reqwest::Client, reqwest::Client, i64, i64) {
     let (_, admin_password) = app.user("calls-admin", Role::Admin, None).await;
     let admin = app.signed_in("calls-admin", &admin_password).await;
     let created = app
@@ -78,7 +78,7 @@ async fn pbx_with_rates(app: &TestApp) -> (reqwest::Client, reqwest::Client, i64
 }
 
 /// An account's balance in micro-units, as the ledger keeps it.
-async fn balance_of(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> i64 {
+pub(crate) async fn balance_of(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> i64 {
     switchboard_core::money::ledger::balance(conn, switchboard_core::AccountId(account))
         .await
         .expect("balance")
@@ -657,7 +657,7 @@ async fn cdrs_are_pulled_from_asterisks_table_in_mariadb_incrementally() {
 }
 
 /// A second PBX of the same account on the same plan.
-async fn another_pbx(app: &TestApp, like: i64) -> i64 {
+pub(crate) async fn another_pbx(app: &TestApp, like: i64) -> i64 {
     let mut conn = app.conn().await;
     let (account, plan): (i64, i64) = pbxes::table
         .find(like)

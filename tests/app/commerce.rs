@@ -27,6 +27,7 @@ pub async fn seed_plan(app: &TestApp) -> i64 {
             included_extensions: "15".into(),
             active: true,
             position: 0,
+            calling_plan_id: None,
         },
     )
     .await

@@ -3,6 +3,7 @@
 //! binary, so the run shares one cluster and one ChromeDriver.
 
 mod authorization;
+mod billing;
 mod browser;
 mod calls;
 mod cli;
@@ -14,6 +15,7 @@ mod jobs;
 mod ledger;
 mod mariadb;
 mod outbox;
+mod pulling;
 mod rates;
 mod security;
 mod sign_in;

@@ -975,6 +975,7 @@ pub struct ReportCall {
     pub extension: Option<String>,
     pub status: String,
     pub billsec: i32,
+    pub billed_seconds: i32,
     pub cost: i64,
     pub unrated: bool,
 }
@@ -1000,11 +1001,85 @@ pub async fn calls_between(
             calls::extension,
             calls::status,
             calls::billsec,
+            calls::billed_seconds,
             calls::cost,
             calls::unrated,
         ))
         .load(conn)
         .await
+}
+
+/// A call with everything billing knows of it, for the API's list of calls.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+pub struct BilledCall {
+    pub pbx_id: i64,
+    pub call_key: String,
+    pub start: DateTime<Utc>,
+    pub src: String,
+    pub dst: String,
+    pub direction: String,
+    pub extension: Option<String>,
+    pub status: String,
+    pub duration: i32,
+    pub billsec: i32,
+    pub billed_seconds: i32,
+    pub cost: i64,
+    pub legs: i32,
+    pub rated: bool,
+    pub unrated: bool,
+}
+
+/// Where a page of calls ends: the last call's start, PBX and key.
+pub type CallCursor = (DateTime<Utc>, i64, String);
+
+/// An account's calls that started in `[from, to)`, newest first, `limit`
+/// of them after `after`.
+pub async fn calls_page(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    after: Option<&CallCursor>,
+    limit: i64,
+) -> QueryResult<Vec<BilledCall>> {
+    let mut query = calls::table
+        .filter(calls::account_id.eq(account.0))
+        .filter(calls::start.ge(from))
+        .filter(calls::start.lt(to))
+        .order((
+            calls::start.desc(),
+            calls::pbx_id.desc(),
+            calls::call_key.desc(),
+        ))
+        .limit(limit)
+        .select((
+            calls::pbx_id,
+            calls::call_key,
+            calls::start,
+            calls::src,
+            calls::dst,
+            calls::direction,
+            calls::extension,
+            calls::status,
+            calls::duration,
+            calls::billsec,
+            calls::billed_seconds,
+            calls::cost,
+            calls::legs,
+            calls::rated,
+            calls::unrated,
+        ))
+        .into_boxed();
+    if let Some((start, pbx, key)) = after {
+        query = query.filter(
+            calls::start.lt(*start).or(calls::start.eq(*start).and(
+                calls::pbx_id
+                    .lt(*pbx)
+                    .or(calls::pbx_id.eq(*pbx).and(calls::call_key.lt(key.clone()))),
+            )),
+        );
+    }
+    query.load(conn).await
 }
 
 /// A leg that should cost money and matched no rate, as staff see it.

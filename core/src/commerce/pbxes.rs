@@ -289,3 +289,13 @@ pub async fn learn_trunks(
         .await
         .map(|_| ())
 }
+
+/// The zone a PBX writes its local times in; `None` when there is no such PBX.
+pub async fn time_zone(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+    pbxes::table
+        .find(id)
+        .select(pbxes::time_zone)
+        .first(conn)
+        .await
+        .optional()
+}

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::forms::FieldErrors;
 use crate::money::Money;
@@ -51,6 +51,9 @@ pub struct PlanInput {
     pub included_extensions: String,
     pub active: bool,
     pub position: i32,
+    /// The calling plan its PBXs' calls are billed with, in the plan's
+    /// currency. On a change, `None` keeps the one it has.
+    pub calling_plan_id: Option<i64>,
 }
 
 /// A checked plan, ready to store.
@@ -179,11 +182,28 @@ pub enum PlanError {
 }
 
 fn taken(error: DieselError) -> PlanError {
+    let refused = |field: &str, why: &str| {
+        let mut errors = FieldErrors::default();
+        errors.add(field, why);
+        PlanError::Invalid(errors)
+    };
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-            let mut errors = FieldErrors::default();
-            errors.add("slug", "is used by another plan");
-            PlanError::Invalid(errors)
+            refused("slug", "is used by another plan")
+        }
+        // The calling plan is missing or prices calls in another currency.
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)
+            if info.constraint_name() == Some("plans_calling_plan_currency") =>
+        {
+            refused(
+                "calling_plan",
+                "must exist and price calls in the plan's currency",
+            )
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info)
+            if info.constraint_name() == Some("plans_keep_their_currency") =>
+        {
+            refused("currency", "cannot change while the plan has PBXs")
         }
         other => PlanError::Database(other),
     }
@@ -203,6 +223,7 @@ pub async fn create(conn: &mut AsyncPgConnection, input: &PlanInput) -> Result<i
             plans::included_extensions.eq(plan.included_extensions),
             plans::active.eq(plan.active),
             plans::position.eq(plan.position),
+            plans::calling_plan_id.eq(input.calling_plan_id),
         ))
         .returning(plans::id)
         .get_result(conn)
@@ -217,25 +238,35 @@ pub async fn update(
     input: &PlanInput,
 ) -> Result<(), PlanError> {
     let plan = validate(input).map_err(PlanError::Invalid)?;
-    let changed = diesel::update(plans::table.find(id))
-        .set((
-            plans::slug.eq(&plan.slug),
-            plans::name.eq(&plan.name),
-            plans::description.eq(&plan.description),
-            plans::currency.eq(&plan.currency),
-            plans::setup_fee.eq(plan.setup_fee.micros()),
-            plans::monthly_fee.eq(plan.monthly_fee.micros()),
-            plans::included_extensions.eq(plan.included_extensions),
-            plans::active.eq(plan.active),
-            plans::position.eq(plan.position),
-        ))
-        .execute(conn)
-        .await
-        .map_err(taken)?;
-    if changed == 0 {
-        return Err(PlanError::NotFound);
-    }
-    Ok(())
+    conn.transaction(async |conn| {
+        let changed = diesel::update(plans::table.find(id))
+            .set((
+                plans::slug.eq(&plan.slug),
+                plans::name.eq(&plan.name),
+                plans::description.eq(&plan.description),
+                plans::currency.eq(&plan.currency),
+                plans::setup_fee.eq(plan.setup_fee.micros()),
+                plans::monthly_fee.eq(plan.monthly_fee.micros()),
+                plans::included_extensions.eq(plan.included_extensions),
+                plans::active.eq(plan.active),
+                plans::position.eq(plan.position),
+            ))
+            .execute(conn)
+            .await
+            .map_err(taken)?;
+        if changed == 0 {
+            return Err(PlanError::NotFound);
+        }
+        if let Some(calling_plan) = input.calling_plan_id {
+            diesel::update(plans::table.find(id))
+                .set(plans::calling_plan_id.eq(calling_plan))
+                .execute(conn)
+                .await
+                .map_err(taken)?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -253,6 +284,7 @@ mod tests {
             included_extensions: "10".into(),
             active: true,
             position: 1,
+            calling_plan_id: None,
         }
     }
 

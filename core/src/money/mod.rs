@@ -55,6 +55,14 @@ impl Money {
         }
     }
 
+    /// The exact amount as a decimal with six places: `0.012740`, `-3.500000`.
+    pub fn decimal(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let unit = MICROS_PER_UNIT as u64;
+        format!("{sign}{}.{:06}", abs / unit, abs % unit)
+    }
+
     /// Parses a decimal amount typed by a person (`12`, `-3.5`, `0.000001`).
     pub fn parse_decimal(text: &str) -> Result<Money, MoneyError> {
         parse_scaled(text, 6).map(Money)
@@ -250,6 +258,13 @@ mod tests {
         assert_eq!(Money(12_000_000).format("CHF"), "12.00 CHF");
         assert_eq!(Money(0).format("USD"), "$0.00");
         assert_eq!(Money(-4_999).format("USD"), "$0.00");
+    }
+
+    #[test]
+    fn exact_amounts_are_written_to_the_micro_unit() {
+        assert_eq!(Money(12_740).decimal(), "0.012740");
+        assert_eq!(Money(-3_500_000).decimal(), "-3.500000");
+        assert_eq!(Money(0).decimal(), "0.000000");
     }
 
     #[test]
