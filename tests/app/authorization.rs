@@ -60,6 +60,12 @@ fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'st
             vec![ADMIN],
         ),
         ("Mutation", "pullCdrs", "mutation { pullCdrs(pbxId: \"0\") }".into(), vec![STAFF, ADMIN]),
+        (
+            "Mutation",
+            "setDiallingRules",
+            "mutation { setDiallingRules(pbxId: \"0\", rules: { countryCode: \"1\", nationalPrefix: \"1\", internationalPrefix: \"011\", outsideLine: \"\", areaCode: \"\", serviceNumbers: [], trunks: [] }) { trunks } }".into(),
+            vec![ADMIN],
+        ),
         ("Mutation", "createCallingPlan", "mutation { createCallingPlan(name: \"\") { id } }".into(), vec![ADMIN]),
         (
             "Mutation",

@@ -583,7 +583,7 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     let body = download.text().await.expect("body");
     assert_eq!(body.lines().count(), 5, "a header and four calls: {body}");
     assert!(body.starts_with(
-        "start,pbx,from,to,direction,extension,status,answered_seconds,cost_cents,unrated"
+        "start,pbx,from,to,direction,extension,status,answered_seconds,billed_seconds,cost_usd_exact,unrated"
     ));
     let last_month = app
         .page(&http, "/portal/reports/calls.csv?month=last")
