@@ -27,6 +27,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/webhooks/stripe", post(webhooks::stripe))
         .at("/cdrs/push", post(webhooks::cdr_push))
         .at("/static/switchboard.css", get(assets::stylesheet))
+        .at("/favicon.ico", get(assets::favicon))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/sign-in", get(auth::sign_in_page).post(auth::sign_in))

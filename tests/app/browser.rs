@@ -283,7 +283,7 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
     let smtp = crate::smtp::SmtpServer::start().await;
     let app = TestApp::spawn().await;
     crate::commerce::seed_plan(&app).await;
-    app.start_workers(smtp.port);
+    let _workers = app.start_workers(smtp.port);
     let browser = browser().await;
     browser.goto(&app.url("/")).await.expect("open the site");
     let click = |locator: Locator<'static>| {

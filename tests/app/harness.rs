@@ -166,8 +166,9 @@ impl TestApp {
     }
 
     /// Runs the job runner and the outbox in the background, delivering
-    /// email to `smtp_port` on loopback, as a serving instance does.
-    pub fn start_workers(&self, smtp_port: u16) {
+    /// email to `smtp_port` on loopback, as a serving instance does; they
+    /// run until the returned handle is stopped or the test ends.
+    pub fn start_workers(&self, smtp_port: u16) -> switchboard_jobs::Workers {
         let mut settings = (*self.jobs.settings).clone();
         settings.email.smtp = Some(switchboard_core::config::SmtpSettings {
             host: "127.0.0.1".into(),
@@ -179,7 +180,7 @@ impl TestApp {
         });
         let mailer = switchboard_jobs::Mailer::from_settings(&settings, self.jobs.key.clone())
             .expect("a mailer");
-        switchboard_jobs::spawn_workers(self.pool.clone(), self.jobs.clone(), mailer);
+        switchboard_jobs::spawn_workers(self.pool.clone(), self.jobs.clone(), mailer)
     }
 
     pub fn url(&self, path: &str) -> String {

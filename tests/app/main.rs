@@ -14,6 +14,7 @@ mod jobs;
 mod ledger;
 mod mariadb;
 mod outbox;
+mod pages;
 mod rates;
 mod security;
 mod sign_in;
