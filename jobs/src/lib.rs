@@ -346,7 +346,10 @@ impl Workers {
 }
 
 /// Waits `pause`, or less if `stop` is set; says whether to go on.
-async fn pause_unless_stopped(stop: &mut tokio::sync::watch::Receiver<bool>, pause: Duration) -> bool {
+async fn pause_unless_stopped(
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    pause: Duration,
+) -> bool {
     if *stop.borrow() {
         return false;
     }

@@ -239,7 +239,7 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Latest movements" }
         div.table-wrap {
-            table {
+            table #movements {
                 thead { tr { th { "When (UTC)" } th { "What" } th { "Memo" } th.num { "Amount" } } }
                 tbody {
                     @for entry in &account.recent_entries {

@@ -539,7 +539,7 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     let rows = totals.text().await.expect("text");
     // 201: three calls, two answered, 125 + 30 s = 2.6 min; 202: one call, 1 min.
     assert!(rows.contains("201 3 2 2.6"), "{rows}");
-    assert!(rows.contains("202 1 1 1"), "{rows}");
+    assert!(rows.contains("202 1 1 1.0"), "{rows}");
     let total = browser
         .find(Locator::Css("[data-testid=total-calls]"))
         .await

@@ -16,6 +16,7 @@ mod mariadb;
 mod outbox;
 mod pages;
 mod rates;
+mod reports;
 mod security;
 mod sign_in;
 mod smtp;

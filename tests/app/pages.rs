@@ -10,7 +10,10 @@ async fn pages_files_and_the_schema_carry_exactly_one_content_type() {
         ("/graphql/schema", "text/plain; charset=utf-8"),
         ("/static/switchboard.css", "text/css; charset=utf-8"),
         ("/static/rate-import.js", "text/javascript; charset=utf-8"),
-        ("/static/graphiql/graphiql.min.js", "text/javascript; charset=utf-8"),
+        (
+            "/static/graphiql/graphiql.min.js",
+            "text/javascript; charset=utf-8",
+        ),
         ("/favicon.ico", "image/x-icon"),
         ("/", "text/html; charset=utf-8"),
         ("/plans", "text/html; charset=utf-8"),
