@@ -233,6 +233,8 @@ pub fn provisioning_failed(staff: &str, account: &str, pbx: i64, error: &str) ->
 /// What the welcome email tells a new client about their PBX.
 pub struct WelcomeDetails<'a> {
     pub to: &'a str,
+    /// The person's name, as they gave it when signing up.
+    pub name: &'a str,
     pub username: &'a str,
     pub plan: &'a str,
     pub hostname: &'a str,
@@ -240,12 +242,16 @@ pub struct WelcomeDetails<'a> {
     pub portal_url: &'a str,
 }
 
-/// The welcome email: the username, where the PBX is, and its GUI password.
-/// Never the portal password.
+/// The welcome email: a greeting by name, the username, where the PBX is,
+/// and its GUI password. Never the portal password.
 pub fn welcome(details: &WelcomeDetails<'_>) -> Email {
     let gui_url = format!("https://{}/", details.hostname);
+    // A name left empty (an account made by staff, say) falls back to the username.
+    let name = Some(details.name.trim())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(details.username);
     let text = format!(
-        "Welcome to Switchboard, {username}!\n\nYour {plan} PBX is running.\n\n\
+        "Hello {name},\n\nWelcome to Switchboard! Your {plan} PBX is running.\n\n\
          PBX address: {gui_url}\nPBX administrator user: admin\nPBX administrator password: {password}\n\n\
          Your control panel is at {portal}; sign in with the username {username} and the password you chose.\n",
         username = details.username,
@@ -256,8 +262,8 @@ pub fn welcome(details: &WelcomeDetails<'_>) -> Email {
     let html = layout(
         "Your PBX is ready",
         html! {
-            p { "Welcome to Switchboard, " (details.username) "!" }
-            p { "Your " strong { (details.plan) } " PBX is running." }
+            p { "Hello " (name) "," }
+            p { "Welcome to Switchboard! Your " strong { (details.plan) } " PBX is running." }
             table {
                 tr { td style="padding-right: 16px; color: #5b6475;" { "PBX address" } td { a href=(gui_url) { (gui_url) } } }
                 tr { td style="padding-right: 16px; color: #5b6475;" { "Administrator user" } td { "admin" } }

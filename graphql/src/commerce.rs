@@ -339,6 +339,8 @@ pub enum PaymentOutcome {
     Paid,
     Declined,
     NeedsAuthentication,
+    /// The card's authentication (3-D Secure) failed; nothing was charged.
+    AuthenticationFailed,
 }
 
 /// The result of paying with a test card.
@@ -681,6 +683,7 @@ impl CommerceMutation {
             }
             PaymentResult::NeedsAuthentication => PaymentOutcome::NeedsAuthentication,
             PaymentResult::Declined => PaymentOutcome::Declined,
+            PaymentResult::AuthenticationFailed => PaymentOutcome::AuthenticationFailed,
             PaymentResult::Mismatch => {
                 return Err("The payment does not match the order; staff have been told.".into())
             }

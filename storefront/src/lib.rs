@@ -536,6 +536,16 @@ pub async fn test_pay(
                 StatusCode::OK,
                 payment_page(&ctx, &order, &form.card_number, None, true),
             ),
+            "AUTHENTICATION_FAILED" => html_response(
+                StatusCode::PAYMENT_REQUIRED,
+                payment_page(
+                    &ctx,
+                    &order,
+                    "",
+                    Some("Your bank could not confirm that it was you: authentication failed. Nothing was charged; try again, or use another card."),
+                    false,
+                ),
+            ),
             _ => html_response(
                 StatusCode::PAYMENT_REQUIRED,
                 payment_page(

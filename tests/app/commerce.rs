@@ -380,6 +380,10 @@ async fn paying_credits_charges_and_provisions_exactly_one_pbx_with_a_sealed_pas
         .expect("opens with the key");
     assert!(body.contains(&password) && body.contains("payer"));
     assert!(
+        body.starts_with("Hello Nora New,"),
+        "the person is greeted by name, not by username: {body}"
+    );
+    assert!(
         !body.contains("a-good-password"),
         "never the portal password"
     );
@@ -432,6 +436,12 @@ async fn a_card_that_asks_for_authentication_pays_only_once_authenticated() {
     assert_eq!(order_state(&app, &order).await, "awaiting_payment");
     let failed = pay(&app, &http, &order, "4000002500003155", Some("no")).await;
     assert_eq!(failed.status(), 402);
+    let said = failed.text().await.expect("body");
+    assert!(said.contains("authentication failed"), "{said}");
+    assert!(
+        !said.contains("Your card was declined"),
+        "the bank declined nothing: {said}"
+    );
     assert_eq!(order_state(&app, &order).await, "awaiting_payment");
     let done = pay(&app, &http, &order, "4000002500003155", Some("yes")).await;
     assert_eq!(done.status(), 303);
