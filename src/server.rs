@@ -17,6 +17,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/plans", get(switchboard_storefront::plans_page))
         .at("/plans/:slug", get(switchboard_storefront::plan_page))
         .at("/cart", get(switchboard_storefront::cart))
+        .at("/terms", get(switchboard_storefront::documents::terms))
+        .at("/privacy", get(switchboard_storefront::documents::privacy))
         .at("/checkout", post(switchboard_storefront::checkout))
         .at(
             "/pay/test/:order",

@@ -95,7 +95,11 @@ impl Page<'_> {
                         }
                     }
                     main { (content) }
-                    footer { "Switchboard · hosted PBX service" }
+                    footer {
+                        "Switchboard · hosted PBX service · "
+                        a href="/terms" { "Terms of service" } " · "
+                        a href="/privacy" { "Privacy" }
+                    }
                     (scripts)
                 }
             }
