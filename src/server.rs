@@ -40,6 +40,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/static/graphiql/:file", get(assets::graphiql_file))
         .at("/static/rate-import.js", get(assets::rate_import_script))
+        .at(
+            "/static/order-progress.js",
+            get(assets::order_progress_script),
+        )
         .at("/graphql", get(api::graphiql).post(api::graphql))
         .at(
             "/graphql/console",

@@ -293,7 +293,9 @@ fn step(label: &str, done: bool, current: bool) -> maud::Markup {
 }
 
 /// `GET /orders/:id`: an order moving through paid → provisioning → active.
-/// Reloads itself every few seconds until it gets there; no JavaScript.
+/// While it waits, a script brings the news into a polite live region;
+/// without JavaScript a link refreshes it. No timed reload: a page that
+/// reloads itself under a screen reader's cursor is lost to its reader.
 #[handler]
 pub async fn order_page(
     req: &Request,
@@ -336,12 +338,12 @@ pub async fn order_page(
         ctx: &ctx,
     };
     let head = if waiting {
-        html! { meta http-equiv="refresh" content="2"; }
+        html! { script src="/static/order-progress.js" defer {} }
     } else {
         html! {}
     };
     let content = html! {
-        div.card.narrow.wide {
+        div #order .card.narrow.wide aria-live="polite" data-refresh-every=[waiting.then_some("3")] {
             h1 { (title) }
             ol.progress data-testid="order-progress" {
                 (step("Paid", paid, !paid))
@@ -349,8 +351,8 @@ pub async fn order_page(
                 (step("Active", active, false))
             }
             @if confirming {
-                p { "Stripe is confirming your payment of " (order.total.formatted) ". This page updates by itself." }
-                p.muted { "Nothing arrives after a few minutes? " a href={ "/orders/" (order.id) } { "See the order" } "." }
+                p { "Stripe is confirming your payment of " (order.total.formatted) ". This usually takes a few seconds." }
+                (refresh(&order.id))
             } @else if !paid {
                 p { "Nothing has been charged yet for this order of " (order.total.formatted) "." }
                 form method="post" action={ "/orders/" (order.id) "/pay" } {
@@ -366,12 +368,22 @@ pub async fn order_page(
             } @else if failed {
                 p { "The hosting controller did not create your PBX. Support has been told and will get back to you; you have not been charged twice." }
             } @else {
-                p { "Payment received. Your PBX is being created; this page updates by itself." }
-                p.muted { a href={ "/orders/" (order.id) } { "Reload" } }
+                p { "Payment received. Your PBX is being created; this usually takes under a minute." }
+                (refresh(&order.id))
             }
         }
     };
     html_response(StatusCode::OK, page.render_app_like(head, content))
+}
+
+/// The way to see news by hand; with JavaScript the page also looks for itself.
+fn refresh(order: &str) -> maud::Markup {
+    html! {
+        p.muted data-testid="refresh" {
+            "This page shows news as it arrives. Nothing new for a while? "
+            a href={ "/orders/" (order) } { "Refresh" } "."
+        }
+    }
 }
 
 /// `POST /orders/:id/pay`: sends the client to pay again through `payOrder`.

@@ -573,13 +573,21 @@ async fn the_order_page_shows_paid_then_provisioning_then_active() {
     let provisioning = page(http.clone(), &app).await;
     assert!(provisioning.contains("Setting up your PBX"));
     assert!(
-        provisioning.contains("http-equiv=\"refresh\""),
-        "reloads itself without JavaScript"
+        !provisioning.contains("http-equiv=\"refresh\""),
+        "no timed reload under a reader's cursor"
+    );
+    assert!(
+        provisioning.contains(&format!("<a href=\"/orders/{order}\">Refresh</a>")),
+        "a way to look again without JavaScript"
+    );
+    assert!(
+        provisioning.contains("aria-live=\"polite\" data-refresh-every=\"3\""),
+        "with JavaScript, news arrives in a polite live region"
     );
     run_jobs(&app, 3).await;
     let active = page(http.clone(), &app).await;
     assert!(active.contains("Your PBX is ready") && active.contains(".pbx.switchboard.test"));
-    assert!(!active.contains("http-equiv=\"refresh\""));
+    assert!(!active.contains("data-refresh-every") && !active.contains(">Refresh</a>"));
     let home = app.page(&http, "/portal").await;
     let health = &home[home
         .find("data-testid=\"pbx-health\"")

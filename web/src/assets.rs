@@ -33,6 +33,14 @@ pub fn rate_import_script() -> Response {
     file("text/javascript; charset=utf-8", 3600, RATE_IMPORT)
 }
 
+const ORDER_PROGRESS: &str = include_str!("../assets/order-progress.js");
+
+/// `GET /static/order-progress.js`: keeps a waiting order's page current.
+#[handler]
+pub fn order_progress_script() -> Response {
+    file("text/javascript; charset=utf-8", 3600, ORDER_PROGRESS)
+}
+
 const FAVICON: &[u8] = include_bytes!("../assets/favicon.ico");
 
 /// `GET /favicon.ico`: the site's icon, which browsers ask for on every page.
