@@ -58,11 +58,17 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/admin", get(switchboard_admin::home))
         .at("/admin/outbox", get(switchboard_admin::outbox))
+        .at("/admin/outbox/:id", get(switchboard_admin::message))
+        .at(
+            "/admin/accounts/:id",
+            get(switchboard_admin::accounts::show),
+        )
         .at(
             "/admin/plans",
             get(catalogue::plans_list).post(catalogue::save_plan),
         )
         .at("/admin/pbxes", get(catalogue::pbxes_list))
+        .at("/admin/pbxes/:id", get(catalogue::pbx_page))
         .at("/admin/calls", get(switchboard_admin::call_records::list))
         .at(
             "/admin/calls/price",

@@ -65,7 +65,7 @@ pub async fn queue_sealed(
         .map(|rows| rows == 1)
 }
 
-/// An email as stored, for the staff's Outbox page (bodies are left out:
+/// An email as stored, for the staff's Outbox page (bodies are read apart:
 /// some carry credentials).
 #[derive(Clone, Debug, Queryable)]
 pub struct QueuedEmail {
@@ -77,6 +77,52 @@ pub struct QueuedEmail {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The bodies carry a credential and are stored sealed.
+    pub sealed: bool,
+}
+
+fn listed() -> (
+    emails::id,
+    emails::to_address,
+    emails::subject,
+    emails::state,
+    emails::attempts,
+    emails::last_error,
+    emails::created_at,
+    emails::sent_at,
+    emails::sealed,
+) {
+    (
+        emails::id,
+        emails::to_address,
+        emails::subject,
+        emails::state,
+        emails::attempts,
+        emails::last_error,
+        emails::created_at,
+        emails::sent_at,
+        emails::sealed,
+    )
+}
+
+/// One email as the Outbox page lists it.
+pub async fn get(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<QueuedEmail>> {
+    emails::table
+        .find(id)
+        .select(listed())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// An email's text version as stored: sealed when `sealed` says so.
+pub async fn stored_text(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+    emails::table
+        .find(id)
+        .select(emails::text_body)
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// The newest emails first, before `before` when paging.
@@ -88,16 +134,7 @@ pub async fn list(
     let mut query = emails::table
         .order(emails::id.desc())
         .limit(limit)
-        .select((
-            emails::id,
-            emails::to_address,
-            emails::subject,
-            emails::state,
-            emails::attempts,
-            emails::last_error,
-            emails::created_at,
-            emails::sent_at,
-        ))
+        .select(listed())
         .into_boxed();
     if let Some(before) = before {
         query = query.filter(emails::id.lt(before));

@@ -1,5 +1,7 @@
 //! What every page and file shares: headers, the icon, the footer's links.
 
+use switchboard_core::Role;
+
 use crate::harness::TestApp;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,4 +83,148 @@ async fn the_terms_accepted_at_checkout_and_the_privacy_notice_can_be_read() {
     // Every page leads to both.
     let home = app.page(&http, "/").await;
     assert!(home.contains("<a href=\"/terms\">") && home.contains("<a href=\"/privacy\">"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_lists_open_the_account_the_pbx_and_the_message_they_list() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::outbox::{self, Email};
+    use switchboard_core::schema::{audit_log, emails, pbxes};
+    let app = TestApp::spawn().await;
+    let plan = crate::commerce::seed_plan(&app).await;
+    let (account, _, _) = app.client("listed", 7_000_000).await;
+    let mut conn = app.conn().await;
+    let pbx: i64 = diesel::insert_into(pbxes::table)
+        .values((
+            pbxes::account_id.eq(account.0),
+            pbxes::plan_id.eq(plan),
+            pbxes::request_id.eq("pbx-listed"),
+            pbxes::gui_password_sealed.eq("v1:x"),
+            pbxes::state.eq("active"),
+            pbxes::hostname.eq("listed.pbx.switchboard.test"),
+        ))
+        .returning(pbxes::id)
+        .get_result(&mut conn)
+        .await
+        .expect("a PBX");
+    let email = |subject: &str, text: &str| Email {
+        to: "listed@example.com".into(),
+        subject: subject.into(),
+        text: text.into(),
+        html: format!("<p>{text}</p>"),
+    };
+    outbox::queue(
+        &mut conn,
+        &email("Low balance", "Your balance is low."),
+        None,
+    )
+    .await
+    .expect("queued");
+    outbox::queue_sealed(
+        &mut conn,
+        &app.state.key,
+        &email(
+            "Your Switchboard PBX is ready",
+            "PBX administrator password: s3cret-pbx",
+        ),
+        None,
+    )
+    .await
+    .expect("queued sealed");
+    let id_of = |subject: &'static str| {
+        emails::table
+            .filter(emails::subject.eq(subject))
+            .select(emails::id)
+    };
+    let plain: i64 = id_of("Low balance").first(&mut conn).await.expect("id");
+    let sealed: i64 = id_of("Your Switchboard PBX is ready")
+        .first(&mut conn)
+        .await
+        .expect("id");
+
+    let (_, staff_password) = app.user("lister", Role::Staff, None).await;
+    let staff = app.signed_in("lister", &staff_password).await;
+    let accounts = app.page(&staff, "/admin").await;
+    assert!(accounts.contains(&format!("href=\"/admin/accounts/{}\"", account.0)));
+    let page = app
+        .page(&staff, &format!("/admin/accounts/{}", account.0))
+        .await;
+    assert!(
+        page.contains("<h1>listed Co</h1>") && page.contains("listed Co owner"),
+        "{page}"
+    );
+    assert!(page.contains("$7.00") && page.contains("opening balance"));
+    assert!(page.contains(&format!("href=\"/admin/pbxes/{pbx}\"")));
+
+    let list = app.page(&staff, "/admin/pbxes").await;
+    assert!(
+        list.contains(&format!(
+            "<a href=\"/admin/accounts/{}\">listed Co</a>",
+            account.0
+        )),
+        "the account by name, not number: {list}"
+    );
+    assert!(list.contains(&format!("href=\"/admin/pbxes/{pbx}\"")));
+    let page = app.page(&staff, &format!("/admin/pbxes/{pbx}")).await;
+    assert!(page.contains(&format!("<h1>PBX #{pbx}")), "{page}");
+    assert!(page.contains("Office") && page.contains("listed.pbx.switchboard.test"));
+
+    let outbox = app.page(&staff, "/admin/outbox").await;
+    assert!(outbox.contains(&format!("href=\"/admin/outbox/{plain}\"")));
+    assert!(outbox.contains(&format!("href=\"/admin/outbox/{sealed}\"")));
+    let message = app.page(&staff, &format!("/admin/outbox/{plain}")).await;
+    assert!(message.contains("Your balance is low."), "{message}");
+    for path in [
+        format!("/admin/outbox/{sealed}"),
+        format!("/admin/outbox/{sealed}?open=sealed"),
+    ] {
+        let message = app.page(&staff, &path).await;
+        assert!(!message.contains("s3cret-pbx"), "sealed to staff: {path}");
+        assert!(message.contains("Only admins can open it."), "{message}");
+    }
+    let asked = app
+        .graphql(
+            &staff,
+            "query($id: ID!) { email(id: $id) { text(openSealed: true) } }",
+            serde_json::json!({ "id": sealed.to_string() }),
+        )
+        .await;
+    assert_eq!(
+        asked["errors"][0]["message"],
+        "Only admins can open a sealed message."
+    );
+    assert!(!asked.to_string().contains("s3cret-pbx"));
+
+    let (_, admin_password) = app.user("opener", Role::Admin, None).await;
+    let admin = app.signed_in("opener", &admin_password).await;
+    let closed = app.page(&admin, &format!("/admin/outbox/{sealed}")).await;
+    assert!(!closed.contains("s3cret-pbx") && closed.contains("Open the sealed message"));
+    let opened = app
+        .page(&admin, &format!("/admin/outbox/{sealed}?open=sealed"))
+        .await;
+    assert!(
+        opened.contains("PBX administrator password: s3cret-pbx"),
+        "{opened}"
+    );
+    let audited: Vec<(String, String)> = audit_log::table
+        .filter(audit_log::action.eq("email.open_sealed"))
+        .select((audit_log::actor, audit_log::subject))
+        .load(&mut conn)
+        .await
+        .expect("the audit log");
+    assert_eq!(audited, [("opener".to_owned(), format!("email:{sealed}"))]);
+
+    // A client reads their own PBX and no one else's.
+    let (other, other_user, other_password) = app.client("elsewhere", 0).await;
+    let _ = other;
+    let client = app.signed_in(&other_user, &other_password).await;
+    let foreign = app
+        .graphql(
+            &client,
+            "query($id: ID!) { pbx(id: $id) { hostname } }",
+            serde_json::json!({ "id": pbx.to_string() }),
+        )
+        .await;
+    assert_eq!(foreign["errors"][0]["message"], format!("No PBX {pbx}."));
 }
