@@ -189,15 +189,15 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Your PBXs" }
         div.table-wrap {
-            table #pbxes {
-                thead { tr { th { "PBX" } th { "Address" } th { "State" } th { "Running" } } }
+            table #pbxes .stackable {
+                thead { tr { th scope="col" { "PBX" } th scope="col" { "Address" } th scope="col" { "State" } th scope="col" { "Running" } } }
                 tbody {
                     @for pbx in &account.pbxes {
                         tr {
-                            td { "#" (pbx.id) }
-                            td { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { span.muted { "not yet" } } }
-                            td { span class={ "badge " (pbx_badge(&pbx.state)) } data-testid="pbx-state" { (pbx_state_label(&pbx.state)) } }
-                            td data-testid="pbx-health" {
+                            td data-label="PBX" { "#" (pbx.id) }
+                            td data-label="Address" { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { span.muted { "not yet" } } }
+                            td data-label="State" { span class={ "badge " (pbx_badge(&pbx.state)) } data-testid="pbx-state" { (pbx_state_label(&pbx.state)) } }
+                            td data-label="Running" data-testid="pbx-health" {
                                 @match pbx.health.as_ref().map(|h| h.state.as_str()) {
                                     Some("up") => { span.badge.good { "up" } " " span.muted { (pbx.health.as_ref().and_then(|h| h.version.clone()).unwrap_or_default()) } }
                                     Some("down") => span.badge.off { "down" },
@@ -214,18 +214,18 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Last calls" }
         div.table-wrap {
-            table #calls {
-                thead { tr { th { "When (UTC)" } th { "From" } th { "To" } th { "Direction" } th.num { "Length" } th { "Status" } th.num { "Cost" } } }
+            table #calls .stackable {
+                thead { tr { th scope="col" { "When (UTC)" } th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Direction" } th.num scope="col" { "Length" } th scope="col" { "Status" } th.num scope="col" { "Cost" } } }
                 tbody {
                     @for call in &account.recent_calls {
                         tr {
-                            td { (call.start.format("%Y-%m-%d %H:%M")) }
-                            td { (call.from) }
-                            td { (call.to) }
-                            td { (call.direction) }
-                            td.num { (call_length(call.duration)) }
-                            td { span class={ "badge " (if call.status == "answered" { "good" } else { "" }) } { (call.status.replace('_', " ")) } }
-                            td.num {
+                            td data-label="When (UTC)" { (call.start.format("%Y-%m-%d %H:%M")) }
+                            td data-label="From" { (call.from) }
+                            td data-label="To" { (call.to) }
+                            td data-label="Direction" { (call.direction) }
+                            td.num data-label="Length" { (call_length(call.duration)) }
+                            td data-label="Status" { span class={ "badge " (if call.status == "answered" { "good" } else { "" }) } { (call.status.replace('_', " ")) } }
+                            td.num data-label="Cost" {
                                 @if call.rating == "unrated" { span.muted title="No rate matched this number yet; staff are looking into it." { "pending" } }
                                 @else { (call.cost.formatted) }
                             }
@@ -239,15 +239,15 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Latest movements" }
         div.table-wrap {
-            table #movements {
-                thead { tr { th { "When (UTC)" } th { "What" } th { "Memo" } th.num { "Amount" } } }
+            table #movements .stackable {
+                thead { tr { th scope="col" { "When (UTC)" } th scope="col" { "What" } th scope="col" { "Memo" } th.num scope="col" { "Amount" } } }
                 tbody {
                     @for entry in &account.recent_entries {
                         tr {
-                            td { (entry.posted_at.format("%Y-%m-%d %H:%M")) }
-                            td { (entry.kind) }
-                            td { (entry.memo) }
-                            td.num class=[entry.amount.is_negative().then_some("negative")] { (entry.amount.formatted) }
+                            td data-label="When (UTC)" { (entry.posted_at.format("%Y-%m-%d %H:%M")) }
+                            td data-label="What" { (entry.kind) }
+                            td data-label="Memo" { (entry.memo) }
+                            td.num data-label="Amount" class=[entry.amount.is_negative().then_some("negative")] { (entry.amount.formatted) }
                         }
                     }
                     @if account.recent_entries.is_empty() {

@@ -171,15 +171,15 @@ fn bar_chart(title: &str, points: &[(String, f64)]) -> Markup {
 fn totals_table(id: &str, first: &str, rows: &[Figures], total: &Figures) -> Markup {
     html! {
         div.table-wrap {
-            table id=(id) {
+            table.stackable id=(id) {
                 thead { tr { th scope="col" { (first) } th.num scope="col" { "Calls" } th.num scope="col" { "Answered" } th.num scope="col" { "Minutes" } th.num scope="col" { "Cost" } } }
                 tbody {
                     @for t in rows {
-                        tr { th scope="row" { (t.key.replace('_', " ")) } td.num { (t.calls) } td.num { (t.answered) } td.num { (minutes(t.minutes)) } td.num { (t.cost.formatted) } }
+                        tr { th scope="row" { (t.key.replace('_', " ")) } td.num data-label="Calls" { (t.calls) } td.num data-label="Answered" { (t.answered) } td.num data-label="Minutes" { (minutes(t.minutes)) } td.num data-label="Cost" { (t.cost.formatted) } }
                     }
                 }
                 tfoot {
-                    tr.total { th scope="row" { "All calls" } td.num { (total.calls) } td.num { (total.answered) } td.num { (minutes(total.minutes)) } td.num { (total.cost.formatted) } }
+                    tr.total { th scope="row" { "All calls" } td.num data-label="Calls" { (total.calls) } td.num data-label="Answered" { (total.answered) } td.num data-label="Minutes" { (minutes(total.minutes)) } td.num data-label="Cost" { (total.cost.formatted) } }
                 }
             }
         }

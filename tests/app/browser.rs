@@ -49,7 +49,7 @@ fn chromedriver() -> &'static str {
         .0
 }
 
-async fn browser() -> Client {
+pub async fn browser() -> Client {
     let profile = tempfile::tempdir().expect("a profile folder").keep();
     let capabilities = serde_json::json!({
         "goog:chromeOptions": {
@@ -72,7 +72,7 @@ async fn browser() -> Client {
         .expect("a Chromium session")
 }
 
-async fn sign_in(browser: &Client, app: &TestApp, username: &str, password: &str) {
+pub async fn sign_in(browser: &Client, app: &TestApp, username: &str, password: &str) {
     browser.goto(&app.url("/")).await.expect("open the site");
     browser
         .find(Locator::LinkText("Sign in"))
@@ -227,7 +227,7 @@ async fn wait_until(browser: &Client, done: impl Fn(&url::Url) -> bool) {
 
 /// Saves a screenshot when `SWITCHBOARD_SCREENSHOTS` names a folder, for
 /// looking at the pages by eye.
-async fn screenshot(browser: &Client, name: &str) {
+pub async fn screenshot(browser: &Client, name: &str) {
     if let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") {
         let png = browser.screenshot().await.expect("a screenshot");
         std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)

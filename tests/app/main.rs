@@ -2,6 +2,7 @@
 //! on loopback, headless Chromium for what a person clicks through. One test
 //! binary, so the run shares one cluster and one ChromeDriver.
 
+mod accessibility;
 mod authorization;
 mod browser;
 mod calls;
