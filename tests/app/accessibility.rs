@@ -75,6 +75,7 @@ async fn violations(browser: &Client, context: Value, ignored: &[&str]) -> Vec<S
 /// Opens `path` and checks it; what is wrong goes into `wrong`.
 async fn check(browser: &Client, app: &TestApp, path: &str, wrong: &mut Vec<String>) {
     browser.goto(&app.url(path)).await.expect("open the page");
+    screenshot(browser, &path.replace(['/', '?', '=', '&'], "-")).await;
     check_here(browser, path, wrong).await;
 }
 
