@@ -12,9 +12,10 @@ use crate::harness::TestApp;
 /// The cells of each row of the table `id` in `page`, tags stripped, the
 /// footer's rows last.
 pub fn table_rows(page: &str, id: &str) -> Vec<Vec<String>> {
-    let start = page
-        .find(&format!("<table id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no table #{id}"));
+    let named = page
+        .find(&format!(" id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no table #{id} in {page}"));
+    let start = page[..named].rfind("<table").expect("a table");
     let table = &page[start..start + page[start..].find("</table>").expect("a closed table")];
     let body = &table[table.find("</thead>").map_or(0, |i| i + 8)..];
     body.split("<tr")
