@@ -67,7 +67,8 @@ pub async fn queue_sealed(
 
 /// An email as stored, for the staff's Outbox page (bodies are read apart:
 /// some carry credentials).
-#[derive(Clone, Debug, Queryable)]
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = emails, check_for_backend(diesel::pg::Pg))]
 pub struct QueuedEmail {
     pub id: i64,
     pub to_address: String,
@@ -81,35 +82,11 @@ pub struct QueuedEmail {
     pub sealed: bool,
 }
 
-fn listed() -> (
-    emails::id,
-    emails::to_address,
-    emails::subject,
-    emails::state,
-    emails::attempts,
-    emails::last_error,
-    emails::created_at,
-    emails::sent_at,
-    emails::sealed,
-) {
-    (
-        emails::id,
-        emails::to_address,
-        emails::subject,
-        emails::state,
-        emails::attempts,
-        emails::last_error,
-        emails::created_at,
-        emails::sent_at,
-        emails::sealed,
-    )
-}
-
 /// One email as the Outbox page lists it.
 pub async fn get(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<QueuedEmail>> {
     emails::table
         .find(id)
-        .select(listed())
+        .select(QueuedEmail::as_select())
         .first(conn)
         .await
         .optional()
@@ -134,7 +111,7 @@ pub async fn list(
     let mut query = emails::table
         .order(emails::id.desc())
         .limit(limit)
-        .select(listed())
+        .select(QueuedEmail::as_select())
         .into_boxed();
     if let Some(before) = before {
         query = query.filter(emails::id.lt(before));

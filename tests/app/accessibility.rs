@@ -284,24 +284,13 @@ async fn an_account_with_everything(app: &TestApp) -> (i64, i64, i64, i64) {
         chrono::Duration::days(2),
     )
     .await;
-    diesel::update(switchboard_core::schema::plans::table.find(plan))
-        .set(switchboard_core::schema::plans::calling_plan_id.eq(calling_plan))
+    app.bill_with(plan, calling_plan).await;
+    let pbx = app.pbx(account, plan, "failed", "pbx-axe").await;
+    diesel::update(pbxes::table.find(pbx))
+        .set(pbxes::last_error.eq("the controller answered 503"))
         .execute(&mut conn)
         .await
-        .expect("billed by it");
-    let pbx: i64 = diesel::insert_into(pbxes::table)
-        .values((
-            pbxes::account_id.eq(account.0),
-            pbxes::plan_id.eq(plan),
-            pbxes::request_id.eq("pbx-axe"),
-            pbxes::gui_password_sealed.eq("v1:x"),
-            pbxes::state.eq("failed"),
-            pbxes::last_error.eq("the controller answered 503"),
-        ))
-        .returning(pbxes::id)
-        .get_result(&mut conn)
-        .await
-        .expect("a PBX");
+        .expect("its error");
     calls_for(app, pbx).await;
     let email = Email {
         to: "axe-owner@example.com".into(),

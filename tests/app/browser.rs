@@ -424,7 +424,6 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
 async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use switchboard_core::schema::pbxes;
     let app = TestApp::spawn().await;
     let plan = crate::commerce::seed_plan(&app).await;
     let account = app
@@ -448,23 +447,8 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
         chrono::Duration::hours(2),
     )
     .await;
-    diesel::update(switchboard_core::schema::plans::table.find(plan))
-        .set(switchboard_core::schema::plans::calling_plan_id.eq(calling_plan))
-        .execute(&mut conn)
-        .await
-        .expect("billed by it");
-    let pbx: i64 = diesel::insert_into(pbxes::table)
-        .values((
-            pbxes::account_id.eq(account.0),
-            pbxes::plan_id.eq(plan),
-            pbxes::request_id.eq("pbx-report"),
-            pbxes::gui_password_sealed.eq("v1:x"),
-            pbxes::state.eq("active"),
-        ))
-        .returning(pbxes::id)
-        .get_result(&mut conn)
-        .await
-        .expect("a PBX");
+    app.bill_with(plan, calling_plan).await;
+    let pbx = app.pbx(account, plan, "active", "pbx-report").await;
     let staff = app.signed_in("reporting-staff", &staff_password).await;
     let issued = app
         .graphql(

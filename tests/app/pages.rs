@@ -95,19 +95,12 @@ async fn staff_lists_open_the_account_the_pbx_and_the_message_they_list() {
     let plan = crate::commerce::seed_plan(&app).await;
     let (account, _, _) = app.client("listed", 7_000_000).await;
     let mut conn = app.conn().await;
-    let pbx: i64 = diesel::insert_into(pbxes::table)
-        .values((
-            pbxes::account_id.eq(account.0),
-            pbxes::plan_id.eq(plan),
-            pbxes::request_id.eq("pbx-listed"),
-            pbxes::gui_password_sealed.eq("v1:x"),
-            pbxes::state.eq("active"),
-            pbxes::hostname.eq("listed.pbx.switchboard.test"),
-        ))
-        .returning(pbxes::id)
-        .get_result(&mut conn)
+    let pbx = app.pbx(account, plan, "active", "pbx-listed").await;
+    diesel::update(pbxes::table.find(pbx))
+        .set(pbxes::hostname.eq("listed.pbx.switchboard.test"))
+        .execute(&mut conn)
         .await
-        .expect("a PBX");
+        .expect("its address");
     let email = |subject: &str, text: &str| Email {
         to: "listed@example.com".into(),
         subject: subject.into(),

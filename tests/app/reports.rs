@@ -1,10 +1,7 @@
 //! The client's pages show the API's figures: every table of a month's
 //! report, its totals, and the home's calls and movements.
 
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
-use switchboard_core::schema::{pbxes, plans};
 use switchboard_core::{AccountKind, Money, Role};
 
 use crate::harness::TestApp;
@@ -73,27 +70,12 @@ async fn client_with_a_month_of_calls(app: &TestApp) -> reqwest::Client {
     )
     .await;
     let plan = crate::commerce::seed_plan(app).await;
-    diesel::update(plans::table.find(plan))
-        .set(plans::calling_plan_id.eq(calling_plan))
-        .execute(&mut conn)
-        .await
-        .expect("billed by it");
+    app.bill_with(plan, calling_plan).await;
     let account = app
         .account("Figures Co", AccountKind::Retail, None, 100_000_000)
         .await;
     let (_, password) = app.user("figures", Role::Client, Some(account)).await;
-    let pbx: i64 = diesel::insert_into(pbxes::table)
-        .values((
-            pbxes::account_id.eq(account.0),
-            pbxes::plan_id.eq(plan),
-            pbxes::request_id.eq("pbx-figures"),
-            pbxes::gui_password_sealed.eq("v1:x"),
-            pbxes::state.eq("active"),
-        ))
-        .returning(pbxes::id)
-        .get_result(&mut conn)
-        .await
-        .expect("a PBX");
+    let pbx = app.pbx(account, plan, "active", "pbx-figures").await;
     let records =
         switchboard_controller::traffic::generate(5, chrono::Utc::now(), 40, 6, "15550100199");
     switchboard_core::calls::ingest(
