@@ -352,7 +352,8 @@ pub async fn order_page(
             }
             @if confirming {
                 p { "Stripe is confirming your payment of " (order.total.formatted) ". This usually takes a few seconds." }
-                (refresh(&order.id))
+                (refresh(&format!("/orders/{}?from=stripe", order.id)))
+                p.muted { "Nothing arrives after a few minutes? " a href={ "/orders/" (order.id) } { "See the order" } "." }
             } @else if !paid {
                 p { "Nothing has been charged yet for this order of " (order.total.formatted) "." }
                 form method="post" action={ "/orders/" (order.id) "/pay" } {
@@ -369,7 +370,7 @@ pub async fn order_page(
                 p { "The hosting controller did not create your PBX. Support has been told and will get back to you; you have not been charged twice." }
             } @else {
                 p { "Payment received. Your PBX is being created; this usually takes under a minute." }
-                (refresh(&order.id))
+                (refresh(&format!("/orders/{}", order.id)))
             }
         }
     };
@@ -377,11 +378,11 @@ pub async fn order_page(
 }
 
 /// The way to see news by hand; with JavaScript the page also looks for itself.
-fn refresh(order: &str) -> maud::Markup {
+fn refresh(this_page: &str) -> maud::Markup {
     html! {
         p.muted data-testid="refresh" {
             "This page shows news as it arrives. Nothing new for a while? "
-            a href={ "/orders/" (order) } { "Refresh" } "."
+            a href=(this_page) { "Refresh" } "."
         }
     }
 }
