@@ -219,9 +219,13 @@ async fn serve_on(
     }
     drop(conn);
     let mailer = switchboard_jobs::Mailer::from_settings(settings, key.clone())?;
-    let _jobs = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
+    let workers = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
     tracing::info!(%address, base_url = %state_settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");
-    server::serve(acceptor, state, server::shutdown_signal()).await
+    let served = server::serve(acceptor, state, server::shutdown_signal()).await;
+    // Before the caller stops the database: work that finds it gone would
+    // log failures that are no failures.
+    workers.stop().await;
+    served
 }
 
 async fn create_admin(

@@ -17,6 +17,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/plans", get(switchboard_storefront::plans_page))
         .at("/plans/:slug", get(switchboard_storefront::plan_page))
         .at("/cart", get(switchboard_storefront::cart))
+        .at("/terms", get(switchboard_storefront::documents::terms))
+        .at("/privacy", get(switchboard_storefront::documents::privacy))
         .at("/checkout", post(switchboard_storefront::checkout))
         .at(
             "/pay/test/:order",
@@ -27,6 +29,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/webhooks/stripe", post(webhooks::stripe))
         .at("/cdrs/push", post(webhooks::cdr_push))
         .at("/static/switchboard.css", get(assets::stylesheet))
+        .at("/favicon.ico", get(assets::favicon))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
@@ -37,6 +40,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/static/graphiql/:file", get(assets::graphiql_file))
         .at("/static/rate-import.js", get(assets::rate_import_script))
+        .at(
+            "/static/order-progress.js",
+            get(assets::order_progress_script),
+        )
         .at("/graphql", get(api::graphiql).post(api::graphql))
         .at(
             "/graphql/console",
@@ -51,11 +58,17 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/admin", get(switchboard_admin::home))
         .at("/admin/outbox", get(switchboard_admin::outbox))
+        .at("/admin/outbox/:id", get(switchboard_admin::message))
+        .at(
+            "/admin/accounts/:id",
+            get(switchboard_admin::accounts::show),
+        )
         .at(
             "/admin/plans",
             get(catalogue::plans_list).post(catalogue::save_plan),
         )
         .at("/admin/pbxes", get(catalogue::pbxes_list))
+        .at("/admin/pbxes/:id", get(catalogue::pbx_page))
         .at("/admin/calls", get(switchboard_admin::call_records::list))
         .at(
             "/admin/calls/price",

@@ -268,11 +268,17 @@ struct PbxesData {
 #[serde(rename_all = "camelCase")]
 struct Pbx {
     id: String,
-    account_id: String,
+    account: PbxAccount,
     state: String,
     hostname: Option<String>,
     last_error: Option<String>,
     created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Deserialize)]
+struct PbxAccount {
+    id: String,
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -329,13 +335,13 @@ pub async fn pbxes_list(
         }
         div.table-wrap {
             table #pbxes {
-                thead { tr { th { "#" } th { "Account" } th { "Address" } th { "State" } th { "Created (UTC)" } th {} } }
+                thead { tr { th { "PBX" } th { "Account" } th { "Address" } th { "State" } th { "Created (UTC)" } th {} } }
                 tbody {
                     @for edge in &data.pbxes.edges {
                         @let pbx = &edge.node;
                         tr {
-                            td.muted { (pbx.id) }
-                            td { (pbx.account_id) }
+                            td { a href={ "/admin/pbxes/" (pbx.id) } { "PBX #" (pbx.id) } }
+                            td { a href={ "/admin/accounts/" (pbx.account.id) } { (pbx.account.name) } }
                             td { (pbx.hostname.as_deref().unwrap_or("—")) }
                             td {
                                 span class={ "badge " (if pbx.state == "ACTIVE" { "good" } else if pbx.state == "PROVISIONING" { "low" } else { "off" }) } { (pbx.state.to_lowercase().replace('_', " ")) }
@@ -390,4 +396,96 @@ pub async fn retry(
         Ok(_) => Redirect::see_other("/admin/pbxes").into_response(),
         Err(error) => error_page(&ctx, StatusCode::CONFLICT, &error.message()),
     }
+}
+
+const PBX: &str = include_str!("../operations/pbx.graphql");
+
+#[derive(Deserialize)]
+struct PbxData {
+    pbx: PbxDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PbxDetail {
+    id: String,
+    state: String,
+    hostname: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    activated_at: Option<chrono::DateTime<chrono::Utc>>,
+    last_error: Option<String>,
+    account: PbxAccount,
+    plan: PbxPlan,
+    health: PbxHealth,
+}
+
+#[derive(Deserialize)]
+struct PbxPlan {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PbxHealth {
+    state: String,
+    version: Option<String>,
+    uptime_seconds: Option<i64>,
+    calling: Option<String>,
+}
+
+/// `GET /admin/pbxes/:id`: one PBX, its account and plan, and what the
+/// controller says of it now.
+#[handler]
+pub async fn pbx_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    poem::web::Path(id): poem::web::Path<String>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let data: PbxData =
+        match operations::run(state, &ctx, PBX, serde_json::json!({ "id": id })).await {
+            Ok(data) => data,
+            Err(error) => return error_page(&ctx, StatusCode::NOT_FOUND, &error.message()),
+        };
+    let pbx = data.pbx;
+    let title = format!("PBX #{}", pbx.id);
+    let uptime = pbx.health.uptime_seconds.map(|s| {
+        let (days, hours) = (s / 86_400, s % 86_400 / 3_600);
+        format!("{days} d {hours} h")
+    });
+    Page {
+        title: &title,
+        nav: Nav::StaffPbxes,
+        ctx: &ctx,
+    }
+    .respond(html! {
+        p.muted { a href="/admin/pbxes" { "PBXs" } " › #" (pbx.id) }
+        h1 { (title) " " (crate::accounts::badge(&pbx.state)) }
+        div.card {
+            table.summary #pbx {
+                tr { th scope="row" { "Account" } td { a href={ "/admin/accounts/" (pbx.account.id) } { (pbx.account.name) } } }
+                tr { th scope="row" { "Plan" } td { (pbx.plan.name) } }
+                tr { th scope="row" { "Address" } td { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { "not yet" } } }
+                tr { th scope="row" { "Created (UTC)" } td { (pbx.created_at.format("%Y-%m-%d %H:%M")) } }
+                tr { th scope="row" { "Active since (UTC)" } td { (pbx.activated_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "—".into())) } }
+                tr { th scope="row" { "Running" } td data-testid="pbx-health" {
+                    (pbx.health.state)
+                    @if let Some(version) = &pbx.health.version { " · " (version) }
+                    @if let Some(uptime) = &uptime { " · up " (uptime) }
+                    @if let Some(calling) = &pbx.health.calling { " · calling " (calling) }
+                } }
+                @if let Some(error) = &pbx.last_error { tr { th scope="row" { "Last error" } td.negative { (error) } } }
+            }
+            @if pbx.state == "FAILED" {
+                form method="post" action="/admin/pbxes/retry" {
+                    (csrf_field(&ctx))
+                    input type="hidden" name="id" value=(pbx.id);
+                    button.primary type="submit" { "Retry provisioning" }
+                }
+            }
+        }
+    })
 }

@@ -1,6 +1,7 @@
 //! The staff section: what the company's people see after signing in.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod call_records;
 pub mod catalogue;
 pub mod rates;
@@ -88,7 +89,7 @@ struct Account {
 }
 
 #[derive(Deserialize)]
-struct Money {
+pub(crate) struct Money {
     micros: String,
     formatted: String,
 }
@@ -167,7 +168,7 @@ pub async fn home(
                         @let account = &edge.node;
                         tr {
                             td.muted { (account.id) }
-                            td { strong { (account.name) } }
+                            td { a href={ "/admin/accounts/" (account.id) } { strong { (account.name) } } }
                             td { (account.contact.name) br; span.muted { (account.contact.email) } }
                             td { (account.kind.to_lowercase()) }
                             td {
@@ -202,6 +203,7 @@ struct StaffOutbox {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Email {
+    id: String,
     to: String,
     subject: String,
     state: String,
@@ -256,7 +258,7 @@ pub async fn outbox(
                         tr {
                             td { (email.created_at.format("%Y-%m-%d %H:%M")) }
                             td { (email.to) }
-                            td { (email.subject) }
+                            td { a href={ "/admin/outbox/" (email.id) } { (email.subject) } }
                             td { span class={ "badge " (email_badge(&email.state)) } { (email.state.to_lowercase()) } }
                             td.num { (email.attempts) }
                             td {
@@ -273,6 +275,92 @@ pub async fn outbox(
         }
         @if let Some(next) = next_page {
             div.pager { span {} a.button href=(next) { "Older" } }
+        }
+    })
+}
+
+const STAFF_EMAIL: &str = include_str!("../operations/email.graphql");
+
+#[derive(Deserialize)]
+struct EmailData {
+    email: Message,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Message {
+    id: String,
+    to: String,
+    subject: String,
+    state: String,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    sealed: bool,
+    text: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct MessageQuery {
+    open: Option<String>,
+}
+
+/// `GET /admin/outbox/:id[?open=sealed]`: one message with its text
+/// version. A sealed message (it carries a PBX password) stays closed
+/// unless an admin asks to open it, which the audit log records.
+#[handler]
+pub async fn message(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    poem::web::Path(id): poem::web::Path<String>,
+    Query(query): Query<MessageQuery>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let is_admin = ctx.role() == Some(Role::Admin);
+    let open = is_admin && query.open.as_deref() == Some("sealed");
+    let variables = serde_json::json!({ "id": id, "openSealed": open });
+    let data: EmailData = match operations::run(state, &ctx, STAFF_EMAIL, variables).await {
+        Ok(data) => data,
+        Err(error) => return error_page(&ctx, StatusCode::NOT_FOUND, &error.message()),
+    };
+    let email = data.email;
+    Page {
+        title: &email.subject,
+        nav: Nav::StaffOutbox,
+        ctx: &ctx,
+    }
+    .respond(html! {
+        p.muted { a href="/admin/outbox" { "Outbox" } " › message #" (email.id) }
+        h1 { (email.subject) }
+        div.card {
+            table.summary #message {
+                tr { th scope="row" { "To" } td { (email.to) } }
+                tr { th scope="row" { "Queued (UTC)" } td { (email.created_at.format("%Y-%m-%d %H:%M:%S")) } }
+                tr { th scope="row" { "State" } td { span class={ "badge " (email_badge(&email.state)) } { (email.state.to_lowercase()) } " after " (email.attempts) " " (if email.attempts == 1 { "attempt" } else { "attempts" }) } }
+                @if let Some(sent) = email.sent_at { tr { th scope="row" { "Sent (UTC)" } td { (sent.format("%Y-%m-%d %H:%M:%S")) } } }
+                @if let Some(error) = &email.last_error { tr { th scope="row" { "Last error" } td.negative { (error) } } }
+            }
+        }
+        h2 { "Text" }
+        @match (&email.text, email.sealed) {
+            (Some(text), _) => {
+                @if email.sealed { div.alert.info role="status" { "Sealed message opened; this opening is in the audit log." } }
+                pre.message data-testid="message-text" { (text) }
+            }
+            (None, true) => div.card data-testid="sealed" {
+                p { "This message carries a PBX password, so it is stored sealed." }
+                @if is_admin {
+                    p { a.button href={ "/admin/outbox/" (email.id) "?open=sealed" } { "Open the sealed message" } }
+                    p.muted { "Opening it is recorded in the audit log." }
+                } @else {
+                    p.muted { "Only admins can open it." }
+                }
+            },
+            (None, false) => p.muted { "This message has no text version." },
         }
     })
 }

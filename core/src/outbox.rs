@@ -65,9 +65,10 @@ pub async fn queue_sealed(
         .map(|rows| rows == 1)
 }
 
-/// An email as stored, for the staff's Outbox page (bodies are left out:
+/// An email as stored, for the staff's Outbox page (bodies are read apart:
 /// some carry credentials).
-#[derive(Clone, Debug, Queryable)]
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = emails, check_for_backend(diesel::pg::Pg))]
 pub struct QueuedEmail {
     pub id: i64,
     pub to_address: String,
@@ -77,6 +78,28 @@ pub struct QueuedEmail {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The bodies carry a credential and are stored sealed.
+    pub sealed: bool,
+}
+
+/// One email as the Outbox page lists it.
+pub async fn get(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<QueuedEmail>> {
+    emails::table
+        .find(id)
+        .select(QueuedEmail::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// An email's text version as stored: sealed when `sealed` says so.
+pub async fn stored_text(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+    emails::table
+        .find(id)
+        .select(emails::text_body)
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// The newest emails first, before `before` when paging.
@@ -88,16 +111,7 @@ pub async fn list(
     let mut query = emails::table
         .order(emails::id.desc())
         .limit(limit)
-        .select((
-            emails::id,
-            emails::to_address,
-            emails::subject,
-            emails::state,
-            emails::attempts,
-            emails::last_error,
-            emails::created_at,
-            emails::sent_at,
-        ))
+        .select(QueuedEmail::as_select())
         .into_boxed();
     if let Some(before) = before {
         query = query.filter(emails::id.lt(before));
@@ -233,6 +247,8 @@ pub fn provisioning_failed(staff: &str, account: &str, pbx: i64, error: &str) ->
 /// What the welcome email tells a new client about their PBX.
 pub struct WelcomeDetails<'a> {
     pub to: &'a str,
+    /// The person's name, as they gave it when signing up.
+    pub name: &'a str,
     pub username: &'a str,
     pub plan: &'a str,
     pub hostname: &'a str,
@@ -240,12 +256,16 @@ pub struct WelcomeDetails<'a> {
     pub portal_url: &'a str,
 }
 
-/// The welcome email: the username, where the PBX is, and its GUI password.
-/// Never the portal password.
+/// The welcome email: a greeting by name, the username, where the PBX is,
+/// and its GUI password. Never the portal password.
 pub fn welcome(details: &WelcomeDetails<'_>) -> Email {
     let gui_url = format!("https://{}/", details.hostname);
+    // A name left empty (an account made by staff, say) falls back to the username.
+    let name = Some(details.name.trim())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(details.username);
     let text = format!(
-        "Welcome to Switchboard, {username}!\n\nYour {plan} PBX is running.\n\n\
+        "Hello {name},\n\nWelcome to Switchboard! Your {plan} PBX is running.\n\n\
          PBX address: {gui_url}\nPBX administrator user: admin\nPBX administrator password: {password}\n\n\
          Your control panel is at {portal}; sign in with the username {username} and the password you chose.\n",
         username = details.username,
@@ -256,8 +276,8 @@ pub fn welcome(details: &WelcomeDetails<'_>) -> Email {
     let html = layout(
         "Your PBX is ready",
         html! {
-            p { "Welcome to Switchboard, " (details.username) "!" }
-            p { "Your " strong { (details.plan) } " PBX is running." }
+            p { "Hello " (name) "," }
+            p { "Welcome to Switchboard! Your " strong { (details.plan) } " PBX is running." }
             table {
                 tr { td style="padding-right: 16px; color: #5b6475;" { "PBX address" } td { a href=(gui_url) { (gui_url) } } }
                 tr { td style="padding-right: 16px; color: #5b6475;" { "Administrator user" } td { "admin" } }

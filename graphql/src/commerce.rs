@@ -252,6 +252,8 @@ pub struct Pbx {
     pub last_error_text: Option<String>,
     #[graphql(skip)]
     pub controller_id: Option<String>,
+    #[graphql(skip)]
+    pub plan_id: i64,
 }
 
 #[ComplexObject]
@@ -299,6 +301,27 @@ impl Pbx {
     async fn dialling_rules(&self, ctx: &Context<'_>) -> Result<crate::calls::DiallingRules> {
         crate::calls::dialling_rules_of(ctx, parse_id(&self.id)?).await
     }
+
+    /// The account that owns this PBX and pays for it.
+    async fn account(&self, ctx: &Context<'_>) -> Result<crate::types::Account> {
+        let id = parse_id(&self.account_id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        switchboard_core::people::accounts::get(&mut conn, AccountId(id))
+            .await
+            .map_err(internal)?
+            .map(|(row, balance)| crate::types::Account::new(row, balance))
+            .ok_or_else(|| "The PBX's account is gone.".into())
+    }
+
+    /// The plan this PBX runs on.
+    async fn plan(&self, ctx: &Context<'_>) -> Result<Plan> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        plans::get(&mut conn, self.plan_id)
+            .await
+            .map_err(internal)?
+            .map(Into::into)
+            .ok_or_else(|| "The PBX's plan is gone.".into())
+    }
 }
 
 impl From<pbxes::Pbx> for Pbx {
@@ -319,6 +342,7 @@ impl From<pbxes::Pbx> for Pbx {
             activated_at: pbx.activated_at,
             last_error_text: pbx.last_error,
             controller_id: pbx.controller_id,
+            plan_id: pbx.plan_id,
         }
     }
 }
@@ -359,6 +383,8 @@ pub enum PaymentOutcome {
     Paid,
     Declined,
     NeedsAuthentication,
+    /// The card's authentication (3-D Secure) failed; nothing was charged.
+    AuthenticationFailed,
 }
 
 /// The result of paying with a test card.
@@ -493,6 +519,27 @@ impl CommerceQuery {
             |o| o.id,
             Order::from,
         ))
+    }
+
+    /// One PBX: any for staff, a client's or reseller's own (and a
+    /// reseller's sub-accounts'). Another's id reads as not found.
+    #[graphql(guard = "Allow(SIGNED_IN)")]
+    async fn pbx(&self, ctx: &Context<'_>, id: ID) -> Result<Pbx> {
+        let user = guards::user(ctx)?;
+        let id = parse_id(&id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let not_found = || format!("No PBX {id}.").into();
+        let pbx = pbxes::get(&mut conn, id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
+        let owner = switchboard_core::people::accounts::get(&mut conn, AccountId(pbx.account_id))
+            .await
+            .map_err(internal)?;
+        match owner {
+            Some((account, _)) if guards::may_see_account(user, &account) => Ok(pbx.into()),
+            _ => Err(not_found()),
+        }
     }
 
     /// Every PBX, newest first, optionally in one state, for staff.
@@ -709,6 +756,7 @@ impl CommerceMutation {
             }
             PaymentResult::NeedsAuthentication => PaymentOutcome::NeedsAuthentication,
             PaymentResult::Declined => PaymentOutcome::Declined,
+            PaymentResult::AuthenticationFailed => PaymentOutcome::AuthenticationFailed,
             PaymentResult::Mismatch => {
                 return Err("The payment does not match the order; staff have been told.".into())
             }

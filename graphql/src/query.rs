@@ -97,6 +97,18 @@ impl Query {
         Ok(connection)
     }
 
+    /// One email of the outbox, for staff.
+    #[graphql(guard = "Allow(STAFF)")]
+    async fn email(&self, ctx: &Context<'_>, id: ID) -> Result<OutboxEmail> {
+        let id = parse_id(&id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        outbox::get(&mut conn, id)
+            .await
+            .map_err(internal)?
+            .map(OutboxEmail::from)
+            .ok_or_else(|| format!("No email {id}.").into())
+    }
+
     /// The outbox, newest first, for staff.
     #[graphql(
         guard = "Allow(STAFF)",

@@ -371,8 +371,9 @@ pub enum EmailState {
     Failed,
 }
 
-/// An email in the outbox. Bodies are not exposed: some carry credentials.
+/// An email in the outbox.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct OutboxEmail {
     pub id: ID,
     pub to: String,
@@ -382,6 +383,54 @@ pub struct OutboxEmail {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The message carries a credential (a PBX password): its text is
+    /// stored sealed, and only an admin may open it.
+    pub sealed: bool,
+}
+
+#[ComplexObject]
+impl OutboxEmail {
+    /// The text version of the message. A sealed one is `null` unless
+    /// `openSealed` is given, which only admins may do; each opening is
+    /// recorded in the audit log.
+    async fn text(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] open_sealed: bool,
+    ) -> Result<Option<String>> {
+        if self.sealed && !open_sealed {
+            return Ok(None);
+        }
+        let viewer = crate::guards::user(ctx)?;
+        if self.sealed && viewer.role != switchboard_core::Role::Admin {
+            return Err("Only admins can open a sealed message.".into());
+        }
+        let id = parse_id(&self.id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let Some(stored) = switchboard_core::outbox::stored_text(&mut conn, id)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        if !self.sealed {
+            return Ok(Some(stored));
+        }
+        let key = &ctx.data::<crate::Commerce>()?.key;
+        let text = key
+            .decrypt(switchboard_core::outbox::SEALED_BODY, &stored)
+            .map_err(internal)?;
+        switchboard_core::audit::record(
+            &mut conn,
+            &crate::mutation::actor(ctx),
+            "email.open_sealed",
+            &format!("email:{id}"),
+            &self.subject,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(Some(text))
+    }
 }
 
 impl From<switchboard_core::outbox::QueuedEmail> for OutboxEmail {
@@ -399,6 +448,7 @@ impl From<switchboard_core::outbox::QueuedEmail> for OutboxEmail {
             last_error: email.last_error,
             created_at: email.created_at,
             sent_at: email.sent_at,
+            sealed: email.sealed,
         }
     }
 }

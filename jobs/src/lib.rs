@@ -261,9 +261,9 @@ async fn run_one(
     Ok(Some(Outcome::Failed))
 }
 
-/// Starts the schedule, the job runner and the outbox; they stop when the
-/// process does.
-pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Result<JobScheduler> {
+/// Starts the schedule, the job runner and the outbox; `Workers::stop` ends
+/// them.
+pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Result<Workers> {
     let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
@@ -314,30 +314,87 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
         )
         .await?;
     scheduler.start().await.context("starting the scheduler")?;
-    spawn_workers(pool, ctx, mailer);
-    Ok(scheduler)
+    let mut workers = spawn_workers(pool, ctx, mailer);
+    workers.scheduler = Some(scheduler);
+    Ok(workers)
 }
 
-/// Runs due jobs and delivers the outbox every few seconds, until the
-/// process ends.
-pub fn spawn_workers(pool: Pool, ctx: JobContext, mailer: Mailer) {
+/// The schedule, the job runner and the outbox while they run.
+#[must_use = "dropping Workers leaves them running until the process ends"]
+pub struct Workers {
+    scheduler: Option<JobScheduler>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops the schedule and waits for the runner and the outbox to finish
+    /// what they are doing: the database can then go away without them
+    /// tripping over it.
+    pub async fn stop(mut self) {
+        if let Some(mut scheduler) = self.scheduler.take() {
+            if let Err(error) = scheduler.shutdown().await {
+                tracing::warn!(%error, "the scheduler did not stop cleanly");
+            }
+        }
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        tracing::info!("background work stopped");
+    }
+}
+
+/// Waits `pause`, or less if `stop` is set; says whether to go on.
+async fn pause_unless_stopped(
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    pause: Duration,
+) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => true,
+        changed = stop.changed() => changed.is_err() && {
+            // The sender is gone without a word: keep working, as before
+            // there was a way to stop.
+            tokio::time::sleep(pause).await;
+            true
+        },
+    }
+}
+
+/// Runs due jobs and delivers the outbox every second, until stopped.
+pub fn spawn_workers(pool: Pool, ctx: JobContext, mailer: Mailer) -> Workers {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let outbox_pool = pool.clone();
-    tokio::spawn(async move {
+    let mut runner_stop = stopped.clone();
+    let runner = tokio::spawn(async move {
         loop {
             if let Err(error) = run_due(&pool, &ctx).await {
                 tracing::warn!(error = %format!("{error:#}"), "the job runner could not run");
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            if !pause_unless_stopped(&mut runner_stop, Duration::from_secs(1)).await {
+                break;
+            }
         }
     });
-    tokio::spawn(async move {
+    let mut outbox_stop = stopped;
+    let outbox = tokio::spawn(async move {
         loop {
             if let Err(error) = deliver_due(&outbox_pool, &mailer).await {
                 tracing::warn!(error = %format!("{error:#}"), "the outbox could not be delivered");
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            if !pause_unless_stopped(&mut outbox_stop, Duration::from_secs(1)).await {
+                break;
+            }
         }
     });
+    Workers {
+        scheduler: None,
+        stop,
+        tasks: vec![runner, outbox],
+    }
 }
 
 #[cfg(test)]

@@ -59,9 +59,15 @@ pub async fn provision(
         .select((users::username, users::email))
         .first(conn)
         .await?;
+    let name: String = accounts::table
+        .find(pbx.account_id)
+        .select(accounts::contact_name)
+        .first(conn)
+        .await?;
     let portal_url = format!("{}/sign-in", ctx.settings.base_url());
     let welcome = outbox::welcome(&WelcomeDetails {
         to: &email,
+        name: &name,
         username: &username,
         plan: &plan.name,
         hostname: &created.hostname,

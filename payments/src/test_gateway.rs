@@ -20,7 +20,7 @@ pub fn charge(card: &str, authenticated: Option<bool>) -> Option<Outcome> {
         CARD_AUTHENTICATES => Some(match authenticated {
             None => Outcome::NeedsAuthentication,
             Some(true) => Outcome::Succeeded,
-            Some(false) => Outcome::Declined,
+            Some(false) => Outcome::AuthenticationFailed,
         }),
         _ => None,
     }
@@ -47,7 +47,7 @@ mod tests {
         );
         assert_eq!(
             charge(CARD_AUTHENTICATES, Some(false)),
-            Some(Outcome::Declined)
+            Some(Outcome::AuthenticationFailed)
         );
         assert_eq!(charge("1234", None), None);
     }

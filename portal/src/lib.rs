@@ -189,15 +189,15 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Your PBXs" }
         div.table-wrap {
-            table #pbxes {
-                thead { tr { th { "PBX" } th { "Address" } th { "State" } th { "Running" } } }
+            table #pbxes .stackable {
+                thead { tr { th scope="col" { "PBX" } th scope="col" { "Address" } th scope="col" { "State" } th scope="col" { "Running" } } }
                 tbody {
                     @for pbx in &account.pbxes {
                         tr {
-                            td { "#" (pbx.id) }
-                            td { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { span.muted { "not yet" } } }
-                            td { span class={ "badge " (pbx_badge(&pbx.state)) } data-testid="pbx-state" { (pbx_state_label(&pbx.state)) } }
-                            td data-testid="pbx-health" {
+                            td data-label="PBX" { "#" (pbx.id) }
+                            td data-label="Address" { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { span.muted { "not yet" } } }
+                            td data-label="State" { span class={ "badge " (pbx_badge(&pbx.state)) } data-testid="pbx-state" { (pbx_state_label(&pbx.state)) } }
+                            td data-label="Running" data-testid="pbx-health" {
                                 @match pbx.health.as_ref().map(|h| h.state.as_str()) {
                                     Some("up") => { span.badge.good { "up" } " " span.muted { (pbx.health.as_ref().and_then(|h| h.version.clone()).unwrap_or_default()) } }
                                     Some("down") => span.badge.off { "down" },
@@ -214,18 +214,18 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Last calls" }
         div.table-wrap {
-            table #calls {
-                thead { tr { th { "When (UTC)" } th { "From" } th { "To" } th { "Direction" } th.num { "Length" } th { "Status" } th.num { "Cost" } } }
+            table #calls .stackable {
+                thead { tr { th scope="col" { "When (UTC)" } th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Direction" } th.num scope="col" { "Length" } th scope="col" { "Status" } th.num scope="col" { "Cost" } } }
                 tbody {
                     @for call in &account.recent_calls {
                         tr {
-                            td { (call.start.format("%Y-%m-%d %H:%M")) }
-                            td { (call.from) }
-                            td { (call.to) }
-                            td { (call.direction) }
-                            td.num { (call_length(call.duration)) }
-                            td { span class={ "badge " (if call.status == "answered" { "good" } else { "" }) } { (call.status.replace('_', " ")) } }
-                            td.num {
+                            td data-label="When (UTC)" { (call.start.format("%Y-%m-%d %H:%M")) }
+                            td data-label="From" { (call.from) }
+                            td data-label="To" { (call.to) }
+                            td data-label="Direction" { (call.direction) }
+                            td.num data-label="Length" { (call_length(call.duration)) }
+                            td data-label="Status" { span class={ "badge " (if call.status == "answered" { "good" } else { "" }) } { (call.status.replace('_', " ")) } }
+                            td.num data-label="Cost" {
                                 @if call.rating == "unrated" { span.muted title="No rate matched this number yet; staff are looking into it." { "pending" } }
                                 @else { (call.cost.formatted) }
                             }
@@ -239,15 +239,15 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Latest movements" }
         div.table-wrap {
-            table {
-                thead { tr { th { "When (UTC)" } th { "What" } th { "Memo" } th.num { "Amount" } } }
+            table #movements .stackable {
+                thead { tr { th scope="col" { "When (UTC)" } th scope="col" { "What" } th scope="col" { "Memo" } th.num scope="col" { "Amount" } } }
                 tbody {
                     @for entry in &account.recent_entries {
                         tr {
-                            td { (entry.posted_at.format("%Y-%m-%d %H:%M")) }
-                            td { (entry.kind) }
-                            td { (entry.memo) }
-                            td.num class=[entry.amount.is_negative().then_some("negative")] { (entry.amount.formatted) }
+                            td data-label="When (UTC)" { (entry.posted_at.format("%Y-%m-%d %H:%M")) }
+                            td data-label="What" { (entry.kind) }
+                            td data-label="Memo" { (entry.memo) }
+                            td.num data-label="Amount" class=[entry.amount.is_negative().then_some("negative")] { (entry.amount.formatted) }
                         }
                     }
                     @if account.recent_entries.is_empty() {
@@ -293,7 +293,9 @@ fn step(label: &str, done: bool, current: bool) -> maud::Markup {
 }
 
 /// `GET /orders/:id`: an order moving through paid → provisioning → active.
-/// Reloads itself every few seconds until it gets there; no JavaScript.
+/// While it waits, a script brings the news into a polite live region;
+/// without JavaScript a link refreshes it. No timed reload: a page that
+/// reloads itself under a screen reader's cursor is lost to its reader.
 #[handler]
 pub async fn order_page(
     req: &Request,
@@ -336,12 +338,12 @@ pub async fn order_page(
         ctx: &ctx,
     };
     let head = if waiting {
-        html! { meta http-equiv="refresh" content="2"; }
+        html! { script src="/static/order-progress.js" defer {} }
     } else {
         html! {}
     };
     let content = html! {
-        div.card.narrow.wide {
+        div #order .card.narrow.wide aria-live="polite" data-refresh-every=[waiting.then_some("3")] {
             h1 { (title) }
             ol.progress data-testid="order-progress" {
                 (step("Paid", paid, !paid))
@@ -349,7 +351,8 @@ pub async fn order_page(
                 (step("Active", active, false))
             }
             @if confirming {
-                p { "Stripe is confirming your payment of " (order.total.formatted) ". This page updates by itself." }
+                p { "Stripe is confirming your payment of " (order.total.formatted) ". This usually takes a few seconds." }
+                (refresh(&format!("/orders/{}?from=stripe", order.id)))
                 p.muted { "Nothing arrives after a few minutes? " a href={ "/orders/" (order.id) } { "See the order" } "." }
             } @else if !paid {
                 p { "Nothing has been charged yet for this order of " (order.total.formatted) "." }
@@ -366,12 +369,22 @@ pub async fn order_page(
             } @else if failed {
                 p { "The hosting controller did not create your PBX. Support has been told and will get back to you; you have not been charged twice." }
             } @else {
-                p { "Payment received. Your PBX is being created; this page updates by itself." }
-                p.muted { a href={ "/orders/" (order.id) } { "Reload" } }
+                p { "Payment received. Your PBX is being created; this usually takes under a minute." }
+                (refresh(&format!("/orders/{}", order.id)))
             }
         }
     };
     html_response(StatusCode::OK, page.render_app_like(head, content))
+}
+
+/// The way to see news by hand; with JavaScript the page also looks for itself.
+fn refresh(this_page: &str) -> maud::Markup {
+    html! {
+        p.muted data-testid="refresh" {
+            "This page shows news as it arrives. Nothing new for a while? "
+            a href=(this_page) { "Refresh" } "."
+        }
+    }
 }
 
 /// `POST /orders/:id/pay`: sends the client to pay again through `payOrder`.

@@ -51,36 +51,52 @@ struct Report {
     month: String,
     time_zone: String,
     unrated: i32,
-    total: Totals,
-    by_status: Vec<Totals>,
-    by_direction: Vec<Totals>,
-    by_extension: Vec<Totals>,
-    by_pbx: Vec<Totals>,
-    by_day: Vec<Totals>,
+    total: Figures,
+    by_status: Vec<Count>,
+    by_direction: Vec<Figures>,
+    by_extension: Vec<Figures>,
+    by_pbx: Vec<Figures>,
+    by_day: Vec<Count>,
 }
 
+/// A group's figures exactly as the operation returns them: a field the
+/// operation forgot to ask for fails the page instead of showing as 0.
 #[derive(Deserialize)]
-#[serde(default)]
-#[derive(Default)]
-struct Totals {
+struct Figures {
     key: String,
     calls: i32,
     answered: i32,
     minutes: f64,
-    cost: Option<Formatted>,
+    cost: Amount,
 }
 
-#[derive(Deserialize, Default)]
-struct Formatted {
+/// A group that the page only counts.
+#[derive(Deserialize)]
+struct Count {
+    key: String,
+    calls: i32,
+}
+
+/// An amount, summed from exact micro-units and rounded once by the API.
+#[derive(Deserialize)]
+struct Amount {
     formatted: String,
 }
 
-fn cost(t: &Totals) -> &str {
-    t.cost.as_ref().map(|c| c.formatted.as_str()).unwrap_or("")
+/// Minutes to the tenth, as the API rounds them: `345.0`, `2.6`.
+fn minutes(value: f64) -> String {
+    format!("{value:.1}")
+}
+
+/// `2026-11` as people write it: `November 2026`.
+pub fn month_name(month: &str) -> String {
+    chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .map(|first| first.format("%B %Y").to_string())
+        .unwrap_or_else(|_| month.to_owned())
 }
 
 /// Calls on each day of a `YYYY-MM` month, days without calls included.
-fn every_day(month: &str, days: &[Totals]) -> Vec<(String, f64)> {
+fn every_day(month: &str, days: &[Count]) -> Vec<(String, f64)> {
     let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok();
     let count = first
         .and_then(|f| {
@@ -149,16 +165,21 @@ fn bar_chart(title: &str, points: &[(String, f64)]) -> Markup {
     }
 }
 
-fn totals_table(id: &str, first: &str, rows: &[Totals]) -> Markup {
+/// One row per group, and a footer with the month's total: the API sums
+/// exact amounts and rounds once, so the footer is the summary's figure
+/// even where the rows, each rounded on its own, add up to a cent more or less.
+fn totals_table(id: &str, first: &str, rows: &[Figures], total: &Figures) -> Markup {
     html! {
         div.table-wrap {
-            table id=(id) {
-                thead { tr { th { (first) } th.num { "Calls" } th.num { "Answered" } th.num { "Minutes" } th.num { "Cost" } } }
+            table.stackable id=(id) {
+                thead { tr { th scope="col" { (first) } th.num scope="col" { "Calls" } th.num scope="col" { "Answered" } th.num scope="col" { "Minutes" } th.num scope="col" { "Cost" } } }
                 tbody {
                     @for t in rows {
-                        tr { td { (t.key.replace('_', " ")) } td.num { (t.calls) } td.num { (t.answered) } td.num { (t.minutes) } td.num { (cost(t)) } }
+                        tr { th scope="row" { (t.key.replace('_', " ")) } td.num data-label="Calls" { (t.calls) } td.num data-label="Answered" { (t.answered) } td.num data-label="Minutes" { (minutes(t.minutes)) } td.num data-label="Cost" { (t.cost.formatted) } }
                     }
-                    @if rows.is_empty() { tr { td.empty colspan="5" { "No calls." } } }
+                }
+                tfoot {
+                    tr.total { th scope="row" { "All calls" } td.num data-label="Calls" { (total.calls) } td.num data-label="Answered" { (total.answered) } td.num data-label="Minutes" { (minutes(total.minutes)) } td.num data-label="Cost" { (total.cost.formatted) } }
                 }
             }
         }
@@ -199,47 +220,64 @@ pub async fn reports(
         .map(|e| (e.key.clone(), e.minutes))
         .collect();
     let query_month = if month == "LAST" { "last" } else { "current" };
+    let month_name = month_name(&r.month);
+    let title = format!("Calls in {month_name}");
     Page {
-        title: "Reports",
+        title: &title,
         nav: Nav::ClientReports,
         ctx: &ctx,
     }
     .respond(html! {
-        h1 { "Calls in " (r.month) }
+        h1 { (title) }
         nav.tabs aria-label="Month" {
             a href="/portal/reports?month=current" aria-current=[(month == "CURRENT").then_some("page")] { "This month" }
             a href="/portal/reports?month=last" aria-current=[(month == "LAST").then_some("page")] { "Last month" }
-            a href={ "/portal/reports/calls.csv?month=" (query_month) } download { "Download the calls (CSV)" }
-        }
-        p.muted { (account.name) " · times in " (r.time_zone) }
-        @if r.unrated > 0 {
-            div.alert.info role="status" { (r.unrated) " calls matched no rate yet; staff are pricing them." }
-        }
-        div.cards {
-            div.card.figure { div.label { "Calls" } div.value data-testid="total-calls" { (r.total.calls) } }
-            div.card.figure { div.label { "Answered" } div.value { (r.total.answered) } }
-            div.card.figure { div.label { "Minutes" } div.value { (r.total.minutes) } }
-            div.card.figure { div.label { "Spent" } div.value { (cost(&r.total)) } }
-        }
-        (column_chart("Calls per day", &per_day))
-        h2 { "By extension" }
-        (bar_chart("Minutes per extension", &per_extension))
-        (totals_table("by-extension", "Extension", &r.by_extension))
-        h2 { "Inbound and outbound" }
-        (totals_table("by-direction", "Direction", &r.by_direction))
-        h2 { "By status" }
-        div.table-wrap {
-            table #by-status {
-                thead { tr { th { "Status" } th.num { "Calls" } } }
-                tbody {
-                    @for s in &r.by_status { tr { td { (s.key.replace('_', " ")) } td.num { (s.calls) } } }
-                    @if r.by_status.is_empty() { tr { td.empty colspan="2" { "No calls." } } }
-                }
+            @if r.total.calls > 0 {
+                a href={ "/portal/reports/calls.csv?month=" (query_month) } download { "Download the calls (CSV)" }
             }
         }
-        @if r.by_pbx.len() > 1 {
-            h2 { "By PBX" }
-            (totals_table("by-pbx", "PBX", &r.by_pbx))
+        p.muted { (account.name) " · times in " (r.time_zone) }
+        @if r.total.calls == 0 {
+            div.card data-testid="no-calls" {
+                p {
+                    @if month == "CURRENT" { "No calls in " (month_name) " yet. Calls appear here within minutes of being made." }
+                    @else { "No calls in " (month_name) "." }
+                }
+            }
+        } @else {
+            @if r.unrated > 0 {
+                div.alert.info role="status" { (r.unrated) " calls matched no rate yet; staff are pricing them." }
+            }
+            div.cards {
+                div.card.figure { div.label { "Calls" } div.value data-testid="total-calls" { (r.total.calls) } }
+                div.card.figure { div.label { "Answered" } div.value data-testid="total-answered" { (r.total.answered) } }
+                div.card.figure { div.label { "Minutes" } div.value data-testid="total-minutes" { (minutes(r.total.minutes)) } }
+                div.card.figure { div.label { "Spent" } div.value data-testid="total-cost" { (r.total.cost.formatted) } }
+            }
+            (column_chart("Calls per day", &per_day))
+            h2 { "By extension" }
+            (bar_chart("Minutes per extension", &per_extension))
+            (totals_table("by-extension", "Extension", &r.by_extension, &r.total))
+            h2 { "Inbound and outbound" }
+            (totals_table("by-direction", "Direction", &r.by_direction, &r.total))
+            h2 { "By status" }
+            div.table-wrap {
+                table #by-status {
+                    thead { tr { th scope="col" { "Status" } th.num scope="col" { "Calls" } } }
+                    tbody {
+                        @for s in &r.by_status { tr { th scope="row" { (s.key.replace('_', " ")) } td.num { (s.calls) } } }
+                    }
+                    tfoot { tr.total { th scope="row" { "All calls" } td.num { (r.total.calls) } } }
+                }
+            }
+            @if r.by_pbx.len() > 1 {
+                h2 { "By PBX" }
+                (totals_table("by-pbx", "PBX", &r.by_pbx, &r.total))
+            }
+            p.muted.note {
+                "Every amount is summed exactly and rounded to the cent once, so a table's rows, "
+                "each rounded on its own, may add up to a cent more or less than its total."
+            }
         }
     })
 }

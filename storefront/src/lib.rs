@@ -2,6 +2,8 @@
 //! test gateway's payment page.
 #![forbid(unsafe_code)]
 
+pub mod documents;
+
 use maud::{html, Markup};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query, Redirect};
@@ -277,8 +279,10 @@ fn cart_page(
                 label.checkbox for="accept_terms" {
                     input #accept_terms type="checkbox" name="accept_terms" value="yes" checked[form.accept_terms.is_some()]
                         aria-invalid=[errors.iter().any(|(f, _)| f == "accept_terms").then_some("true")];
-                    " I accept the terms of service"
+                    " I accept the "
+                    a href="/terms" target="_blank" rel="noopener" { "terms of service" span.visually-hidden { " (opens in a new tab)" } }
                 }
+                p.hint { "How we keep your details: " a href="/privacy" target="_blank" rel="noopener" { "privacy notice" span.visually-hidden { " (opens in a new tab)" } } "." }
                 @if let Some((_, message)) = errors.iter().find(|(f, _)| f == "accept_terms") {
                     div.field-error { "The terms " (message) "." }
                 }
@@ -535,6 +539,16 @@ pub async fn test_pay(
             "NEEDS_AUTHENTICATION" => html_response(
                 StatusCode::OK,
                 payment_page(&ctx, &order, &form.card_number, None, true),
+            ),
+            "AUTHENTICATION_FAILED" => html_response(
+                StatusCode::PAYMENT_REQUIRED,
+                payment_page(
+                    &ctx,
+                    &order,
+                    "",
+                    Some("Your bank could not confirm that it was you: authentication failed. Nothing was charged; try again, or use another card."),
+                    false,
+                ),
             ),
             _ => html_response(
                 StatusCode::PAYMENT_REQUIRED,

@@ -29,6 +29,8 @@ fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'st
         ),
         ("Query", "accounts", "{ accounts { edges { node { name } } } }".into(), vec![STAFF, ADMIN]),
         ("Query", "emails", "{ emails { edges { node { subject } } } }".into(), vec![STAFF, ADMIN]),
+        ("Query", "email", "{ email(id: \"0\") { subject } }".into(), vec![STAFF, ADMIN]),
+        ("Query", "pbx", "{ pbx(id: \"0\") { state } }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
         ("Query", "plans", "{ plans { slug } }".into(), EVERY_ROLE.to_vec()),
         ("Query", "plan", "{ plan(slug: \"matrix\") { name } }".into(), EVERY_ROLE.to_vec()),
         ("Query", "allPlans", "{ allPlans { slug } }".into(), vec![STAFF, ADMIN]),

@@ -49,7 +49,7 @@ fn chromedriver() -> &'static str {
         .0
 }
 
-async fn browser() -> Client {
+pub async fn browser() -> Client {
     let profile = tempfile::tempdir().expect("a profile folder").keep();
     let capabilities = serde_json::json!({
         "goog:chromeOptions": {
@@ -72,7 +72,7 @@ async fn browser() -> Client {
         .expect("a Chromium session")
 }
 
-async fn sign_in(browser: &Client, app: &TestApp, username: &str, password: &str) {
+pub async fn sign_in(browser: &Client, app: &TestApp, username: &str, password: &str) {
     browser.goto(&app.url("/")).await.expect("open the site");
     browser
         .find(Locator::LinkText("Sign in"))
@@ -227,7 +227,7 @@ async fn wait_until(browser: &Client, done: impl Fn(&url::Url) -> bool) {
 
 /// Saves a screenshot when `SWITCHBOARD_SCREENSHOTS` names a folder, for
 /// looking at the pages by eye.
-async fn screenshot(browser: &Client, name: &str) {
+pub async fn screenshot(browser: &Client, name: &str) {
     if let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") {
         let png = browser.screenshot().await.expect("a screenshot");
         std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)
@@ -283,7 +283,7 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
     let smtp = crate::smtp::SmtpServer::start().await;
     let app = TestApp::spawn().await;
     crate::commerce::seed_plan(&app).await;
-    app.start_workers(smtp.port);
+    let _workers = app.start_workers(smtp.port);
     let browser = browser().await;
     browser.goto(&app.url("/")).await.expect("open the site");
     let click = |locator: Locator<'static>| {
@@ -424,7 +424,6 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
 async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use switchboard_core::schema::pbxes;
     let app = TestApp::spawn().await;
     let plan = crate::commerce::seed_plan(&app).await;
     let account = app
@@ -448,23 +447,8 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
         chrono::Duration::hours(2),
     )
     .await;
-    diesel::update(switchboard_core::schema::plans::table.find(plan))
-        .set(switchboard_core::schema::plans::calling_plan_id.eq(calling_plan))
-        .execute(&mut conn)
-        .await
-        .expect("billed by it");
-    let pbx: i64 = diesel::insert_into(pbxes::table)
-        .values((
-            pbxes::account_id.eq(account.0),
-            pbxes::plan_id.eq(plan),
-            pbxes::request_id.eq("pbx-report"),
-            pbxes::gui_password_sealed.eq("v1:x"),
-            pbxes::state.eq("active"),
-        ))
-        .returning(pbxes::id)
-        .get_result(&mut conn)
-        .await
-        .expect("a PBX");
+    app.bill_with(plan, calling_plan).await;
+    let pbx = app.pbx(account, plan, "active", "pbx-report").await;
     let staff = app.signed_in("reporting-staff", &staff_password).await;
     let issued = app
         .graphql(
@@ -539,7 +523,7 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     let rows = totals.text().await.expect("text");
     // 201: three calls, two answered, 125 + 30 s = 2.6 min; 202: one call, 1 min.
     assert!(rows.contains("201 3 2 2.6"), "{rows}");
-    assert!(rows.contains("202 1 1 1"), "{rows}");
+    assert!(rows.contains("202 1 1 1.0"), "{rows}");
     let total = browser
         .find(Locator::Css("[data-testid=total-calls]"))
         .await

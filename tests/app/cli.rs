@@ -141,6 +141,22 @@ fn serve_starts_its_own_postgres_answers_readyz_and_stops_it_on_sigterm() {
     let status = child.wait().expect("exits");
     let log = log.join().expect("the log reader");
     assert!(status.success(), "a clean exit on SIGTERM: {log:?}");
+    let after_signal: Vec<&String> = log
+        .iter()
+        .skip_while(|line| !line.contains("shutting down"))
+        .collect();
+    let position = |what: &str| after_signal.iter().position(|line| line.contains(what));
+    assert!(
+        position("background work stopped") < position("stopping the private PostgreSQL")
+            && position("background work stopped").is_some(),
+        "the jobs stop before the database: {after_signal:#?}"
+    );
+    assert!(
+        !after_signal
+            .iter()
+            .any(|line| line.contains("WARN") || line.contains("ERROR")),
+        "stopping on purpose is not a failure: {after_signal:#?}"
+    );
     let mut printed = String::new();
     std::io::Read::read_to_string(&mut { stdout }, &mut printed).expect("stdout");
     assert!(printed.contains("client:        demo / "), "{printed}");

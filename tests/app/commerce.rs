@@ -381,6 +381,10 @@ async fn paying_credits_charges_and_provisions_exactly_one_pbx_with_a_sealed_pas
         .expect("opens with the key");
     assert!(body.contains(&password) && body.contains("payer"));
     assert!(
+        body.starts_with("Hello Nora New,"),
+        "the person is greeted by name, not by username: {body}"
+    );
+    assert!(
         !body.contains("a-good-password"),
         "never the portal password"
     );
@@ -433,6 +437,12 @@ async fn a_card_that_asks_for_authentication_pays_only_once_authenticated() {
     assert_eq!(order_state(&app, &order).await, "awaiting_payment");
     let failed = pay(&app, &http, &order, "4000002500003155", Some("no")).await;
     assert_eq!(failed.status(), 402);
+    let said = failed.text().await.expect("body");
+    assert!(said.contains("authentication failed"), "{said}");
+    assert!(
+        !said.contains("Your card was declined"),
+        "the bank declined nothing: {said}"
+    );
     assert_eq!(order_state(&app, &order).await, "awaiting_payment");
     let done = pay(&app, &http, &order, "4000002500003155", Some("yes")).await;
     assert_eq!(done.status(), 303);
@@ -564,13 +574,21 @@ async fn the_order_page_shows_paid_then_provisioning_then_active() {
     let provisioning = page(http.clone(), &app).await;
     assert!(provisioning.contains("Setting up your PBX"));
     assert!(
-        provisioning.contains("http-equiv=\"refresh\""),
-        "reloads itself without JavaScript"
+        !provisioning.contains("http-equiv=\"refresh\""),
+        "no timed reload under a reader's cursor"
+    );
+    assert!(
+        provisioning.contains(&format!("<a href=\"/orders/{order}\">Refresh</a>")),
+        "a way to look again without JavaScript"
+    );
+    assert!(
+        provisioning.contains("aria-live=\"polite\" data-refresh-every=\"3\""),
+        "with JavaScript, news arrives in a polite live region"
     );
     run_jobs(&app, 3).await;
     let active = page(http.clone(), &app).await;
     assert!(active.contains("Your PBX is ready") && active.contains(".pbx.switchboard.test"));
-    assert!(!active.contains("http-equiv=\"refresh\""));
+    assert!(!active.contains("data-refresh-every") && !active.contains(">Refresh</a>"));
     let home = app.page(&http, "/portal").await;
     let health = &home[home
         .find("data-testid=\"pbx-health\"")

@@ -166,8 +166,9 @@ impl TestApp {
     }
 
     /// Runs the job runner and the outbox in the background, delivering
-    /// email to `smtp_port` on loopback, as a serving instance does.
-    pub fn start_workers(&self, smtp_port: u16) {
+    /// email to `smtp_port` on loopback, as a serving instance does; they
+    /// run until the returned handle is stopped or the test ends.
+    pub fn start_workers(&self, smtp_port: u16) -> switchboard_jobs::Workers {
         let mut settings = (*self.jobs.settings).clone();
         settings.email.smtp = Some(switchboard_core::config::SmtpSettings {
             host: "127.0.0.1".into(),
@@ -179,7 +180,7 @@ impl TestApp {
         });
         let mailer = switchboard_jobs::Mailer::from_settings(&settings, self.jobs.key.clone())
             .expect("a mailer");
-        switchboard_jobs::spawn_workers(self.pool.clone(), self.jobs.clone(), mailer);
+        switchboard_jobs::spawn_workers(self.pool.clone(), self.jobs.clone(), mailer)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -230,6 +231,38 @@ impl TestApp {
             .expect("opening balance");
         }
         id
+    }
+
+    /// A PBX of `account` on `plan`, written directly in `state`
+    /// (`active`, `failed`, …) with `request_id`; returns its id.
+    pub async fn pbx(&self, account: AccountId, plan: i64, state: &str, request_id: &str) -> i64 {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use switchboard_core::schema::pbxes;
+        diesel::insert_into(pbxes::table)
+            .values((
+                pbxes::account_id.eq(account.0),
+                pbxes::plan_id.eq(plan),
+                pbxes::request_id.eq(request_id),
+                pbxes::gui_password_sealed.eq("v1:x"),
+                pbxes::state.eq(state),
+            ))
+            .returning(pbxes::id)
+            .get_result(&mut self.conn().await)
+            .await
+            .expect("a PBX")
+    }
+
+    /// Has `plan`'s PBXs' calls priced by `calling_plan`.
+    pub async fn bill_with(&self, plan: i64, calling_plan: i64) {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use switchboard_core::schema::plans;
+        diesel::update(plans::table.find(plan))
+            .set(plans::calling_plan_id.eq(calling_plan))
+            .execute(&mut self.conn().await)
+            .await
+            .expect("billed by it");
     }
 
     /// A user who can sign in; returns their id and password.

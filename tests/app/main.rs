@@ -2,6 +2,7 @@
 //! on loopback, headless Chromium for what a person clicks through. One test
 //! binary, so the run shares one cluster and one ChromeDriver.
 
+mod accessibility;
 mod authorization;
 mod billing;
 mod browser;
@@ -15,8 +16,10 @@ mod jobs;
 mod ledger;
 mod mariadb;
 mod outbox;
+mod pages;
 mod pulling;
 mod rates;
+mod reports;
 mod security;
 mod sign_in;
 mod smtp;

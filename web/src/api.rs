@@ -37,9 +37,9 @@ fn with_viewer(mut request: async_graphql::Request, ctx: &PageContext) -> async_
 /// `GET /graphql/schema`: the schema in SDL.
 #[handler]
 pub fn schema_sdl() -> Response {
-    switchboard_graphql::sdl()
-        .with_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .into_response()
+    Response::builder()
+        .content_type("text/plain; charset=utf-8")
+        .body(switchboard_graphql::sdl())
 }
 
 const EXAMPLE: &str = "query {\n  viewer {\n    user { username role }\n    account { name balance { formatted } }\n  }\n}\n";

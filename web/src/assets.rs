@@ -4,15 +4,25 @@ use poem::http::{header, StatusCode};
 use poem::web::Path;
 use poem::{handler, IntoResponse, Response};
 
+/// A file's bytes with exactly one `Content-Type` (a `String` or `&str`
+/// body brings `text/plain` of its own, which a second header would not
+/// replace) and how long browsers may keep it.
+pub fn file(content_type: &str, max_age_seconds: u32, body: impl Into<Vec<u8>>) -> Response {
+    Response::builder()
+        .content_type(content_type)
+        .header(
+            header::CACHE_CONTROL,
+            format!("public, max-age={max_age_seconds}"),
+        )
+        .body(body.into())
+}
+
 const STYLESHEET: &str = include_str!("../assets/switchboard.css");
 
 /// `GET /static/switchboard.css`
 #[handler]
 pub fn stylesheet() -> Response {
-    STYLESHEET
-        .with_header(header::CONTENT_TYPE, "text/css; charset=utf-8")
-        .with_header(header::CACHE_CONTROL, "public, max-age=3600")
-        .into_response()
+    file("text/css; charset=utf-8", 3600, STYLESHEET)
 }
 
 const RATE_IMPORT: &str = include_str!("../assets/rate-import.js");
@@ -20,10 +30,23 @@ const RATE_IMPORT: &str = include_str!("../assets/rate-import.js");
 /// `GET /static/rate-import.js`: progress for the rate import form.
 #[handler]
 pub fn rate_import_script() -> Response {
-    RATE_IMPORT
-        .with_header(header::CONTENT_TYPE, "text/javascript; charset=utf-8")
-        .with_header(header::CACHE_CONTROL, "public, max-age=3600")
-        .into_response()
+    file("text/javascript; charset=utf-8", 3600, RATE_IMPORT)
+}
+
+const ORDER_PROGRESS: &str = include_str!("../assets/order-progress.js");
+
+/// `GET /static/order-progress.js`: keeps a waiting order's page current.
+#[handler]
+pub fn order_progress_script() -> Response {
+    file("text/javascript; charset=utf-8", 3600, ORDER_PROGRESS)
+}
+
+const FAVICON: &[u8] = include_bytes!("../assets/favicon.ico");
+
+/// `GET /favicon.ico`: the site's icon, which browsers ask for on every page.
+#[handler]
+pub fn favicon() -> Response {
+    file("image/x-icon", 86_400, FAVICON)
 }
 
 /// GraphiQL and the React it runs on, built by their projects and kept in
@@ -65,14 +88,9 @@ const GRAPHIQL: &[(&str, &str, &[u8])] = &[
 #[handler]
 pub fn graphiql_file(Path(name): Path<String>) -> Response {
     match GRAPHIQL.iter().find(|(file, _, _)| *file == name) {
-        Some((_, content_type, bytes)) => bytes
-            .to_vec()
-            .with_header(
-                header::CONTENT_TYPE,
-                format!("{content_type}; charset=utf-8"),
-            )
-            .with_header(header::CACHE_CONTROL, "public, max-age=86400")
-            .into_response(),
+        Some((_, content_type, bytes)) => {
+            file(&format!("{content_type}; charset=utf-8"), 86_400, *bytes)
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -67,6 +67,7 @@ impl Page<'_> {
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (self.title) " · Switchboard" }
                     (head)
+                    link rel="icon" href="/favicon.ico" sizes="16x16 32x32";
                     link rel="stylesheet" href="/static/switchboard.css";
                 }
                 body class=[body_class] {
@@ -94,7 +95,11 @@ impl Page<'_> {
                         }
                     }
                     main { (content) }
-                    footer { "Switchboard · hosted PBX service" }
+                    footer {
+                        "Switchboard · hosted PBX service · "
+                        a href="/terms" { "Terms of service" } " · "
+                        a href="/privacy" { "Privacy" }
+                    }
                     (scripts)
                 }
             }

@@ -416,6 +416,9 @@ pub enum Outcome {
     Succeeded,
     Declined,
     NeedsAuthentication,
+    /// The card asked for authentication (3-D Secure) and it failed: the
+    /// bank never decided on the charge.
+    AuthenticationFailed,
 }
 
 impl Outcome {
@@ -424,6 +427,7 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Declined => "declined",
             Outcome::NeedsAuthentication => "needs_authentication",
+            Outcome::AuthenticationFailed => "authentication_failed",
         }
     }
 }
@@ -454,6 +458,8 @@ pub enum PaymentResult {
     Declined,
     /// The card asks for authentication first.
     NeedsAuthentication,
+    /// Authentication failed; nothing was charged.
+    AuthenticationFailed,
     /// The amount or currency differs from the order: nothing is fulfilled,
     /// the money is kept as credit on the balance and staff are told.
     Mismatch,
@@ -510,6 +516,7 @@ pub async fn record_payment(
         match report.outcome {
             Outcome::Declined => return Ok(PaymentResult::Declined),
             Outcome::NeedsAuthentication => return Ok(PaymentResult::NeedsAuthentication),
+            Outcome::AuthenticationFailed => return Ok(PaymentResult::AuthenticationFailed),
             Outcome::Succeeded => {}
         }
         if order.state != "awaiting_payment" {

@@ -1,0 +1,223 @@
+//! What every page and file shares: headers, the icon, the footer's links.
+
+use switchboard_core::Role;
+
+use crate::harness::TestApp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_files_and_the_schema_carry_exactly_one_content_type() {
+    let app = TestApp::spawn().await;
+    let http = TestApp::browser();
+    for (path, expected) in [
+        ("/graphql/schema", "text/plain; charset=utf-8"),
+        ("/static/switchboard.css", "text/css; charset=utf-8"),
+        ("/static/rate-import.js", "text/javascript; charset=utf-8"),
+        (
+            "/static/graphiql/graphiql.min.js",
+            "text/javascript; charset=utf-8",
+        ),
+        ("/favicon.ico", "image/x-icon"),
+        ("/", "text/html; charset=utf-8"),
+        ("/plans", "text/html; charset=utf-8"),
+    ] {
+        let response = http.get(app.url(path)).send().await.expect("GET");
+        assert_eq!(response.status(), 200, "{path}");
+        let types: Vec<&str> = response
+            .headers()
+            .get_all("content-type")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(types, [expected], "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_names_an_icon_that_is_there() {
+    let app = TestApp::spawn().await;
+    let http = TestApp::browser();
+    for path in ["/", "/sign-in", "/no/such/page"] {
+        let page = app.page(&http, path).await;
+        assert!(
+            page.contains(r#"<link rel="icon" href="/favicon.ico""#),
+            "{path}: {page}"
+        );
+    }
+    let icon = http.get(app.url("/favicon.ico")).send().await.expect("GET");
+    assert_eq!(icon.status(), 200);
+    let bytes = icon.bytes().await.expect("body");
+    assert_eq!(&bytes[..4], &[0, 0, 1, 0], "an ICO file");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_terms_accepted_at_checkout_and_the_privacy_notice_can_be_read() {
+    let data = tempfile::tempdir().expect("a data folder");
+    let folder = data.path().to_owned();
+    let app = TestApp::spawn_with(|settings| settings.data_dir = folder).await;
+    crate::commerce::seed_plan(&app).await;
+    let http = TestApp::browser();
+    let cart = app.page(&http, "/cart?plan=office").await;
+    let label = &cart[cart
+        .find("<label class=\"checkbox\"")
+        .expect("the terms box")..];
+    let label = &label[..label.find("</label>").expect("closed")];
+    assert!(label.contains("href=\"/terms\""), "{label}");
+    assert!(cart.contains("href=\"/privacy\""));
+
+    let terms = app.page(&http, "/terms").await;
+    assert!(terms.contains("<h1>Terms of service</h1>"), "{terms}");
+    assert!(terms.contains("Emergency calls"));
+    let privacy = app.page(&http, "/privacy").await;
+    assert!(privacy.contains("<h1>Privacy notice</h1>"), "{privacy}");
+
+    // The company's own text, from the data folder, shown as soon as it is there.
+    std::fs::write(
+        data.path().join("terms.md"),
+        "# Terms of Acme Voice\n\nCalls to **premium** numbers are barred.\n",
+    )
+    .expect("writing the terms");
+    let terms = app.page(&http, "/terms").await;
+    assert!(terms.contains("<h1>Terms of Acme Voice</h1>"), "{terms}");
+    assert!(terms.contains("Calls to <strong>premium</strong> numbers are barred."));
+    assert!(!terms.contains("Emergency calls"));
+    // Every page leads to both.
+    let home = app.page(&http, "/").await;
+    assert!(home.contains("<a href=\"/terms\">") && home.contains("<a href=\"/privacy\">"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_lists_open_the_account_the_pbx_and_the_message_they_list() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::outbox::{self, Email};
+    use switchboard_core::schema::{audit_log, emails, pbxes};
+    let app = TestApp::spawn().await;
+    let plan = crate::commerce::seed_plan(&app).await;
+    let (account, _, _) = app.client("listed", 7_000_000).await;
+    let mut conn = app.conn().await;
+    let pbx = app.pbx(account, plan, "active", "pbx-listed").await;
+    diesel::update(pbxes::table.find(pbx))
+        .set(pbxes::hostname.eq("listed.pbx.switchboard.test"))
+        .execute(&mut conn)
+        .await
+        .expect("its address");
+    let email = |subject: &str, text: &str| Email {
+        to: "listed@example.com".into(),
+        subject: subject.into(),
+        text: text.into(),
+        html: format!("<p>{text}</p>"),
+    };
+    outbox::queue(
+        &mut conn,
+        &email("Low balance", "Your balance is low."),
+        None,
+    )
+    .await
+    .expect("queued");
+    outbox::queue_sealed(
+        &mut conn,
+        &app.state.key,
+        &email(
+            "Your Switchboard PBX is ready",
+            "PBX administrator password: s3cret-pbx",
+        ),
+        None,
+    )
+    .await
+    .expect("queued sealed");
+    let id_of = |subject: &'static str| {
+        emails::table
+            .filter(emails::subject.eq(subject))
+            .select(emails::id)
+    };
+    let plain: i64 = id_of("Low balance").first(&mut conn).await.expect("id");
+    let sealed: i64 = id_of("Your Switchboard PBX is ready")
+        .first(&mut conn)
+        .await
+        .expect("id");
+
+    let (_, staff_password) = app.user("lister", Role::Staff, None).await;
+    let staff = app.signed_in("lister", &staff_password).await;
+    let accounts = app.page(&staff, "/admin").await;
+    assert!(accounts.contains(&format!("href=\"/admin/accounts/{}\"", account.0)));
+    let page = app
+        .page(&staff, &format!("/admin/accounts/{}", account.0))
+        .await;
+    assert!(
+        page.contains("<h1>listed Co</h1>") && page.contains("listed Co owner"),
+        "{page}"
+    );
+    assert!(page.contains("$7.00") && page.contains("opening balance"));
+    assert!(page.contains(&format!("href=\"/admin/pbxes/{pbx}\"")));
+
+    let list = app.page(&staff, "/admin/pbxes").await;
+    assert!(
+        list.contains(&format!(
+            "<a href=\"/admin/accounts/{}\">listed Co</a>",
+            account.0
+        )),
+        "the account by name, not number: {list}"
+    );
+    assert!(list.contains(&format!("href=\"/admin/pbxes/{pbx}\"")));
+    let page = app.page(&staff, &format!("/admin/pbxes/{pbx}")).await;
+    assert!(page.contains(&format!("<h1>PBX #{pbx}")), "{page}");
+    assert!(page.contains("Office") && page.contains("listed.pbx.switchboard.test"));
+
+    let outbox = app.page(&staff, "/admin/outbox").await;
+    assert!(outbox.contains(&format!("href=\"/admin/outbox/{plain}\"")));
+    assert!(outbox.contains(&format!("href=\"/admin/outbox/{sealed}\"")));
+    let message = app.page(&staff, &format!("/admin/outbox/{plain}")).await;
+    assert!(message.contains("Your balance is low."), "{message}");
+    for path in [
+        format!("/admin/outbox/{sealed}"),
+        format!("/admin/outbox/{sealed}?open=sealed"),
+    ] {
+        let message = app.page(&staff, &path).await;
+        assert!(!message.contains("s3cret-pbx"), "sealed to staff: {path}");
+        assert!(message.contains("Only admins can open it."), "{message}");
+    }
+    let asked = app
+        .graphql(
+            &staff,
+            "query($id: ID!) { email(id: $id) { text(openSealed: true) } }",
+            serde_json::json!({ "id": sealed.to_string() }),
+        )
+        .await;
+    assert_eq!(
+        asked["errors"][0]["message"],
+        "Only admins can open a sealed message."
+    );
+    assert!(!asked.to_string().contains("s3cret-pbx"));
+
+    let (_, admin_password) = app.user("opener", Role::Admin, None).await;
+    let admin = app.signed_in("opener", &admin_password).await;
+    let closed = app.page(&admin, &format!("/admin/outbox/{sealed}")).await;
+    assert!(!closed.contains("s3cret-pbx") && closed.contains("Open the sealed message"));
+    let opened = app
+        .page(&admin, &format!("/admin/outbox/{sealed}?open=sealed"))
+        .await;
+    assert!(
+        opened.contains("PBX administrator password: s3cret-pbx"),
+        "{opened}"
+    );
+    let audited: Vec<(String, String)> = audit_log::table
+        .filter(audit_log::action.eq("email.open_sealed"))
+        .select((audit_log::actor, audit_log::subject))
+        .load(&mut conn)
+        .await
+        .expect("the audit log");
+    assert_eq!(audited, [("opener".to_owned(), format!("email:{sealed}"))]);
+
+    // A client reads their own PBX and no one else's.
+    let (other, other_user, other_password) = app.client("elsewhere", 0).await;
+    let _ = other;
+    let client = app.signed_in(&other_user, &other_password).await;
+    let foreign = app
+        .graphql(
+            &client,
+            "query($id: ID!) { pbx(id: $id) { hostname } }",
+            serde_json::json!({ "id": pbx.to_string() }),
+        )
+        .await;
+    assert_eq!(foreign["errors"][0]["message"], format!("No PBX {pbx}."));
+}
