@@ -55,6 +55,22 @@ async fn state_of(app: &TestApp, order: &str) -> String {
         .expect("the order")
 }
 
+/// Presses "Pay" on the order page; returns where the customer is sent.
+async fn pay_again(app: &TestApp, http: &reqwest::Client, order: &str) -> String {
+    let token = app.csrf_token(http, &format!("/orders/{order}")).await;
+    let response = http
+        .post(app.url(&format!("/orders/{order}/pay")))
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    response.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned()
+}
+
 async fn payment_credits(app: &TestApp) -> i64 {
     let mut conn = app.conn().await;
     journal_transactions::table
@@ -243,20 +259,18 @@ async fn forged_unsigned_and_stale_webhooks_get_400_and_change_nothing() {
 async fn a_declined_stripe_payment_leaves_the_order_awaiting_payment_with_a_way_to_pay_again() {
     let (app, fake) = stripe_app().await;
     let (http, order, _) = sign_up(&app, "declined").await;
-    let unpaid = session_event(
-        "evt_1",
-        "checkout.session.completed",
-        &order,
-        17_800,
-        "unpaid",
-    );
+    // A bank debit: the session completes unpaid, then the debit fails.
+    let unpaid = fake.complete("cs_test_1", false, "evt_1");
     assert_eq!(deliver(&app.base_url, &unpaid, signed(&unpaid)).await, 200);
-    let failed = session_event(
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        app.url(&format!("/orders/{order}?from=stripe")),
+        "while the debit may still succeed, nothing else is offered"
+    );
+    let failed = fake.event(
+        "cs_test_1",
         "evt_2",
         "checkout.session.async_payment_failed",
-        &order,
-        17_800,
-        "unpaid",
     );
     assert_eq!(deliver(&app.base_url, &failed, signed(&failed)).await, 200);
     assert_eq!(state_of(&app, &order).await, "awaiting_payment");
@@ -267,16 +281,8 @@ async fn a_declined_stripe_payment_leaves_the_order_awaiting_payment_with_a_way_
         "no PBX"
     );
 
-    let token = app.csrf_token(&http, &format!("/orders/{order}")).await;
-    let again = http
-        .post(app.url(&format!("/orders/{order}/pay")))
-        .form(&[("csrf", token)])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(again.status(), 303);
     assert_eq!(
-        again.headers()["location"],
+        pay_again(&app, &http, &order).await,
         "https://checkout.stripe.test/c/pay/cs_test_2"
     );
     assert_eq!(fake.sessions().len(), 2);
@@ -295,12 +301,26 @@ async fn stripe_being_down_at_checkout_keeps_the_order_and_says_so() {
         .expect("body")
         .contains("your order is saved"));
     let mut conn = app.conn().await;
-    let kept: i64 = orders::table
-        .count()
-        .get_result(&mut conn)
+    let order: String = orders::table
+        .select(orders::public_id)
+        .first(&mut conn)
         .await
-        .expect("count");
-    assert_eq!(kept, 1);
+        .expect("the order is kept");
+
+    // Stripe keeps its 500 under the key it was sent with, so paying again
+    // must not send that key again.
+    let http = app.signed_in("patient-payer", "a-good-password").await;
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        "https://checkout.stripe.test/c/pay/cs_test_1"
+    );
+    let keys: Vec<_> = fake
+        .posts()
+        .into_iter()
+        .map(|p| p.idempotency_key)
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -364,5 +384,148 @@ async fn a_payment_of_the_wrong_amount_fulfils_nothing_and_is_kept_as_credit() {
         run_jobs(&app, 3).await,
         switchboard_jobs::Pass::default(),
         "no PBX"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paying_again_while_the_checkout_is_open_sends_the_customer_back_to_it() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, location) = sign_up(&app, "clicker").await;
+    for _ in 0..3 {
+        assert_eq!(pay_again(&app, &http, &order).await, location);
+    }
+    assert_eq!(fake.sessions().len(), 1, "one session for one order");
+    assert_eq!(fake.open_sessions(), ["cs_test_1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signup_form_submitted_twice_at_once_opens_one_checkout_session() {
+    let (app, fake) = stripe_app().await;
+    let http = TestApp::browser();
+    let cart = app.page(&http, "/cart?plan=office").await;
+    let token = crate::commerce::checkout_token(&cart);
+    let form = good_form("doubleclick");
+    let (first, second) = tokio::join!(
+        crate::commerce::post_checkout(&app, &http, &cart, &token, &form),
+        crate::commerce::post_checkout(&app, &http, &cart, &token, &form),
+    );
+    for response in [&first, &second] {
+        assert_eq!(response.status(), 303);
+        assert_eq!(
+            response.headers()["location"],
+            "https://checkout.stripe.test/c/pay/cs_test_1"
+        );
+    }
+    assert_eq!(fake.sessions().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkout_whose_answer_was_lost_is_asked_for_again_with_the_same_key_and_not_opened_twice(
+) {
+    let (app, fake) = stripe_app().await;
+    fake.lose_next_answers(1);
+    let http = TestApp::browser();
+    let (response, _) = crate::commerce::checkout(&app, &http, &good_form("unlucky-net")).await;
+    assert_eq!(
+        response.status(),
+        503,
+        "the customer hears nothing came back"
+    );
+    assert_eq!(fake.sessions().len(), 1, "yet Stripe opened a session");
+    let mut conn = app.conn().await;
+    let order: String = orders::table
+        .select(orders::public_id)
+        .first(&mut conn)
+        .await
+        .expect("the order");
+    let http = app.signed_in("unlucky-net", "a-good-password").await;
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        "https://checkout.stripe.test/c/pay/cs_test_1",
+        "the retry is answered with the session the lost answer named"
+    );
+    assert_eq!(fake.sessions().len(), 1);
+    let keys: Vec<_> = fake
+        .posts()
+        .into_iter()
+        .map(|p| p.idempotency_key)
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkout_that_ran_out_is_replaced_and_one_about_to_run_out_is_expired_first() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, _) = sign_up(&app, "slowpayer").await;
+    fake.time_out("cs_test_1");
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        "https://checkout.stripe.test/c/pay/cs_test_2"
+    );
+    assert_eq!(fake.open_sessions(), ["cs_test_2"]);
+
+    // Five minutes left is too little to type a card: that session is
+    // closed at Stripe before another is opened.
+    fake.set_expires_at("cs_test_2", chrono::Utc::now().timestamp() + 300);
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        "https://checkout.stripe.test/c/pay/cs_test_3"
+    );
+    assert_eq!(fake.session("cs_test_2").status, "expired");
+    assert_eq!(
+        fake.open_sessions(),
+        ["cs_test_3"],
+        "never two open at once"
+    );
+    let paths: Vec<String> = fake.posts().into_iter().map(|p| p.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/checkout/sessions",
+            "/v1/checkout/sessions",
+            "/v1/checkout/sessions/cs_test_2/expire",
+            "/v1/checkout/sessions",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkout_paid_but_not_yet_confirmed_is_not_offered_again() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, _) = sign_up(&app, "quickpayer").await;
+    let completed = fake.complete("cs_test_1", true, "evt_1");
+    // Stripe's webhook is still on its way.
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        app.url(&format!("/orders/{order}?from=stripe"))
+    );
+    assert_eq!(fake.sessions().len(), 1);
+    assert_eq!(
+        deliver(&app.base_url, &completed, signed(&completed)).await,
+        200
+    );
+    assert_eq!(state_of(&app, &order).await, "paid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_post_to_stripe_carries_an_idempotency_key_made_from_its_cause() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, _) = sign_up(&app, "keyholder").await;
+    fake.set_expires_at("cs_test_1", chrono::Utc::now().timestamp() + 60);
+    pay_again(&app, &http, &order).await;
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 3);
+    let keys: Vec<String> = posts
+        .iter()
+        .map(|p| p.idempotency_key.clone().expect("every POST has a key"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            format!("checkout:{order}:0"),
+            "checkout-expire:cs_test_1".to_owned(),
+            format!("checkout:{order}:1"),
+        ]
     );
 }
