@@ -234,6 +234,7 @@ diesel::table! {
         outcome -> Text,
         detail -> Text,
         created_at -> Timestamptz,
+        refunded -> BigInt,
     }
 }
 

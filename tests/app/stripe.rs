@@ -8,7 +8,8 @@ use switchboard_core::schema::{accounts, journal_transactions, orders, payments,
 use crate::commerce::{good_form, run_jobs, seed_plan};
 use crate::harness::TestApp;
 use crate::stripe_double::{
-    deliver, session_event, signed, FakeStripe, SECRET_KEY, WEBHOOK_SECRET,
+    deliver, dispute_event, refund_event, session_event, signed, FakeStripe, SECRET_KEY,
+    WEBHOOK_SECRET,
 };
 
 async fn stripe_app() -> (TestApp, FakeStripe) {
@@ -528,4 +529,139 @@ async fn every_post_to_stripe_carries_an_idempotency_key_made_from_its_cause() {
             format!("checkout:{order}:1"),
         ]
     );
+}
+
+/// Signs up and pays through the stand-in; returns the order.
+async fn paid_order(app: &TestApp, fake: &FakeStripe, username: &str) -> String {
+    let (_, order, _) = sign_up(app, username).await;
+    let completed = fake.complete("cs_test_1", true, &format!("evt_paid_{username}"));
+    assert_eq!(
+        deliver(&app.base_url, &completed, signed(&completed)).await,
+        200
+    );
+    assert_eq!(state_of(app, &order).await, "paid");
+    order
+}
+
+async fn balance_of_order(app: &TestApp, order: &str) -> i64 {
+    let mut conn = app.conn().await;
+    let account: i64 = orders::table
+        .filter(orders::public_id.eq(order))
+        .select(orders::account_id)
+        .first(&mut conn)
+        .await
+        .expect("the order");
+    switchboard_core::money::ledger::balance(&mut conn, switchboard_core::AccountId(account))
+        .await
+        .expect("the balance")
+        .micros()
+}
+
+async fn transactions_of_kind(app: &TestApp, kind: &str) -> i64 {
+    let mut conn = app.conn().await;
+    journal_transactions::table
+        .filter(journal_transactions::kind.eq(kind))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count")
+}
+
+async fn staff_emails(app: &TestApp, subject: &str) -> i64 {
+    let mut conn = app.conn().await;
+    switchboard_core::schema::emails::table
+        .filter(switchboard_core::schema::emails::subject.like(format!("{subject}%")))
+        .filter(
+            switchboard_core::schema::emails::to_address.eq(&app.jobs.settings.email.staff_address),
+        )
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_refunds_replayed_and_out_of_order_take_exactly_the_refunded_amount_from_the_balance(
+) {
+    let (app, fake) = stripe_app().await;
+    let order = paid_order(&app, &fake, "refunded").await;
+    assert_eq!(balance_of_order(&app, &order).await, 0, "paid and charged");
+
+    let twenty = refund_event("evt_r1", "pi_test_1", 17_800, 2_000);
+    let fifty = refund_event("evt_r2", "pi_test_1", 17_800, 5_000);
+    let fifty_again = refund_event("evt_r2b", "pi_test_1", 17_800, 5_000);
+    let all = refund_event("evt_r3", "pi_test_1", 17_800, 17_800);
+    // The later refund arrives first; the earlier one, already included in
+    // it, changes nothing; replays (same event, or another event saying the
+    // same) change nothing.
+    for event in [&fifty, &twenty, &fifty, &fifty_again] {
+        assert_eq!(deliver(&app.base_url, event, signed(event)).await, 200);
+    }
+    assert_eq!(balance_of_order(&app, &order).await, -50_000_000);
+    assert_eq!(transactions_of_kind(&app, "refund").await, 1);
+    for _ in 0..2 {
+        assert_eq!(deliver(&app.base_url, &all, signed(&all)).await, 200);
+    }
+    assert_eq!(
+        balance_of_order(&app, &order).await,
+        -178_000_000,
+        "everything refunded has left the balance, once"
+    );
+    assert_eq!(transactions_of_kind(&app, "refund").await, 2);
+    assert_eq!(staff_emails(&app, "Refund").await, 2, "staff hear of each");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispute_takes_the_disputed_amount_from_the_balance_once_and_staff_are_told() {
+    let (app, fake) = stripe_app().await;
+    let order = paid_order(&app, &fake, "disputed").await;
+    let dispute = dispute_event("evt_d1", "dp_test_1", "pi_test_1", 17_800);
+    let same_dispute = dispute_event("evt_d2", "dp_test_1", "pi_test_1", 17_800);
+    for event in [&dispute, &dispute, &same_dispute] {
+        assert_eq!(deliver(&app.base_url, event, signed(event)).await, 200);
+    }
+    assert_eq!(balance_of_order(&app, &order).await, -178_000_000);
+    assert_eq!(transactions_of_kind(&app, "dispute").await, 1);
+    assert_eq!(staff_emails(&app, "Dispute").await, 1);
+    let mut conn = app.conn().await;
+    let disputes_book: i64 = switchboard_core::schema::ledger_accounts::table
+        .filter(switchboard_core::schema::ledger_accounts::code.eq("book:disputes:USD"))
+        .select(switchboard_core::schema::ledger_accounts::balance)
+        .first(&mut conn)
+        .await
+        .expect("the disputes book");
+    assert_eq!(
+        disputes_book, 178_000_000,
+        "the money at stake is in its own book"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_before_its_payment_is_asked_for_again_and_one_for_a_charge_not_ours_is_ignored() {
+    let (app, fake) = stripe_app().await;
+    let (_, order, _) = sign_up(&app, "early").await;
+    let completed = fake.complete("cs_test_1", true, "evt_1");
+    let early = refund_event("evt_r1", "pi_test_1", 17_800, 17_800).replace(
+        "\"metadata\":{}",
+        &format!("\"metadata\":{{\"order\":\"{order}\"}}"),
+    );
+    assert_eq!(
+        deliver(&app.base_url, &early, signed(&early)).await,
+        500,
+        "Stripe will send it again once the payment is recorded"
+    );
+    assert_eq!(
+        deliver(&app.base_url, &completed, signed(&completed)).await,
+        200
+    );
+    assert_eq!(deliver(&app.base_url, &early, signed(&early)).await, 200);
+    assert_eq!(balance_of_order(&app, &order).await, -178_000_000);
+
+    let foreign = refund_event("evt_r9", "pi_elsewhere", 5_000, 5_000);
+    let foreign_dispute = dispute_event("evt_d9", "dp_elsewhere", "pi_elsewhere", 5_000);
+    for event in [&foreign, &foreign_dispute] {
+        assert_eq!(deliver(&app.base_url, event, signed(event)).await, 200);
+    }
+    assert_eq!(transactions_of_kind(&app, "refund").await, 1);
+    assert_eq!(transactions_of_kind(&app, "dispute").await, 0);
 }

@@ -431,6 +431,46 @@ pub fn session_event(
     )
 }
 
+/// A `charge.refunded` event: `refunded` is the charge's `amount_refunded`,
+/// everything refunded so far, in cents.
+pub fn refund_event(event_id: &str, intent: &str, cents: i64, refunded: i64) -> String {
+    let charge = intent.replace("pi_", "ch_");
+    event_json(
+        event_id,
+        "charge.refunded",
+        serde_json::json!({
+            "id": charge,
+            "object": "charge",
+            "amount": cents,
+            "amount_captured": cents,
+            "amount_refunded": refunded,
+            "currency": "usd",
+            "paid": true,
+            "payment_intent": intent,
+            "refunded": refunded == cents,
+            "metadata": {},
+        }),
+    )
+}
+
+/// A `charge.dispute.created` event for `cents` of a payment.
+pub fn dispute_event(event_id: &str, dispute: &str, intent: &str, cents: i64) -> String {
+    event_json(
+        event_id,
+        "charge.dispute.created",
+        serde_json::json!({
+            "id": dispute,
+            "object": "dispute",
+            "amount": cents,
+            "charge": intent.replace("pi_", "ch_"),
+            "currency": "usd",
+            "payment_intent": intent,
+            "reason": "fraudulent",
+            "status": "needs_response",
+        }),
+    )
+}
+
 /// Posts a webhook to Switchboard with the given signature header.
 pub async fn deliver(
     base_url: &str,
