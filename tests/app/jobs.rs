@@ -137,19 +137,24 @@ async fn open_transactions(conn: &mut diesel_async::AsyncPgConnection) -> i64 {
     .n
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_database_transaction_is_open_while_the_controller_is_called_and_a_lost_answer_is_retried_with_the_same_request_id(
-) {
+/// Signs `username` up and pays with the test gateway: a PBX to provision.
+async fn paid_signup(app: &TestApp, username: &str) {
     use crate::commerce::{pay, seed_plan, signed_up};
-    use switchboard_controller::simulator::Faults;
-    use switchboard_core::schema::pbxes;
+    seed_plan(app).await;
+    let (http, order) = signed_up(app, username).await;
+    pay(app, &http, &order, "4242424242424242", None).await;
+}
 
-    let app = TestApp::spawn().await;
-    seed_plan(&app).await;
-    let (http, order) = signed_up(&app, "patient").await;
-    pay(&app, &http, &order, "4242424242424242", None).await;
-    // The controller makes the PBX, then keeps the answer past the
-    // client's two-second timeout.
+/// Signs `username` up and pays, then starts a job runner; returns it once
+/// the controller has made the PBX and sits on its answer past the
+/// client's two-second timeout.
+async fn provisioning_under_way(
+    app: &TestApp,
+    username: &str,
+) -> tokio::task::JoinHandle<anyhow::Result<Pass>> {
+    use switchboard_controller::simulator::Faults;
+
+    paid_signup(app, username).await;
     app.simulator.arm(Faults {
         lose_answer: 1,
         ..Faults::default()
@@ -166,6 +171,32 @@ async fn no_database_transaction_is_open_while_the_controller_is_called_and_a_lo
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    runner
+}
+
+/// After a retry: the controller made one PBX, under the request id
+/// Switchboard keeps for it, and the PBX is active.
+async fn one_active_pbx_under_its_request_id(app: &TestApp) {
+    use switchboard_core::schema::pbxes;
+    let made = app.simulator.pbxes();
+    assert_eq!(made.len(), 1, "the retry found the PBX the first call made");
+    let mut conn = app.conn().await;
+    let (request_id, state): (String, String) = pbxes::table
+        .select((pbxes::request_id, pbxes::state))
+        .first(&mut conn)
+        .await
+        .expect("the PBX");
+    assert_eq!(
+        (made[0].request_id.as_str(), state.as_str()),
+        (request_id.as_str(), "active")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_database_transaction_is_open_while_the_controller_is_called_and_a_lost_answer_is_retried_with_the_same_request_id(
+) {
+    let app = TestApp::spawn().await;
+    let runner = provisioning_under_way(&app, "patient").await;
     let mut conn = app.conn().await;
     assert_eq!(
         open_transactions(&mut conn).await,
@@ -196,19 +227,7 @@ async fn no_database_transaction_is_open_while_the_controller_is_called_and_a_lo
     assert_eq!(attempts, 1);
 
     assert_eq!(crate::commerce::run_jobs(&app, 3).await.succeeded, 1);
-    let made = app.simulator.pbxes();
-    assert_eq!(
-        made.len(),
-        1,
-        "the retry found the PBX the lost answer made"
-    );
-    let (request_id, state): (String, String) = pbxes::table
-        .select((pbxes::request_id, pbxes::state))
-        .first(&mut conn)
-        .await
-        .expect("the PBX");
-    assert_eq!(made[0].request_id, request_id);
-    assert_eq!(state, "active");
+    one_active_pbx_under_its_request_id(&app).await;
 }
 
 #[derive(QueryableByName)]
@@ -220,30 +239,8 @@ struct JobId {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provisioning_run_that_dies_during_the_controller_call_is_taken_up_again_after_its_lease_with_the_same_request_id(
 ) {
-    use crate::commerce::{pay, seed_plan, signed_up};
-    use switchboard_controller::simulator::Faults;
-    use switchboard_core::schema::pbxes;
-
     let app = TestApp::spawn().await;
-    seed_plan(&app).await;
-    let (http, order) = signed_up(&app, "crashy").await;
-    pay(&app, &http, &order, "4242424242424242", None).await;
-    app.simulator.arm(Faults {
-        lose_answer: 1,
-        ..Faults::default()
-    });
-    let runner = {
-        let (pool, jobs) = (app.pool.clone(), app.jobs.clone());
-        tokio::spawn(async move { run_due(&pool, &jobs).await })
-    };
-    let started = std::time::Instant::now();
-    while app.simulator.pbxes().is_empty() {
-        assert!(
-            started.elapsed().as_secs() < 10,
-            "the controller was never called"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let runner = provisioning_under_way(&app, "crashy").await;
     // The instance stops while the controller works.
     runner.abort();
     let _ = runner.await;
@@ -266,28 +263,15 @@ async fn a_provisioning_run_that_dies_during_the_controller_call_is_taken_up_aga
 
     // The lease runs out: another instance takes the job up.
     assert_eq!(crate::commerce::run_jobs(&app, 3).await.succeeded, 1);
-    let made = app.simulator.pbxes();
-    assert_eq!(made.len(), 1, "the same PBX, found by its request id");
-    let (request_id, state): (String, String) = pbxes::table
-        .select((pbxes::request_id, pbxes::state))
-        .first(&mut conn)
-        .await
-        .expect("the PBX");
-    assert_eq!(
-        (made[0].request_id.as_str(), state.as_str()),
-        (request_id.as_str(), "active")
-    );
+    one_active_pbx_under_its_request_id(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_whose_runner_stopped_during_every_attempt_is_given_up_without_running_again() {
-    use crate::commerce::{pay, seed_plan, signed_up};
     use switchboard_core::schema::{emails, pbxes};
 
     let app = TestApp::spawn().await;
-    seed_plan(&app).await;
-    let (http, order) = signed_up(&app, "doomed").await;
-    pay(&app, &http, &order, "4242424242424242", None).await;
+    paid_signup(&app, "doomed").await;
     // Every attempt allowed was claimed, and no runner came back from any.
     let mut conn = app.conn().await;
     diesel::update(background_jobs::table)

@@ -293,8 +293,23 @@ async fn a_declined_stripe_payment_leaves_the_order_awaiting_payment_with_a_way_
 async fn stripe_being_down_at_checkout_keeps_the_order_and_says_so() {
     let (app, fake) = stripe_app().await;
     fake.fail_next(1);
+    // Stripe keeps its 500 under the key it was sent with, so paying again
+    // must not send that key again.
+    assert_eq!(
+        signup_answered_503_then_paid_again(&app, "patient-payer").await,
+        "https://checkout.stripe.test/c/pay/cs_test_1"
+    );
+    let keys = idempotency_keys(&fake);
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1]);
+}
+
+/// Signs `username` up, checks the customer was told Stripe did not answer
+/// and that the order was kept, signs in and pays again; returns where the
+/// customer was sent.
+async fn signup_answered_503_then_paid_again(app: &TestApp, username: &str) -> String {
     let http = TestApp::browser();
-    let (response, _) = crate::commerce::checkout(&app, &http, &good_form("patient-payer")).await;
+    let (response, _) = crate::commerce::checkout(app, &http, &good_form(username)).await;
     assert_eq!(response.status(), 503);
     assert!(response
         .text()
@@ -307,21 +322,15 @@ async fn stripe_being_down_at_checkout_keeps_the_order_and_says_so() {
         .first(&mut conn)
         .await
         .expect("the order is kept");
+    let http = app.signed_in(username, "a-good-password").await;
+    pay_again(app, &http, &order).await
+}
 
-    // Stripe keeps its 500 under the key it was sent with, so paying again
-    // must not send that key again.
-    let http = app.signed_in("patient-payer", "a-good-password").await;
-    assert_eq!(
-        pay_again(&app, &http, &order).await,
-        "https://checkout.stripe.test/c/pay/cs_test_1"
-    );
-    let keys: Vec<_> = fake
-        .posts()
+fn idempotency_keys(fake: &FakeStripe) -> Vec<Option<String>> {
+    fake.posts()
         .into_iter()
         .map(|p| p.idempotency_key)
-        .collect();
-    assert_eq!(keys.len(), 2);
-    assert_ne!(keys[0], keys[1]);
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -425,32 +434,13 @@ async fn a_checkout_whose_answer_was_lost_is_asked_for_again_with_the_same_key_a
 ) {
     let (app, fake) = stripe_app().await;
     fake.lose_next_answers(1);
-    let http = TestApp::browser();
-    let (response, _) = crate::commerce::checkout(&app, &http, &good_form("unlucky-net")).await;
     assert_eq!(
-        response.status(),
-        503,
-        "the customer hears nothing came back"
-    );
-    assert_eq!(fake.sessions().len(), 1, "yet Stripe opened a session");
-    let mut conn = app.conn().await;
-    let order: String = orders::table
-        .select(orders::public_id)
-        .first(&mut conn)
-        .await
-        .expect("the order");
-    let http = app.signed_in("unlucky-net", "a-good-password").await;
-    assert_eq!(
-        pay_again(&app, &http, &order).await,
+        signup_answered_503_then_paid_again(&app, "unlucky-net").await,
         "https://checkout.stripe.test/c/pay/cs_test_1",
         "the retry is answered with the session the lost answer named"
     );
     assert_eq!(fake.sessions().len(), 1);
-    let keys: Vec<_> = fake
-        .posts()
-        .into_iter()
-        .map(|p| p.idempotency_key)
-        .collect();
+    let keys = idempotency_keys(&fake);
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0], keys[1]);
 }

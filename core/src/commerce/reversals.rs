@@ -117,11 +117,15 @@ impl Payment {
     }
 }
 
+/// The successful payment `payment` names, locked, once the currency a
+/// `what` (refund, dispute) is reported in is checked against it.
 async fn payment(
     conn: &mut AsyncPgConnection,
     payment: PaymentRef<'_>,
-) -> QueryResult<Option<Payment>> {
-    let Some((id, order_id, amount, currency, refunded)) = payments::table
+    currency: &str,
+    what: &'static str,
+) -> Result<Option<Payment>, ReversalError> {
+    let Some((id, order_id, amount, payment_currency, refunded)) = payments::table
         .filter(payments::gateway.eq(payment.gateway))
         .filter(payments::reference.eq(payment.reference))
         .filter(payments::outcome.eq("succeeded"))
@@ -139,6 +143,13 @@ async fn payment(
     else {
         return Ok(None);
     };
+    if !currency.eq_ignore_ascii_case(&payment_currency) {
+        return Err(ReversalError::CurrencyMismatch(
+            what,
+            currency.to_owned(),
+            payment_currency,
+        ));
+    }
     let (order, order_currency, account, account_name) = orders::table
         .inner_join(accounts::table)
         .filter(orders::id.eq(order_id))
@@ -153,8 +164,8 @@ async fn payment(
     Ok(Some(Payment {
         id,
         amount: Money(amount),
-        currency,
         refunded: Money(refunded),
+        currency: payment_currency,
         order,
         order_currency,
         account: AccountId(account),
@@ -175,16 +186,9 @@ pub async fn record_refund(
     currency: &str,
 ) -> Result<Recorded, ReversalError> {
     conn.transaction(async |conn| {
-        let Some(payment) = payment(conn, paid).await? else {
+        let Some(payment) = payment(conn, paid, currency, "refund").await? else {
             return Ok(Recorded::UnknownPayment);
         };
-        if !payment.currency.eq_ignore_ascii_case(currency) {
-            return Err(ReversalError::CurrencyMismatch(
-                "refund",
-                currency.to_owned(),
-                payment.currency,
-            ));
-        }
         let Some(growth) = refund_growth(payment.refunded, refunded_in_all) else {
             return Ok(Recorded::AlreadyRecorded);
         };
@@ -223,16 +227,9 @@ pub async fn record_dispute(
     currency: &str,
 ) -> Result<Recorded, ReversalError> {
     conn.transaction(async |conn| {
-        let Some(payment) = payment(conn, paid).await? else {
+        let Some(payment) = payment(conn, paid, currency, "dispute").await? else {
             return Ok(Recorded::UnknownPayment);
         };
-        if !payment.currency.eq_ignore_ascii_case(currency) {
-            return Err(ReversalError::CurrencyMismatch(
-                "dispute",
-                currency.to_owned(),
-                payment.currency,
-            ));
-        }
         if amount.micros() <= 0 {
             return Ok(Recorded::AlreadyRecorded);
         }
