@@ -36,6 +36,8 @@ pub struct StripeGateway {
 #[derive(Deserialize)]
 struct PaymentIntent {
     payment_method: Option<serde_json::Value>,
+    #[serde(default)]
+    metadata: std::collections::HashMap<String, String>,
 }
 
 /// Why a call to Stripe came to nothing.
@@ -221,13 +223,20 @@ impl StripeGateway {
         }
     }
 
+    async fn payment_intent(&self, id: &str) -> anyhow::Result<PaymentIntent> {
+        Ok(call(self.client.get(&format!("/payment_intents/{id}"))).await?)
+    }
+
+    /// The order a payment was made for, as Checkout wrote it on the
+    /// payment intent; `None` for a payment of something else.
+    pub async fn order_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
+        let mut intent = self.payment_intent(payment_intent).await?;
+        Ok(intent.metadata.remove("order"))
+    }
+
     /// The card a payment was made with, to charge it later.
     pub async fn payment_method_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
-        let intent: PaymentIntent = call(
-            self.client
-                .get(&format!("/payment_intents/{payment_intent}")),
-        )
-        .await?;
+        let intent = self.payment_intent(payment_intent).await?;
         Ok(match intent.payment_method {
             Some(serde_json::Value::String(id)) => Some(id),
             Some(serde_json::Value::Object(object)) => {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use switchboard_core::commerce::orders::{self, Outcome, PaymentError, PaymentReport};
-use switchboard_core::commerce::reversals::{self, PaymentRef, Recorded, ReversalError};
+use switchboard_core::commerce::reversals::{self, PaymentRef, ReversalError};
 use switchboard_core::db::{self, Pool};
 use switchboard_core::keys::SecretKey;
 use switchboard_core::money::Money;
@@ -149,9 +149,6 @@ struct Refund {
     /// Everything refunded of the charge so far, in cents.
     amount_refunded: i64,
     currency: String,
-    /// The order, when the payment intent's metadata reached the charge.
-    #[serde(default, deserialize_with = "order_of_metadata", rename = "metadata")]
-    order: Option<String>,
 }
 
 /// The parts of a dispute (`charge.dispute.created`) Switchboard reads.
@@ -176,13 +173,6 @@ impl Dispute {
     fn read(object: &serde_json::Value) -> Result<Dispute, WebhookError> {
         Dispute::deserialize(object).map_err(|e| WebhookError::Malformed(format!("a dispute: {e}")))
     }
-}
-
-fn order_of_metadata<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    let metadata = Option::<std::collections::HashMap<String, String>>::deserialize(deserializer)?;
-    Ok(metadata.and_then(|mut m| m.remove("order")))
 }
 
 fn reversal_failure(error: ReversalError) -> WebhookError {
@@ -249,6 +239,14 @@ impl Webhook<'_> {
             _ => None,
         };
         let mut conn = db::conn(self.pool).await.map_err(WebhookError::Internal)?;
+        let taken_back = match &action {
+            Some(Action::Refund(refund)) => refund.payment_intent.as_deref(),
+            Some(Action::Dispute(dispute)) => dispute.payment_intent.as_deref(),
+            _ => None,
+        };
+        if let Some(intent) = taken_back {
+            self.refuse_before_its_payment(&mut conn, intent).await?;
+        }
         conn.transaction(async |conn| {
             let first = diesel::insert_into(webhook_events::table)
                 .values((
@@ -315,18 +313,36 @@ impl Webhook<'_> {
         )
         .await
         .map_err(reversal_failure)?;
-        if recorded == Recorded::UnknownPayment {
-            if let Some(order) = &refund.order {
-                if orders::by_public_id(conn, order).await?.is_some() {
-                    // Ours, but its payment's event has not been handled yet:
-                    // refused, so Stripe sends this one again later.
-                    return Err(WebhookError::Internal(anyhow::anyhow!(
-                        "a refund of order {order}, whose payment is not recorded yet"
-                    )));
-                }
-            }
-        }
         Ok(format!("{recorded:?}"))
+    }
+
+    /// A refund or dispute of one of our orders' payments that is not
+    /// recorded yet (its event is still to come, or to be retried) is
+    /// refused, so Stripe sends it again later rather than it being lost.
+    /// Stripe is asked which order the payment was for only then, before
+    /// any transaction opens.
+    async fn refuse_before_its_payment(
+        &self,
+        conn: &mut AsyncPgConnection,
+        payment_intent: &str,
+    ) -> Result<(), WebhookError> {
+        if orders::payment_succeeded(conn, "stripe", payment_intent).await? {
+            return Ok(());
+        }
+        let order = self
+            .stripe
+            .order_of(payment_intent)
+            .await
+            .map_err(WebhookError::Internal)?;
+        match order {
+            Some(order) if orders::by_public_id(conn, &order).await?.is_some() => {
+                Err(WebhookError::Internal(anyhow::anyhow!(
+                    "money taken back from order {order}, whose payment is not recorded yet"
+                )))
+            }
+            // Not a payment of Switchboard's.
+            _ => Ok(()),
+        }
     }
 
     /// Takes a disputed amount from the customer's balance.

@@ -377,19 +377,32 @@ fn expire_session(
     })
 }
 
+/// A payment intent: the one a completed session made carries the session's
+/// order in its metadata, as Checkout's `payment_intent_data` asks; any
+/// other is a payment of something else.
 #[handler]
-fn payment_intent(req: &Request, Path(id): Path<String>) -> Response {
+fn payment_intent(
+    req: &Request,
+    Data(fake): Data<&FakeStripe>,
+    Path(id): Path<String>,
+) -> Response {
     if !authorised(req) {
         return unauthorised();
     }
-    let number = id.rsplit('_').next().unwrap_or("0");
+    let order = fake
+        .state()
+        .sessions
+        .iter()
+        .find(|s| s.payment_intent.as_deref() == Some(id.as_str()))
+        .and_then(|s| s.field("payment_intent_data[metadata][order]"));
     Json(serde_json::json!({
         "id": id,
         "object": "payment_intent",
         "status": "succeeded",
         "payment_method": "pm_card_visa",
-        "latest_charge": format!("ch_test_{number}"),
+        "latest_charge": id.replace("pi_", "ch_"),
         "setup_future_usage": "off_session",
+        "metadata": order.map(|o| serde_json::json!({ "order": o })).unwrap_or(serde_json::json!({})),
     }))
     .into_response()
 }

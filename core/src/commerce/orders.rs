@@ -434,11 +434,29 @@ pub async fn payment_declined(
     gateway: &str,
     reference: &str,
 ) -> QueryResult<bool> {
+    payment_reported(conn, gateway, reference, Outcome::Declined).await
+}
+
+/// Whether the gateway reported the payment `reference` made.
+pub async fn payment_succeeded(
+    conn: &mut AsyncPgConnection,
+    gateway: &str,
+    reference: &str,
+) -> QueryResult<bool> {
+    payment_reported(conn, gateway, reference, Outcome::Succeeded).await
+}
+
+async fn payment_reported(
+    conn: &mut AsyncPgConnection,
+    gateway: &str,
+    reference: &str,
+    outcome: Outcome,
+) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         payments::table
             .filter(payments::gateway.eq(gateway))
             .filter(payments::reference.eq(reference))
-            .filter(payments::outcome.eq("declined")),
+            .filter(payments::outcome.eq(outcome.as_str())),
     ))
     .get_result(conn)
     .await
