@@ -234,6 +234,78 @@ pub fn payment_kept(
     )
 }
 
+/// Money of a payment that went back to the customer's card or bank, as
+/// staff are told of it.
+pub struct TakenBack<'a> {
+    pub staff: &'a str,
+    pub account: &'a str,
+    pub order: &'a str,
+    pub paid: crate::money::Money,
+    pub amount: crate::money::Money,
+    pub currency: &'a str,
+    /// Whether the amount was taken from the customer's balance (it was not
+    /// when the payment, in another currency, was never credited).
+    pub from_balance: bool,
+}
+
+impl TakenBack<'_> {
+    fn outcome(&self, taken: &'static str) -> &'static str {
+        if self.from_balance {
+            taken
+        } else {
+            "The payment was in another currency and never credited, so the balance is unchanged: settle it by hand."
+        }
+    }
+}
+
+/// Tells staff a payment was partly or wholly refunded to the customer's card.
+pub fn refund_recorded(details: &TakenBack<'_>, refunded_in_all: crate::money::Money) -> Email {
+    let outcome = details.outcome("The amount was taken from the customer's balance.");
+    staff_notice(
+        details.staff,
+        &format!(
+            "Refund of {} for {}",
+            details.amount.format(details.currency),
+            details.account
+        ),
+        &format!("Stripe refunded money of a payment to the customer's card. {outcome}"),
+        &[
+            ("Account", details.account),
+            ("Order", details.order),
+            ("Paid", &details.paid.format(details.currency)),
+            ("Refunded now", &details.amount.format(details.currency)),
+            ("Refunded in all", &refunded_in_all.format(details.currency)),
+        ],
+    )
+}
+
+/// Tells staff a customer's bank disputes a payment.
+pub fn dispute_opened(details: &TakenBack<'_>, dispute: &str, reason: &str) -> Email {
+    let outcome = details.outcome(
+        "The amount was taken from the customer's balance and is held in the disputes book; if the dispute is won, credit it back by hand.",
+    );
+    staff_notice(
+        details.staff,
+        &format!(
+            "Dispute of {} for {}",
+            details.amount.format(details.currency),
+            details.account
+        ),
+        &format!(
+            "The customer's bank disputes a payment and has taken the amount back until the dispute is settled. \
+             Answer it in Stripe's dashboard before its deadline. {outcome}"
+        ),
+        &[
+            ("Account", details.account),
+            ("Order", details.order),
+            ("Paid", &details.paid.format(details.currency)),
+            ("Disputed", &details.amount.format(details.currency)),
+            ("Dispute", dispute),
+            ("Reason", reason),
+        ],
+    )
+}
+
 /// Tells staff a PBX could not be provisioned.
 pub fn provisioning_failed(staff: &str, account: &str, pbx: i64, error: &str) -> Email {
     staff_notice(

@@ -209,6 +209,7 @@ diesel::table! {
         checkout_token -> Nullable<Text>,
         paid_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        checkout_attempt -> Integer,
     }
 }
 
@@ -233,6 +234,7 @@ diesel::table! {
         outcome -> Text,
         detail -> Text,
         created_at -> Timestamptz,
+        refunded -> BigInt,
     }
 }
 

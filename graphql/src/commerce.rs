@@ -649,9 +649,12 @@ impl CommerceMutation {
             .await
             .map_err(internal)?
             .ok_or("The plan vanished.")?;
+        // The stored address, as paying again sends: the same request under
+        // the same idempotency key.
+        let email = user_email(&mut conn, order.account_id).await?;
         let payment_url = commerce
             .gateway
-            .start_checkout(&mut conn, commerce.settings.base_url(), &order, &plan, form.email.trim())
+            .start_checkout(&mut conn, commerce.settings.base_url(), &order, &plan, &email)
             .await
             .map_err(|e| {
                 tracing::error!(error = %format!("{e:#}"), "starting a checkout failed");
@@ -665,7 +668,9 @@ impl CommerceMutation {
     }
 
     /// Starts paying for an order again (after a decline or an abandoned
-    /// checkout); returns where to pay.
+    /// checkout); returns where to pay: the order's open checkout while it
+    /// can still be paid, or the order's page while a payment is being
+    /// confirmed, so one order is never paid twice.
     #[graphql(guard = "Allow(SIGNED_IN)")]
     async fn pay_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<String> {
         let commerce = commerce(ctx)?;

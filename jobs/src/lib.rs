@@ -1,9 +1,12 @@
 //! Background jobs. Jobs are rows, not timers: the scheduler only enqueues
 //! (a dedupe key makes enqueuing from several instances harmless), and the
-//! runner claims one row at a time with `FOR UPDATE SKIP LOCKED`, so no two
-//! instances ever run the same job at once. A failed job is retried with
-//! exponential backoff until its budget is spent, then given up with a
-//! notice; every job can run twice without harm.
+//! runner claims one row at a time (`FOR UPDATE SKIP LOCKED`) for a lease,
+//! committed before the job runs: no two instances run the same job at
+//! once, no transaction is held while a job waits on the outside world, and
+//! the row stays queued until the job is done, so a crash delays it by the
+//! lease and loses nothing. A failed job is retried with exponential backoff
+//! until its budget is spent, then given up with a notice; every job can
+//! run twice without harm.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -63,6 +66,18 @@ impl Job {
         [Job::PurgeExpiredSessions, Job::ProvisionPbx, Job::PullCdrs]
             .into_iter()
             .find(|job| job.name() == name)
+    }
+
+    /// Whether the runner runs the job in one database transaction. A job
+    /// that waits on an outside system opens its own short ones around the
+    /// call instead, so no transaction is held while it waits.
+    fn runs_in_one_transaction(self) -> bool {
+        match self {
+            Job::PurgeExpiredSessions => true,
+            // A pull reads the PBX's database first, then stores what it
+            // read in ingestion's own transaction.
+            Job::ProvisionPbx | Job::PullCdrs => false,
+        }
     }
 
     /// Attempts before the job is given up.
@@ -172,10 +187,7 @@ pub async fn run_due(pool: &Pool, ctx: &JobContext) -> anyhow::Result<Pass> {
     let mut pass = Pass::default();
     loop {
         let mut conn = db::conn(pool).await?;
-        let outcome = conn
-            .transaction(async |conn| run_one(conn, ctx).await)
-            .await
-            .context("running a job")?;
+        let outcome = run_one(&mut conn, ctx).await.context("running a job")?;
         match outcome {
             None => return Ok(pass),
             Some(Outcome::Succeeded) => pass.succeeded += 1,
@@ -185,76 +197,166 @@ pub async fn run_due(pool: &Pool, ctx: &JobContext) -> anyhow::Result<Pass> {
     }
 }
 
+/// How long a claimed job is left to its runner before another instance
+/// takes it up, as it does after a crash: longer than any job runs (a
+/// provisioning run is one controller command within its timeout).
+fn lease(ctx: &JobContext) -> chrono::Duration {
+    let controller = i64::try_from(ctx.settings.controller.timeout_seconds).unwrap_or(i64::MAX);
+    chrono::Duration::seconds(controller.saturating_mul(3).max(600))
+}
+
+/// A job row claimed by this runner. `attempts` counts this attempt and
+/// fences the claim: once the lease ran out and another runner claimed the
+/// row, this one's bookkeeping matches nothing.
+struct Claim {
+    id: i64,
+    job_type: String,
+    data: String,
+    attempts: i32,
+    last_error: Option<String>,
+}
+
+/// Claims the oldest due job for a lease, in a transaction of its own that
+/// ends before the job runs: a job waiting on the controller holds no
+/// transaction and no lock, and the row stays queued until the job is done.
+async fn claim(
+    conn: &mut AsyncPgConnection,
+    lease: chrono::Duration,
+) -> QueryResult<Option<Claim>> {
+    conn.transaction(async |conn| {
+        let due: Option<(i64, String, String, i32, Option<String>)> = background_jobs::table
+            .filter(background_jobs::run_after.le(Utc::now()))
+            .order(background_jobs::id)
+            .select((
+                background_jobs::id,
+                background_jobs::job_type,
+                background_jobs::data,
+                background_jobs::attempts,
+                background_jobs::last_error,
+            ))
+            .for_update()
+            .skip_locked()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((id, job_type, data, attempts, last_error)) = due else {
+            return Ok(None);
+        };
+        diesel::update(background_jobs::table.find(id))
+            .set((
+                background_jobs::attempts.eq(attempts + 1),
+                background_jobs::run_after.eq(Utc::now() + lease),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(Some(Claim {
+            id,
+            job_type,
+            data,
+            attempts: attempts + 1,
+            last_error,
+        }))
+    })
+    .await
+}
+
+/// The claimed row, while this runner's claim holds.
+fn claimed(
+    claim: &Claim,
+) -> diesel::dsl::Filter<
+    diesel::dsl::Find<background_jobs::table, i64>,
+    diesel::dsl::Eq<background_jobs::attempts, i32>,
+> {
+    background_jobs::table
+        .find(claim.id)
+        .filter(background_jobs::attempts.eq(claim.attempts))
+}
+
+/// Removes a finished job's row.
+async fn finish(conn: &mut AsyncPgConnection, claim: &Claim) -> QueryResult<()> {
+    if diesel::delete(claimed(claim)).execute(conn).await? == 0 {
+        tracing::warn!(job = %claim.job_type, id = claim.id, "the job's lease ran out before it finished; another runner has it");
+    }
+    Ok(())
+}
+
+/// Tells people the job is given up, and removes it, all or nothing. If the
+/// hook fails, the job is removed all the same.
+async fn give_up(
+    conn: &mut AsyncPgConnection,
+    ctx: &JobContext,
+    job: Job,
+    claim: &Claim,
+    error: &str,
+) -> anyhow::Result<()> {
+    tracing::error!(job = %claim.job_type, attempts = claim.attempts, "job given up");
+    conn.transaction(async |conn| {
+        if let Err(hook) = conn
+            .transaction(async |conn| job.give_up(conn, ctx, &claim.data, error).await)
+            .await
+        {
+            tracing::error!(job = %claim.job_type, error = %format!("{hook:#}"), "giving up failed");
+        }
+        finish(conn, claim).await
+    })
+    .await?;
+    Ok(())
+}
+
 /// Claims and runs one due job; `None` when there is none.
 async fn run_one(
     conn: &mut AsyncPgConnection,
     ctx: &JobContext,
 ) -> anyhow::Result<Option<Outcome>> {
-    let claimed: Option<(i64, String, String, i32)> = background_jobs::table
-        .filter(background_jobs::run_after.le(Utc::now()))
-        .order(background_jobs::id)
-        .select((
-            background_jobs::id,
-            background_jobs::job_type,
-            background_jobs::data,
-            background_jobs::attempts,
-        ))
-        .for_update()
-        .skip_locked()
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((id, job_type, data, attempts)) = claimed else {
+    let Some(claim) = claim(conn, lease(ctx)).await? else {
         return Ok(None);
     };
-    let Some(job) = Job::from_name(&job_type) else {
+    let Some(job) = Job::from_name(&claim.job_type) else {
         // A job this version does not know (left by another version, say):
         // keeping it would retry it forever.
-        tracing::error!(job = %job_type, id, "no job is called this; given up");
-        diesel::delete(background_jobs::table.find(id))
-            .execute(conn)
-            .await?;
+        tracing::error!(job = %claim.job_type, id = claim.id, "no job is called this; given up");
+        finish(conn, &claim).await?;
         return Ok(Some(Outcome::GivenUp));
     };
-    // The job's own work runs in a savepoint: if it fails, its writes are
-    // undone but the attempt is still recorded.
-    let result = conn
-        .transaction(async |conn| job.run(conn, ctx, &data).await)
-        .await;
+    if claim.attempts > job.max_attempts() {
+        // Every attempt allowed was claimed and none came back: the runner
+        // stopped during each (a crash, a restart).
+        let error = claim
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "the runner stopped during every attempt".into());
+        give_up(conn, ctx, job, &claim, &error).await?;
+        return Ok(Some(Outcome::GivenUp));
+    }
+    // A job that calls outside manages its own transactions around the
+    // call; the others run in one, undone whole if they fail.
+    let result = if job.runs_in_one_transaction() {
+        conn.transaction(async |conn| job.run(conn, ctx, &claim.data).await)
+            .await
+    } else {
+        job.run(conn, ctx, &claim.data).await
+    };
     let Err(error) = result else {
-        diesel::delete(background_jobs::table.find(id))
-            .execute(conn)
-            .await?;
+        finish(conn, &claim).await?;
         return Ok(Some(Outcome::Succeeded));
     };
-    let attempts = attempts + 1;
     let error = format!("{error:#}");
-    tracing::warn!(job = %job_type, attempts, %error, "job failed");
-    // The hooks run in savepoints too: if one fails, the attempt still counts.
+    tracing::warn!(job = %claim.job_type, attempts = claim.attempts, %error, "job failed");
+    // The hook runs in a transaction of its own: if it fails, the attempt still counts.
     if let Err(hook) = conn
-        .transaction(async |conn| job.note_failure(conn, &data, &error).await)
+        .transaction(async |conn| job.note_failure(conn, &claim.data, &error).await)
         .await
     {
-        tracing::error!(job = %job_type, error = %format!("{hook:#}"), "recording a failure failed");
+        tracing::error!(job = %claim.job_type, error = %format!("{hook:#}"), "recording a failure failed");
     }
-    if attempts >= job.max_attempts() {
-        tracing::error!(job = %job_type, attempts, "job given up");
-        if let Err(hook) = conn
-            .transaction(async |conn| job.give_up(conn, ctx, &data, &error).await)
-            .await
-        {
-            tracing::error!(job = %job_type, error = %format!("{hook:#}"), "giving up failed");
-        }
-        diesel::delete(background_jobs::table.find(id))
-            .execute(conn)
-            .await?;
+    if claim.attempts >= job.max_attempts() {
+        give_up(conn, ctx, job, &claim, &error).await?;
         return Ok(Some(Outcome::GivenUp));
     }
-    diesel::update(background_jobs::table.find(id))
+    diesel::update(claimed(&claim))
         .set((
-            background_jobs::attempts.eq(attempts),
             background_jobs::last_error.eq(&error),
-            background_jobs::run_after.eq(Utc::now() + backoff(attempts - 1)),
+            background_jobs::run_after.eq(Utc::now() + backoff(claim.attempts - 1)),
         ))
         .execute(conn)
         .await?;

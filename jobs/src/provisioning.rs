@@ -2,10 +2,10 @@
 
 use anyhow::Context;
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use switchboard_controller::CreatePbx;
 use switchboard_core::outbox::{self, WelcomeDetails};
-use switchboard_core::schema::{accounts, users};
+use switchboard_core::schema::{accounts, pbxes as pbxes_table, users};
 use switchboard_core::{commerce::orders, commerce::pbxes, commerce::plans};
 
 use crate::JobContext;
@@ -18,7 +18,9 @@ fn pbx_id(data: &str) -> anyhow::Result<i64> {
 
 /// Creates the PBX (the request id makes a retry after a lost answer find
 /// the same one), marks it active, completes the order and queues the welcome
-/// email. A PBX no longer provisioning is left alone.
+/// email. A PBX no longer provisioning is left alone. `conn` is in no
+/// transaction: the controller is called with none open, and what its answer
+/// changes is written in one short transaction after it.
 pub async fn provision(
     conn: &mut AsyncPgConnection,
     ctx: &JobContext,
@@ -48,35 +50,49 @@ pub async fn provision(
             account: pbx.account_id.to_string(),
         })
         .await?;
-    pbxes::mark_active(conn, id, &created.id, &created.hostname).await?;
-    pbxes::learn_trunks(conn, id, &created.trunks).await?;
-    if let Some(order) = pbx.order_id {
-        orders::set_state(conn, order, "fulfilled").await?;
-    }
-    let (username, email): (String, String) = users::table
-        .filter(users::account_id.eq(pbx.account_id))
-        .order(users::id)
-        .select((users::username, users::email))
-        .first(conn)
-        .await?;
-    let name: String = accounts::table
-        .find(pbx.account_id)
-        .select(accounts::contact_name)
-        .first(conn)
-        .await?;
-    let portal_url = format!("{}/sign-in", ctx.settings.base_url());
-    let welcome = outbox::welcome(&WelcomeDetails {
-        to: &email,
-        name: &name,
-        username: &username,
-        plan: &plan.name,
-        hostname: &created.hostname,
-        gui_password: &password,
-        portal_url: &portal_url,
-    });
-    outbox::queue_sealed(conn, &ctx.key, &welcome, Some(&format!("welcome:{id}"))).await?;
-    tracing::info!(pbx = id, controller_id = %created.id, "PBX provisioned");
-    Ok(())
+    conn.transaction(async |conn| {
+        // Looked at again under a lock: a run whose lease ran out, or staff,
+        // may have settled the PBX while the controller worked.
+        let state: String = pbxes_table::table
+            .find(id)
+            .select(pbxes_table::state)
+            .for_update()
+            .first(conn)
+            .await?;
+        if state != "provisioning" {
+            return Ok(());
+        }
+        pbxes::mark_active(conn, id, &created.id, &created.hostname).await?;
+        pbxes::learn_trunks(conn, id, &created.trunks).await?;
+        if let Some(order) = pbx.order_id {
+            orders::set_state(conn, order, "fulfilled").await?;
+        }
+        let (username, email): (String, String) = users::table
+            .filter(users::account_id.eq(pbx.account_id))
+            .order(users::id)
+            .select((users::username, users::email))
+            .first(conn)
+            .await?;
+        let name: String = accounts::table
+            .find(pbx.account_id)
+            .select(accounts::contact_name)
+            .first(conn)
+            .await?;
+        let portal_url = format!("{}/sign-in", ctx.settings.base_url());
+        let welcome = outbox::welcome(&WelcomeDetails {
+            to: &email,
+            name: &name,
+            username: &username,
+            plan: &plan.name,
+            hostname: &created.hostname,
+            gui_password: &password,
+            portal_url: &portal_url,
+        });
+        outbox::queue_sealed(conn, &ctx.key, &welcome, Some(&format!("welcome:{id}"))).await?;
+        tracing::info!(pbx = id, controller_id = %created.id, "PBX provisioned");
+        anyhow::Ok(())
+    })
+    .await
 }
 
 /// Shows the latest failure on the PBX and the order as being worked on.

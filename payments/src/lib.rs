@@ -4,12 +4,13 @@
 //! `orders::record_payment`, the one fulfilment path.
 #![forbid(unsafe_code)]
 
+pub mod checkout;
 pub mod stripe;
 pub mod test_gateway;
 pub mod webhook;
 
 use diesel_async::AsyncPgConnection;
-use switchboard_core::commerce::orders::{self, Order};
+use switchboard_core::commerce::orders::Order;
 use switchboard_core::commerce::plans::Plan;
 use switchboard_core::config::Settings;
 
@@ -41,7 +42,7 @@ impl Gateway {
         }
     }
 
-    /// Where to send the customer to pay for an order.
+    /// Where to send the customer to pay for an order (see `StripeGateway::checkout`).
     pub async fn start_checkout(
         &self,
         conn: &mut AsyncPgConnection,
@@ -52,13 +53,7 @@ impl Gateway {
     ) -> anyhow::Result<String> {
         match self {
             Gateway::Test => Ok(format!("{base_url}/pay/test/{}", order.public_id)),
-            Gateway::Stripe(stripe) => {
-                let session = stripe.create_checkout(base_url, order, plan, email).await?;
-                orders::set_gateway_session(conn, order.id, &session.id).await?;
-                session
-                    .url
-                    .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
-            }
+            Gateway::Stripe(stripe) => stripe.checkout(conn, base_url, order, plan, email).await,
         }
     }
 }

@@ -1,20 +1,30 @@
-//! Stripe through async-stripe: a Checkout Session per order, with the card
-//! saved for later top-ups.
+//! Stripe through async-stripe: at most one payable Checkout Session per
+//! order, with the card saved for later top-ups. Every POST carries an
+//! idempotency key made from what caused it, so a retried or doubled request
+//! is answered with the first one's result instead of doing the work twice.
 
+use diesel_async::AsyncPgConnection;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use stripe::{
     CheckoutSessionCustomerCreation, CheckoutSessionMode, Client, CreateCheckoutSession,
     CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionLineItemsPriceDataProductData, CreateCheckoutSessionPaymentIntentData,
-    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, Currency,
+    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, Currency, RequestStrategy, StripeError,
 };
-use switchboard_core::commerce::orders::Order;
+use switchboard_core::commerce::orders::{self, Order};
 use switchboard_core::commerce::plans::Plan;
 use switchboard_core::config::StripeSettings;
 use switchboard_core::money::Money;
 
+use crate::checkout::{self, Session, Step};
+
 /// How long a call to Stripe may take.
 const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How often a POST is sent again while Stripe answers that another request
+/// with its key is still running (a double submit), and how long apart.
+const CONFLICT_RETRIES: u32 = 5;
+const CONFLICT_PAUSE: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// A Stripe account.
 #[derive(Clone)]
@@ -23,16 +33,24 @@ pub struct StripeGateway {
     pub(crate) webhook_secret: String,
 }
 
-/// The parts of a Checkout Session Switchboard reads.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Session {
-    pub id: String,
-    pub url: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct PaymentIntent {
     payment_method: Option<serde_json::Value>,
+    #[serde(default)]
+    metadata: std::collections::HashMap<String, String>,
+}
+
+/// Why a call to Stripe came to nothing.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    /// Stripe answered, with an error. It keeps that answer under the
+    /// request's idempotency key, so sending the key again would only repeat it.
+    #[error("Stripe refused: {0}")]
+    Refused(StripeError),
+    /// No answer (a timeout, a broken connection): the work may have been
+    /// done, and only the same key finds out without doing it twice.
+    #[error("no answer from Stripe: {0}")]
+    NoAnswer(String),
 }
 
 impl StripeGateway {
@@ -51,20 +69,84 @@ impl StripeGateway {
         })
     }
 
+    /// Where the customer pays for an order: its open session when it still
+    /// fits, the order's page when a payment is already under way, or a new
+    /// session once no other can be paid.
+    pub async fn checkout(
+        &self,
+        conn: &mut AsyncPgConnection,
+        base_url: &str,
+        order: &Order,
+        plan: &Plan,
+        email: &str,
+    ) -> anyhow::Result<String> {
+        let progress = format!("{base_url}/orders/{}?from=stripe", order.public_id);
+        if let Some(current) = &order.gateway_session_id {
+            let session = self.retrieve_checkout(current).await?;
+            let declined = match &session.payment_intent {
+                Some(intent) => orders::payment_declined(conn, "stripe", intent).await?,
+                None => false,
+            };
+            let now = chrono::Utc::now().timestamp();
+            let cents = Money(order.total).to_cents();
+            match checkout::next_step(&session, cents, &order.currency, now, declined) {
+                Step::Reuse(url) => return Ok(url),
+                Step::Wait => return Ok(progress),
+                Step::Open => {}
+                Step::ExpireThenOpen => {
+                    if let Err(refused) = self.expire_checkout(current).await {
+                        // Paid, or run out, since we looked: look again.
+                        let again = self.retrieve_checkout(current).await?;
+                        match again.status.as_deref() {
+                            Some("expired") => {}
+                            Some("complete") => return Ok(progress),
+                            _ => return Err(refused),
+                        }
+                    }
+                }
+            }
+        }
+        let attempt = order.checkout_attempt;
+        let key = format!("checkout:{}:{attempt}", order.public_id);
+        match self
+            .create_checkout(base_url, order, plan, email, &key)
+            .await
+        {
+            Ok(session) => {
+                orders::opened_checkout(conn, order.id, attempt, &session.id).await?;
+                session
+                    .url
+                    .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
+            }
+            Err(CallError::Refused(error)) => {
+                // The next try must not send this key, or it gets this answer again.
+                orders::checkout_refused(conn, order.id, attempt).await?;
+                Err(anyhow::anyhow!(
+                    "opening a Checkout Session: Stripe refused: {error}"
+                ))
+            }
+            Err(error @ CallError::NoAnswer(_)) => {
+                Err(anyhow::anyhow!("opening a Checkout Session: {error}"))
+            }
+        }
+    }
+
     /// Opens a Checkout Session for an order: one line for the setup fee and
     /// first month, the card kept for off-session top-ups.
-    pub async fn create_checkout(
+    async fn create_checkout(
         &self,
         base_url: &str,
         order: &Order,
         plan: &Plan,
         email: &str,
-    ) -> anyhow::Result<Session> {
-        let currency: Currency = order
-            .currency
-            .to_lowercase()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("Stripe does not take {}", order.currency))?;
+        idempotency_key: &str,
+    ) -> Result<Session, CallError> {
+        let currency: Currency = order.currency.to_lowercase().parse().map_err(|_| {
+            CallError::Refused(StripeError::ClientError(format!(
+                "Stripe does not take {}",
+                order.currency
+            )))
+        })?;
         let success = format!("{base_url}/orders/{}?from=stripe", order.public_id);
         let cancel = format!("{base_url}/orders/{}?cancelled=1", order.public_id);
         let mut params = CreateCheckoutSession::new();
@@ -95,34 +177,66 @@ impl StripeGateway {
             }),
             ..Default::default()
         }]);
-        let session: Session = tokio::time::timeout(
-            STRIPE_TIMEOUT,
-            self.client.post_form("/checkout/sessions", params),
-        )
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "Stripe did not answer within {} seconds",
-                STRIPE_TIMEOUT.as_secs()
-            )
-        })??;
-        Ok(session)
+        self.post("/checkout/sessions", &params, idempotency_key)
+            .await
+    }
+
+    /// Reads a Checkout Session as it stands at Stripe.
+    async fn retrieve_checkout(&self, id: &str) -> anyhow::Result<Session> {
+        call(self.client.get(&format!("/checkout/sessions/{id}")))
+            .await
+            .map_err(|e| anyhow::anyhow!("reading Checkout Session {id}: {e}"))
+    }
+
+    /// Closes an open Checkout Session so it can no longer be paid.
+    async fn expire_checkout(&self, id: &str) -> anyhow::Result<Session> {
+        let key = format!("checkout-expire:{id}");
+        let no_params = std::collections::BTreeMap::<String, String>::new();
+        self.post(&format!("/checkout/sessions/{id}/expire"), &no_params, &key)
+            .await
+            .map_err(|e| anyhow::anyhow!("expiring Checkout Session {id}: {e}"))
+    }
+
+    /// POSTs a form with an idempotency key. While Stripe answers 409 (a
+    /// request with the same key is still running: the other half of a
+    /// double submit), waits and asks again, to get that request's answer.
+    async fn post<T, F>(&self, path: &str, form: &F, key: &str) -> Result<T, CallError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: serde::Serialize,
+    {
+        let client = self
+            .client
+            .clone()
+            .with_strategy(RequestStrategy::Idempotent(key.to_owned()));
+        let mut conflicts = 0;
+        loop {
+            match call(client.post_form(path, form)).await {
+                Err(CallError::Refused(StripeError::Stripe(error)))
+                    if error.http_status == 409 && conflicts < CONFLICT_RETRIES =>
+                {
+                    conflicts += 1;
+                    tokio::time::sleep(CONFLICT_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn payment_intent(&self, id: &str) -> anyhow::Result<PaymentIntent> {
+        Ok(call(self.client.get(&format!("/payment_intents/{id}"))).await?)
+    }
+
+    /// The order a payment was made for, as Checkout wrote it on the
+    /// payment intent; `None` for a payment of something else.
+    pub async fn order_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
+        let mut intent = self.payment_intent(payment_intent).await?;
+        Ok(intent.metadata.remove("order"))
     }
 
     /// The card a payment was made with, to charge it later.
     pub async fn payment_method_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
-        let intent: PaymentIntent = tokio::time::timeout(
-            STRIPE_TIMEOUT,
-            self.client
-                .get(&format!("/payment_intents/{payment_intent}")),
-        )
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "Stripe did not answer within {} seconds",
-                STRIPE_TIMEOUT.as_secs()
-            )
-        })??;
+        let intent = self.payment_intent(payment_intent).await?;
         Ok(match intent.payment_method {
             Some(serde_json::Value::String(id)) => Some(id),
             Some(serde_json::Value::Object(object)) => {
@@ -130,5 +244,24 @@ impl StripeGateway {
             }
             _ => None,
         })
+    }
+}
+
+/// One call to Stripe, within `STRIPE_TIMEOUT`.
+async fn call<T>(
+    request: impl std::future::Future<Output = Result<T, StripeError>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(STRIPE_TIMEOUT, request).await {
+        Err(_) => Err(CallError::NoAnswer(format!(
+            "Stripe did not answer within {} seconds",
+            STRIPE_TIMEOUT.as_secs()
+        ))),
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(error @ (StripeError::ClientError(_) | StripeError::Timeout))) => {
+            Err(CallError::NoAnswer(error.to_string()))
+        }
+        // An error answer, or one that could not be read (an error code this
+        // library does not know is read as such).
+        Ok(Err(error)) => Err(CallError::Refused(error)),
     }
 }

@@ -1,14 +1,16 @@
 //! Stripe's webhooks: the signature checked over the raw body, each event
-//! handled once by its id, and paid Checkout Sessions fulfilled through
-//! `orders::record_payment`.
+//! handled once by its id; paid Checkout Sessions fulfilled through
+//! `orders::record_payment`, refunds and disputes taken from the balance
+//! through `reversals`.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use switchboard_core::commerce::orders::{self, Outcome, PaymentError, PaymentReport};
+use switchboard_core::commerce::reversals::{self, PaymentRef, ReversalError};
 use switchboard_core::db::{self, Pool};
 use switchboard_core::keys::SecretKey;
 use switchboard_core::money::Money;
@@ -131,6 +133,57 @@ impl From<diesel::result::Error> for WebhookError {
     }
 }
 
+/// What an event asks of Switchboard.
+enum Action {
+    Payment((String, PaymentReport)),
+    Refund(Refund),
+    Dispute(Dispute),
+}
+
+/// The parts of a refunded charge (`charge.refunded`) Switchboard reads.
+#[derive(Deserialize)]
+struct Refund {
+    #[serde(rename = "id")]
+    charge: String,
+    payment_intent: Option<String>,
+    /// Everything refunded of the charge so far, in cents.
+    amount_refunded: i64,
+    currency: String,
+}
+
+/// The parts of a dispute (`charge.dispute.created`) Switchboard reads.
+#[derive(Deserialize)]
+struct Dispute {
+    id: String,
+    payment_intent: Option<String>,
+    /// The disputed amount, in cents.
+    amount: i64,
+    currency: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl Refund {
+    fn read(object: &serde_json::Value) -> Result<Refund, WebhookError> {
+        Refund::deserialize(object).map_err(|e| WebhookError::Malformed(format!("a charge: {e}")))
+    }
+}
+
+impl Dispute {
+    fn read(object: &serde_json::Value) -> Result<Dispute, WebhookError> {
+        Dispute::deserialize(object).map_err(|e| WebhookError::Malformed(format!("a dispute: {e}")))
+    }
+}
+
+fn reversal_failure(error: ReversalError) -> WebhookError {
+    match error {
+        // Stripe refunds and disputes in the charge's currency: another one
+        // is not an event that waiting will mend.
+        error @ ReversalError::CurrencyMismatch(..) => WebhookError::Malformed(error.to_string()),
+        other => WebhookError::Internal(other.into()),
+    }
+}
+
 /// What an event says of its session's payment.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -166,13 +219,34 @@ impl Webhook<'_> {
         let event: Event =
             serde_json::from_slice(payload).map_err(|e| WebhookError::Malformed(e.to_string()))?;
         let object = &event.data.object;
-        let report = match event.kind.as_str() {
-            "checkout.session.completed" => self.report(object, Status::FromSession).await?,
-            "checkout.session.async_payment_succeeded" => self.report(object, Status::Paid).await?,
-            "checkout.session.async_payment_failed" => self.report(object, Status::Failed).await?,
+        // Stripe is asked (for the card of a payment) before the transaction,
+        // so no transaction waits on it.
+        let action = match event.kind.as_str() {
+            "checkout.session.completed" => self
+                .report(object, Status::FromSession)
+                .await?
+                .map(Action::Payment),
+            "checkout.session.async_payment_succeeded" => self
+                .report(object, Status::Paid)
+                .await?
+                .map(Action::Payment),
+            "checkout.session.async_payment_failed" => self
+                .report(object, Status::Failed)
+                .await?
+                .map(Action::Payment),
+            "charge.refunded" => Some(Action::Refund(Refund::read(object)?)),
+            "charge.dispute.created" => Some(Action::Dispute(Dispute::read(object)?)),
             _ => None,
         };
         let mut conn = db::conn(self.pool).await.map_err(WebhookError::Internal)?;
+        let taken_back = match &action {
+            Some(Action::Refund(refund)) => refund.payment_intent.as_deref(),
+            Some(Action::Dispute(dispute)) => dispute.payment_intent.as_deref(),
+            _ => None,
+        };
+        if let Some(intent) = taken_back {
+            self.refuse_before_its_payment(&mut conn, intent).await?;
+        }
         conn.transaction(async |conn| {
             let first = diesel::insert_into(webhook_events::table)
                 .values((
@@ -187,19 +261,114 @@ impl Webhook<'_> {
             if first == 0 {
                 return Ok(WebhookOutcome::Duplicate);
             }
-            let Some((order, report)) = report else {
-                return Ok(WebhookOutcome::Handled(format!("{}: nothing to do", event.kind)));
-            };
-            match orders::record_payment(conn, self.key, self.staff_address, &order, &report).await {
-                Ok(result) => Ok(WebhookOutcome::Handled(format!("{}: {result:?}", event.kind))),
-                Err(PaymentError::UnknownOrder(order)) => {
-                    tracing::warn!(%order, event = %event.id, "a Stripe event names an order Switchboard does not have");
-                    Ok(WebhookOutcome::Handled(format!("{}: unknown order", event.kind)))
+            let done = match action {
+                None => "nothing to do".to_owned(),
+                Some(Action::Payment((order, report))) => {
+                    self.payment(conn, &order, &report).await?
                 }
-                Err(e) => Err(WebhookError::Internal(e.into())),
-            }
+                Some(Action::Refund(refund)) => self.refund(conn, &refund).await?,
+                Some(Action::Dispute(dispute)) => self.dispute(conn, &dispute).await?,
+            };
+            Ok(WebhookOutcome::Handled(format!("{}: {done}", event.kind)))
         })
         .await
+    }
+
+    /// Records a Checkout Session's payment for its order.
+    async fn payment(
+        &self,
+        conn: &mut AsyncPgConnection,
+        order: &str,
+        report: &PaymentReport,
+    ) -> Result<String, WebhookError> {
+        match orders::record_payment(conn, self.key, self.staff_address, order, report).await {
+            Ok(result) => Ok(format!("{result:?}")),
+            Err(PaymentError::UnknownOrder(order)) => {
+                tracing::warn!(%order, "a Stripe event names an order Switchboard does not have");
+                Ok("unknown order".into())
+            }
+            Err(e) => Err(WebhookError::Internal(e.into())),
+        }
+    }
+
+    /// Takes what a charge's refunds grew by from the customer's balance.
+    async fn refund(
+        &self,
+        conn: &mut AsyncPgConnection,
+        refund: &Refund,
+    ) -> Result<String, WebhookError> {
+        let Some(intent) = &refund.payment_intent else {
+            return Ok("a charge not made through Checkout".into());
+        };
+        let recorded = reversals::record_refund(
+            conn,
+            self.staff_address,
+            PaymentRef {
+                gateway: "stripe",
+                reference: intent,
+            },
+            &refund.charge,
+            Money::from_cents(refund.amount_refunded),
+            &refund.currency,
+        )
+        .await
+        .map_err(reversal_failure)?;
+        Ok(format!("{recorded:?}"))
+    }
+
+    /// A refund or dispute of one of our orders' payments that is not
+    /// recorded yet (its event is still to come, or to be retried) is
+    /// refused, so Stripe sends it again later rather than it being lost.
+    /// Stripe is asked which order the payment was for only then, before
+    /// any transaction opens.
+    async fn refuse_before_its_payment(
+        &self,
+        conn: &mut AsyncPgConnection,
+        payment_intent: &str,
+    ) -> Result<(), WebhookError> {
+        if orders::payment_succeeded(conn, "stripe", payment_intent).await? {
+            return Ok(());
+        }
+        let order = self
+            .stripe
+            .order_of(payment_intent)
+            .await
+            .map_err(WebhookError::Internal)?;
+        match order {
+            Some(order) if orders::by_public_id(conn, &order).await?.is_some() => {
+                Err(WebhookError::Internal(anyhow::anyhow!(
+                    "money taken back from order {order}, whose payment is not recorded yet"
+                )))
+            }
+            // Not a payment of Switchboard's.
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes a disputed amount from the customer's balance.
+    async fn dispute(
+        &self,
+        conn: &mut AsyncPgConnection,
+        dispute: &Dispute,
+    ) -> Result<String, WebhookError> {
+        let Some(intent) = &dispute.payment_intent else {
+            return Ok("a charge not made through Checkout".into());
+        };
+        let recorded = reversals::record_dispute(
+            conn,
+            self.staff_address,
+            PaymentRef {
+                gateway: "stripe",
+                reference: intent,
+            },
+            &dispute.id,
+            &dispute.reason,
+            Money::from_cents(dispute.amount),
+            &dispute.currency,
+        )
+        .await
+        .map_err(reversal_failure)?;
+        Ok(format!("{recorded:?}"))
     }
 
     /// The payment a Checkout Session reports: `None` when there is nothing

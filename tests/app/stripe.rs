@@ -8,7 +8,8 @@ use switchboard_core::schema::{accounts, journal_transactions, orders, payments,
 use crate::commerce::{good_form, run_jobs, seed_plan};
 use crate::harness::TestApp;
 use crate::stripe_double::{
-    deliver, session_event, signed, FakeStripe, SECRET_KEY, WEBHOOK_SECRET,
+    deliver, dispute_event, refund_event, session_event, signed, FakeStripe, SECRET_KEY,
+    WEBHOOK_SECRET,
 };
 
 async fn stripe_app() -> (TestApp, FakeStripe) {
@@ -53,6 +54,22 @@ async fn state_of(app: &TestApp, order: &str) -> String {
         .first(&mut conn)
         .await
         .expect("the order")
+}
+
+/// Presses "Pay" on the order page; returns where the customer is sent.
+async fn pay_again(app: &TestApp, http: &reqwest::Client, order: &str) -> String {
+    let token = app.csrf_token(http, &format!("/orders/{order}")).await;
+    let response = http
+        .post(app.url(&format!("/orders/{order}/pay")))
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    response.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned()
 }
 
 async fn payment_credits(app: &TestApp) -> i64 {
@@ -243,20 +260,18 @@ async fn forged_unsigned_and_stale_webhooks_get_400_and_change_nothing() {
 async fn a_declined_stripe_payment_leaves_the_order_awaiting_payment_with_a_way_to_pay_again() {
     let (app, fake) = stripe_app().await;
     let (http, order, _) = sign_up(&app, "declined").await;
-    let unpaid = session_event(
-        "evt_1",
-        "checkout.session.completed",
-        &order,
-        17_800,
-        "unpaid",
-    );
+    // A bank debit: the session completes unpaid, then the debit fails.
+    let unpaid = fake.complete("cs_test_1", false, "evt_1");
     assert_eq!(deliver(&app.base_url, &unpaid, signed(&unpaid)).await, 200);
-    let failed = session_event(
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        app.url(&format!("/orders/{order}?from=stripe")),
+        "while the debit may still succeed, nothing else is offered"
+    );
+    let failed = fake.event(
+        "cs_test_1",
         "evt_2",
         "checkout.session.async_payment_failed",
-        &order,
-        17_800,
-        "unpaid",
     );
     assert_eq!(deliver(&app.base_url, &failed, signed(&failed)).await, 200);
     assert_eq!(state_of(&app, &order).await, "awaiting_payment");
@@ -267,16 +282,8 @@ async fn a_declined_stripe_payment_leaves_the_order_awaiting_payment_with_a_way_
         "no PBX"
     );
 
-    let token = app.csrf_token(&http, &format!("/orders/{order}")).await;
-    let again = http
-        .post(app.url(&format!("/orders/{order}/pay")))
-        .form(&[("csrf", token)])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(again.status(), 303);
     assert_eq!(
-        again.headers()["location"],
+        pay_again(&app, &http, &order).await,
         "https://checkout.stripe.test/c/pay/cs_test_2"
     );
     assert_eq!(fake.sessions().len(), 2);
@@ -286,8 +293,23 @@ async fn a_declined_stripe_payment_leaves_the_order_awaiting_payment_with_a_way_
 async fn stripe_being_down_at_checkout_keeps_the_order_and_says_so() {
     let (app, fake) = stripe_app().await;
     fake.fail_next(1);
+    // Stripe keeps its 500 under the key it was sent with, so paying again
+    // must not send that key again.
+    assert_eq!(
+        signup_answered_503_then_paid_again(&app, "patient-payer").await,
+        "https://checkout.stripe.test/c/pay/cs_test_1"
+    );
+    let keys = idempotency_keys(&fake);
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1]);
+}
+
+/// Signs `username` up, checks the customer was told Stripe did not answer
+/// and that the order was kept, signs in and pays again; returns where the
+/// customer was sent.
+async fn signup_answered_503_then_paid_again(app: &TestApp, username: &str) -> String {
     let http = TestApp::browser();
-    let (response, _) = crate::commerce::checkout(&app, &http, &good_form("patient-payer")).await;
+    let (response, _) = crate::commerce::checkout(app, &http, &good_form(username)).await;
     assert_eq!(response.status(), 503);
     assert!(response
         .text()
@@ -295,12 +317,20 @@ async fn stripe_being_down_at_checkout_keeps_the_order_and_says_so() {
         .expect("body")
         .contains("your order is saved"));
     let mut conn = app.conn().await;
-    let kept: i64 = orders::table
-        .count()
-        .get_result(&mut conn)
+    let order: String = orders::table
+        .select(orders::public_id)
+        .first(&mut conn)
         .await
-        .expect("count");
-    assert_eq!(kept, 1);
+        .expect("the order is kept");
+    let http = app.signed_in(username, "a-good-password").await;
+    pay_again(app, &http, &order).await
+}
+
+fn idempotency_keys(fake: &FakeStripe) -> Vec<Option<String>> {
+    fake.posts()
+        .into_iter()
+        .map(|p| p.idempotency_key)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -365,4 +395,268 @@ async fn a_payment_of_the_wrong_amount_fulfils_nothing_and_is_kept_as_credit() {
         switchboard_jobs::Pass::default(),
         "no PBX"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paying_again_while_the_checkout_is_open_sends_the_customer_back_to_it() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, location) = sign_up(&app, "clicker").await;
+    for _ in 0..3 {
+        assert_eq!(pay_again(&app, &http, &order).await, location);
+    }
+    assert_eq!(fake.sessions().len(), 1, "one session for one order");
+    assert_eq!(fake.open_sessions(), ["cs_test_1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signup_form_submitted_twice_at_once_opens_one_checkout_session() {
+    let (app, fake) = stripe_app().await;
+    let http = TestApp::browser();
+    let cart = app.page(&http, "/cart?plan=office").await;
+    let token = crate::commerce::checkout_token(&cart);
+    let form = good_form("doubleclick");
+    let (first, second) = tokio::join!(
+        crate::commerce::post_checkout(&app, &http, &cart, &token, &form),
+        crate::commerce::post_checkout(&app, &http, &cart, &token, &form),
+    );
+    for response in [&first, &second] {
+        assert_eq!(response.status(), 303);
+        assert_eq!(
+            response.headers()["location"],
+            "https://checkout.stripe.test/c/pay/cs_test_1"
+        );
+    }
+    assert_eq!(fake.sessions().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkout_whose_answer_was_lost_is_asked_for_again_with_the_same_key_and_not_opened_twice(
+) {
+    let (app, fake) = stripe_app().await;
+    fake.lose_next_answers(1);
+    assert_eq!(
+        signup_answered_503_then_paid_again(&app, "unlucky-net").await,
+        "https://checkout.stripe.test/c/pay/cs_test_1",
+        "the retry is answered with the session the lost answer named"
+    );
+    assert_eq!(fake.sessions().len(), 1);
+    let keys = idempotency_keys(&fake);
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkout_that_ran_out_is_replaced_and_one_about_to_run_out_is_expired_first() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, _) = sign_up(&app, "slowpayer").await;
+    fake.time_out("cs_test_1");
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        "https://checkout.stripe.test/c/pay/cs_test_2"
+    );
+    assert_eq!(fake.open_sessions(), ["cs_test_2"]);
+
+    // Five minutes left is too little to type a card: that session is
+    // closed at Stripe before another is opened.
+    fake.set_expires_at("cs_test_2", chrono::Utc::now().timestamp() + 300);
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        "https://checkout.stripe.test/c/pay/cs_test_3"
+    );
+    assert_eq!(fake.session("cs_test_2").status, "expired");
+    assert_eq!(
+        fake.open_sessions(),
+        ["cs_test_3"],
+        "never two open at once"
+    );
+    let paths: Vec<String> = fake.posts().into_iter().map(|p| p.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/checkout/sessions",
+            "/v1/checkout/sessions",
+            "/v1/checkout/sessions/cs_test_2/expire",
+            "/v1/checkout/sessions",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkout_paid_but_not_yet_confirmed_is_not_offered_again() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, _) = sign_up(&app, "quickpayer").await;
+    let completed = fake.complete("cs_test_1", true, "evt_1");
+    // Stripe's webhook is still on its way.
+    assert_eq!(
+        pay_again(&app, &http, &order).await,
+        app.url(&format!("/orders/{order}?from=stripe"))
+    );
+    assert_eq!(fake.sessions().len(), 1);
+    assert_eq!(
+        deliver(&app.base_url, &completed, signed(&completed)).await,
+        200
+    );
+    assert_eq!(state_of(&app, &order).await, "paid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_post_to_stripe_carries_an_idempotency_key_made_from_its_cause() {
+    let (app, fake) = stripe_app().await;
+    let (http, order, _) = sign_up(&app, "keyholder").await;
+    fake.set_expires_at("cs_test_1", chrono::Utc::now().timestamp() + 60);
+    pay_again(&app, &http, &order).await;
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 3);
+    let keys: Vec<String> = posts
+        .iter()
+        .map(|p| p.idempotency_key.clone().expect("every POST has a key"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            format!("checkout:{order}:0"),
+            "checkout-expire:cs_test_1".to_owned(),
+            format!("checkout:{order}:1"),
+        ]
+    );
+}
+
+/// Signs up and pays through the stand-in; returns the order.
+async fn paid_order(app: &TestApp, fake: &FakeStripe, username: &str) -> String {
+    let (_, order, _) = sign_up(app, username).await;
+    let completed = fake.complete("cs_test_1", true, &format!("evt_paid_{username}"));
+    assert_eq!(
+        deliver(&app.base_url, &completed, signed(&completed)).await,
+        200
+    );
+    assert_eq!(state_of(app, &order).await, "paid");
+    order
+}
+
+async fn balance_of_order(app: &TestApp, order: &str) -> i64 {
+    let mut conn = app.conn().await;
+    let account: i64 = orders::table
+        .filter(orders::public_id.eq(order))
+        .select(orders::account_id)
+        .first(&mut conn)
+        .await
+        .expect("the order");
+    switchboard_core::money::ledger::balance(&mut conn, switchboard_core::AccountId(account))
+        .await
+        .expect("the balance")
+        .micros()
+}
+
+async fn transactions_of_kind(app: &TestApp, kind: &str) -> i64 {
+    let mut conn = app.conn().await;
+    journal_transactions::table
+        .filter(journal_transactions::kind.eq(kind))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count")
+}
+
+async fn staff_emails(app: &TestApp, subject: &str) -> i64 {
+    let mut conn = app.conn().await;
+    switchboard_core::schema::emails::table
+        .filter(switchboard_core::schema::emails::subject.like(format!("{subject}%")))
+        .filter(
+            switchboard_core::schema::emails::to_address.eq(&app.jobs.settings.email.staff_address),
+        )
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_refunds_replayed_and_out_of_order_take_exactly_the_refunded_amount_from_the_balance(
+) {
+    let (app, fake) = stripe_app().await;
+    let order = paid_order(&app, &fake, "refunded").await;
+    assert_eq!(balance_of_order(&app, &order).await, 0, "paid and charged");
+
+    let twenty = refund_event("evt_r1", "pi_test_1", 17_800, 2_000);
+    let fifty = refund_event("evt_r2", "pi_test_1", 17_800, 5_000);
+    let fifty_again = refund_event("evt_r2b", "pi_test_1", 17_800, 5_000);
+    let all = refund_event("evt_r3", "pi_test_1", 17_800, 17_800);
+    // The later refund arrives first; the earlier one, already included in
+    // it, changes nothing; replays (same event, or another event saying the
+    // same) change nothing.
+    for event in [&fifty, &twenty, &fifty, &fifty_again] {
+        assert_eq!(deliver(&app.base_url, event, signed(event)).await, 200);
+    }
+    assert_eq!(balance_of_order(&app, &order).await, -50_000_000);
+    assert_eq!(transactions_of_kind(&app, "refund").await, 1);
+    for _ in 0..2 {
+        assert_eq!(deliver(&app.base_url, &all, signed(&all)).await, 200);
+    }
+    assert_eq!(
+        balance_of_order(&app, &order).await,
+        -178_000_000,
+        "everything refunded has left the balance, once"
+    );
+    assert_eq!(transactions_of_kind(&app, "refund").await, 2);
+    assert_eq!(staff_emails(&app, "Refund").await, 2, "staff hear of each");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispute_takes_the_disputed_amount_from_the_balance_once_and_staff_are_told() {
+    let (app, fake) = stripe_app().await;
+    let order = paid_order(&app, &fake, "disputed").await;
+    let dispute = dispute_event("evt_d1", "dp_test_1", "pi_test_1", 17_800);
+    let same_dispute = dispute_event("evt_d2", "dp_test_1", "pi_test_1", 17_800);
+    for event in [&dispute, &dispute, &same_dispute] {
+        assert_eq!(deliver(&app.base_url, event, signed(event)).await, 200);
+    }
+    assert_eq!(balance_of_order(&app, &order).await, -178_000_000);
+    assert_eq!(transactions_of_kind(&app, "dispute").await, 1);
+    assert_eq!(staff_emails(&app, "Dispute").await, 1);
+    let mut conn = app.conn().await;
+    let disputes_book = switchboard_core::money::ledger::book_balance(
+        &mut conn,
+        switchboard_core::money::ledger::Book::Disputes,
+        "USD",
+    )
+    .await
+    .expect("the disputes book");
+    assert_eq!(
+        disputes_book.micros(),
+        178_000_000,
+        "the money at stake is in its own book"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_or_dispute_before_its_payment_is_recorded_is_asked_for_again_and_one_of_a_charge_not_ours_is_ignored(
+) {
+    let (app, fake) = stripe_app().await;
+    let (_, order, _) = sign_up(&app, "early").await;
+    let completed = fake.complete("cs_test_1", true, "evt_1");
+    let refund = refund_event("evt_r1", "pi_test_1", 17_800, 5_000);
+    let dispute = dispute_event("evt_d1", "dp_test_1", "pi_test_1", 12_800);
+    for early in [&refund, &dispute] {
+        assert_eq!(
+            deliver(&app.base_url, early, signed(early)).await,
+            500,
+            "Stripe will send it again once the payment is recorded"
+        );
+    }
+    assert_eq!(
+        deliver(&app.base_url, &completed, signed(&completed)).await,
+        200
+    );
+    for again in [&refund, &dispute] {
+        assert_eq!(deliver(&app.base_url, again, signed(again)).await, 200);
+    }
+    assert_eq!(balance_of_order(&app, &order).await, -178_000_000);
+
+    let foreign = refund_event("evt_r9", "pi_elsewhere", 5_000, 5_000);
+    let foreign_dispute = dispute_event("evt_d9", "dp_elsewhere", "pi_elsewhere", 5_000);
+    for event in [&foreign, &foreign_dispute] {
+        assert_eq!(deliver(&app.base_url, event, signed(event)).await, 200);
+    }
+    assert_eq!(transactions_of_kind(&app, "refund").await, 1);
+    assert_eq!(transactions_of_kind(&app, "dispute").await, 1);
 }

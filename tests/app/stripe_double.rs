@@ -1,8 +1,13 @@
-//! A stand-in for Stripe's API on loopback: it speaks the two endpoints
+//! A stand-in for Stripe's API on loopback: it speaks the endpoints
 //! Switchboard calls (form-encoded requests, bearer-key authentication,
-//! Stripe's JSON and error shapes), records what it was sent, and can be
-//! told to fail. Webhooks are signed as Stripe signs them.
+//! Stripe's JSON and error shapes), keeps its Checkout Sessions with their
+//! status, records what it was sent, and can be told to fail. Idempotency
+//! keys work as Stripe's do: every key is recorded, a repeated key with the
+//! same request gets the first answer again (an error included), and a
+//! repeated key with another request is refused. Webhooks are signed as
+//! Stripe signs them.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use poem::http::StatusCode;
@@ -13,10 +18,69 @@ use switchboard_payments::webhook::sign;
 pub const SECRET_KEY: &str = "sk_test_switchboard";
 pub const WEBHOOK_SECRET: &str = "whsec_switchboard_test";
 
+/// One Checkout Session as the stand-in keeps it.
+#[derive(Clone, Debug)]
+pub struct StoredSession {
+    pub id: String,
+    pub form: Vec<(String, String)>,
+    /// `open`, `complete` or `expired`.
+    pub status: String,
+    /// `unpaid` or `paid`.
+    pub payment_status: String,
+    pub expires_at: i64,
+    /// Set when the session completes, as Stripe does.
+    pub payment_intent: Option<String>,
+}
+
+impl StoredSession {
+    fn field(&self, name: &str) -> Option<String> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "object": "checkout.session",
+            "mode": self.field("mode"),
+            "url": (self.status == "open").then(|| format!("https://checkout.stripe.test/c/pay/{}", self.id)),
+            "client_reference_id": self.field("client_reference_id"),
+            "amount_total": self.field("line_items[0][price_data][unit_amount]").and_then(|v| v.parse::<i64>().ok()),
+            "currency": self.field("line_items[0][price_data][currency]"),
+            "customer": "cus_test_1",
+            "payment_intent": self.payment_intent,
+            "payment_status": self.payment_status,
+            "status": self.status,
+            "expires_at": self.expires_at,
+            "metadata": { "order": self.field("metadata[order]") },
+        })
+    }
+}
+
+/// A POST as the stand-in received it: its path and its `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    pub path: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// The first answer given under an idempotency key, and what it answered.
+struct Saved {
+    path: String,
+    body: String,
+    status: StatusCode,
+    answer: serde_json::Value,
+}
+
 #[derive(Default)]
 struct State {
-    sessions: Vec<Vec<(String, String)>>,
+    sessions: Vec<StoredSession>,
+    posts: Vec<Post>,
+    saved: HashMap<String, Saved>,
     fail_next: u32,
+    lose_next: u32,
 }
 
 /// The stand-in and what it saw.
@@ -36,25 +100,162 @@ impl FakeStripe {
         fake.url = format!("http://{address}/");
         let routes = Route::new()
             .at("/v1/checkout/sessions", post(create_session))
+            .at("/v1/checkout/sessions/:id", get(retrieve_session))
+            .at("/v1/checkout/sessions/:id/expire", post(expire_session))
             .at("/v1/payment_intents/:id", get(payment_intent))
             .data(fake.clone());
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(routes));
         fake
     }
 
-    /// The form fields of every Checkout Session created.
-    pub fn sessions(&self) -> Vec<Vec<(String, String)>> {
-        self.state.lock().expect("state").sessions.clone()
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("state")
     }
 
-    /// The next `n` session requests answer 500.
+    /// The form fields of every Checkout Session created.
+    pub fn sessions(&self) -> Vec<Vec<(String, String)>> {
+        self.state()
+            .sessions
+            .iter()
+            .map(|s| s.form.clone())
+            .collect()
+    }
+
+    /// One session as it stands now.
+    pub fn session(&self, id: &str) -> StoredSession {
+        self.state()
+            .sessions
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no session {id}"))
+    }
+
+    /// The ids of the sessions a customer could still pay.
+    pub fn open_sessions(&self) -> Vec<String> {
+        self.state()
+            .sessions
+            .iter()
+            .filter(|s| s.status == "open")
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// Every POST received, in order.
+    pub fn posts(&self) -> Vec<Post> {
+        self.state().posts.clone()
+    }
+
+    /// The next `n` requests to create a session answer 500.
     pub fn fail_next(&self, n: u32) {
-        self.state.lock().expect("state").fail_next = n;
+        self.state().fail_next = n;
+    }
+
+    /// The next `n` POSTs are carried out, then their connection drops
+    /// before the answer leaves: the caller cannot tell what happened.
+    pub fn lose_next_answers(&self, n: u32) {
+        self.state().lose_next = n;
+    }
+
+    /// Moves a session's expiry, as if it had been opened earlier.
+    pub fn set_expires_at(&self, id: &str, expires_at: i64) {
+        self.edit(id, |s| s.expires_at = expires_at);
+    }
+
+    /// Stripe expires a session whose time ran out.
+    pub fn time_out(&self, id: &str) {
+        self.edit(id, |s| s.status = "expired".into());
+    }
+
+    /// The customer finishes paying a session: it completes, `paid` now or
+    /// (a bank debit, say) `unpaid` until the money arrives. Returns the
+    /// `checkout.session.completed` event Stripe would send.
+    pub fn complete(&self, id: &str, paid: bool, event_id: &str) -> String {
+        let number = id.rsplit('_').next().unwrap_or("0").to_owned();
+        self.edit(id, |s| {
+            s.status = "complete".into();
+            s.payment_status = if paid { "paid" } else { "unpaid" }.into();
+            s.payment_intent = Some(format!("pi_test_{number}"));
+        });
+        self.event(id, event_id, "checkout.session.completed")
+    }
+
+    /// An event about one session as it stands now.
+    pub fn event(&self, id: &str, event_id: &str, kind: &str) -> String {
+        event_json(event_id, kind, self.session(id).json())
+    }
+
+    fn edit(&self, id: &str, change: impl FnOnce(&mut StoredSession)) {
+        let mut state = self.state();
+        let session = state
+            .sessions
+            .iter_mut()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no session {id}"));
+        change(session);
+    }
+
+    /// Answers a POST as Stripe's idempotency layer does: a key seen before
+    /// with the same request gets the saved answer, with another request an
+    /// `idempotency_error`; a new key saves the answer `endpoint` gives.
+    fn idempotent(
+        &self,
+        req: &Request,
+        body: &str,
+        endpoint: impl FnOnce(&mut State) -> (StatusCode, serde_json::Value),
+    ) -> Response {
+        let path = req.uri().path().to_owned();
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut state = self.state();
+        state.posts.push(Post {
+            path: path.clone(),
+            idempotency_key: key.clone(),
+        });
+        if let Some(saved) = key.as_ref().and_then(|k| state.saved.get(k)) {
+            if saved.path != path || saved.body != body {
+                return stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                );
+            }
+            return Json(saved.answer.clone())
+                .with_status(saved.status)
+                .into_response();
+        }
+        let (status, answer) = endpoint(&mut state);
+        if let Some(key) = key {
+            state.saved.insert(
+                key,
+                Saved {
+                    path,
+                    body: body.to_owned(),
+                    status,
+                    answer: answer.clone(),
+                },
+            );
+        }
+        if state.lose_next > 0 {
+            state.lose_next -= 1;
+            drop(state);
+            // Unwinding ends the connection's task, so the socket closes with
+            // no answer (and without a panic message in the test's output).
+            std::panic::resume_unwind(Box::new("the answer is lost"));
+        }
+        Json(answer).with_status(status).into_response()
     }
 }
 
+fn error_json(kind: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": { "type": kind, "message": message } })
+}
+
 fn stripe_error(status: StatusCode, kind: &str, message: &str) -> Response {
-    Json(serde_json::json!({ "error": { "type": kind, "message": message } }))
+    Json(error_json(kind, message))
         .with_status(status)
         .into_response()
 }
@@ -66,17 +267,20 @@ fn authorised(req: &Request) -> bool {
         == Some(&format!("Bearer {SECRET_KEY}"))
 }
 
+fn unauthorised() -> Response {
+    stripe_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        "Invalid API Key provided",
+    )
+}
+
 #[handler]
 async fn create_session(req: &Request, Data(fake): Data<&FakeStripe>, body: String) -> Response {
     if !authorised(req) {
-        return stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided",
-        );
+        return unauthorised();
     }
     let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     for required in [
         "mode",
         "success_url",
@@ -86,7 +290,8 @@ async fn create_session(req: &Request, Data(fake): Data<&FakeStripe>, body: Stri
         "line_items[0][price_data][currency]",
         "line_items[0][quantity]",
     ] {
-        if field(required).is_none() {
+        if !form.iter().any(|(k, _)| k == required) {
+            // Refused before the endpoint runs: Stripe saves no answer.
             return stripe_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
@@ -94,48 +299,123 @@ async fn create_session(req: &Request, Data(fake): Data<&FakeStripe>, body: Stri
             );
         }
     }
-    let mut state = fake.state.lock().expect("state");
-    if state.fail_next > 0 {
-        state.fail_next -= 1;
-        return stripe_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
-            "Something went wrong on Stripe's end.",
-        );
-    }
-    state.sessions.push(form.clone());
-    let id = format!("cs_test_{}", state.sessions.len());
-    Json(serde_json::json!({
-        "id": id,
-        "object": "checkout.session",
-        "mode": field("mode"),
-        "url": format!("https://checkout.stripe.test/c/pay/{id}"),
-        "client_reference_id": field("client_reference_id"),
-        "amount_total": field("line_items[0][price_data][unit_amount]").and_then(|v| v.parse::<i64>().ok()),
-        "currency": field("line_items[0][price_data][currency]"),
-        "payment_status": "unpaid",
-        "status": "open",
-    }))
-    .into_response()
+    fake.idempotent(req, &body, |state| {
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error_json("api_error", "Something went wrong on Stripe's end."),
+            );
+        }
+        let session = StoredSession {
+            id: format!("cs_test_{}", state.sessions.len() + 1),
+            form,
+            status: "open".into(),
+            payment_status: "unpaid".into(),
+            expires_at: chrono::Utc::now().timestamp() + 24 * 3600,
+            payment_intent: None,
+        };
+        let answer = session.json();
+        state.sessions.push(session);
+        (StatusCode::OK, answer)
+    })
 }
 
 #[handler]
-fn payment_intent(req: &Request, Path(id): Path<String>) -> Response {
+fn retrieve_session(
+    req: &Request,
+    Data(fake): Data<&FakeStripe>,
+    Path(id): Path<String>,
+) -> Response {
     if !authorised(req) {
-        return stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided",
-        );
+        return unauthorised();
     }
+    match fake.state().sessions.iter().find(|s| s.id == id) {
+        Some(session) => Json(session.json()).into_response(),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such checkout.session: '{id}'"),
+        ),
+    }
+}
+
+#[handler]
+fn expire_session(
+    req: &Request,
+    Data(fake): Data<&FakeStripe>,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    if !authorised(req) {
+        return unauthorised();
+    }
+    fake.idempotent(req, &body, |state| {
+        let Some(session) = state.sessions.iter_mut().find(|s| s.id == id) else {
+            return (
+                StatusCode::NOT_FOUND,
+                error_json(
+                    "invalid_request_error",
+                    &format!("No such checkout.session: '{id}'"),
+                ),
+            );
+        };
+        if session.status != "open" {
+            return (
+                StatusCode::BAD_REQUEST,
+                error_json(
+                    "invalid_request_error",
+                    &format!(
+                        "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{}\".",
+                        session.status
+                    ),
+                ),
+            );
+        }
+        session.status = "expired".into();
+        (StatusCode::OK, session.json())
+    })
+}
+
+/// A payment intent: the one a completed session made carries the session's
+/// order in its metadata, as Checkout's `payment_intent_data` asks; any
+/// other is a payment of something else.
+#[handler]
+fn payment_intent(
+    req: &Request,
+    Data(fake): Data<&FakeStripe>,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorised(req) {
+        return unauthorised();
+    }
+    let order = fake
+        .state()
+        .sessions
+        .iter()
+        .find(|s| s.payment_intent.as_deref() == Some(id.as_str()))
+        .and_then(|s| s.field("payment_intent_data[metadata][order]"));
     Json(serde_json::json!({
         "id": id,
         "object": "payment_intent",
         "status": "succeeded",
         "payment_method": "pm_card_visa",
+        "latest_charge": id.replace("pi_", "ch_"),
         "setup_future_usage": "off_session",
+        "metadata": order.map(|o| serde_json::json!({ "order": o })).unwrap_or(serde_json::json!({})),
     }))
     .into_response()
+}
+
+fn event_json(event_id: &str, kind: &str, object: serde_json::Value) -> String {
+    serde_json::json!({
+        "id": event_id,
+        "object": "event",
+        "type": kind,
+        "created": chrono::Utc::now().timestamp(),
+        "data": { "object": object },
+    })
+    .to_string()
 }
 
 /// A Checkout Session event as Stripe sends it.
@@ -146,12 +426,10 @@ pub fn session_event(
     cents: i64,
     payment_status: &str,
 ) -> String {
-    serde_json::json!({
-        "id": event_id,
-        "object": "event",
-        "type": kind,
-        "created": chrono::Utc::now().timestamp(),
-        "data": { "object": {
+    event_json(
+        event_id,
+        kind,
+        serde_json::json!({
             "id": "cs_test_1",
             "object": "checkout.session",
             "client_reference_id": order,
@@ -160,10 +438,50 @@ pub fn session_event(
             "customer": "cus_test_1",
             "payment_intent": "pi_test_1",
             "payment_status": payment_status,
+            "status": "complete",
             "metadata": { "order": order },
-        }},
-    })
-    .to_string()
+        }),
+    )
+}
+
+/// A `charge.refunded` event: `refunded` is the charge's `amount_refunded`,
+/// everything refunded so far, in cents.
+pub fn refund_event(event_id: &str, intent: &str, cents: i64, refunded: i64) -> String {
+    let charge = intent.replace("pi_", "ch_");
+    event_json(
+        event_id,
+        "charge.refunded",
+        serde_json::json!({
+            "id": charge,
+            "object": "charge",
+            "amount": cents,
+            "amount_captured": cents,
+            "amount_refunded": refunded,
+            "currency": "usd",
+            "paid": true,
+            "payment_intent": intent,
+            "refunded": refunded == cents,
+            "metadata": {},
+        }),
+    )
+}
+
+/// A `charge.dispute.created` event for `cents` of a payment.
+pub fn dispute_event(event_id: &str, dispute: &str, intent: &str, cents: i64) -> String {
+    event_json(
+        event_id,
+        "charge.dispute.created",
+        serde_json::json!({
+            "id": dispute,
+            "object": "dispute",
+            "amount": cents,
+            "charge": intent.replace("pi_", "ch_"),
+            "currency": "usd",
+            "payment_intent": intent,
+            "reason": "fraudulent",
+            "status": "needs_response",
+        }),
+    )
 }
 
 /// Posts a webhook to Switchboard with the given signature header.

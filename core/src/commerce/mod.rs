@@ -1,6 +1,7 @@
-//! Commerce: the plan catalogue, orders and their fulfilment, and the PBXs
-//! they provision.
+//! Commerce: the plan catalogue, orders and their fulfilment, the PBXs
+//! they provision, and payments refunded or disputed afterwards.
 
 pub mod orders;
 pub mod pbxes;
 pub mod plans;
+pub mod reversals;

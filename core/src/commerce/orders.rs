@@ -37,6 +37,8 @@ pub struct Order {
     pub checkout_token: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Checkout Sessions asked for so far; the next one's idempotency key.
+    pub checkout_attempt: i32,
 }
 
 /// One line of an order.
@@ -384,17 +386,80 @@ pub async fn lines(conn: &mut AsyncPgConnection, order_id: i64) -> QueryResult<V
         .await
 }
 
-/// Remembers the gateway's checkout session for an order.
-pub async fn set_gateway_session(
+/// Remembers the checkout session that request number `attempt` opened for
+/// an order, and moves the count on so a later replacement asks anew. The
+/// other half of a double submit, which was given the same session under
+/// the same key, finds the count moved and changes nothing.
+pub async fn opened_checkout(
     conn: &mut AsyncPgConnection,
     order_id: i64,
+    attempt: i32,
     session: &str,
 ) -> QueryResult<()> {
-    diesel::update(orders::table.find(order_id))
-        .set(orders::gateway_session_id.eq(session))
-        .execute(conn)
-        .await
-        .map(|_| ())
+    diesel::update(
+        orders::table
+            .find(order_id)
+            .filter(orders::checkout_attempt.eq(attempt)),
+    )
+    .set((
+        orders::gateway_session_id.eq(session),
+        orders::checkout_attempt.eq(attempt + 1),
+    ))
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The gateway refused request number `attempt` for an order: the next
+/// request is another one.
+pub async fn checkout_refused(
+    conn: &mut AsyncPgConnection,
+    order_id: i64,
+    attempt: i32,
+) -> QueryResult<()> {
+    diesel::update(
+        orders::table
+            .find(order_id)
+            .filter(orders::checkout_attempt.eq(attempt)),
+    )
+    .set(orders::checkout_attempt.eq(attempt + 1))
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Whether the gateway reported the payment `reference` declined.
+pub async fn payment_declined(
+    conn: &mut AsyncPgConnection,
+    gateway: &str,
+    reference: &str,
+) -> QueryResult<bool> {
+    payment_reported(conn, gateway, reference, Outcome::Declined).await
+}
+
+/// Whether the gateway reported the payment `reference` made.
+pub async fn payment_succeeded(
+    conn: &mut AsyncPgConnection,
+    gateway: &str,
+    reference: &str,
+) -> QueryResult<bool> {
+    payment_reported(conn, gateway, reference, Outcome::Succeeded).await
+}
+
+async fn payment_reported(
+    conn: &mut AsyncPgConnection,
+    gateway: &str,
+    reference: &str,
+    outcome: Outcome,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        payments::table
+            .filter(payments::gateway.eq(gateway))
+            .filter(payments::reference.eq(reference))
+            .filter(payments::outcome.eq(outcome.as_str())),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// Moves an order to a new state.

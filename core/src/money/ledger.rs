@@ -35,6 +35,8 @@ pub enum Book {
     Revenue,
     /// Credits and debits staff make by hand.
     Adjustments,
+    /// Money customers' banks took back through disputes, while at stake.
+    Disputes,
 }
 
 impl Book {
@@ -43,6 +45,7 @@ impl Book {
             Book::Payments => "payments",
             Book::Revenue => "revenue",
             Book::Adjustments => "adjustments",
+            Book::Disputes => "disputes",
         };
         format!("book:{name}:{currency}")
     }
