@@ -150,6 +150,9 @@ impl TestApp {
                 .expect("a controller client"),
             settings: std::sync::Arc::new(settings),
             rate_tables: state.rate_tables.clone(),
+            database_url: db_url.clone(),
+            pg_bin_dir: switchboard_core::cluster::find_server_binaries()
+                .expect("PostgreSQL's programs"),
         };
         let serving = state.clone();
         tokio::spawn(async move {
