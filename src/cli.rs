@@ -468,8 +468,7 @@ async fn restore(settings: &Settings, file: &Path) -> anyhow::Result<()> {
         Some(parent) => parent.to_path_buf(),
         None => std::env::temp_dir(),
     };
-    std::fs::create_dir_all(&work_in)
-        .with_context(|| format!("creating {}", work_in.display()))?;
+    std::fs::create_dir_all(&work_in).with_context(|| format!("creating {}", work_in.display()))?;
     let passphrase = settings
         .backups
         .passphrase

@@ -89,10 +89,7 @@ pub async fn open_named(
 /// The data folder's lock for `command`. A server refuses to share the
 /// folder with another server and waits for a one-off command to finish; a
 /// one-off command runs beside a server as its guest (`None`).
-async fn take_folderlock(
-    settings: &Settings,
-    command: &str,
-) -> anyhow::Result<Option<FolderLock>> {
+async fn take_folderlock(settings: &Settings, command: &str) -> anyhow::Result<Option<FolderLock>> {
     let mut said = false;
     loop {
         match FolderLock::try_take(&settings.data_dir, command)? {

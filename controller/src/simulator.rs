@@ -90,9 +90,7 @@ impl Simulator {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .with_context(|| format!("{} is not the simulator's state", file.display()))?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(error) => {
-                return Err(error).with_context(|| format!("reading {}", file.display()))
-            }
+            Err(error) => return Err(error).with_context(|| format!("reading {}", file.display())),
         };
         Ok(Simulator {
             state: Arc::new(Mutex::new(state)),

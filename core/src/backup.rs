@@ -96,7 +96,7 @@ pub async fn take(source: &Source<'_>, to: &Path) -> anyhow::Result<Manifest> {
     let migration = newest_migration(source.database_url).await?;
     let taken_at = Utc::now();
     let dump = work.path().join(DUMP);
-    let output = tokio::process::Command::new(source.bin_dir.join("pg_dump"))
+    let output = tokio::process::Command::new(program(source.bin_dir, "pg_dump")?)
         .arg("--format=custom")
         .arg("--no-owner")
         .arg("--no-privileges")
@@ -193,6 +193,17 @@ fn write_archive(
     std::fs::rename(&partial, to).with_context(|| format!("naming {}", to.display()))
 }
 
+/// One of PostgreSQL's programs in `bin_dir`, or a clear refusal.
+fn program(bin_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = bin_dir.join(name);
+    anyhow::ensure!(
+        path.is_file(),
+        "{name} is not in {}: install PostgreSQL's client programs beside its server's",
+        bin_dir.display()
+    );
+    Ok(path)
+}
+
 /// The outbox's messages, as (path in the archive, path on disk).
 fn outbox_files(outbox: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let entries = match std::fs::read_dir(outbox) {
@@ -233,12 +244,11 @@ async fn newest_migration(url: &str) -> anyhow::Result<Option<String>> {
     let mut conn = AsyncPgConnection::establish(url)
         .await
         .context("connecting to the database to back it up")?;
-    let newest: Newest = diesel::sql_query(
-        "SELECT max(version)::text AS version FROM __diesel_schema_migrations",
-    )
-    .get_result(&mut conn)
-    .await
-    .context("reading the schema's version")?;
+    let newest: Newest =
+        diesel::sql_query("SELECT max(version)::text AS version FROM __diesel_schema_migrations")
+            .get_result(&mut conn)
+            .await
+            .context("reading the schema's version")?;
     Ok(newest.version)
 }
 
@@ -348,7 +358,8 @@ pub fn verify(
     }
     let mut seen = std::collections::HashSet::new();
     for entry in entries {
-        let mut entry = entry.map_err(|e| refused(format!("it cannot be read ({e}): truncated?")))?;
+        let mut entry =
+            entry.map_err(|e| refused(format!("it cannot be read ({e}): truncated?")))?;
         let path = entry.path()?.to_string_lossy().into_owned();
         let listed = manifest
             .files
@@ -379,6 +390,12 @@ pub fn verify(
             size += read as u64;
         }
         let sha256 = hex::encode(hasher.finalize());
+        if size < listed.size {
+            return Err(refused(format!(
+                "{path} holds {size} bytes of the {} its manifest lists: truncated?",
+                listed.size
+            )));
+        }
         if size != listed.size || sha256 != listed.sha256 {
             return Err(refused(format!(
                 "{path} does not match its checksum ({size} bytes, SHA-256 {sha256}; the \
@@ -402,7 +419,10 @@ pub fn verify(
             );
         };
         let sealed = std::fs::read(dir.path().join(SEALED_KEY))?;
-        Some(open_key(&sealed, passphrase, &manifest.binding()).map_err(|e| refused(e.to_string()))?)
+        Some(
+            open_key(&sealed, passphrase, &manifest.binding())
+                .map_err(|e| refused(e.to_string()))?,
+        )
     } else {
         None
     };
@@ -444,7 +464,7 @@ impl Verified {
             tables.n
         );
         drop(conn);
-        let output = tokio::process::Command::new(bin_dir.join("pg_restore"))
+        let output = tokio::process::Command::new(program(bin_dir, "pg_restore")?)
             .args([
                 "--exit-on-error",
                 "--single-transaction",

@@ -255,7 +255,11 @@ pub fn binaries_version(bin_dir: &Path) -> anyhow::Result<String> {
 }
 
 fn major_version(pg_ctl_version: &str) -> Option<String> {
-    let number = pg_ctl_version.split(") ").nth(1)?.split_whitespace().next()?;
+    let number = pg_ctl_version
+        .split(") ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
     let mut parts = number.split('.');
     let first = parts.next()?;
     let first_number: u32 = first.parse().ok()?;
@@ -310,7 +314,13 @@ pub fn find_server_binaries() -> anyhow::Result<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Some(path) = std::env::var_os("PATH") {
         if let Some(dir) = std::env::split_paths(&path).find(|dir| has_server(dir)) {
-            return Ok(dir);
+            // A link on PATH (/usr/local/bin/initdb, say) stands for the
+            // folder holding the whole set, pg_dump and pg_restore included.
+            let real = std::fs::canonicalize(dir.join("initdb"))
+                .ok()
+                .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+                .filter(|real| has_server(real));
+            return Ok(real.unwrap_or(dir));
         }
     }
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
@@ -438,11 +448,13 @@ mod tests {
         std::fs::write(dir.path().join("postgres/PG_VERSION"), "9.4\n").expect("write");
         let refused = format!("{:#}", Cluster::new(dir.path()).expect_err("refused"));
         assert!(refused.contains("made by PostgreSQL 9.4"), "{refused}");
-        assert!(refused.contains("apt-get install postgresql-9.4"), "{refused}");
+        assert!(
+            refused.contains("apt-get install postgresql-9.4"),
+            "{refused}"
+        );
         assert!(refused.contains("switchboard restore"), "{refused}");
         assert!(
-            dir.path().join("postgres/PG_VERSION").exists()
-                && !dir.path().join("run").exists(),
+            dir.path().join("postgres/PG_VERSION").exists() && !dir.path().join("run").exists(),
             "nothing was touched"
         );
     }

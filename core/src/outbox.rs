@@ -238,7 +238,11 @@ pub fn backup_failed(staff: &str, slot: &str, folder: &str, error: &str) -> Emai
         "Switchboard could not take a scheduled backup, after retrying. Until one is taken, the \
          newest backup is older than the schedule says: take one by hand with `switchboard \
          backup` once the cause is fixed.",
-        &[("Scheduled for", slot), ("Folder", folder), ("Last error", error)],
+        &[
+            ("Scheduled for", slot),
+            ("Folder", folder),
+            ("Last error", error),
+        ],
     )
 }
 

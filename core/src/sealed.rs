@@ -150,10 +150,11 @@ pub async fn reseal_all(
             #[diesel(sql_type = diesel::sql_types::Bool)]
             locked: bool,
         }
-        let lock: Locked =
-            diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({KEY_LOCK}) AS locked"))
-                .get_result(conn)
-                .await?;
+        let lock: Locked = diesel::sql_query(format!(
+            "SELECT pg_try_advisory_xact_lock({KEY_LOCK}) AS locked"
+        ))
+        .get_result(conn)
+        .await?;
         anyhow::ensure!(
             lock.locked,
             "a Switchboard instance is serving from this database: stop every instance, \
@@ -168,10 +169,12 @@ pub async fn reseal_all(
             let mut ids = Vec::with_capacity(rows.len());
             let mut values = Vec::with_capacity(rows.len());
             for row in rows {
-                let plain = old.decrypt(column.purpose, &row.value).map_err(|_| WrongKey {
-                    column: column.name(),
-                    id: row.id,
-                })?;
+                let plain = old
+                    .decrypt(column.purpose, &row.value)
+                    .map_err(|_| WrongKey {
+                        column: column.name(),
+                        id: row.id,
+                    })?;
                 ids.push(row.id);
                 values.push(new.encrypt(column.purpose, &plain));
             }
@@ -205,9 +208,7 @@ pub async fn hold_key_lock(url: String) -> anyhow::Result<tokio::task::JoinHandl
             .await?;
         Ok(conn)
     }
-    let mut conn = lock_shared(&url)
-        .await
-        .context("taking the key lock")?;
+    let mut conn = lock_shared(&url).await.context("taking the key lock")?;
     Ok(tokio::spawn(async move {
         loop {
             let lost: anyhow::Result<std::convert::Infallible> = async {

@@ -74,8 +74,8 @@ impl Job {
             Job::PullCdrs,
             Job::TakeBackup,
         ]
-            .into_iter()
-            .find(|job| job.name() == name)
+        .into_iter()
+        .find(|job| job.name() == name)
     }
 
     /// Attempts before the job is given up.

@@ -109,8 +109,7 @@ impl Mailer {
             Transport::Smtp { transport, timeout } => {
                 // lettre's own timeout covers each read and write; this one
                 // covers a server that trickles.
-                match tokio::time::timeout(*timeout * SEND_TIMEOUTS, transport.send(message))
-                    .await
+                match tokio::time::timeout(*timeout * SEND_TIMEOUTS, transport.send(message)).await
                 {
                     Err(_) => Err(Failure::Retry(
                         "the mail server did not finish in time".into(),
@@ -202,10 +201,7 @@ pub async fn deliver_due(pool: &Pool, mailer: &Mailer) -> anyhow::Result<Deliver
 
 /// Takes up to 20 due emails and leases them; returns them with their
 /// attempt number.
-async fn claim(
-    conn: &mut AsyncPgConnection,
-    lease: chrono::Duration,
-) -> anyhow::Result<Vec<Due>> {
+async fn claim(conn: &mut AsyncPgConnection, lease: chrono::Duration) -> anyhow::Result<Vec<Due>> {
     let due: Vec<Due> = emails::table
         .filter(emails::state.eq("queued"))
         .filter(emails::next_attempt_at.le(Utc::now()))

@@ -178,7 +178,10 @@ impl Served {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("no start within two minutes: {:?}", log.lock().expect("log"));
+                panic!(
+                    "no start within two minutes: {:?}",
+                    log.lock().expect("log")
+                );
             }
         }
     }
@@ -305,7 +308,8 @@ fn sigterm_after_a_crash_stops_the_private_postgresql() {
     let (status, log) = second.terminate();
     assert!(status.success(), "a clean exit on SIGTERM: {log:?}");
     assert!(
-        log.iter().any(|line| line.contains("adopting the private PostgreSQL")),
+        log.iter()
+            .any(|line| line.contains("adopting the private PostgreSQL")),
         "{log:?}"
     );
     assert_eq!(
@@ -337,7 +341,10 @@ fn a_dead_private_postgresql_is_restarted() {
         served.log()
     );
     assert!(
-        served.wait_for_log("the private PostgreSQL is up again", Duration::from_secs(120)),
+        served.wait_for_log(
+            "the private PostgreSQL is up again",
+            Duration::from_secs(120)
+        ),
         "{:?}",
         served.log()
     );

@@ -13,6 +13,7 @@ mod health;
 mod jobs;
 mod ledger;
 mod mariadb;
+mod operations;
 mod outbox;
 mod rates;
 mod security;
