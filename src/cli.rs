@@ -437,14 +437,16 @@ async fn take_backup(settings: &Settings, to: Option<PathBuf>) -> anyhow::Result
 }
 
 /// Whether a data folder is one a restore may fill: missing, or empty but
-/// for a key file put there for a backup that holds none.
+/// for a key file put there for a backup that holds none (and the lock file
+/// a failed restore leaves).
 fn is_empty_data_folder(dir: &Path) -> anyhow::Result<bool> {
     match std::fs::read_dir(dir) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(error) => Err(error).with_context(|| format!("reading {}", dir.display())),
         Ok(entries) => {
             for entry in entries {
-                if entry?.file_name() != keys::FILE {
+                let name = entry?.file_name();
+                if name != keys::FILE && name != "switchboard.lock" {
                     return Ok(false);
                 }
             }
