@@ -82,7 +82,7 @@ pub async fn open_named(
         url: cluster.database_url(name),
         cluster: Some(cluster),
         owns_cluster,
-        lock: lock,
+        lock,
     })
 }
 
