@@ -210,10 +210,22 @@ fn key_source(settings: &Settings) -> String {
 /// reveal. A rotation interrupted between its commit and its renaming of
 /// the key file is finished here.
 async fn checked_key(settings: &Settings, url: &str) -> anyhow::Result<SecretKey> {
-    let key = secret_key(settings)?;
     let mut conn = AsyncPgConnection::establish(url)
         .await
         .context("connecting to the database to check the secret key")?;
+    if settings.secret_key.is_none() && !key_file(settings).exists() {
+        // A key made now would open nothing sealed before: say it is
+        // missing rather than write one that only hides the loss.
+        if let Err(wrong) = sealed::check_key(&mut conn, &SecretKey::generate()).await? {
+            anyhow::bail!(
+                "{} is missing, and the database holds secrets sealed with a key ({wrong}): \
+                 put the key file back, or set secret_key. If it is lost, so are the sealed \
+                 secrets: restore a backup that holds its key (see the README's Backups)",
+                key_file(settings).display()
+            );
+        }
+    }
+    let key = secret_key(settings)?;
     let Err(wrong) = sealed::check_key(&mut conn, &key).await? else {
         return Ok(key);
     };
@@ -397,6 +409,12 @@ async fn take_backup(settings: &Settings, to: Option<PathBuf>) -> anyhow::Result
         !to.exists(),
         "{} exists already: a backup never overwrites a file",
         to.display()
+    );
+    anyhow::ensure!(
+        settings.database_url.is_some() || settings.data_dir.join("postgres/PG_VERSION").exists(),
+        "{} holds no Switchboard database: give the data folder with --data-dir, or \
+         database_url",
+        settings.data_dir.display()
     );
     let key = secret_key(settings)?;
     let database = database::open_named(settings, database::DATABASE, "backup").await?;

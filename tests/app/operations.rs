@@ -296,6 +296,20 @@ async fn a_backup_taken_under_load_restores_with_the_ledger_balanced() {
     assert!(status.success(), "{log:?}");
 }
 
+/// Backs up the app's database (and no outbox) into `archive`, its key
+/// sealed with the passphrase.
+async fn back_up(app: &TestApp, archive: &Path) {
+    let no_outbox = tempfile::tempdir().expect("temp dir");
+    let source = backup::Source {
+        database_url: &app.db_url,
+        bin_dir: &app.jobs.pg_bin_dir,
+        data_dir: no_outbox.path(),
+        key: &app.jobs.key,
+        passphrase: Some(PASSPHRASE),
+    };
+    backup::take(&source, archive).await.expect("a backup");
+}
+
 /// Flips one byte inside the member `path` of a tar archive.
 fn flip_byte_in(archive: &Path, path: &str) {
     let file = std::fs::File::open(archive).expect("the archive");
@@ -367,14 +381,7 @@ async fn a_tampered_backup_is_refused() {
     busy_pbx(&app).await;
     let folder = tempfile::tempdir().expect("temp dir");
     let archive = folder.path().join("good.tar");
-    let source = backup::Source {
-        database_url: &app.db_url,
-        bin_dir: &app.jobs.pg_bin_dir,
-        data_dir: &folder.path().join("data"),
-        key: &app.jobs.key,
-        passphrase: Some(PASSPHRASE),
-    };
-    backup::take(&source, &archive).await.expect("a backup");
+    back_up(&app, &archive).await;
 
     let copy = |name: &str| {
         let path = folder.path().join(name);
@@ -485,14 +492,7 @@ async fn a_restore_into_an_empty_private_data_folder_starts_and_an_older_backup_
     }
     let folder = zero_config_folder();
     let archive = folder.path().join("older.tar");
-    let source = backup::Source {
-        database_url: &app.db_url,
-        bin_dir: &app.jobs.pg_bin_dir,
-        data_dir: &folder.path().join("nothing"),
-        key: &app.jobs.key,
-        passphrase: Some(PASSPHRASE),
-    };
-    backup::take(&source, &archive).await.expect("a backup");
+    back_up(&app, &archive).await;
     let data = folder.path().join("data");
     let _stops = StopsCluster(data.clone());
     let restore = switchboard(
@@ -560,6 +560,22 @@ async fn a_wrong_secret_key_is_refused_at_start() {
             && log.contains("SWITCHBOARD_SECRET_KEY"),
         "{log}"
     );
+
+    // No key at all: refused too, and no new key is made to hide the loss.
+    let url = app.db_url.clone();
+    let data = folder.path().to_path_buf();
+    let started = tokio::task::spawn_blocking(move || {
+        Served::start(&data, &[("SWITCHBOARD_DATABASE_URL", url.as_str())])
+            .map(|served| served.terminate())
+    })
+    .await
+    .expect("ran");
+    let Err((status, log)) = started else {
+        panic!("Switchboard started without the key of its sealed secrets");
+    };
+    assert!(!status.success());
+    assert!(log.join("\n").contains("secret.key is missing"), "{log:?}");
+    assert!(!folder.path().join("secret.key").exists());
 }
 
 /// Every sealed column of the list, read straight from the database and
