@@ -83,6 +83,17 @@ async fn busy_pbx(app: &TestApp) -> (i64, String) {
     (pbx, token)
 }
 
+/// The PBX `busy_pbx` made.
+async fn busy_pbx_id(conn: &mut AsyncPgConnection) -> i64 {
+    use switchboard_core::schema::pbxes as table;
+    table::table
+        .filter(table::request_id.eq("pbx-busy"))
+        .select(table::id)
+        .first(conn)
+        .await
+        .expect("the busy PBX")
+}
+
 /// Pushes a batch of ten answered US calls, unique to `batch`, to the
 /// server at `base_url`.
 async fn push(base_url: &str, token: &str, batch: usize) {
@@ -662,6 +673,40 @@ async fn rotating_the_key_keeps_every_secret_readable() {
         after, before,
         "every secret reads the same under the new key"
     );
+    // And where Switchboard reads them, whatever the list says.
+    let pbx = busy_pbx_id(&mut conn).await;
+    let gui = pbxes::get(&mut conn, pbx)
+        .await
+        .expect("query")
+        .expect("the PBX")
+        .gui_password_sealed;
+    assert_eq!(
+        new.decrypt(pbxes::GUI_PASSWORD, &gui).expect("opens"),
+        GUI_PASSWORD
+    );
+    let (source, _, _) = pbxes::cdr_source(&mut conn, pbx)
+        .await
+        .expect("query")
+        .expect("a source");
+    assert_eq!(
+        new.decrypt(pbxes::CDR_SOURCE, &source).expect("opens"),
+        CDR_SOURCE
+    );
+    let mut settings = (*app.jobs.settings).clone();
+    settings.data_dir = folder.path().to_path_buf();
+    let mailer = switchboard_jobs::Mailer::from_settings(&settings, new.clone()).expect("a mailer");
+    let sent = switchboard_jobs::deliver_due(&app.pool, &mailer)
+        .await
+        .expect("delivered");
+    assert_eq!(
+        sent.sent, 1,
+        "the sealed welcome email opens and leaves: {sent:?}"
+    );
+    let eml = std::fs::read_dir(folder.path().join("outbox"))
+        .expect("the outbox")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+        .collect::<String>();
+    assert!(eml.contains(&format!("<p>{WELCOME_TEXT}</p>")), "{eml}");
     assert!(
         sealed::check_key(&mut conn, &app.jobs.key)
             .await
