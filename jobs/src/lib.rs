@@ -186,11 +186,26 @@ enum Outcome {
 
 /// Runs every job that is due, one at a time; returns what happened.
 pub async fn run_due(pool: &Pool, ctx: &JobContext) -> anyhow::Result<Pass> {
+    run_due_in(pool, ctx, Lane::All).await
+}
+
+/// Which jobs a runner takes. Backups take minutes on a large database, so
+/// they have a runner of their own and never hold up provisioning or CDR
+/// pulls behind them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    All,
+    Backups,
+    AllButBackups,
+}
+
+/// Runs every job of `lane` that is due, one at a time.
+pub async fn run_due_in(pool: &Pool, ctx: &JobContext, lane: Lane) -> anyhow::Result<Pass> {
     let mut pass = Pass::default();
     loop {
         let mut conn = db::conn(pool).await?;
         let outcome = conn
-            .transaction(async |conn| run_one(conn, ctx).await)
+            .transaction(async |conn| run_one(conn, ctx, lane).await)
             .await
             .context("running a job")?;
         match outcome {
@@ -206,9 +221,21 @@ pub async fn run_due(pool: &Pool, ctx: &JobContext) -> anyhow::Result<Pass> {
 async fn run_one(
     conn: &mut AsyncPgConnection,
     ctx: &JobContext,
+    lane: Lane,
 ) -> anyhow::Result<Option<Outcome>> {
+    let (any, backups) = match lane {
+        Lane::All => (true, false),
+        Lane::Backups => (false, true),
+        Lane::AllButBackups => (false, false),
+    };
+    let in_lane = any
+        .into_sql::<diesel::sql_types::Bool>()
+        .or(background_jobs::job_type
+            .eq(Job::TakeBackup.name())
+            .eq(backups));
     let claimed: Option<(i64, String, String, i32)> = background_jobs::table
         .filter(background_jobs::run_after.le(Utc::now()))
+        .filter(in_lane)
         .order(background_jobs::id)
         .select((
             background_jobs::id,
@@ -360,14 +387,17 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
 /// process ends.
 pub fn spawn_workers(pool: Pool, ctx: JobContext, mailer: Mailer) {
     let outbox_pool = pool.clone();
-    tokio::spawn(async move {
-        loop {
-            if let Err(error) = run_due(&pool, &ctx).await {
-                tracing::warn!(error = %format!("{error:#}"), "the job runner could not run");
+    for lane in [Lane::AllButBackups, Lane::Backups] {
+        let (pool, ctx) = (pool.clone(), ctx.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = run_due_in(&pool, &ctx, lane).await {
+                    tracing::warn!(error = %format!("{error:#}"), "the job runner could not run");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
+        });
+    }
     tokio::spawn(async move {
         loop {
             if let Err(error) = deliver_due(&outbox_pool, &mailer).await {

@@ -781,7 +781,22 @@ async fn a_scheduled_backup_is_taken_once_and_the_oldest_are_deleted() {
     assert!(!switchboard_jobs::backups::queue(&mut conn, slot)
         .await
         .expect("once"));
-    let pass = switchboard_jobs::run_due(&app.pool, &app.jobs)
+    // Backups run in a lane of their own: other jobs never wait behind one.
+    switchboard_jobs::enqueue(
+        &mut conn,
+        switchboard_jobs::Job::PurgeExpiredSessions,
+        "{}",
+        None,
+    )
+    .await
+    .expect("queued");
+    let others =
+        switchboard_jobs::run_due_in(&app.pool, &app.jobs, switchboard_jobs::Lane::AllButBackups)
+            .await
+            .expect("ran");
+    assert_eq!(others.succeeded, 1);
+    assert!(!backups.join("switchboard-20261201T030000Z.tar").exists());
+    let pass = switchboard_jobs::run_due_in(&app.pool, &app.jobs, switchboard_jobs::Lane::Backups)
         .await
         .expect("ran");
     assert_eq!(pass.succeeded, 1);
