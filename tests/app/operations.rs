@@ -177,6 +177,19 @@ async fn switchboard(args: &[&str], envs: &[(&str, &str)]) -> Output {
     command.output().await.expect("runs")
 }
 
+/// `switchboard restore ARCHIVE` into the data folder `data` and, when
+/// given, the database `url` (else the private cluster), with the passphrase.
+async fn restore_into(archive: &Path, url: Option<&str>, data: &Path) -> Output {
+    let mut envs = vec![
+        ("SWITCHBOARD_DATA_DIR", dir_str(data)),
+        ("SWITCHBOARD_BACKUPS__PASSPHRASE", PASSPHRASE),
+    ];
+    if let Some(url) = url {
+        envs.push(("SWITCHBOARD_DATABASE_URL", url));
+    }
+    switchboard(&["restore", dir_str(archive)], &envs).await
+}
+
 fn said(output: &Output) -> String {
     format!(
         "{}{}",
@@ -247,15 +260,7 @@ async fn a_backup_taken_under_load_restores_with_the_ledger_balanced() {
 
     let restored_url = empty_database().await;
     let restored_data = folder.path().join("restored");
-    let restore = switchboard(
-        &["restore", dir_str(&archive)],
-        &[
-            ("SWITCHBOARD_DATABASE_URL", &restored_url),
-            ("SWITCHBOARD_DATA_DIR", dir_str(&restored_data)),
-            ("SWITCHBOARD_BACKUPS__PASSPHRASE", PASSPHRASE),
-        ],
-    )
-    .await;
+    let restore = restore_into(&archive, Some(&restored_url), &restored_data).await;
     assert!(restore.status.success(), "{}", said(&restore));
 
     let mut restored = AsyncPgConnection::establish(&restored_url)
@@ -419,15 +424,7 @@ async fn a_tampered_backup_is_refused() {
     ] {
         let url = empty_database().await;
         let data = folder.path().join("restore-target");
-        let refused = switchboard(
-            &["restore", dir_str(archive)],
-            &[
-                ("SWITCHBOARD_DATABASE_URL", &url),
-                ("SWITCHBOARD_DATA_DIR", dir_str(&data)),
-                ("SWITCHBOARD_BACKUPS__PASSPHRASE", PASSPHRASE),
-            ],
-        )
-        .await;
+        let refused = restore_into(archive, Some(&url), &data).await;
         assert!(!refused.status.success(), "{archive:?} was restored");
         assert!(said(&refused).contains(expected), "{}", said(&refused));
         let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
@@ -441,18 +438,7 @@ async fn a_tampered_backup_is_refused() {
     }
 
     // The good archive, but into a database in use or a folder in use.
-    let refused = switchboard(
-        &["restore", dir_str(&archive)],
-        &[
-            ("SWITCHBOARD_DATABASE_URL", &app.db_url),
-            (
-                "SWITCHBOARD_DATA_DIR",
-                dir_str(&folder.path().join("other")),
-            ),
-            ("SWITCHBOARD_BACKUPS__PASSPHRASE", PASSPHRASE),
-        ],
-    )
-    .await;
+    let refused = restore_into(&archive, Some(&app.db_url), &folder.path().join("other")).await;
     assert!(!refused.status.success());
     assert!(
         said(&refused).contains("restored only into an empty database"),
@@ -463,14 +449,7 @@ async fn a_tampered_backup_is_refused() {
     let live = parent.path().join("live");
     std::fs::create_dir_all(live.join("postgres")).expect("a folder in use");
     std::fs::write(live.join("postgres/PG_VERSION"), "15\n").expect("a cluster");
-    let refused = switchboard(
-        &["restore", dir_str(&archive)],
-        &[
-            ("SWITCHBOARD_DATA_DIR", dir_str(&live)),
-            ("SWITCHBOARD_BACKUPS__PASSPHRASE", PASSPHRASE),
-        ],
-    )
-    .await;
+    let refused = restore_into(&archive, None, &live).await;
     assert!(!refused.status.success());
     assert!(
         said(&refused).contains("is not empty"),
@@ -506,14 +485,7 @@ async fn a_restore_into_an_empty_private_data_folder_starts_and_an_older_backup_
     back_up(&app, &archive).await;
     let data = folder.path().join("data");
     let _stops = StopsCluster(data.clone());
-    let restore = switchboard(
-        &["restore", dir_str(&archive)],
-        &[
-            ("SWITCHBOARD_DATA_DIR", dir_str(&data)),
-            ("SWITCHBOARD_BACKUPS__PASSPHRASE", PASSPHRASE),
-        ],
-    )
-    .await;
+    let restore = restore_into(&archive, None, &data).await;
     assert!(restore.status.success(), "{}", said(&restore));
     assert!(
         said(&restore).contains("1 newer migrations applied"),
