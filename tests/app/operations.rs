@@ -296,12 +296,18 @@ async fn a_backup_taken_under_load_restores_with_the_ledger_balanced() {
     );
 
     // The restored Switchboard starts (its key check passes) and answers.
+    serves_and_stops(restored_data, Some(restored_url)).await;
+}
+
+/// Starts `switchboard serve` on the data folder `data` (and the database
+/// `url`, when given), checks it is ready and stops it cleanly; its log.
+async fn serves_and_stops(data: std::path::PathBuf, url: Option<String>) -> Vec<String> {
     let (ready, status, log) = tokio::task::spawn_blocking(move || {
-        let served = Served::start(
-            &restored_data,
-            &[("SWITCHBOARD_DATABASE_URL", restored_url.as_str())],
-        )
-        .expect("the restored Switchboard starts");
+        let envs: Vec<(&str, &str)> = url
+            .iter()
+            .map(|url| ("SWITCHBOARD_DATABASE_URL", url.as_str()))
+            .collect();
+        let served = Served::start(&data, &envs).expect("the restored Switchboard starts");
         let ready = served.ready_within(std::time::Duration::from_secs(10));
         let (status, log) = served.terminate();
         (ready, status, log)
@@ -310,6 +316,7 @@ async fn a_backup_taken_under_load_restores_with_the_ledger_balanced() {
     .expect("served");
     assert_eq!(ready, "ready", "{log:?}");
     assert!(status.success(), "{log:?}");
+    log
 }
 
 /// Backs up the app's database (and no outbox) into `archive`, its key
@@ -496,16 +503,7 @@ async fn a_restore_into_an_empty_private_data_folder_starts_and_an_older_backup_
         crate::cli::postgres_pid(&data).is_none(),
         "restore stops the cluster it started"
     );
-    let (ready, status, log) = tokio::task::spawn_blocking(move || {
-        let served = Served::start(&data, &[]).expect("the restored Switchboard starts");
-        let ready = served.ready_within(std::time::Duration::from_secs(10));
-        let (status, log) = served.terminate();
-        (ready, status, log)
-    })
-    .await
-    .expect("served");
-    assert_eq!(ready, "ready", "{log:?}");
-    assert!(status.success(), "{log:?}");
+    let log = serves_and_stops(data, None).await;
     assert!(
         !log.iter().any(|l| l.contains("database migrated")),
         "the restore migrated it already: {log:?}"
