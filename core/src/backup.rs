@@ -96,15 +96,12 @@ pub async fn take(source: &Source<'_>, to: &Path) -> anyhow::Result<Manifest> {
     let migration = newest_migration(source.database_url).await?;
     let taken_at = Utc::now();
     let dump = work.path().join(DUMP);
-    let output = tokio::process::Command::new(program(source.bin_dir, "pg_dump")?)
+    let output = libpq_command(program(source.bin_dir, "pg_dump")?, source.database_url)
         .arg("--format=custom")
         .arg("--no-owner")
         .arg("--no-privileges")
         .arg("--file")
         .arg(&dump)
-        .arg("--dbname")
-        .arg(source.database_url)
-        .env("LC_ALL", "C")
         .output()
         .await
         .context("running pg_dump")?;
@@ -191,6 +188,31 @@ fn write_archive(
         return Err(error).with_context(|| format!("writing {}", partial.display()));
     }
     std::fs::rename(&partial, to).with_context(|| format!("naming {}", to.display()))
+}
+
+/// A PostgreSQL client program connecting to `url`. The password of a
+/// `postgres://` URL goes in the environment (`PGPASSWORD`), not on the
+/// command line, where any user of the machine could read it.
+fn libpq_command(program: PathBuf, url: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command.env("LC_ALL", "C").env_remove("PGPASSWORD");
+    let mut dbname = url.to_owned();
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if let Some(password) = parsed.password() {
+            // Percent-decoded; a `+` stays a `+` (it is no space in a URL).
+            let encoded = format!("p={}", password.replace('+', "%2B"));
+            let password = url::form_urlencoded::parse(encoded.as_bytes())
+                .next()
+                .map(|(_, value)| value.into_owned())
+                .unwrap_or_default();
+            command.env("PGPASSWORD", password);
+            if parsed.set_password(None).is_ok() {
+                dbname = parsed.to_string();
+            }
+        }
+    }
+    command.arg("--dbname").arg(dbname);
+    command
 }
 
 /// One of PostgreSQL's programs in `bin_dir`, or a clear refusal.
@@ -464,17 +486,14 @@ impl Verified {
             tables.n
         );
         drop(conn);
-        let output = tokio::process::Command::new(program(bin_dir, "pg_restore")?)
+        let output = libpq_command(program(bin_dir, "pg_restore")?, url)
             .args([
                 "--exit-on-error",
                 "--single-transaction",
                 "--no-owner",
                 "--no-privileges",
             ])
-            .arg("--dbname")
-            .arg(url)
             .arg(self.dir.path().join(DUMP))
-            .env("LC_ALL", "C")
             .output()
             .await
             .context("running pg_restore")?;
@@ -589,6 +608,32 @@ mod tests {
                 "switchboard-by-hand.tar"
             ]
         );
+    }
+
+    #[test]
+    fn a_urls_password_is_passed_in_the_environment_not_the_command_line() {
+        let command = libpq_command(
+            PathBuf::from("pg_dump"),
+            "postgres://backup:s%40cr+t@db.example.com:5432/switchboard",
+        );
+        let std = command.as_std();
+        let args: Vec<String> = std
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--dbname",
+                "postgres://backup@db.example.com:5432/switchboard"
+            ]
+        );
+        let password = std
+            .get_envs()
+            .find(|(name, _)| *name == "PGPASSWORD")
+            .and_then(|(_, value)| value)
+            .map(|v| v.to_string_lossy().into_owned());
+        assert_eq!(password.as_deref(), Some("s@cr+t"));
     }
 
     #[test]
