@@ -1,14 +1,17 @@
 //! A PBX simulator implementing the reference contract of the hosting
-//! controller, keeping its PBXs in memory. `switchboard simulate-controller`
-//! runs it on its own; development and `--demo` run it in-process; tests use
-//! it to play a controller that fails, hangs, answers garbage, or does the
-//! work and loses the answer.
+//! controller, keeping its PBXs in memory and, when given a file, in that
+//! file too, so a restart neither forgets them nor hands out their ids and
+//! host names again. `switchboard simulate-controller` runs it on its own;
+//! development and `--demo` run it in-process (kept in the data folder);
+//! tests use it to play a controller that fails, hangs, answers garbage, or
+//! does the work and loses the answer.
 //!
 //! Faults are armed with `POST /_simulator/faults`, for example
 //! `{"fail": 3}` (the next three commands answer 503), `{"hang": 1}`,
 //! `{"garbage": 2}`, `{"lose_answer": 1}` (do the work, then never answer).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Created, LiveCall, PbxStatus};
 
 /// One simulated PBX.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SimulatedPbx {
     pub id: String,
     pub request_id: String,
@@ -45,10 +48,11 @@ pub struct Faults {
     pub lose_answer: u32,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct State {
     pbxes: HashMap<String, SimulatedPbx>,
     by_request: HashMap<String, String>,
+    #[serde(skip)]
     faults: Faults,
     next: u64,
 }
@@ -59,6 +63,8 @@ pub struct Simulator {
     state: Arc<Mutex<State>>,
     /// How long a "hang" lasts; a client's timeout should be far shorter.
     hang: Duration,
+    /// Where the PBXs are kept across restarts, if anywhere.
+    file: Option<Arc<PathBuf>>,
 }
 
 impl Default for Simulator {
@@ -72,6 +78,40 @@ impl Simulator {
         Simulator {
             state: Arc::default(),
             hang: Duration::from_secs(3600),
+            file: None,
+        }
+    }
+
+    /// A simulator whose PBXs are kept in `file`: read from it now (when it
+    /// exists), written back after every command.
+    pub fn kept_in(file: &std::path::Path) -> anyhow::Result<Simulator> {
+        use anyhow::Context;
+        let state = match std::fs::read(file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not the simulator's state", file.display()))?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(error) => return Err(error).with_context(|| format!("reading {}", file.display())),
+        };
+        Ok(Simulator {
+            state: Arc::new(Mutex::new(state)),
+            file: Some(Arc::new(file.to_path_buf())),
+            ..Simulator::new()
+        })
+    }
+
+    /// Writes the PBXs to the simulator's file (a new file renamed over the
+    /// old, so a crash leaves one or the other whole).
+    fn keep(&self, state: &State) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let partial = file.with_extension("partial");
+        let written = serde_json::to_vec(state)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&partial, bytes))
+            .and_then(|()| std::fs::rename(&partial, file.as_path()));
+        if let Err(error) = written {
+            tracing::warn!(file = %file.display(), %error, "the simulator could not keep its PBXs");
         }
     }
 
@@ -139,12 +179,20 @@ impl Simulator {
             }
             Some(Fault::Garbage) => "<html><body>502 Bad Gateway</body></html>".into_response(),
             Some(Fault::LoseAnswer) => {
-                let _ = work(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+                let _ = self.work(work);
                 tokio::time::sleep(self.hang).await;
                 StatusCode::GATEWAY_TIMEOUT.into_response()
             }
-            None => work(&mut self.state.lock().unwrap_or_else(|p| p.into_inner())),
+            None => self.work(work),
         }
+    }
+
+    /// Does a command's work on the state, and keeps the result.
+    fn work(&self, work: impl FnOnce(&mut State) -> Response) -> Response {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let response = work(&mut state);
+        self.keep(&state);
+        response
     }
 }
 
@@ -166,46 +214,48 @@ struct CreateBody {
 
 #[handler]
 async fn create(Data(sim): Data<&Simulator>, Json(body): Json<CreateBody>) -> Response {
-    sim.answer(|state| {
-        if body.request_id.is_empty() || body.gui_password.len() < 8 {
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "request_id and a gui_password of 8+ characters are needed",
-            )
-                .into_response();
+    sim.answer(|state| create_in(state, &body)).await
+}
+
+/// Makes a PBX, or finds the one made for the same request id.
+fn create_in(state: &mut State, body: &CreateBody) -> Response {
+    if body.request_id.is_empty() || body.gui_password.len() < 8 {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request_id and a gui_password of 8+ characters are needed",
+        )
+            .into_response();
+    }
+    let id = match state.by_request.get(&body.request_id) {
+        Some(id) => id.clone(),
+        None => {
+            state.next += 1;
+            let id = format!("sim-{:04}", state.next);
+            let pbx = SimulatedPbx {
+                hostname: format!("{id}.pbx.switchboard.test"),
+                id: id.clone(),
+                request_id: body.request_id.clone(),
+                plan: body.plan.clone(),
+                extensions: body.extensions,
+                gui_password: body.gui_password.clone(),
+                powered: true,
+                calling: true,
+                created_at: Utc::now(),
+            };
+            state.pbxes.insert(id.clone(), pbx);
+            state.by_request.insert(body.request_id.clone(), id.clone());
+            id
         }
-        let id = match state.by_request.get(&body.request_id) {
-            Some(id) => id.clone(),
-            None => {
-                state.next += 1;
-                let id = format!("sim-{:04}", state.next);
-                let pbx = SimulatedPbx {
-                    hostname: format!("{id}.pbx.switchboard.test"),
-                    id: id.clone(),
-                    request_id: body.request_id.clone(),
-                    plan: body.plan.clone(),
-                    extensions: body.extensions,
-                    gui_password: body.gui_password.clone(),
-                    powered: true,
-                    calling: true,
-                    created_at: Utc::now(),
-                };
-                state.pbxes.insert(id.clone(), pbx);
-                state.by_request.insert(body.request_id.clone(), id.clone());
-                id
-            }
-        };
-        let pbx = &state.pbxes[&id];
-        Json(Created {
-            id: pbx.id.clone(),
-            hostname: pbx.hostname.clone(),
-            // The trunk its simulated traffic goes through.
-            trunks: vec!["PJSIP/trunk-voip".into()],
-        })
-        .with_status(StatusCode::CREATED)
-        .into_response()
+    };
+    let pbx = &state.pbxes[&id];
+    Json(Created {
+        id: pbx.id.clone(),
+        hostname: pbx.hostname.clone(),
+        // The trunk its simulated traffic goes through.
+        trunks: vec!["PJSIP/trunk-voip".into()],
     })
-    .await
+    .with_status(StatusCode::CREATED)
+    .into_response()
 }
 
 fn not_found() -> Response {
@@ -338,6 +388,47 @@ fn arm(Data(sim): Data<&Simulator>, Json(faults): Json<Faults>) -> Response {
 #[handler]
 fn list(Data(sim): Data<&Simulator>) -> Response {
     Json(sim.pbxes()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn create(sim: &Simulator, request_id: &str) -> Created {
+        let body = CreateBody {
+            request_id: request_id.into(),
+            plan: "office".into(),
+            extensions: 5,
+            gui_password: "a-password-123".into(),
+        };
+        let response = sim
+            .answer(|state| super::create_in(state, &body))
+            .await
+            .into_body()
+            .into_vec()
+            .await
+            .expect("a body");
+        serde_json::from_slice(&response).expect("a PBX")
+    }
+
+    #[tokio::test]
+    async fn a_restarted_simulator_remembers_its_pbxs_and_never_reuses_an_id() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("simulator.json");
+        let first = Simulator::kept_in(&file).expect("a simulator");
+        let made = create(&first, "pbx-1").await;
+        drop(first);
+        let restarted = Simulator::kept_in(&file).expect("read back");
+        assert_eq!(
+            restarted.pbxes().iter().map(|p| &p.id).collect::<Vec<_>>(),
+            [&made.id],
+            "the PBX made before the restart is still there"
+        );
+        assert_eq!(create(&restarted, "pbx-1").await, made, "the same request");
+        let next = create(&restarted, "pbx-2").await;
+        assert_ne!(next.id, made.id);
+        assert_ne!(next.hostname, made.hostname);
+    }
 }
 
 /// Serves the simulator until the process ends.

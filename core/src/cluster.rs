@@ -1,7 +1,12 @@
 //! The private PostgreSQL cluster Switchboard runs when no `DATABASE_URL` is
 //! given: created in the data folder the first time, listening only on a Unix
 //! socket there, run as an unprivileged user when Switchboard runs as root.
+//!
+//! A cluster in Switchboard's data folder is Switchboard's: whoever holds the
+//! data folder's lock (see [`FolderLock`]) owns it, stops it on exit, and
+//! adopts one an earlier run left running when it was killed.
 
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
 
@@ -21,15 +26,34 @@ pub struct Cluster {
 
 impl Cluster {
     /// Finds the server binaries and decides who runs them; creates nothing.
+    /// A cluster made by another major version of PostgreSQL is run with
+    /// that version's programs when they are installed, and refused with
+    /// what to do when they are not: no version reads another's cluster.
     pub fn new(data_dir: &Path) -> anyhow::Result<Cluster> {
         let data_dir = std::path::absolute(data_dir)
             .with_context(|| format!("resolving {}", data_dir.display()))?;
+        let pgdata = data_dir.join("postgres");
+        let bin_dir = match cluster_version(&pgdata)? {
+            None => find_server_binaries()?,
+            Some(made_by) => binaries_for(&pgdata, &made_by)?,
+        };
         Ok(Cluster {
-            bin_dir: find_server_binaries()?,
-            pgdata: data_dir.join("postgres"),
+            bin_dir,
+            pgdata,
             socket_dir: data_dir.join("run"),
             run_as: unprivileged_user()?,
         })
+    }
+
+    /// The folder of the server programs this cluster runs with (`pg_dump`
+    /// and `pg_restore` sit beside them).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// The data folder the cluster lives in.
+    pub fn data_dir(&self) -> &Path {
+        self.pgdata.parent().unwrap_or(Path::new("/"))
     }
 
     /// Creates the cluster if it does not exist, and starts it if it is not
@@ -117,7 +141,9 @@ impl Cluster {
         )
     }
 
-    fn is_running(&self) -> anyhow::Result<bool> {
+    /// Whether the cluster's server process is alive (`pg_ctl status`: a
+    /// `postmaster.pid` left by a killed server does not count).
+    pub fn is_running(&self) -> anyhow::Result<bool> {
         let status = self
             .command("pg_ctl")
             .arg("-D")
@@ -203,13 +229,98 @@ impl Cluster {
     }
 }
 
-/// Looks on `PATH`, then asks `pg_config`, then tries `/usr/lib/postgresql/*/bin`
-/// (newest first).
-fn find_server_binaries() -> anyhow::Result<PathBuf> {
+/// The major version that made the cluster in `pgdata` (its `PG_VERSION`),
+/// or `None` when there is no cluster yet.
+fn cluster_version(pgdata: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(pgdata.join("PG_VERSION")) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => {
+            Err(error).with_context(|| format!("reading {}", pgdata.join("PG_VERSION").display()))
+        }
+    }
+}
+
+/// The major version of the server programs in `bin_dir`, from
+/// `pg_ctl --version` ("pg_ctl (PostgreSQL) 15.14 (Debian …)" is "15"; 9.6.24
+/// is "9.6", as majors were named before 10).
+pub fn binaries_version(bin_dir: &Path) -> anyhow::Result<String> {
+    let output = Command::new(bin_dir.join("pg_ctl"))
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {} --version", bin_dir.join("pg_ctl").display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    major_version(&text)
+        .with_context(|| format!("{} printed no version: {text:?}", bin_dir.display()))
+}
+
+fn major_version(pg_ctl_version: &str) -> Option<String> {
+    let number = pg_ctl_version
+        .split(") ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    let mut parts = number.split('.');
+    let first = parts.next()?;
+    let first_number: u32 = first.parse().ok()?;
+    if first_number >= 10 {
+        Some(first.to_owned())
+    } else {
+        Some(format!("{first}.{}", parts.next()?))
+    }
+}
+
+/// The server programs of the version that made the cluster: the usual ones
+/// when they match, else that version's own folder; refused with what to do
+/// when neither is there.
+fn binaries_for(pgdata: &Path, made_by: &str) -> anyhow::Result<PathBuf> {
+    let usual = find_server_binaries();
+    if let Ok(dir) = &usual {
+        if binaries_version(dir).ok().as_deref() == Some(made_by) {
+            return Ok(dir.clone());
+        }
+    }
+    let own = PathBuf::from(format!("/usr/lib/postgresql/{made_by}/bin"));
+    if own.join("pg_ctl").is_file() {
+        if let Ok(dir) = &usual {
+            tracing::warn!(
+                cluster = made_by,
+                newest = %dir.display(),
+                "the private cluster was made by an older PostgreSQL than the newest installed; \
+                 running it with its own version's programs (see the README's Upgrades)"
+            );
+        }
+        return Ok(own);
+    }
+    let usual = usual?;
+    let installed = binaries_version(&usual)?;
+    let data = pgdata.parent().unwrap_or(Path::new("/")).display();
+    bail!(
+        "the private cluster in {pgdata} was made by PostgreSQL {made_by}, and this machine's \
+         server programs are PostgreSQL {installed} ({usual}), which cannot read it. Switchboard \
+         has not started it. Either install PostgreSQL {made_by}'s server programs again \
+         (Debian: apt-get install postgresql-{made_by}) and Switchboard runs the cluster with them; \
+         or move it to PostgreSQL {installed}: with postgresql-{made_by} installed beside it, run \
+         `switchboard backup --to before-upgrade.tar`, move {data} aside, and run \
+         `switchboard restore before-upgrade.tar` (see the README's Upgrades)",
+        pgdata = pgdata.display(),
+        usual = usual.display(),
+    )
+}
+
+/// The machine's PostgreSQL programs: on `PATH`, else where `pg_config`
+/// says, else the newest `/usr/lib/postgresql/*/bin`.
+pub fn find_server_binaries() -> anyhow::Result<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
     if let Some(path) = std::env::var_os("PATH") {
         if let Some(dir) = std::env::split_paths(&path).find(|dir| has_server(dir)) {
-            return Ok(dir);
+            // A link on PATH (/usr/local/bin/initdb, say) stands for the
+            // folder holding the whole set, pg_dump and pg_restore included.
+            let real = std::fs::canonicalize(dir.join("initdb"))
+                .ok()
+                .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+                .filter(|real| has_server(real));
+            return Ok(real.unwrap_or(dir));
         }
     }
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
@@ -238,6 +349,67 @@ fn find_server_binaries() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The data folder's lock, held by whoever runs the private cluster for the
+/// time being: a server for its whole life, a one-off command (a backup, a
+/// migration) while it works. The operating system releases it when the
+/// process ends, however it ends, so a cluster found running while the lock
+/// is free was left by a process that died: it is the new holder's.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+/// Who holds the data folder's lock, as written in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub command: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`switchboard {}` (pid {})", self.command, self.pid)
+    }
+}
+
+impl FolderLock {
+    /// Takes the lock of `data_dir` for `command` (a subcommand's name), or
+    /// says who holds it.
+    pub fn try_take(data_dir: &Path, command: &str) -> anyhow::Result<Result<FolderLock, Holder>> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let path = data_dir.join("switchboard.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                file.rewind()?;
+                writeln!(file, "{} {command}", std::process::id())?;
+                file.flush()?;
+                Ok(Ok(FolderLock { _file: file }))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                file.read_to_string(&mut text)?;
+                let (pid, command) = text.trim().split_once(' ').unwrap_or(("0", "?"));
+                Ok(Err(Holder {
+                    pid: pid.parse().unwrap_or(0),
+                    command: command.to_owned(),
+                }))
+            }
+            Err(std::fs::TryLockError::Error(error)) => {
+                Err(error).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+}
+
 /// PostgreSQL refuses to run as root; as root, run it as `postgres`.
 fn unprivileged_user() -> anyhow::Result<Option<(u32, u32)>> {
     if !nix::unistd::Uid::effective().is_root() {
@@ -249,5 +421,63 @@ fn unprivileged_user() -> anyhow::Result<Option<(u32, u32)>> {
             "running as root, and PostgreSQL refuses to run as root: create a `postgres` \
              user (the postgresql package does) or run Switchboard as another user"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn major_versions_are_read_as_postgresql_names_them() {
+        assert_eq!(
+            major_version("pg_ctl (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n").as_deref(),
+            Some("15")
+        );
+        assert_eq!(
+            major_version("pg_ctl (PostgreSQL) 9.6.24\n").as_deref(),
+            Some("9.6")
+        );
+        assert_eq!(major_version("nonsense"), None);
+    }
+
+    #[test]
+    fn a_cluster_of_another_major_version_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("postgres")).expect("mkdir");
+        std::fs::write(dir.path().join("postgres/PG_VERSION"), "9.4\n").expect("write");
+        let refused = format!("{:#}", Cluster::new(dir.path()).expect_err("refused"));
+        assert!(refused.contains("made by PostgreSQL 9.4"), "{refused}");
+        assert!(
+            refused.contains("apt-get install postgresql-9.4"),
+            "{refused}"
+        );
+        assert!(refused.contains("switchboard restore"), "{refused}");
+        assert!(
+            dir.path().join("postgres/PG_VERSION").exists() && !dir.path().join("run").exists(),
+            "nothing was touched"
+        );
+    }
+
+    #[test]
+    fn the_folder_lock_names_its_holder_and_is_free_again_when_dropped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let held = FolderLock::try_take(dir.path(), "serve")
+            .expect("lockable")
+            .expect("free");
+        let refused = FolderLock::try_take(dir.path(), "backup")
+            .expect("lockable")
+            .expect_err("held");
+        assert_eq!(
+            refused,
+            Holder {
+                pid: std::process::id(),
+                command: "serve".into()
+            }
+        );
+        drop(held);
+        assert!(FolderLock::try_take(dir.path(), "backup")
+            .expect("lockable")
+            .is_ok());
     }
 }

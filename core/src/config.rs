@@ -94,6 +94,9 @@ pub struct Settings {
     /// How CDRs are pulled from PBXs' Asterisk CDR tables.
     #[serde(default)]
     pub cdr_pull: CdrPullSettings,
+    /// Scheduled backups, and the passphrase that seals the key in every backup.
+    #[serde(default)]
+    pub backups: BackupSettings,
 }
 
 /// Pulling PBXs' CDR tables.
@@ -118,12 +121,49 @@ impl Default for CdrPullSettings {
     }
 }
 
+/// Backups: scheduled ones when `folder` is set; the passphrase serves
+/// `switchboard backup` and `restore` too.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BackupSettings {
+    /// Where scheduled backups go; none are taken without it.
+    #[serde(default)]
+    pub folder: Option<PathBuf>,
+    /// When, as a cron expression with seconds (UTC): default daily at 03:00.
+    #[serde(default = "default_backup_schedule")]
+    pub schedule: String,
+    /// How many scheduled backups are kept; older ones are deleted.
+    #[serde(default = "default_backup_keep")]
+    pub keep: usize,
+    /// Seals the secret key inside each backup; without it backups hold no
+    /// key, and the key must be kept safe apart.
+    #[serde(default)]
+    pub passphrase: Option<Secret>,
+}
+
+impl Default for BackupSettings {
+    fn default() -> BackupSettings {
+        BackupSettings {
+            folder: None,
+            schedule: default_backup_schedule(),
+            keep: default_backup_keep(),
+            passphrase: None,
+        }
+    }
+}
+
 fn default_pull_batch() -> usize {
     20_000
 }
 
 fn default_pull_overlap() -> u32 {
     10
+}
+
+fn default_backup_schedule() -> String {
+    "0 0 3 * * *".into()
+}
+fn default_backup_keep() -> usize {
+    7
 }
 
 /// The hosting controller: where its commands go and what they look like.
@@ -378,6 +418,7 @@ impl Settings {
         );
         anyhow::ensure!(self.session_hours > 0, "session_hours must be at least 1");
         anyhow::ensure!(self.pool_size > 0, "pool_size must be at least 1");
+        anyhow::ensure!(self.backups.keep > 0, "backups.keep must be at least 1");
         match self.payments.gateway.as_str() {
             "test" => anyhow::ensure!(
                 self.mode == Mode::Development,

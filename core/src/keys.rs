@@ -1,5 +1,6 @@
-//! The secret key: signs tokens and, later, encrypts secrets at rest. Each use
-//! gets its own key derived from it, so no two purposes share key material.
+//! The secret key: signs tokens and encrypts secrets at rest (the sealed
+//! columns listed in `sealed`). Each use gets its own key derived from it, so
+//! no two purposes share key material.
 
 use std::fmt;
 use std::io::Write;
@@ -13,6 +14,8 @@ use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+
+use crate::sealed::Purpose;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -46,24 +49,43 @@ impl SecretKey {
     /// Reads `secret.key` from the data folder, creating it (mode 0600) the
     /// first time.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretKey> {
-        let path = data_dir.join("secret.key");
+        let path = data_dir.join(FILE);
         if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            return SecretKey::from_hex(&text).with_context(|| format!("in {}", path.display()));
+            return SecretKey::read(&path);
         }
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let key = SecretKey::generate();
+        key.write_new(&path)?;
+        Ok(key)
+    }
+
+    /// Reads a key file (64 hexadecimal digits).
+    pub fn read(path: &Path) -> anyhow::Result<SecretKey> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        SecretKey::from_hex(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Writes the key to a file that must not exist yet, readable by its
+    /// owner only, and flushed to disk before this returns.
+    pub fn write_new(&self, path: &Path) -> anyhow::Result<()> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options
-            .open(&path)
+            .open(path)
             .with_context(|| format!("creating {}", path.display()))?;
-        writeln!(file, "{}", hex::encode(key.0))?;
-        Ok(key)
+        writeln!(file, "{}", self.to_hex())?;
+        file.sync_all()
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The key as 64 hexadecimal digits, for a key file or a backup; never
+    /// for a log.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
     }
 
     fn mac(&self, purpose: &str) -> HmacSha256 {
@@ -93,18 +115,20 @@ impl SecretKey {
 }
 
 impl SecretKey {
-    fn cipher(&self, purpose: &str) -> ChaCha20Poly1305 {
+    fn cipher(&self, purpose: Purpose) -> ChaCha20Poly1305 {
         let mut derive =
             <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
         derive.update(b"encrypt:");
-        derive.update(purpose.as_bytes());
+        derive.update(purpose.name().as_bytes());
         ChaCha20Poly1305::new(&derive.finalize().into_bytes())
     }
 
     /// Encrypts a secret to store it (a PBX password, an API credential):
     /// `v1:` and the base64 of a random nonce and the sealed text. The
     /// purpose is bound in, so a value cannot be moved to another column.
-    pub fn encrypt(&self, purpose: &str, plaintext: &str) -> String {
+    /// Purposes are made only in `sealed`, beside the list of the columns
+    /// that hold sealed values (key rotation re-seals exactly those).
+    pub fn encrypt(&self, purpose: Purpose, plaintext: &str) -> String {
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = self
             .cipher(purpose)
@@ -112,7 +136,7 @@ impl SecretKey {
                 &nonce,
                 Payload {
                     msg: plaintext.as_bytes(),
-                    aad: purpose.as_bytes(),
+                    aad: purpose.name().as_bytes(),
                 },
             )
             .expect("encryption in memory cannot fail");
@@ -122,7 +146,7 @@ impl SecretKey {
     }
 
     /// Opens what [`SecretKey::encrypt`] sealed for the same purpose.
-    pub fn decrypt(&self, purpose: &str, stored: &str) -> anyhow::Result<String> {
+    pub fn decrypt(&self, purpose: Purpose, stored: &str) -> anyhow::Result<String> {
         let encoded = stored
             .strip_prefix("v1:")
             .context("the stored secret has an unknown format")?;
@@ -137,13 +161,16 @@ impl SecretKey {
                 nonce.into(),
                 Payload {
                     msg: sealed,
-                    aad: purpose.as_bytes(),
+                    aad: purpose.name().as_bytes(),
                 },
             )
             .map_err(|_| anyhow::anyhow!("the stored secret does not open with this key"))?;
         String::from_utf8(plain).context("the stored secret is not text")
     }
 }
+
+/// The key file's name in the data folder.
+pub const FILE: &str = "secret.key";
 
 /// A URL-safe random token of 32 bytes, for session cookies and the like.
 pub fn random_token() -> String {
@@ -169,28 +196,51 @@ mod tests {
 
     #[test]
     fn secrets_open_only_with_the_same_key_and_purpose() {
+        use crate::sealed::{PBX_CDR_SOURCE, PBX_GUI_PASSWORD};
         let key = SecretKey::generate();
-        let sealed = key.encrypt("pbx.gui_password", "s3cret-Password");
+        let sealed = key.encrypt(PBX_GUI_PASSWORD, "s3cret-Password");
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("s3cret"));
         assert_ne!(
             sealed,
-            key.encrypt("pbx.gui_password", "s3cret-Password"),
+            key.encrypt(PBX_GUI_PASSWORD, "s3cret-Password"),
             "fresh nonce each time"
         );
         assert_eq!(
-            key.decrypt("pbx.gui_password", &sealed).expect("opens"),
+            key.decrypt(PBX_GUI_PASSWORD, &sealed).expect("opens"),
             "s3cret-Password"
         );
-        assert!(key.decrypt("api.token", &sealed).is_err());
+        assert!(key.decrypt(PBX_CDR_SOURCE, &sealed).is_err());
         assert!(SecretKey::generate()
-            .decrypt("pbx.gui_password", &sealed)
+            .decrypt(PBX_GUI_PASSWORD, &sealed)
             .is_err());
         let mut tampered = sealed.clone();
         tampered.pop();
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
-        assert!(key.decrypt("pbx.gui_password", &tampered).is_err());
-        assert!(key.decrypt("pbx.gui_password", "plain text").is_err());
+        assert!(key.decrypt(PBX_GUI_PASSWORD, &tampered).is_err());
+        assert!(key.decrypt(PBX_GUI_PASSWORD, "plain text").is_err());
+    }
+
+    #[test]
+    fn a_sealed_value_made_before_purposes_were_typed_still_opens() {
+        // Purposes are bound in by name: values stored before keep opening.
+        let key = SecretKey::from_hex(&"ab".repeat(32)).expect("a key");
+        let sealed = key.encrypt(crate::sealed::EMAIL_BODY, "hello");
+        let mut derive = <HmacSha256 as Mac>::new_from_slice(&key.0).expect("any length");
+        derive.update(b"encrypt:email.body");
+        let cipher = ChaCha20Poly1305::new(&derive.finalize().into_bytes());
+        let bytes = BASE64.decode(&sealed[3..]).expect("base64");
+        let (nonce, body) = bytes.split_at(12);
+        let plain = cipher
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: body,
+                    aad: b"email.body",
+                },
+            )
+            .expect("opens as before");
+        assert_eq!(plain, b"hello");
     }
 
     #[test]

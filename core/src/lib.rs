@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backup;
 pub mod calls;
 pub mod cluster;
 pub mod commerce;
@@ -25,6 +26,7 @@ pub mod outbox;
 pub mod people;
 pub mod queue;
 pub mod schema;
+pub mod sealed;
 
 pub use domain::{AccountId, AccountKind, Role, Standing, UserId, Username};
 pub use money::Money;

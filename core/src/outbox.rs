@@ -40,7 +40,7 @@ pub async fn queue(
 }
 
 /// The sealing purpose of email bodies.
-pub const SEALED_BODY: &str = "email.body";
+pub const SEALED_BODY: crate::sealed::Purpose = crate::sealed::EMAIL_BODY;
 
 /// Queues an email whose bodies carry a credential (a PBX password): they
 /// are stored sealed with the secret key and opened only to be sent.
@@ -313,6 +313,22 @@ pub fn provisioning_failed(staff: &str, account: &str, pbx: i64, error: &str) ->
         &format!("Provisioning failed for {account}"),
         "The hosting controller did not create a paid PBX within the retry budget. Retry it from the staff section once the controller is fixed.",
         &[("Account", account), ("PBX", &pbx.to_string()), ("Last error", error)],
+    )
+}
+
+/// Tells staff a scheduled backup was not taken.
+pub fn backup_failed(staff: &str, slot: &str, folder: &str, error: &str) -> Email {
+    staff_notice(
+        staff,
+        &format!("Scheduled backup failed ({slot})"),
+        "Switchboard could not take a scheduled backup, after retrying. Until one is taken, the \
+         newest backup is older than the schedule says: take one by hand with `switchboard \
+         backup` once the cause is fixed.",
+        &[
+            ("Scheduled for", slot),
+            ("Folder", folder),
+            ("Last error", error),
+        ],
     )
 }
 

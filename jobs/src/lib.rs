@@ -24,6 +24,7 @@ use switchboard_core::schema::background_jobs;
 use switchboard_core::{people::sessions, people::sign_in, queue};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
+pub mod backups;
 pub mod cdr_pull;
 pub mod mailer;
 mod provisioning;
@@ -39,6 +40,10 @@ pub struct JobContext {
     /// Calling plans' rate tables, for pricing pulled CDRs (the server's own,
     /// when jobs run in it).
     pub rate_tables: switchboard_core::calls::calling_plans::RateTables,
+    /// The database, for `pg_dump` to back it up.
+    pub database_url: String,
+    /// Where `pg_dump` is.
+    pub pg_bin_dir: std::path::PathBuf,
 }
 
 /// Every kind of job, by its stable name.
@@ -50,6 +55,8 @@ pub enum Job {
     ProvisionPbx,
     /// Reads new rows of a PBX's Asterisk CDR table. Data: the PBX id.
     PullCdrs,
+    /// Takes a scheduled backup. Data: the slot's time (RFC 3339).
+    TakeBackup,
 }
 
 impl Job {
@@ -59,13 +66,19 @@ impl Job {
             Job::PurgeExpiredSessions => queue::PURGE_EXPIRED_SESSIONS,
             Job::ProvisionPbx => queue::PROVISION_PBX,
             Job::PullCdrs => queue::PULL_CDRS,
+            Job::TakeBackup => "take_backup",
         }
     }
 
     fn from_name(name: &str) -> Option<Job> {
-        [Job::PurgeExpiredSessions, Job::ProvisionPbx, Job::PullCdrs]
-            .into_iter()
-            .find(|job| job.name() == name)
+        [
+            Job::PurgeExpiredSessions,
+            Job::ProvisionPbx,
+            Job::PullCdrs,
+            Job::TakeBackup,
+        ]
+        .into_iter()
+        .find(|job| job.name() == name)
     }
 
     /// Whether the runner runs the job in one database transaction. A job
@@ -75,8 +88,8 @@ impl Job {
         match self {
             Job::PurgeExpiredSessions => true,
             // A pull reads the PBX's database first, then stores what it
-            // read in ingestion's own transaction.
-            Job::ProvisionPbx | Job::PullCdrs => false,
+            // read in ingestion's own transaction; a backup runs pg_dump.
+            Job::ProvisionPbx | Job::PullCdrs | Job::TakeBackup => false,
         }
     }
 
@@ -88,6 +101,8 @@ impl Job {
             Job::ProvisionPbx => 10,
             // The schedule queues another pull in five minutes anyway.
             Job::PullCdrs => 3,
+            // 1 + 2 + 4 + 8 seconds, then staff hear of it.
+            Job::TakeBackup => 5,
         }
     }
 
@@ -122,6 +137,7 @@ impl Job {
                 }
                 Ok(())
             }
+            Job::TakeBackup => backups::take(ctx, data).await,
         }
     }
 
@@ -133,7 +149,7 @@ impl Job {
         error: &str,
     ) -> anyhow::Result<()> {
         match self {
-            Job::PurgeExpiredSessions | Job::PullCdrs => Ok(()),
+            Job::PurgeExpiredSessions | Job::PullCdrs | Job::TakeBackup => Ok(()),
             Job::ProvisionPbx => provisioning::note_failure(conn, data, error).await,
         }
     }
@@ -149,6 +165,7 @@ impl Job {
         match self {
             Job::PurgeExpiredSessions | Job::PullCdrs => Ok(()),
             Job::ProvisionPbx => provisioning::give_up(conn, ctx, data, error).await,
+            Job::TakeBackup => backups::give_up(conn, ctx, data, error).await,
         }
     }
 }
@@ -184,10 +201,27 @@ enum Outcome {
 
 /// Runs every job that is due, one at a time; returns what happened.
 pub async fn run_due(pool: &Pool, ctx: &JobContext) -> anyhow::Result<Pass> {
+    run_due_in(pool, ctx, Lane::All).await
+}
+
+/// Which jobs a runner takes. Backups take minutes on a large database, so
+/// they have a runner of their own and never hold up provisioning or CDR
+/// pulls behind them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    All,
+    Backups,
+    AllButBackups,
+}
+
+/// Runs every job of `lane` that is due, one at a time.
+pub async fn run_due_in(pool: &Pool, ctx: &JobContext, lane: Lane) -> anyhow::Result<Pass> {
     let mut pass = Pass::default();
     loop {
         let mut conn = db::conn(pool).await?;
-        let outcome = run_one(&mut conn, ctx).await.context("running a job")?;
+        let outcome = run_one(&mut conn, ctx, lane)
+            .await
+            .context("running a job")?;
         match outcome {
             None => return Ok(pass),
             Some(Outcome::Succeeded) => pass.succeeded += 1,
@@ -199,8 +233,12 @@ pub async fn run_due(pool: &Pool, ctx: &JobContext) -> anyhow::Result<Pass> {
 
 /// How long a claimed job is left to its runner before another instance
 /// takes it up, as it does after a crash: longer than any job runs (a
-/// provisioning run is one controller command within its timeout).
-fn lease(ctx: &JobContext) -> chrono::Duration {
+/// provisioning run is one controller command within its timeout; a backup
+/// of a large database takes minutes, so its lane leases for hours).
+fn lease(ctx: &JobContext, lane: Lane) -> chrono::Duration {
+    if lane == Lane::Backups {
+        return chrono::Duration::hours(6);
+    }
     let controller = i64::try_from(ctx.settings.controller.timeout_seconds).unwrap_or(i64::MAX);
     chrono::Duration::seconds(controller.saturating_mul(3).max(600))
 }
@@ -222,10 +260,22 @@ struct Claim {
 async fn claim(
     conn: &mut AsyncPgConnection,
     lease: chrono::Duration,
+    lane: Lane,
 ) -> QueryResult<Option<Claim>> {
+    let (any, backups) = match lane {
+        Lane::All => (true, false),
+        Lane::Backups => (false, true),
+        Lane::AllButBackups => (false, false),
+    };
     conn.transaction(async |conn| {
+        let in_lane = any
+            .into_sql::<diesel::sql_types::Bool>()
+            .or(background_jobs::job_type
+                .eq(Job::TakeBackup.name())
+                .eq(backups));
         let due: Option<(i64, String, String, i32, Option<String>)> = background_jobs::table
             .filter(background_jobs::run_after.le(Utc::now()))
+            .filter(in_lane)
             .order(background_jobs::id)
             .select((
                 background_jobs::id,
@@ -307,8 +357,9 @@ async fn give_up(
 async fn run_one(
     conn: &mut AsyncPgConnection,
     ctx: &JobContext,
+    lane: Lane,
 ) -> anyhow::Result<Option<Outcome>> {
-    let Some(claim) = claim(conn, lease(ctx)).await? else {
+    let Some(claim) = claim(conn, lease(ctx, lane), lane).await? else {
         return Ok(None);
     };
     let Some(job) = Job::from_name(&claim.job_type) else {
@@ -415,6 +466,27 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
             .context("scheduling CDR pulls")?,
         )
         .await?;
+    if ctx.settings.backups.folder.is_some() {
+        let backup_pool = pool.clone();
+        let schedule = ctx.settings.backups.schedule.clone();
+        scheduler
+            .add(
+                CronJob::new_async(schedule.as_str(), move |_, _| {
+                    let pool = backup_pool.clone();
+                    Box::pin(async move {
+                        let queued = async {
+                            let mut conn = db::conn(&pool).await?;
+                            backups::queue(&mut conn, backups::slot(Utc::now())).await
+                        };
+                        if let Err(error) = queued.await {
+                            tracing::warn!(error = %format!("{error:#}"), "could not queue a backup");
+                        }
+                    })
+                })
+                .with_context(|| format!("backups.schedule {schedule:?} is not a cron schedule"))?,
+            )
+            .await?;
+    }
     scheduler.start().await.context("starting the scheduler")?;
     let mut workers = spawn_workers(pool, ctx, mailer);
     workers.scheduler = Some(scheduler);
@@ -470,17 +542,21 @@ async fn pause_unless_stopped(
 pub fn spawn_workers(pool: Pool, ctx: JobContext, mailer: Mailer) -> Workers {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let outbox_pool = pool.clone();
-    let mut runner_stop = stopped.clone();
-    let runner = tokio::spawn(async move {
-        loop {
-            if let Err(error) = run_due(&pool, &ctx).await {
-                tracing::warn!(error = %format!("{error:#}"), "the job runner could not run");
+    let mut runners = Vec::new();
+    for lane in [Lane::AllButBackups, Lane::Backups] {
+        let (pool, ctx) = (pool.clone(), ctx.clone());
+        let mut runner_stop = stopped.clone();
+        runners.push(tokio::spawn(async move {
+            loop {
+                if let Err(error) = run_due_in(&pool, &ctx, lane).await {
+                    tracing::warn!(error = %format!("{error:#}"), "the job runner could not run");
+                }
+                if !pause_unless_stopped(&mut runner_stop, Duration::from_secs(1)).await {
+                    break;
+                }
             }
-            if !pause_unless_stopped(&mut runner_stop, Duration::from_secs(1)).await {
-                break;
-            }
-        }
-    });
+        }));
+    }
     let mut outbox_stop = stopped;
     let outbox = tokio::spawn(async move {
         loop {
@@ -495,7 +571,7 @@ pub fn spawn_workers(pool: Pool, ctx: JobContext, mailer: Mailer) -> Workers {
     Workers {
         scheduler: None,
         stop,
-        tasks: vec![runner, outbox],
+        tasks: runners.into_iter().chain([outbox]).collect(),
     }
 }
 

@@ -92,12 +92,25 @@ impl Mailer {
         &self.from
     }
 
+    /// How long a claimed email is left alone: longer than one delivery can
+    /// take, so no other instance sends it meanwhile, and short, so one whose
+    /// sender died is tried again soon (delivery is at least once).
+    pub fn lease(&self) -> chrono::Duration {
+        let longest_send = match &self.transport {
+            Transport::Smtp { timeout, .. } => *timeout * SEND_TIMEOUTS,
+            Transport::Files { .. } => Duration::ZERO,
+        };
+        chrono::Duration::from_std(longest_send).unwrap_or(chrono::Duration::hours(1))
+            + chrono::Duration::seconds(LEASE_MARGIN_SECONDS)
+    }
+
     async fn send(&self, id: i64, message: Message) -> Result<(), Failure> {
         match &self.transport {
             Transport::Smtp { transport, timeout } => {
                 // lettre's own timeout covers each read and write; this one
                 // covers a server that trickles.
-                match tokio::time::timeout(*timeout * 4, transport.send(message)).await {
+                match tokio::time::timeout(*timeout * SEND_TIMEOUTS, transport.send(message)).await
+                {
                     Err(_) => Err(Failure::Retry(
                         "the mail server did not finish in time".into(),
                     )),
@@ -138,25 +151,33 @@ pub struct Delivery {
 
 type Due = (i64, String, String, String, String, bool, i32);
 
-/// How long a claimed email is left alone: if the sender dies mid-send, it
-/// is tried again after this (delivery is at least once).
-const LEASE_MINUTES: i64 = 10;
+/// One delivery to an SMTP server takes at most this many of its timeouts.
+const SEND_TIMEOUTS: u32 = 4;
+/// Added to the longest delivery in a lease.
+const LEASE_MARGIN_SECONDS: i64 = 30;
 
 /// Delivers every queued email that is due, a batch at a time. A batch is
 /// claimed in a short transaction (`FOR UPDATE SKIP LOCKED`, then leased), so
 /// instances never send one twice and no lock or connection is held while
-/// the mail server talks; each result is recorded on its own.
+/// the mail server talks; each result is recorded on its own. The lease is
+/// renewed before each message, so a batch may take longer than one lease,
+/// and a message whose lease ran out and was claimed elsewhere is skipped.
 pub async fn deliver_due(pool: &Pool, mailer: &Mailer) -> anyhow::Result<Delivery> {
     let mut total = Delivery::default();
+    let lease = mailer.lease();
     loop {
         let batch = {
             let mut conn = db::conn(pool).await?;
-            conn.transaction(async |conn| claim(conn).await).await?
+            conn.transaction(async |conn| claim(conn, lease).await)
+                .await?
         };
         if batch.is_empty() {
             return Ok(total);
         }
         for (id, to, subject, text, html, sealed, attempts) in batch {
+            if !renew(&mut *db::conn(pool).await?, id, attempts, lease).await? {
+                continue;
+            }
             let bodies = if sealed {
                 mailer
                     .key
@@ -167,7 +188,7 @@ pub async fn deliver_due(pool: &Pool, mailer: &Mailer) -> anyhow::Result<Deliver
                 Ok((text, html))
             };
             let result = match bodies
-                .and_then(|(text, html)| build(mailer.from(), &to, &subject, text, html))
+                .and_then(|(text, html)| build(mailer.from(), id, &to, &subject, text, html))
             {
                 Ok(message) => mailer.send(id, message).await,
                 Err(why) => Err(Failure::Permanent(why)),
@@ -180,7 +201,7 @@ pub async fn deliver_due(pool: &Pool, mailer: &Mailer) -> anyhow::Result<Deliver
 
 /// Takes up to 20 due emails and leases them; returns them with their
 /// attempt number.
-async fn claim(conn: &mut AsyncPgConnection) -> anyhow::Result<Vec<Due>> {
+async fn claim(conn: &mut AsyncPgConnection, lease: chrono::Duration) -> anyhow::Result<Vec<Due>> {
     let due: Vec<Due> = emails::table
         .filter(emails::state.eq("queued"))
         .filter(emails::next_attempt_at.le(Utc::now()))
@@ -203,7 +224,7 @@ async fn claim(conn: &mut AsyncPgConnection) -> anyhow::Result<Vec<Due>> {
     diesel::update(emails::table.filter(emails::id.eq_any(&ids)))
         .set((
             emails::attempts.eq(emails::attempts + 1),
-            emails::next_attempt_at.eq(Utc::now() + chrono::Duration::minutes(LEASE_MINUTES)),
+            emails::next_attempt_at.eq(Utc::now() + lease),
         ))
         .execute(conn)
         .await?;
@@ -213,6 +234,26 @@ async fn claim(conn: &mut AsyncPgConnection) -> anyhow::Result<Vec<Due>> {
             (id, to, subject, text, html, sealed, attempts + 1)
         })
         .collect())
+}
+
+/// Extends the lease of an email about to be sent; false when it is no
+/// longer this sender's (its lease ran out and another claimed it).
+async fn renew(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    attempts: i32,
+    lease: chrono::Duration,
+) -> anyhow::Result<bool> {
+    let renewed = diesel::update(
+        emails::table
+            .find(id)
+            .filter(emails::state.eq("queued"))
+            .filter(emails::attempts.eq(attempts)),
+    )
+    .set(emails::next_attempt_at.eq(Utc::now() + lease))
+    .execute(conn)
+    .await?;
+    Ok(renewed == 1)
 }
 
 async fn record(
@@ -257,8 +298,16 @@ async fn record(
     Ok(())
 }
 
+/// The Message-ID of outbox email `id`: the same at every attempt, so a
+/// message delivered twice (a crash after the server took it, before the
+/// outbox heard so) is recognizable as one.
+pub fn message_id(from: &Mailbox, id: i64) -> String {
+    format!("<outbox-{id}@{}>", from.email.domain())
+}
+
 fn build(
     from: &Mailbox,
+    id: i64,
     to: &str,
     subject: &str,
     text: String,
@@ -270,6 +319,7 @@ fn build(
     Message::builder()
         .from(from.clone())
         .to(to)
+        .message_id(Some(message_id(from, id)))
         .subject(subject)
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| format!("the message could not be built: {e}"))

@@ -53,7 +53,7 @@ async fn load_plans(state: &AppState, ctx: &PageContext) -> Result<Vec<Plan>, Re
     operations::run::<PlansData>(state, ctx, PLANS, serde_json::json!({}))
         .await
         .map(|d| d.plans)
-        .map_err(|e| error_page(ctx, StatusCode::INTERNAL_SERVER_ERROR, &e.message()))
+        .map_err(|e| error_page(ctx, e.status(), &e.message()))
 }
 
 fn plan_cards(plans: &[Plan]) -> Markup {
@@ -139,18 +139,23 @@ pub async fn plans_page(req: &Request, Data(state): Data<&AppState>) -> Response
 }
 
 async fn find_plan(state: &AppState, ctx: &PageContext, slug: &str) -> Result<Plan, Response> {
+    lookup_plan(state, ctx, slug)
+        .await
+        .map_err(|(status, message)| error_page(ctx, status, &message))
+}
+
+/// The plan on sale by `slug`, or the status and message to refuse with.
+async fn lookup_plan(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+) -> Result<Plan, (StatusCode, String)> {
     match operations::run::<PlanData>(state, ctx, PLAN, serde_json::json!({ "slug": slug })).await {
         Ok(PlanData { plan: Some(plan) }) => Ok(plan),
-        Ok(PlanData { plan: None }) => Err(error_page(
-            ctx,
-            StatusCode::NOT_FOUND,
-            "That plan is not on sale.",
-        )),
-        Err(e) => Err(error_page(
-            ctx,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &e.message(),
-        )),
+        Ok(PlanData { plan: None }) => {
+            Err((StatusCode::NOT_FOUND, "That plan is not on sale.".into()))
+        }
+        Err(e) => Err((e.status(), e.message())),
     }
 }
 
@@ -220,7 +225,7 @@ pub struct CheckoutForm {
 
 fn cart_page(
     ctx: &PageContext,
-    plan: &Plan,
+    plan: Option<&Plan>,
     form: &CheckoutForm,
     errors: &[(String, String)],
     notice: Option<&str>,
@@ -245,17 +250,22 @@ fn cart_page(
         h1 { "Your cart" }
         div.checkout {
             div.card.summary {
-                h2 { (plan.name) }
-                table.summary {
-                    tr { th { "Setup fee" } td.num { (plan.setup_fee.formatted) } }
-                    tr { th { "First month" } td.num { (plan.monthly_fee.formatted) } }
-                    tr.total { th { "Due today" } td.num data-testid="cart-total" { (plan.first_payment.formatted) } }
+                @if let Some(plan) = plan {
+                    h2 { (plan.name) }
+                    table.summary {
+                        tr { th { "Setup fee" } td.num { (plan.setup_fee.formatted) } }
+                        tr { th { "First month" } td.num { (plan.monthly_fee.formatted) } }
+                        tr.total { th { "Due today" } td.num data-testid="cart-total" { (plan.first_payment.formatted) } }
+                    }
+                    p.muted { "Then " (plan.monthly_fee.formatted) " a month. " a href="/plans" { "Choose another plan" } }
+                } @else {
+                    h2 { "Your plan" }
+                    p.muted { "Its prices cannot be shown right now; they are shown again before you pay." }
                 }
-                p.muted { "Then " (plan.monthly_fee.formatted) " a month. " a href="/plans" { "Choose another plan" } }
             }
             form.stack.card method="post" action="/checkout" novalidate {
                 (csrf_field(ctx))
-                input type="hidden" name="plan" value=(plan.slug);
+                input type="hidden" name="plan" value=(form.plan);
                 input type="hidden" name="checkout_token" value=(form.checkout_token);
                 @if !errors.is_empty() {
                     div.alert.error role="alert" {
@@ -308,10 +318,14 @@ pub async fn cart(
         Err(response) => return response,
     };
     let form = CheckoutForm {
+        plan: plan.slug.clone(),
         checkout_token: random_token(),
         ..CheckoutForm::default()
     };
-    html_response(StatusCode::OK, cart_page(&ctx, &plan, &form, &[], None))
+    html_response(
+        StatusCode::OK,
+        cart_page(&ctx, Some(&plan), &form, &[], None),
+    )
 }
 
 #[derive(Deserialize)]
@@ -337,9 +351,16 @@ pub async fn checkout(
     Form(form): Form<CheckoutForm>,
 ) -> Response {
     let ctx = PageContext::of(req);
-    let plan = match find_plan(state, &ctx, &form.plan).await {
+    // While the database is down, the form comes back with what was typed.
+    let plan = match lookup_plan(state, &ctx, &form.plan).await {
         Ok(plan) => plan,
-        Err(response) => return response,
+        Err((StatusCode::SERVICE_UNAVAILABLE, message)) => {
+            return html_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                cart_page(&ctx, None, &form, &[], Some(&message)),
+            )
+        }
+        Err((status, message)) => return error_page(&ctx, status, &message),
     };
     let input = serde_json::json!({
         "plan": form.plan,
@@ -362,13 +383,13 @@ pub async fn checkout(
         Err(OperationError::Invalid(errors)) => {
             return html_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                cart_page(&ctx, &plan, &form, &errors, None),
+                cart_page(&ctx, Some(&plan), &form, &errors, None),
             )
         }
         Err(error) => {
             return html_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                cart_page(&ctx, &plan, &form, &[], Some(&error.message())),
+                cart_page(&ctx, Some(&plan), &form, &[], Some(&error.message())),
             )
         }
     };

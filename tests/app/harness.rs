@@ -98,6 +98,17 @@ pub async fn fresh_database() -> String {
     cluster.database_url(&name)
 }
 
+/// A new database with nothing in it (no schema): what a restore fills.
+pub async fn empty_database() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("empty_{}", COUNTER.fetch_add(1, Ordering::SeqCst));
+    let cluster = cluster();
+    db::create_database(&cluster.database_url("postgres"), &name, None)
+        .await
+        .expect("creating an empty database");
+    cluster.database_url(&name)
+}
+
 /// A server under test with its own database and its own PBX simulator.
 pub struct TestApp {
     pub base_url: String,
@@ -150,6 +161,9 @@ impl TestApp {
                 .expect("a controller client"),
             settings: std::sync::Arc::new(settings),
             rate_tables: state.rate_tables.clone(),
+            database_url: db_url.clone(),
+            pg_bin_dir: switchboard_core::cluster::find_server_binaries()
+                .expect("PostgreSQL's programs"),
         };
         let serving = state.clone();
         tokio::spawn(async move {

@@ -11,10 +11,8 @@ async fn healthz_answers_and_readyz_checks_the_database() {
     assert_eq!(ready.text().await.expect("body"), "ready");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn readyz_says_so_when_the_database_is_gone() {
-    let app = TestApp::spawn().await;
-    // A second server, pointed at a database that does not exist.
+/// A second server, pointed at a database that does not exist; its address.
+async fn server_without_a_database(app: &TestApp) -> std::net::SocketAddr {
     let url = app.db_url.replace("dbname=test_", "dbname=missing_");
     let pool = switchboard_core::db::pool(&url, 1).expect("pool");
     let state = switchboard_web::AppState::new(
@@ -31,6 +29,13 @@ async fn readyz_says_so_when_the_database_is_gone() {
         state,
         std::future::pending(),
     ));
+    address
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_says_so_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    let address = server_without_a_database(&app).await;
     let ready = TestApp::browser()
         .get(format!("http://{address}/readyz"))
         .send()
@@ -43,6 +48,58 @@ async fn readyz_says_so_when_the_database_is_gone() {
         .await
         .expect("GET");
     assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_home_page_and_checkout_answer_503_and_keep_the_form_while_the_database_is_down() {
+    let app = TestApp::spawn().await;
+    let address = server_without_a_database(&app).await;
+    let http = TestApp::browser();
+    let home = http
+        .get(format!("http://{address}/"))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(home.status(), 503);
+    assert!(home
+        .text()
+        .await
+        .expect("body")
+        .contains("try again in a moment"));
+
+    let sign_in = http
+        .get(format!("http://{address}/sign-in"))
+        .send()
+        .await
+        .expect("GET /sign-in")
+        .text()
+        .await
+        .expect("body");
+    let csrf = crate::harness::csrf_in(&sign_in).expect("a CSRF token");
+    let mut form = crate::commerce::good_form("nora");
+    form.push(("csrf", csrf));
+    let checkout = http
+        .post(format!("http://{address}/checkout"))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST /checkout");
+    assert_eq!(checkout.status(), 503);
+    let page = checkout.text().await.expect("body");
+    assert!(page.contains("try again in a moment"), "{page}");
+    for typed in [
+        "value=\"nora\"",
+        "nora@example.com",
+        "Nora New",
+        "New &amp; Co",
+    ] {
+        assert!(page.contains(typed), "{typed} is kept: {page}");
+    }
+    assert!(
+        !page.contains("a-good-password"),
+        "passwords are not sent back"
+    );
+    assert!(page.contains("name=\"plan\" value=\"office\""), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -32,7 +32,7 @@ async fn scalar(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
 }
 
 /// The ledger's invariants, read straight from the tables.
-async fn assert_books_balance(conn: &mut AsyncPgConnection) {
+pub async fn assert_books_balance(conn: &mut AsyncPgConnection) {
     let drifted = scalar(
         conn,
         "SELECT count(*) AS n FROM ledger_accounts la WHERE la.account_id IS NOT NULL AND la.balance <> \

@@ -15,6 +15,7 @@ mod health;
 mod jobs;
 mod ledger;
 mod mariadb;
+mod operations;
 mod outbox;
 mod pages;
 mod pulling;

@@ -199,3 +199,93 @@ async fn changing_a_password_emails_its_owner_through_smtp() {
         "never the password itself"
     );
 }
+
+/// A sender killed mid-delivery leaves its email leased: another instance
+/// tries it again within two minutes, not ten.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_whose_sender_died_is_tried_again_within_two_minutes() {
+    let app = TestApp::spawn().await;
+    // A mail server that takes the connection and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let mailer = smtp_mailer(port);
+    let mut conn = app.conn().await;
+    outbox::queue(&mut conn, &notice("new@example.com"), None)
+        .await
+        .expect("queued");
+    let pool = app.pool.clone();
+    let sending = tokio::spawn(async move { deliver_due(&pool, &mailer).await });
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    sending.abort();
+    let (state, attempts, next): (String, i32, chrono::DateTime<Utc>) = emails::table
+        .select((emails::state, emails::attempts, emails::next_attempt_at))
+        .first(&mut conn)
+        .await
+        .expect("the email");
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("queued", 1),
+        "claimed, not sent"
+    );
+    let wait = next - Utc::now();
+    assert!(
+        wait > chrono::Duration::seconds(20),
+        "leased for longer than a delivery may take: {wait}"
+    );
+    assert!(
+        wait <= chrono::Duration::minutes(2),
+        "tried again within two minutes: {wait}"
+    );
+}
+
+/// Delivery is at least once: a message sent again (its sender died after
+/// the server took it) carries the same Message-ID, so it reads as one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_sent_twice_keeps_its_message_id() {
+    let app = TestApp::spawn().await;
+    let smtp = SmtpServer::start().await;
+    let mailer = smtp_mailer(smtp.port);
+    let mut conn = app.conn().await;
+    outbox::queue(&mut conn, &notice("twice@example.com"), None)
+        .await
+        .expect("queued");
+    let id: i64 = emails::table
+        .select(emails::id)
+        .first(&mut conn)
+        .await
+        .expect("its id");
+    assert_eq!(deliver_due(&app.pool, &mailer).await.expect("sent").sent, 1);
+    diesel::update(emails::table)
+        .set(emails::state.eq("queued"))
+        .execute(&mut conn)
+        .await
+        .expect("as if the confirmation was lost");
+    make_due(&app).await;
+    assert_eq!(deliver_due(&app.pool, &mailer).await.expect("sent").sent, 1);
+    let ids: Vec<String> = smtp
+        .messages()
+        .iter()
+        .map(|m| {
+            m.data
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+                .expect("a Message-ID")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], ids[1]);
+    assert!(
+        ids[0].contains(&format!("<outbox-{id}@switchboard.test>")),
+        "{}",
+        ids[0]
+    );
+}

@@ -17,6 +17,8 @@ pub enum OperationError {
     Invalid(Vec<(String, String)>),
     /// The answer did not have the shape the page expects: a bug.
     Unexpected(String),
+    /// The database is not answering: try again in a moment.
+    Unavailable,
 }
 
 impl OperationError {
@@ -27,6 +29,22 @@ impl OperationError {
             OperationError::Invalid(_) => "Some fields need correcting.".into(),
             OperationError::Unexpected(_) => {
                 "Something went wrong on our side; it has been logged.".into()
+            }
+            OperationError::Unavailable => {
+                "The database is not answering; try again in a moment.".into()
+            }
+        }
+    }
+
+    /// The status a page answers with when it cannot go on: 503 while the
+    /// database is down (a retry will do), 500 for what a retry won't mend.
+    pub fn status(&self) -> poem::http::StatusCode {
+        use poem::http::StatusCode;
+        match self {
+            OperationError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OperationError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            OperationError::Refused(_) | OperationError::Unexpected(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
             }
         }
     }
@@ -66,6 +84,11 @@ pub async fn run<T: DeserializeOwned>(
             .collect();
         if !fields.is_empty() {
             return Err(OperationError::Invalid(fields));
+        }
+        // Resolvers hide what went wrong from the viewer; asking the
+        // database tells an outage (503, try again) from a failure.
+        if switchboard_core::db::ping(&state.pool).await.is_err() {
+            return Err(OperationError::Unavailable);
         }
         return Err(OperationError::Refused(
             response.errors.into_iter().map(|e| e.message).collect(),

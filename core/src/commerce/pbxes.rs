@@ -9,7 +9,7 @@ use crate::domain::AccountId;
 use crate::schema::pbxes;
 
 /// The sealing purpose of a PBX's GUI password.
-pub const GUI_PASSWORD: &str = "pbx.gui_password";
+pub const GUI_PASSWORD: crate::sealed::Purpose = crate::sealed::PBX_GUI_PASSWORD;
 
 /// A PBX as stored.
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -157,7 +157,7 @@ fn token_digest(token: &str) -> String {
 }
 
 /// The sealing purpose of a PBX's CDR database URL.
-pub const CDR_SOURCE: &str = "pbx.cdr_source";
+pub const CDR_SOURCE: crate::sealed::Purpose = crate::sealed::PBX_CDR_SOURCE;
 
 /// Where to pull a PBX's CDRs from: a `mysql://user:password@host:port/asteriskcdrdb`
 /// URL, sealed with the key, and the zone the PBX writes times in.
