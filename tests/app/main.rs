@@ -12,6 +12,7 @@ mod harness;
 mod health;
 mod jobs;
 mod ledger;
+mod limits;
 mod mariadb;
 mod outbox;
 mod rates;
