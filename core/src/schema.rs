@@ -71,6 +71,8 @@ diesel::table! {
         subject -> Text,
         detail -> Text,
         ip -> Text,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
     }
 }
 

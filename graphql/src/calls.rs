@@ -3,6 +3,8 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use switchboard_core::audit;
 use switchboard_core::calls::cdr::{self, MASTER_CSV_COLUMNS};
 use switchboard_core::calls::{self, IngestError};
 use switchboard_core::{commerce::pbxes, db, AccountId, Money as CoreMoney};
@@ -209,14 +211,30 @@ pub struct CallsMutation;
 #[Object]
 impl CallsMutation {
     /// Gives a PBX a new token for `POST /cdrs/push`, replacing the old one.
-    /// The token is shown once.
-    #[graphql(guard = "Allow(STAFF)")]
+    /// The token is shown once. Admins only: the token lets its holder bill
+    /// the PBX's account.
+    #[graphql(guard = "Allow(ADMIN)")]
     async fn issue_cdr_token(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<String> {
+        let pbx = parse_id(&pbx_id)?;
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        pbxes::issue_cdr_token(&mut conn, parse_id(&pbx_id)?)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| "No such PBX.".into())
+        conn.transaction(async |conn| {
+            let token = pbxes::issue_cdr_token(conn, pbx).await?;
+            if token.is_some() {
+                audit::record(
+                    conn,
+                    &actor,
+                    "pbx.issue_cdr_token",
+                    &format!("pbx:{pbx}"),
+                    "",
+                )
+                .await?;
+            }
+            Ok::<_, diesel::result::Error>(token)
+        })
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| "No such PBX.".into())
     }
 
     /// Prices a PBX's unrated calls with the rates in force now and bills
@@ -253,12 +271,35 @@ impl CallsMutation {
         #[graphql(default_with = "\"UTC\".to_string()")] time_zone: String,
     ) -> Result<bool> {
         let key = &ctx.data::<crate::Commerce>()?.key;
+        let pbx = parse_id(&pbx_id)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        match pbxes::set_cdr_source(&mut conn, key, parse_id(&pbx_id)?, &url, &time_zone).await {
-            Ok(true) => Ok(true),
-            Ok(false) => Err("No such PBX.".into()),
-            Err(why) => Err(format!("The CDR source {why}.").into()),
+        let before = pbxes::cdr_source(&mut conn, pbx)
+            .await
+            .map_err(internal)?
+            .map(|(_, _, zone)| serde_json::json!({ "time_zone": zone }));
+        match pbxes::set_cdr_source(&mut conn, key, pbx, &url, &time_zone).await {
+            Ok(true) => {}
+            Ok(false) => return Err("No such PBX.".into()),
+            Err(why) => return Err(format!("The CDR source {why}.").into()),
         }
+        // The address without its user and password, which stay sealed.
+        let address = url.trim().rsplit_once('@').map_or("", |(_, host)| host);
+        let change = audit::Change {
+            before,
+            after: Some(serde_json::json!({ "address": address, "time_zone": time_zone })),
+        };
+        let actor = crate::mutation::actor(ctx);
+        audit::record_change(
+            &mut conn,
+            &actor,
+            "pbx.set_cdr_source",
+            &format!("pbx:{pbx}"),
+            "",
+            &change,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(true)
     }
 
     /// Pulls a PBX's new CDRs now (queued as a job).
@@ -274,19 +315,25 @@ impl CallsMutation {
             return Err("This PBX has no CDR source.".into());
         }
         let key = format!("{}:{pbx}", switchboard_core::queue::PULL_CDRS);
-        switchboard_core::queue::enqueue(
-            &mut conn,
-            switchboard_core::queue::PULL_CDRS,
-            &pbx.to_string(),
-            Some(&key),
-        )
+        let actor = crate::mutation::actor(ctx);
+        conn.transaction(async |conn| {
+            switchboard_core::queue::enqueue(
+                conn,
+                switchboard_core::queue::PULL_CDRS,
+                &pbx.to_string(),
+                Some(&key),
+            )
+            .await?;
+            audit::record(conn, &actor, "pbx.pull_cdrs", &format!("pbx:{pbx}"), "").await
+        })
         .await
         .map_err(internal)?;
         Ok(true)
     }
 
     /// Imports a PBX's CSV CDRs; re-importing a record changes nothing.
-    #[graphql(guard = "Allow(STAFF)")]
+    /// Admins only: the calls are billed to the PBX's account.
+    #[graphql(guard = "Allow(ADMIN)")]
     async fn import_cdr_csv(
         &self,
         ctx: &Context<'_>,
@@ -322,6 +369,24 @@ impl CallsMutation {
             IngestError::UnknownPbx(_) => "No such PBX.".into(),
             other => internal(other),
         })?;
+        let detail = format!(
+            "{} accepted, {} duplicates, {} rejected, {} unrated, {} micros billed",
+            result.accepted,
+            result.duplicates,
+            result.rejected,
+            result.unrated,
+            result.billed.micros()
+        );
+        let actor = crate::mutation::actor(ctx);
+        audit::record(
+            &mut conn,
+            &actor,
+            "pbx.import_cdr_csv",
+            &format!("pbx:{pbx}"),
+            &detail,
+        )
+        .await
+        .map_err(internal)?;
         let currency = account_currency(&mut conn, pbx).await?;
         Ok(CdrImportResult {
             accepted: result.accepted as i32,

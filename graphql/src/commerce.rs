@@ -15,10 +15,10 @@ use switchboard_core::commerce::plans::{self, PlanError, PlanInput as CorePlanIn
 use switchboard_core::config::Settings;
 use switchboard_core::forms::FieldErrors;
 use switchboard_core::keys::SecretKey;
-use switchboard_core::{commerce::pbxes, db, queue, AccountId, Money as CoreMoney};
+use switchboard_core::{audit, commerce::pbxes, db, queue, AccountId, Money as CoreMoney};
 use switchboard_payments::{test_gateway, Gateway};
 
-use crate::guards::{self, Allow, ADMIN, SIGNED_IN, STAFF};
+use crate::guards::{self, Allow, ADMIN, CUSTOMERS, SIGNED_IN, STAFF};
 use crate::types::{parse_id, Money};
 use crate::{internal, pool};
 
@@ -172,6 +172,7 @@ pub struct Order {
 
 #[ComplexObject]
 impl Order {
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<OrderLine>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let lines = orders::lines(&mut conn, self.row_id)
@@ -244,6 +245,7 @@ pub struct Pbx {
 impl Pbx {
     /// Up, down or unknown, from the controller's status command (cached
     /// for 30 seconds).
+    #[graphql(complexity = "crate::limits::cost::CONTROLLER + child_complexity")]
     async fn health(&self, ctx: &Context<'_>) -> Result<PbxHealth> {
         let commerce = commerce(ctx)?;
         let (Some(controller), Some(id)) = (&commerce.controller, &self.controller_id) else {
@@ -391,6 +393,7 @@ pub struct CommerceQuery;
 #[Object]
 impl CommerceQuery {
     /// The plans on sale, in catalogue order.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         Ok(plans::list(&mut conn, false)
@@ -412,7 +415,10 @@ impl CommerceQuery {
     }
 
     /// Every plan, hidden ones too, for staff.
-    #[graphql(guard = "Allow(STAFF)")]
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity"
+    )]
     async fn all_plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         Ok(plans::list(&mut conn, true)
@@ -590,8 +596,8 @@ impl CommerceMutation {
     }
 
     /// Starts paying for an order again (after a decline or an abandoned
-    /// checkout); returns where to pay.
-    #[graphql(guard = "Allow(SIGNED_IN)")]
+    /// checkout); returns where to pay. Only the order's own client pays it.
+    #[graphql(guard = "Allow(CUSTOMERS)")]
     async fn pay_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<String> {
         let commerce = commerce(ctx)?;
         let user = guards::user(ctx)?;
@@ -623,8 +629,9 @@ impl CommerceMutation {
             })
     }
 
-    /// Pays an order with one of the test gateway's cards (development only).
-    #[graphql(guard = "Allow(SIGNED_IN)")]
+    /// Pays an order with one of the test gateway's cards (development
+    /// only), as the order's own client.
+    #[graphql(guard = "Allow(CUSTOMERS)")]
     async fn pay_with_test_card(
         &self,
         ctx: &Context<'_>,
@@ -699,15 +706,29 @@ impl CommerceMutation {
     #[graphql(guard = "Allow(STAFF)")]
     async fn retry_provisioning(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<Pbx> {
         let id = parse_id(&pbx_id)?;
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        // Reopened and queued together, or neither: a PBX is never left
-        // provisioning with no job to do it.
+        // Reopened, queued and audited together, or none of them: a PBX is
+        // never left provisioning with no job to do it.
         let reopened = conn
             .transaction(async |conn| {
                 if !pbxes::reopen(conn, id).await? {
                     return Ok(false);
                 }
                 queue::enqueue(conn, queue::PROVISION_PBX, &id.to_string(), None).await?;
+                let change = audit::Change::from_to(
+                    serde_json::json!({ "state": "failed" }),
+                    serde_json::json!({ "state": "provisioning" }),
+                );
+                audit::record_change(
+                    conn,
+                    &actor,
+                    "pbx.retry_provisioning",
+                    &format!("pbx:{id}"),
+                    "",
+                    &change,
+                )
+                .await?;
                 Ok::<_, diesel::result::Error>(true)
             })
             .await
@@ -725,14 +746,26 @@ impl CommerceMutation {
     /// Adds a plan to the catalogue (admins: DESIGN.md's roles).
     #[graphql(guard = "Allow(ADMIN)")]
     async fn create_plan(&self, ctx: &Context<'_>, input: PlanInput) -> Result<Plan> {
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let id = plans::create(&mut conn, &input.into())
+        let plan = conn
+            .transaction(async |conn| {
+                let id = plans::create(conn, &input.into()).await?;
+                let plan = plans::get(conn, id).await?.ok_or(PlanError::NotFound)?;
+                let change = audit::Change::created(&plan);
+                audit::record_change(
+                    conn,
+                    &actor,
+                    "plan.create",
+                    &format!("plan:{id}"),
+                    "",
+                    &change,
+                )
+                .await?;
+                Ok::<_, PlanError>(plan)
+            })
             .await
             .map_err(plan_error)?;
-        let plan = plans::get(&mut conn, id)
-            .await
-            .map_err(internal)?
-            .ok_or("The plan vanished.")?;
         Ok(plan.into())
     }
 
@@ -740,20 +773,33 @@ impl CommerceMutation {
     #[graphql(guard = "Allow(ADMIN)")]
     async fn update_plan(&self, ctx: &Context<'_>, id: ID, input: PlanInput) -> Result<Plan> {
         let id = parse_id(&id)?;
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        plans::update(&mut conn, id, &input.into())
+        let plan = conn
+            .transaction(async |conn| {
+                let before = plans::get(conn, id).await?.ok_or(PlanError::NotFound)?;
+                plans::update(conn, id, &input.into()).await?;
+                let after = plans::get(conn, id).await?.ok_or(PlanError::NotFound)?;
+                let change = audit::Change::from_to(&before, &after);
+                audit::record_change(
+                    conn,
+                    &actor,
+                    "plan.update",
+                    &format!("plan:{id}"),
+                    "",
+                    &change,
+                )
+                .await?;
+                Ok::<_, PlanError>(after)
+            })
             .await
             .map_err(plan_error)?;
-        let plan = plans::get(&mut conn, id)
-            .await
-            .map_err(internal)?
-            .ok_or("No such plan.")?;
         Ok(plan.into())
     }
 }
 
-/// An order its viewer may act on: their own, or any for staff; another's
-/// reads as missing.
+/// An order its viewer pays: their own account's; another's reads as
+/// missing, whoever asks.
 async fn owned_order(
     conn: &mut diesel_async::AsyncPgConnection,
     user: &switchboard_core::people::sessions::SessionUser,
@@ -762,7 +808,7 @@ async fn owned_order(
     orders::by_public_id(conn, id)
         .await
         .map_err(internal)?
-        .filter(|o| user.role.is_company() || user.account_id == Some(AccountId(o.account_id)))
+        .filter(|o| user.account_id == Some(AccountId(o.account_id)))
         .ok_or_else(|| "No such order.".into())
 }
 
