@@ -4,9 +4,9 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
-use switchboard_core::audit;
 use switchboard_core::calls::cdr::{self, MASTER_CSV_COLUMNS};
 use switchboard_core::calls::{self, IngestError};
+use switchboard_core::{audit, csv_cell};
 use switchboard_core::{commerce::pbxes, db, AccountId, Money as CoreMoney};
 
 use crate::commerce::{connection, page};
@@ -251,6 +251,20 @@ impl CallsMutation {
                 IngestError::UnknownPbx(_) => "No such PBX.".into(),
                 other => internal(other),
             })?;
+        if done.priced == 0 {
+            // Pricing that found nothing to bill is recorded too (the rest
+            // is recorded with the bill).
+            let detail = format!("no calls priced, {} still unrated", done.still_unrated);
+            audit::record(
+                &mut conn,
+                &actor,
+                "pbx.price_unrated_calls",
+                &format!("pbx:{pbx}"),
+                &detail,
+            )
+            .await
+            .map_err(internal)?;
+        }
         let currency = account_currency(&mut conn, pbx).await?;
         Ok(PricedCalls {
             priced: done.priced as i32,
@@ -537,22 +551,28 @@ pub async fn calls_csv(
     ];
     writer.write_record(header).map_err(internal)?;
     for call in calls {
+        // Caller numbers are set by whoever places the call: no formulas.
+        let record = [
+            call.start
+                .with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            call.pbx_id.to_string(),
+            call.src,
+            call.dst,
+            call.direction,
+            call.extension.unwrap_or_default(),
+            call.status,
+            call.billsec.to_string(),
+            CoreMoney(call.cost).to_cents().to_string(),
+            call.unrated.to_string(),
+        ];
         writer
-            .write_record([
-                call.start
-                    .with_timezone(&zone)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string(),
-                call.pbx_id.to_string(),
-                call.src,
-                call.dst,
-                call.direction,
-                call.extension.unwrap_or_default(),
-                call.status,
-                call.billsec.to_string(),
-                CoreMoney(call.cost).to_cents().to_string(),
-                call.unrated.to_string(),
-            ])
+            .write_record(
+                record
+                    .iter()
+                    .map(|cell| csv_cell::neutralize(cell).into_owned()),
+            )
             .map_err(internal)?;
     }
     String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)

@@ -15,6 +15,7 @@ use switchboard_core::commerce::plans::{self, PlanError, PlanInput as CorePlanIn
 use switchboard_core::config::Settings;
 use switchboard_core::forms::FieldErrors;
 use switchboard_core::keys::SecretKey;
+use switchboard_core::people::sign_in::{self, Limits, Purpose, SignInError};
 use switchboard_core::{audit, commerce::pbxes, db, queue, AccountId, Money as CoreMoney};
 use switchboard_payments::{test_gateway, Gateway};
 
@@ -549,9 +550,23 @@ pub struct CommerceMutation;
 #[Object]
 impl CommerceMutation {
     /// Signs a visitor up: account, client user and an order awaiting
-    /// payment, all or nothing; every invalid field is named at once.
+    /// payment, all or nothing; every invalid field is named at once. An
+    /// address may sign up a few times an hour; a request, once.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SignUpPayload> {
         let commerce = commerce(ctx)?;
+        let limits = *ctx.data::<Limits>()?;
+        let actor = crate::mutation::actor(ctx);
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        if !sign_in::count_sign_up(&mut conn, &actor.ip, limits)
+            .await
+            .map_err(internal)?
+        {
+            return Err(format!(
+                "Too many sign-ups from your address. Wait {} minutes and try again.",
+                limits.sign_up_window.num_minutes()
+            )
+            .into());
+        }
         let form = SignupForm {
             plan: input.plan,
             username: input.username,
@@ -565,13 +580,40 @@ impl CommerceMutation {
             accept_terms: input.accept_terms,
             checkout_token: input.checkout_token,
         };
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let signup = orders::sign_up(&mut conn, &form, commerce.gateway.name())
-            .await
-            .map_err(|e| match e {
-                SignupError::Invalid(errors) => field_errors(&errors),
-                other => internal(other),
-            })?;
+        let signup = match orders::sign_up(&mut conn, &form, commerce.gateway.name()).await {
+            Ok(signup) => {
+                let subject = format!("account:{}", signup.account_id);
+                audit::record(&mut conn, &actor, "account.sign_up", &subject, "")
+                    .await
+                    .map_err(internal)?;
+                signup
+            }
+            Err(SignupError::Invalid(errors)) => return Err(field_errors(&errors)),
+            Err(SignupError::Resubmitted { signup, username }) => {
+                // Proving the password counts against the sign-in limits:
+                // a checkout token is no way around them.
+                match sign_in::sign_in(
+                    pool(ctx)?,
+                    &username,
+                    &form.password,
+                    &actor.ip,
+                    limits,
+                    Purpose::Reauthenticate,
+                )
+                .await
+                {
+                    Ok(_) => signup,
+                    Err(SignInError::Refused) => {
+                        return Err(field_errors(&orders::checkout_used()))
+                    }
+                    Err(throttled @ SignInError::Throttled { .. }) => {
+                        return Err(throttled.to_string().into())
+                    }
+                    Err(other) => return Err(internal(other)),
+                }
+            }
+            Err(other) => return Err(internal(other)),
+        };
         let order = orders::by_public_id(&mut conn, &signup.order_public_id)
             .await
             .map_err(internal)?

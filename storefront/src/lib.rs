@@ -362,10 +362,14 @@ pub async fn checkout(
             )
         }
         Err(error) => {
-            return html_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                cart_page(&ctx, &plan, &form, &[], Some(&error.message())),
-            )
+            let message = error.message();
+            // The sign-up and sign-in limits both begin so.
+            let status = if message.starts_with("Too many") {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            return html_response(status, cart_page(&ctx, &plan, &form, &[], Some(&message)));
         }
     };
     let Ok(user_id) = signup.user_id.parse::<i64>() else {

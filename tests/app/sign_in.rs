@@ -69,7 +69,7 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sign_in_attempts_are_limited_per_username_even_with_the_right_password() {
+async fn sign_in_attempts_are_limited_per_username_and_address_even_with_the_right_password() {
     let app = TestApp::spawn().await;
     let (_, username, password) = app.client("erin", 0).await;
     for _ in 0..5 {
@@ -336,6 +336,44 @@ async fn behind_a_trusted_proxy_limits_count_the_forwarded_address() {
         303,
         "another client is not locked out"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
+    })
+    .await;
+    let (_, username, password) = app.client("targeted", 0).await;
+    let sign_in_from = |address: &'static str, pass: &str| {
+        let (app, user, pass) = (&app, username.clone(), pass.to_owned());
+        async move {
+            let http = TestApp::browser();
+            let token = app.csrf_token(&http, "/sign-in").await;
+            http.post(app.url("/sign-in"))
+                .header("x-forwarded-for", address)
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("username", &user),
+                    ("password", &pass),
+                ])
+                .send()
+                .await
+                .expect("POST")
+                .status()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(sign_in_from("203.0.113.30", "wrong-password").await, 422);
+    }
+    assert_eq!(sign_in_from("203.0.113.30", "wrong-password").await, 429);
+    assert_eq!(
+        sign_in_from("198.51.100.30", &password).await,
+        303,
+        "the owner signs in from their own address, slowed down but not locked out"
+    );
+    // An unknown user and a wrong password still read alike.
+    assert_eq!(sign_in_from("198.51.100.31", "wrong-password").await, 422);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::calls::rating::Rate;
+use crate::csv_cell;
 use crate::money::Money;
 
 /// One checked row.
@@ -207,7 +208,7 @@ pub fn parse(text: &str) -> Result<Parsed, FileError> {
             parsed.rows.push(RateRow {
                 line,
                 prefix,
-                description: field(Column::Description).to_owned(),
+                description: csv_cell::restore(field(Column::Description)).into_owned(),
                 per_minute,
                 connection_fee,
                 initial_increment,
@@ -301,15 +302,19 @@ pub fn export(rates: &[&Rate]) -> String {
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
     };
     for rate in rates {
-        let _ = writer.write_record([
-            rate.prefix.clone(),
-            rate.description.clone(),
-            decimal(rate.per_minute),
-            decimal(rate.connection_fee),
-            rate.initial_increment.to_string(),
-            rate.subsequent_increment.to_string(),
-            rate.minimum_duration.to_string(),
-        ]);
+        let _ = writer.write_record(
+            [
+                rate.prefix.clone(),
+                rate.description.clone(),
+                decimal(rate.per_minute),
+                decimal(rate.connection_fee),
+                rate.initial_increment.to_string(),
+                rate.subsequent_increment.to_string(),
+                rate.minimum_duration.to_string(),
+            ]
+            .iter()
+            .map(|cell| csv_cell::neutralize(cell).into_owned()),
+        );
     }
     String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }
