@@ -80,19 +80,3 @@ fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
     tracing::error!(%error, "GraphQL operation failed");
     async_graphql::Error::new("Something went wrong on our side; it has been logged.")
 }
-#[cfg(test)]
-mod debug_tests {
-    #[tokio::test]
-    async fn debug_introspection() {
-        let schema = super::builder().finish();
-        for q in [
-            "{ __type(name: \"QueryRoot\") { fields { name } } }",
-            "{ __type(name: \"Account\") { fields { name } } }",
-            "{ __schema { it: queryType { name } } }",
-            "{ __schema { queryType { name } } }",
-        ] {
-            let r = schema.execute(q).await;
-            println!("{q} => {} {:?}", r.data, r.errors);
-        }
-    }
-}
