@@ -18,6 +18,7 @@ use switchboard_core::people::accounts::{self, NewAccount};
 use switchboard_core::people::sessions;
 use switchboard_core::people::users::{self, NewUser};
 use switchboard_core::{db, AccountKind, Role, Username};
+use switchboard_graphql::limits::fragment_bomb;
 use switchboard_web::pipeline::{session_cookie, CSRF_HEADER};
 use switchboard_web::AppState;
 
@@ -27,21 +28,6 @@ const PROBES: usize = 400;
 const SENDERS: usize = 2;
 /// The longest any one request is waited for.
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// `levels` fragments, each spreading the next twice.
-pub fn fragment_bomb(levels: usize) -> String {
-    let mut text = String::from("query { ...F0 }\n");
-    for n in 0..levels {
-        text.push_str(&format!(
-            "fragment F{n} on Query {{ ...F{m} ...F{m} }}\n",
-            m = n + 1
-        ));
-    }
-    text.push_str(&format!(
-        "fragment F{levels} on Query {{ plans {{ slug }} }}\n"
-    ));
-    text
-}
 
 /// A month of calls as CSV under `count` aliases.
 pub fn aliased_calls_csv(count: usize) -> String {

@@ -251,20 +251,6 @@ impl CallsMutation {
                 IngestError::UnknownPbx(_) => "No such PBX.".into(),
                 other => internal(other),
             })?;
-        if done.priced == 0 {
-            // Pricing that found nothing to bill is recorded too (the rest
-            // is recorded with the bill).
-            let detail = format!("no calls priced, {} still unrated", done.still_unrated);
-            audit::record(
-                &mut conn,
-                &actor,
-                "pbx.price_unrated_calls",
-                &format!("pbx:{pbx}"),
-                &detail,
-            )
-            .await
-            .map_err(internal)?;
-        }
         let currency = account_currency(&mut conn, pbx).await?;
         Ok(PricedCalls {
             priced: done.priced as i32,

@@ -283,6 +283,23 @@ impl Extension for RequestLimitsExtension {
     }
 }
 
+/// A hostile document: `levels` fragments, each spreading the next twice,
+/// about 40 bytes a level that expand to 2^levels selections. What the
+/// limits above are measured and tested against.
+pub fn fragment_bomb(levels: usize) -> String {
+    let mut text = String::from("query { ...F0 }\n");
+    for n in 0..levels {
+        text.push_str(&format!(
+            "fragment F{n} on Query {{ ...F{m} ...F{m} }}\n",
+            m = n + 1
+        ));
+    }
+    text.push_str(&format!(
+        "fragment F{levels} on Query {{ plans {{ slug }} }}\n"
+    ));
+    text
+}
+
 /// Keeps the first [`MAX_ERRORS`] errors and says how many more there were.
 fn cap_errors(errors: &mut Vec<ServerError>) {
     if errors.len() > MAX_ERRORS {
@@ -303,21 +320,6 @@ mod tests {
         measure(&async_graphql::parser::parse_query(text).expect("parses"))
     }
 
-    /// `levels` fragments, each spreading the next twice.
-    fn bomb(levels: usize) -> String {
-        let mut text = String::from("query { ...F0 }\n");
-        for n in 0..levels {
-            text.push_str(&format!(
-                "fragment F{n} on Query {{ ...F{m} ...F{m} }}\n",
-                m = n + 1
-            ));
-        }
-        text.push_str(&format!(
-            "fragment F{levels} on Query {{ plans {{ slug }} }}\n"
-        ));
-        text
-    }
-
     #[test]
     fn a_fragment_spread_twice_counts_twice() {
         let measured = shape("{ ...A ...A } fragment A on Query { plans { slug name } }").unwrap();
@@ -327,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_thirty_level_fragment_bomb_is_sized_without_expanding_it() {
-        let measured = shape(&bomb(30)).unwrap();
+        let measured = shape(&fragment_bomb(30)).unwrap();
         assert_eq!(measured.fields, 2 * (1 << 30));
         assert_eq!(check(measured), Err(Refusal::TooManyFields(2 * (1 << 30))));
     }

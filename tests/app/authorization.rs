@@ -378,6 +378,7 @@ impl World {
             .execute(&mut app.conn().await)
             .await
             .expect("a CDR source");
+        unrated_call_that_now_has_a_rate(&app, plan, calling_plan, pbx).await;
 
         let mut askers = vec![Asker {
             role: ANONYMOUS,
@@ -481,6 +482,34 @@ impl World {
             .execute(async_graphql::Request::new(operation).data(asker.viewer.clone()))
             .await
     }
+}
+
+/// A call of `pbx` that matched no rate when it came in, and a rate for it
+/// since: pricing unrated calls has something to do.
+async fn unrated_call_that_now_has_a_rate(app: &TestApp, plan: i64, calling_plan: i64, pbx: i64) {
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::calls::{self, cdr};
+    use switchboard_core::schema::plans;
+    let mut conn = app.conn().await;
+    diesel::update(plans::table.find(plan))
+        .set(plans::calling_plan_id.eq(calling_plan))
+        .execute(&mut conn)
+        .await
+        .expect("billed by the calling plan");
+    let line = "\"\",\"201\",\"15550100100\",\"from-internal\",\"\",\"PJSIP/201-00000031\",\"PJSIP/voipms-00000032\",\"Dial\",\"\",\"2026-11-20 09:15:02\",\"2026-11-20 09:15:09\",\"2026-11-20 09:17:10\",128,121,\"ANSWERED\",\"DOCUMENTATION\",\"1763630102.31\",\"\"\n";
+    let (records, _) = cdr::read_csv(line, &cdr::MASTER_CSV_COLUMNS, chrono_tz::UTC);
+    let ingested = calls::ingest(&mut conn, &app.state.rate_tables, pbx, "csv", &records, &[])
+        .await
+        .expect("ingested");
+    assert_eq!(ingested.unrated, 1);
+    crate::calls::add_rate(
+        &mut conn,
+        calling_plan,
+        "1",
+        10_000,
+        chrono::Duration::hours(1),
+    )
+    .await;
 }
 
 async fn matrix_plan(app: &TestApp) -> i64 {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use switchboard_graphql::limits::fragment_bomb;
 
 use crate::harness::TestApp;
 
@@ -34,22 +35,6 @@ fn messages(answer: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// `levels` fragments, each spreading the next twice: about 1 KB of text
-/// that expands to 2^levels selections.
-pub fn fragment_bomb(levels: usize) -> String {
-    let mut text = String::from("query { ...F0 }\n");
-    for n in 0..levels {
-        text.push_str(&format!(
-            "fragment F{n} on Query {{ ...F{m} ...F{m} }}\n",
-            m = n + 1
-        ));
-    }
-    text.push_str(&format!(
-        "fragment F{levels} on Query {{ plans {{ slug }} }}\n"
-    ));
-    text
 }
 
 #[tokio::test(flavor = "multi_thread")]
