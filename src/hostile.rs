@@ -3,7 +3,7 @@
 //!
 //! The server runs as `serve` does, in a runtime of its own with one worker
 //! thread per core, on loopback. Senders post, as fast as they are
-//! answered, a 30-level fragment bomb (about 1.3 KB that expands to 2^31
+//! answered, a 30-level fragment bomb (about 1.2 KB that expands to 2^31
 //! selections) anonymously, and a signed-in client's `callsCsv` under 4,900
 //! aliases; meanwhile `/healthz` is asked one request after another.
 

@@ -18,7 +18,7 @@ const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// The cell as it is safe to write.
 pub fn neutralize(text: &str) -> Cow<'_, str> {
-    if text.starts_with(FORMULA_STARTS) && !is_plain_number(text) {
+    if needs_mark(text) {
         Cow::Owned(format!("'{text}"))
     } else {
         Cow::Borrowed(text)
@@ -28,11 +28,18 @@ pub fn neutralize(text: &str) -> Cow<'_, str> {
 /// A cell read back as it was before [`neutralize`].
 pub fn restore(text: &str) -> Cow<'_, str> {
     match text.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) && !is_plain_number(rest) => {
-            Cow::Borrowed(rest)
-        }
+        Some(rest) if needs_mark(rest) => Cow::Borrowed(rest),
         _ => Cow::Borrowed(text),
     }
+}
+
+/// Whether a cell gets the apostrophe: it starts a formula, or it begins
+/// with an apostrophe of its own that [`restore`] would otherwise take off.
+fn needs_mark(text: &str) -> bool {
+    if text.starts_with(FORMULA_STARTS) {
+        return !is_plain_number(text);
+    }
+    text.strip_prefix('\'').is_some_and(needs_mark)
 }
 
 /// `-12`, `-0.25`: an optional minus, digits, an optional fraction.
@@ -62,6 +69,8 @@ mod tests {
             ("@SUM(A1)", "'@SUM(A1)"),
             ("\t=1", "'\t=1"),
             ("\r=1", "'\r=1"),
+            // An apostrophe of the cell's own is kept through a round trip.
+            ("'=1", "''=1"),
         ] {
             assert_eq!(neutralize(cell), written);
         }
