@@ -67,6 +67,10 @@ pub enum Command {
         /// Stop after the ingestion figures.
         #[arg(long)]
         ingest_only: bool,
+        /// Instead, measure how `/healthz` answers while the server is sent
+        /// a fragment bomb and a month's CSV under thousands of aliases.
+        #[arg(long)]
+        hostile: bool,
     },
     /// Runs the PBX simulator: a hosting controller that speaks the
     /// reference contract, keeping its PBXs in a file when given one.
@@ -155,11 +159,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             create_admin(&settings, &username, &email, role, password_stdin).await
         }
         Command::PrintSchema | Command::SimulateController { .. } => Ok(()),
-        Command::Bench { large, ingest_only } => {
+        Command::Bench {
+            large,
+            ingest_only,
+            hostile,
+        } => {
             let database = database::open_named(&settings, "switchboard_bench", "bench").await?;
             let result = async {
                 db::migrate(&database.url).await?;
-                crate::bench::run(&database.url, settings.clone(), large, ingest_only).await
+                if hostile {
+                    crate::hostile::run(&database.url, settings.clone()).await
+                } else {
+                    crate::bench::run(&database.url, settings.clone(), large, ingest_only).await
+                }
             }
             .await;
             database.close()?;

@@ -7,4 +7,5 @@ pub mod bench;
 pub mod cli;
 pub mod database;
 pub mod demo;
+pub mod hostile;
 pub mod server;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
 use switchboard_web::layout::{csrf_field, error_page};
-use switchboard_web::operations;
+use switchboard_web::{notice, operations};
 use switchboard_web::{AppState, Nav, Page};
 
 use crate::{Connection, Formatted};
@@ -25,8 +25,9 @@ const RAW_SHOWN: usize = 160;
 pub struct CallRecordsQuery {
     unrated_after: Option<String>,
     rejects_after: Option<String>,
-    /// What the last pricing did, to show once.
+    /// What the last pricing did, to show once, and the server's tag on it.
     priced: Option<String>,
+    priced_sig: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +103,9 @@ pub async fn list(
     }
     .respond(html! {
         h1 { "Call records to look at" }
-        @if let Some(priced) = &query.priced { div #notice .alert.ok role="status" { (priced) } }
+        @if let Some(priced) = notice::read(&state.key, "priced", query.priced.as_deref(), query.priced_sig.as_deref()) {
+            div #notice .alert.ok role="status" { (priced) }
+        }
         h2 { "Unrated calls" }
         p.muted { "Answered calls that should cost money and matched no rate of their PBX's calling plan when they started. The client sees them as pending; nothing has been charged for them." }
         @if ctx.role() == Some(Role::Admin) && !pbxes.is_empty() {
@@ -205,7 +208,7 @@ pub async fn price(
                 "PBX #{}: {} calls priced, {} billed; {} still match no rate.",
                 form.pbx_id, done.priced, done.billed.formatted, done.still_unrated
             );
-            let query = serde_urlencoded::to_string([("priced", said)]).unwrap_or_default();
+            let query = notice::query(&state.key, "priced", &said);
             Redirect::see_other(format!("/admin/calls?{query}")).into_response()
         }
         Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),

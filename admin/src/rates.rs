@@ -9,7 +9,7 @@ use serde::Deserialize;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
 use switchboard_web::layout::{csrf_field, error_page, html_response};
-use switchboard_web::operations;
+use switchboard_web::{notice, operations};
 use switchboard_web::{AppState, Nav, Page, PageContext};
 
 use crate::Formatted;
@@ -163,6 +163,7 @@ pub struct PlanQuery {
     /// A prefix whose every version to show.
     history: Option<String>,
     imported: Option<String>,
+    imported_sig: Option<String>,
 }
 
 /// What the import form holds.
@@ -409,10 +410,13 @@ pub async fn show(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    let notice = query
-        .imported
-        .as_ref()
-        .map(|summary| format!("Imported: {summary}."));
+    let notice = notice::read(
+        &state.key,
+        "imported",
+        query.imported.as_deref(),
+        query.imported_sig.as_deref(),
+    )
+    .map(|summary| format!("Imported: {summary}."));
     plan_page(
         state,
         &ctx,
@@ -466,8 +470,7 @@ pub async fn import(
                     "{} added, {} changed, {} removed",
                     s.added, s.changed, s.removed
                 );
-                let query =
-                    serde_urlencoded::to_string([("imported", summary)]).unwrap_or_default();
+                let query = notice::query(&state.key, "imported", &summary);
                 Redirect::see_other(format!("/admin/calling-plans/{id}?{query}")).into_response()
             }
             Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),

@@ -75,6 +75,9 @@ pub struct Settings {
     /// How long a session lasts without being used, in hours.
     #[serde(default = "default_session_hours")]
     pub session_hours: u32,
+    /// How long a session lasts at most, however much it is used, in hours.
+    #[serde(default = "default_session_max_hours")]
+    pub session_max_hours: u32,
     /// Connections in the database pool.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
@@ -375,6 +378,9 @@ fn default_log() -> String {
 fn default_session_hours() -> u32 {
     12
 }
+fn default_session_max_hours() -> u32 {
+    7 * 24
+}
 fn default_pool_size() -> usize {
     16
 }
@@ -417,6 +423,10 @@ impl Settings {
             "base_url must start with http:// or https://"
         );
         anyhow::ensure!(self.session_hours > 0, "session_hours must be at least 1");
+        anyhow::ensure!(
+            self.session_max_hours >= self.session_hours,
+            "session_max_hours must be at least session_hours"
+        );
         anyhow::ensure!(self.pool_size > 0, "pool_size must be at least 1");
         anyhow::ensure!(self.backups.keep > 0, "backups.keep must be at least 1");
         match self.payments.gateway.as_str() {

@@ -8,7 +8,7 @@
 //! - `people`: accounts, users, passwords, sessions, sign-in
 //! - the rest are the plumbing every context shares: the database and its
 //!   private cluster, configuration, keys, the job queue, the outbox, the
-//!   audit log, form errors and the shared identifier types.
+//!   audit log, form errors, safe CSV cells and the shared identifier types.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -17,6 +17,7 @@ pub mod calls;
 pub mod cluster;
 pub mod commerce;
 pub mod config;
+pub mod csv_cell;
 pub mod db;
 pub mod domain;
 pub mod forms;

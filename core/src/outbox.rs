@@ -167,6 +167,30 @@ pub fn password_changed(to: &str, username: &str, at: DateTime<Utc>, from_addres
     }
 }
 
+/// To the owner of an address someone tried to sign up with again: the
+/// checkout form itself does not say the address has an account.
+pub fn sign_up_with_taken_address(to: &str) -> Email {
+    let text = "Hello,\n\nSomeone tried to open a Switchboard account with this email address. \
+                It already has an account: if that was you, sign in with your username instead \
+                of signing up again. If you no longer know your password, reply to this email.\n\n\
+                If it was not you, there is nothing to do: nothing was changed.\n"
+        .to_owned();
+    let html = layout(
+        "Someone tried to sign up with your address",
+        html! {
+            p { "Hello," }
+            p { "Someone tried to open a Switchboard account with this email address. It already has an account: if that was you, sign in with your username instead of signing up again. If you no longer know your password, reply to this email." }
+            p { "If it was not you, there is nothing to do: nothing was changed." }
+        },
+    );
+    Email {
+        to: to.to_owned(),
+        subject: "Signing up with an address that has an account".into(),
+        text,
+        html,
+    }
+}
+
 /// A notice for staff: a subject and a few labelled facts.
 fn staff_notice(to: &str, subject: &str, intro: &str, facts: &[(&str, &str)]) -> Email {
     let mut text = format!("{intro}\n\n");

@@ -62,6 +62,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_up_attempts (id) {
+        id -> BigInt,
+        ip -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> BigInt,
         at -> Timestamptz,
@@ -71,6 +79,8 @@ diesel::table! {
         subject -> Text,
         detail -> Text,
         ip -> Text,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
     }
 }
 
@@ -137,6 +147,7 @@ diesel::joinable!(journal_entries -> ledger_accounts (ledger_account_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    sign_up_attempts,
     users,
     sessions,
     sign_in_attempts,

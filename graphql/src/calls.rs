@@ -3,9 +3,11 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
 use switchboard_core::calls::cdr::{self, MASTER_CSV_COLUMNS};
 use switchboard_core::calls::dialling::DiallingRules as CoreRules;
 use switchboard_core::calls::{self, IngestError};
+use switchboard_core::{audit, csv_cell};
 use switchboard_core::{commerce::pbxes, db, AccountId, Money as CoreMoney};
 
 use crate::commerce::{connection, page};
@@ -73,8 +75,6 @@ pub async fn calls_page(
         return Err("first must be between 1 and 200.".into());
     }
     let cursor = after.as_deref().map(read_cursor).transpose()?;
-    let from = from.unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let to = to.unwrap_or(DateTime::<Utc>::MAX_UTC);
     let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
     let mut rows = calls::calls_page(
         &mut conn,
@@ -392,14 +392,30 @@ pub struct CallsMutation;
 #[Object]
 impl CallsMutation {
     /// Gives a PBX a new token for `POST /cdrs/push`, replacing the old one.
-    /// The token is shown once.
-    #[graphql(guard = "Allow(STAFF)")]
+    /// The token is shown once. Admins only: the token lets its holder bill
+    /// the PBX's account.
+    #[graphql(guard = "Allow(ADMIN)")]
     async fn issue_cdr_token(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<String> {
+        let pbx = parse_id(&pbx_id)?;
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        pbxes::issue_cdr_token(&mut conn, parse_id(&pbx_id)?)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| "No such PBX.".into())
+        conn.transaction(async |conn| {
+            let token = pbxes::issue_cdr_token(conn, pbx).await?;
+            if token.is_some() {
+                audit::record(
+                    conn,
+                    &actor,
+                    "pbx.issue_cdr_token",
+                    &format!("pbx:{pbx}"),
+                    "",
+                )
+                .await?;
+            }
+            Ok::<_, diesel::result::Error>(token)
+        })
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| "No such PBX.".into())
     }
 
     /// Prices a PBX's unrated calls with the rates in force now and bills
@@ -436,12 +452,35 @@ impl CallsMutation {
         #[graphql(default_with = "\"UTC\".to_string()")] time_zone: String,
     ) -> Result<bool> {
         let key = &ctx.data::<crate::Commerce>()?.key;
+        let pbx = parse_id(&pbx_id)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        match pbxes::set_cdr_source(&mut conn, key, parse_id(&pbx_id)?, &url, &time_zone).await {
-            Ok(true) => Ok(true),
-            Ok(false) => Err("No such PBX.".into()),
-            Err(why) => Err(format!("The CDR source {why}.").into()),
+        let before = pbxes::cdr_source(&mut conn, pbx)
+            .await
+            .map_err(internal)?
+            .map(|(_, _, zone)| serde_json::json!({ "time_zone": zone }));
+        match pbxes::set_cdr_source(&mut conn, key, pbx, &url, &time_zone).await {
+            Ok(true) => {}
+            Ok(false) => return Err("No such PBX.".into()),
+            Err(why) => return Err(format!("The CDR source {why}.").into()),
         }
+        // The address without its user and password, which stay sealed.
+        let address = url.trim().rsplit_once('@').map_or("", |(_, host)| host);
+        let change = audit::Change {
+            before,
+            after: Some(serde_json::json!({ "address": address, "time_zone": time_zone })),
+        };
+        let actor = crate::mutation::actor(ctx);
+        audit::record_change(
+            &mut conn,
+            &actor,
+            "pbx.set_cdr_source",
+            &format!("pbx:{pbx}"),
+            "",
+            &change,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(true)
     }
 
     /// Sets how a PBX dials and which of its channels are trunks: new calls
@@ -458,27 +497,32 @@ impl CallsMutation {
         let pbx = parse_id(&pbx_id)?;
         let rules: CoreRules = rules.into();
         let actor = crate::mutation::actor(ctx);
+        rules.check().map_err(async_graphql::Error::new)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let before = pbxes::dialling_rules(&mut conn, pbx)
-            .await
-            .map_err(internal)?
-            .ok_or("No such PBX.")?;
-        pbxes::set_dialling_rules(&mut conn, pbx, &rules)
-            .await
-            .map_err(async_graphql::Error::new)?;
-        switchboard_core::audit::record(
-            &mut conn,
-            &actor,
-            "pbx.set_dialling_rules",
-            &format!("pbx:{pbx}"),
-            &format!(
-                "before {}; after {}",
-                serde_json::to_string(&before).unwrap_or_default(),
-                serde_json::to_string(&rules).unwrap_or_default()
-            ),
-        )
+        // The rules and their audit record are written together.
+        conn.transaction(async |conn| {
+            let Some(before) = pbxes::dialling_rules(conn, pbx).await? else {
+                return Ok(Err("No such PBX."));
+            };
+            if !pbxes::set_dialling_rules(conn, pbx, &rules)
+                .await
+                .map_err(|_| diesel::result::Error::RollbackTransaction)?
+            {
+                return Ok(Err("No such PBX."));
+            }
+            switchboard_core::audit::record_change(
+                conn,
+                &actor,
+                "pbx.set_dialling_rules",
+                &format!("pbx:{pbx}"),
+                "",
+                &switchboard_core::audit::Change::from_to(&before, &rules),
+            )
+            .await?;
+            Ok::<_, diesel::result::Error>(Ok(()))
+        })
         .await
-        .map_err(internal)?;
+        .map_err(internal)??;
         Ok(rules.into())
     }
 
@@ -495,19 +539,25 @@ impl CallsMutation {
             return Err("This PBX has no CDR source.".into());
         }
         let key = format!("{}:{pbx}", switchboard_core::queue::PULL_CDRS);
-        switchboard_core::queue::enqueue(
-            &mut conn,
-            switchboard_core::queue::PULL_CDRS,
-            &pbx.to_string(),
-            Some(&key),
-        )
+        let actor = crate::mutation::actor(ctx);
+        conn.transaction(async |conn| {
+            switchboard_core::queue::enqueue(
+                conn,
+                switchboard_core::queue::PULL_CDRS,
+                &pbx.to_string(),
+                Some(&key),
+            )
+            .await?;
+            audit::record(conn, &actor, "pbx.pull_cdrs", &format!("pbx:{pbx}"), "").await
+        })
         .await
         .map_err(internal)?;
         Ok(true)
     }
 
     /// Imports a PBX's CSV CDRs; re-importing a record changes nothing.
-    #[graphql(guard = "Allow(STAFF)")]
+    /// Admins only: the calls are billed to the PBX's account.
+    #[graphql(guard = "Allow(ADMIN)")]
     async fn import_cdr_csv(
         &self,
         ctx: &Context<'_>,
@@ -549,6 +599,24 @@ impl CallsMutation {
             IngestError::UnknownPbx(_) => "No such PBX.".into(),
             other => internal(other),
         })?;
+        let detail = format!(
+            "{} accepted, {} duplicates, {} rejected, {} unrated, {} micros billed",
+            result.accepted,
+            result.duplicates,
+            result.rejected,
+            result.unrated,
+            result.billed.micros()
+        );
+        let actor = crate::mutation::actor(ctx);
+        audit::record(
+            &mut conn,
+            &actor,
+            "pbx.import_cdr_csv",
+            &format!("pbx:{pbx}"),
+            &detail,
+        )
+        .await
+        .map_err(internal)?;
         let currency = account_currency(&mut conn, pbx).await?;
         Ok(CdrImportResult {
             accepted: result.accepted as i32,
@@ -705,23 +773,29 @@ pub async fn calls_csv(
     ];
     writer.write_record(header).map_err(internal)?;
     for call in calls {
+        // Caller numbers are set by whoever places the call: no formulas.
+        let record = [
+            call.start
+                .with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            call.pbx_id.to_string(),
+            call.src,
+            call.dst,
+            call.direction,
+            call.extension.unwrap_or_default(),
+            call.status,
+            call.billsec.to_string(),
+            call.billed_seconds.to_string(),
+            CoreMoney(call.cost).decimal(),
+            call.unrated.to_string(),
+        ];
         writer
-            .write_record([
-                call.start
-                    .with_timezone(&zone)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string(),
-                call.pbx_id.to_string(),
-                call.src,
-                call.dst,
-                call.direction,
-                call.extension.unwrap_or_default(),
-                call.status,
-                call.billsec.to_string(),
-                call.billed_seconds.to_string(),
-                CoreMoney(call.cost).decimal(),
-                call.unrated.to_string(),
-            ])
+            .write_record(
+                record
+                    .iter()
+                    .map(|cell| csv_cell::neutralize(cell).into_owned()),
+            )
             .map_err(internal)?;
     }
     String::from_utf8(writer.into_inner().map_err(internal)?).map_err(internal)

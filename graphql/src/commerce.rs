@@ -15,10 +15,11 @@ use switchboard_core::commerce::plans::{self, PlanError, PlanInput as CorePlanIn
 use switchboard_core::config::Settings;
 use switchboard_core::forms::FieldErrors;
 use switchboard_core::keys::SecretKey;
-use switchboard_core::{commerce::pbxes, db, queue, AccountId, Money as CoreMoney};
+use switchboard_core::people::sign_in::{self, Limits, Purpose, SignInError};
+use switchboard_core::{audit, commerce::pbxes, db, queue, AccountId, Money as CoreMoney};
 use switchboard_payments::{test_gateway, Gateway};
 
-use crate::guards::{self, Allow, ADMIN, SIGNED_IN, STAFF};
+use crate::guards::{self, Allow, ADMIN, CUSTOMERS, SIGNED_IN, STAFF};
 use crate::types::{parse_id, Money};
 use crate::{internal, pool};
 
@@ -186,6 +187,7 @@ pub struct Order {
 
 #[ComplexObject]
 impl Order {
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn lines(&self, ctx: &Context<'_>) -> Result<Vec<OrderLine>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let lines = orders::lines(&mut conn, self.row_id)
@@ -260,6 +262,7 @@ pub struct Pbx {
 impl Pbx {
     /// Up, down or unknown, from the controller's status command (cached
     /// for 30 seconds).
+    #[graphql(complexity = "crate::limits::cost::CONTROLLER + child_complexity")]
     async fn health(&self, ctx: &Context<'_>) -> Result<PbxHealth> {
         let commerce = commerce(ctx)?;
         let (Some(controller), Some(id)) = (&commerce.controller, &self.controller_id) else {
@@ -445,6 +448,7 @@ pub struct CommerceQuery;
 #[Object]
 impl CommerceQuery {
     /// The plans on sale, in catalogue order.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         Ok(plans::list(&mut conn, false)
@@ -466,7 +470,10 @@ impl CommerceQuery {
     }
 
     /// Every plan, hidden ones too, for staff.
-    #[graphql(guard = "Allow(STAFF)")]
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity"
+    )]
     async fn all_plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         Ok(plans::list(&mut conn, true)
@@ -618,9 +625,23 @@ pub struct CommerceMutation;
 #[Object]
 impl CommerceMutation {
     /// Signs a visitor up: account, client user and an order awaiting
-    /// payment, all or nothing; every invalid field is named at once.
+    /// payment, all or nothing; every invalid field is named at once. An
+    /// address may sign up a few times an hour; a request, once.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SignUpPayload> {
         let commerce = commerce(ctx)?;
+        let limits = *ctx.data::<Limits>()?;
+        let actor = crate::mutation::actor(ctx);
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        if !sign_in::count_sign_up(&mut conn, &actor.ip, limits)
+            .await
+            .map_err(internal)?
+        {
+            return Err(format!(
+                "Too many sign-ups from your address. Wait {} minutes and try again.",
+                limits.sign_up_window.num_minutes()
+            )
+            .into());
+        }
         let form = SignupForm {
             plan: input.plan,
             username: input.username,
@@ -634,13 +655,40 @@ impl CommerceMutation {
             accept_terms: input.accept_terms,
             checkout_token: input.checkout_token,
         };
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let signup = orders::sign_up(&mut conn, &form, commerce.gateway.name())
-            .await
-            .map_err(|e| match e {
-                SignupError::Invalid(errors) => field_errors(&errors),
-                other => internal(other),
-            })?;
+        let signup = match orders::sign_up(&mut conn, &form, commerce.gateway.name()).await {
+            Ok(signup) => {
+                let subject = format!("account:{}", signup.account_id);
+                audit::record(&mut conn, &actor, "account.sign_up", &subject, "")
+                    .await
+                    .map_err(internal)?;
+                signup
+            }
+            Err(SignupError::Invalid(errors)) => return Err(field_errors(&errors)),
+            Err(SignupError::Resubmitted { signup, username }) => {
+                // Proving the password counts against the sign-in limits:
+                // a checkout token is no way around them.
+                match sign_in::sign_in(
+                    pool(ctx)?,
+                    &username,
+                    &form.password,
+                    &actor.ip,
+                    limits,
+                    Purpose::Reauthenticate,
+                )
+                .await
+                {
+                    Ok(_) => signup,
+                    Err(SignInError::Refused) => {
+                        return Err(field_errors(&orders::checkout_used()))
+                    }
+                    Err(throttled @ SignInError::Throttled { .. }) => {
+                        return Err(throttled.to_string().into())
+                    }
+                    Err(other) => return Err(internal(other)),
+                }
+            }
+            Err(other) => return Err(internal(other)),
+        };
         let order = orders::by_public_id(&mut conn, &signup.order_public_id)
             .await
             .map_err(internal)?
@@ -670,8 +718,9 @@ impl CommerceMutation {
     /// Starts paying for an order again (after a decline or an abandoned
     /// checkout); returns where to pay: the order's open checkout while it
     /// can still be paid, or the order's page while a payment is being
-    /// confirmed, so one order is never paid twice.
-    #[graphql(guard = "Allow(SIGNED_IN)")]
+    /// confirmed, so one order is never paid twice. Only the order's own
+    /// client pays it.
+    #[graphql(guard = "Allow(CUSTOMERS)")]
     async fn pay_order(&self, ctx: &Context<'_>, order_id: ID) -> Result<String> {
         let commerce = commerce(ctx)?;
         let user = guards::user(ctx)?;
@@ -703,8 +752,9 @@ impl CommerceMutation {
             })
     }
 
-    /// Pays an order with one of the test gateway's cards (development only).
-    #[graphql(guard = "Allow(SIGNED_IN)")]
+    /// Pays an order with one of the test gateway's cards (development
+    /// only), as the order's own client.
+    #[graphql(guard = "Allow(CUSTOMERS)")]
     async fn pay_with_test_card(
         &self,
         ctx: &Context<'_>,
@@ -780,15 +830,29 @@ impl CommerceMutation {
     #[graphql(guard = "Allow(STAFF)")]
     async fn retry_provisioning(&self, ctx: &Context<'_>, pbx_id: ID) -> Result<Pbx> {
         let id = parse_id(&pbx_id)?;
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        // Reopened and queued together, or neither: a PBX is never left
-        // provisioning with no job to do it.
+        // Reopened, queued and audited together, or none of them: a PBX is
+        // never left provisioning with no job to do it.
         let reopened = conn
             .transaction(async |conn| {
                 if !pbxes::reopen(conn, id).await? {
                     return Ok(false);
                 }
                 queue::enqueue(conn, queue::PROVISION_PBX, &id.to_string(), None).await?;
+                let change = audit::Change::from_to(
+                    serde_json::json!({ "state": "failed" }),
+                    serde_json::json!({ "state": "provisioning" }),
+                );
+                audit::record_change(
+                    conn,
+                    &actor,
+                    "pbx.retry_provisioning",
+                    &format!("pbx:{id}"),
+                    "",
+                    &change,
+                )
+                .await?;
                 Ok::<_, diesel::result::Error>(true)
             })
             .await
@@ -806,14 +870,26 @@ impl CommerceMutation {
     /// Adds a plan to the catalogue (admins: DESIGN.md's roles).
     #[graphql(guard = "Allow(ADMIN)")]
     async fn create_plan(&self, ctx: &Context<'_>, input: PlanInput) -> Result<Plan> {
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let id = plans::create(&mut conn, &input.into())
+        let plan = conn
+            .transaction(async |conn| {
+                let id = plans::create(conn, &input.into()).await?;
+                let plan = plans::get(conn, id).await?.ok_or(PlanError::NotFound)?;
+                let change = audit::Change::created(&plan);
+                audit::record_change(
+                    conn,
+                    &actor,
+                    "plan.create",
+                    &format!("plan:{id}"),
+                    "",
+                    &change,
+                )
+                .await?;
+                Ok::<_, PlanError>(plan)
+            })
             .await
             .map_err(plan_error)?;
-        let plan = plans::get(&mut conn, id)
-            .await
-            .map_err(internal)?
-            .ok_or("The plan vanished.")?;
         Ok(plan.into())
     }
 
@@ -821,20 +897,33 @@ impl CommerceMutation {
     #[graphql(guard = "Allow(ADMIN)")]
     async fn update_plan(&self, ctx: &Context<'_>, id: ID, input: PlanInput) -> Result<Plan> {
         let id = parse_id(&id)?;
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        plans::update(&mut conn, id, &input.into())
+        let plan = conn
+            .transaction(async |conn| {
+                let before = plans::get(conn, id).await?.ok_or(PlanError::NotFound)?;
+                plans::update(conn, id, &input.into()).await?;
+                let after = plans::get(conn, id).await?.ok_or(PlanError::NotFound)?;
+                let change = audit::Change::from_to(&before, &after);
+                audit::record_change(
+                    conn,
+                    &actor,
+                    "plan.update",
+                    &format!("plan:{id}"),
+                    "",
+                    &change,
+                )
+                .await?;
+                Ok::<_, PlanError>(after)
+            })
             .await
             .map_err(plan_error)?;
-        let plan = plans::get(&mut conn, id)
-            .await
-            .map_err(internal)?
-            .ok_or("No such plan.")?;
         Ok(plan.into())
     }
 }
 
-/// An order its viewer may act on: their own, or any for staff; another's
-/// reads as missing.
+/// An order its viewer pays: their own account's; another's reads as
+/// missing, whoever asks.
 async fn owned_order(
     conn: &mut diesel_async::AsyncPgConnection,
     user: &switchboard_core::people::sessions::SessionUser,
@@ -843,7 +932,7 @@ async fn owned_order(
     orders::by_public_id(conn, id)
         .await
         .map_err(internal)?
-        .filter(|o| user.role.is_company() || user.account_id == Some(AccountId(o.account_id)))
+        .filter(|o| user.account_id == Some(AccountId(o.account_id)))
         .ok_or_else(|| "No such order.".into())
 }
 

@@ -34,6 +34,8 @@ impl Viewer {
 
 /// Every signed-in role.
 pub const SIGNED_IN: &[Role] = &[Role::Client, Role::Reseller, Role::Staff, Role::Admin];
+/// Those who buy: clients and resellers.
+pub const CUSTOMERS: &[Role] = &[Role::Client, Role::Reseller];
 /// The company's people.
 pub const STAFF: &[Role] = &[Role::Staff, Role::Admin];
 /// The company's owners.

@@ -9,6 +9,7 @@ use switchboard_core::db::Pool;
 pub mod calls;
 pub mod commerce;
 pub mod guards;
+pub mod limits;
 mod mutation;
 mod query;
 pub mod rates;
@@ -40,11 +41,7 @@ pub struct MutationRoot(
 /// The schema type.
 pub type SwitchboardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Deepest query accepted.
-pub const MAX_DEPTH: usize = 10;
-/// Most expensive query accepted (each field counts one; a list counts its
-/// children once per item it may return).
-pub const MAX_COMPLEXITY: usize = 5_000;
+pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
 /// Builds the schema over a database pool, with the limits that apply
 /// whenever a password is checked and what the storefront needs.
@@ -67,8 +64,10 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
         MutationRoot::default(),
         EmptySubscription,
     )
+    .extension(limits::RequestLimits)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .limit_directives(limits::MAX_DIRECTIVES)
 }
 
 fn pool<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Pool> {

@@ -1,8 +1,11 @@
 //! Calling plans and their rates: read by staff, changed by admins.
 
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use switchboard_core::audit::Actor;
+use diesel_async::AsyncConnection;
+use switchboard_core::audit::{self, Actor};
 use switchboard_core::calls::calling_plans::{
     self, CallingPlanError, ImportSummary as CoreSummary,
 };
@@ -87,6 +90,9 @@ pub struct CallPrice {
 impl CallingPlan {
     /// The rates in force at `at` (now if not given), by prefix; optionally
     /// only prefixes starting with `prefix`.
+    #[graphql(
+        complexity = "crate::limits::cost::RATE_TABLE + (first.clamp(1, 1000) as usize) * child_complexity"
+    )]
     async fn rates(
         &self,
         ctx: &Context<'_>,
@@ -107,12 +113,14 @@ impl CallingPlan {
     }
 
     /// How many rates are in force at `at` (now if not given).
+    #[graphql(complexity = "crate::limits::cost::RATE_TABLE")]
     async fn rate_count(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> Result<i32> {
         let table = self.table(ctx).await?;
         Ok(table.current(at.unwrap_or_else(Utc::now)).len() as i32)
     }
 
     /// Every version of one prefix, oldest first.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn history(&self, ctx: &Context<'_>, prefix: String) -> Result<Vec<Rate>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let versions = calling_plans::history(&mut conn, parse_id(&self.id)?, &prefix)
@@ -122,6 +130,7 @@ impl CallingPlan {
     }
 
     /// The rates in force at `at` as CSV, in the format imports read.
+    #[graphql(complexity = "crate::limits::cost::RATE_EXPORT")]
     async fn export_csv(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> Result<String> {
         let table = self.table(ctx).await?;
         Ok(rate_csv::export(
@@ -133,6 +142,7 @@ impl CallingPlan {
     /// started at `at`; null when no rate matches (such a call is unrated).
     /// The number is read as dialled in North America, or as `+` and
     /// international digits.
+    #[graphql(complexity = "crate::limits::cost::RATE_TABLE + child_complexity")]
     async fn price_call(
         &self,
         ctx: &Context<'_>,
@@ -165,9 +175,24 @@ impl CallingPlan {
 }
 
 impl CallingPlan {
-    async fn table(&self, ctx: &Context<'_>) -> Result<rating::RateTable> {
+    /// The plan's rate table, shared with ingestion's while the plan's rates
+    /// are unchanged: however many fields of a request ask for it, one copy
+    /// is held.
+    async fn table(&self, ctx: &Context<'_>) -> Result<Arc<rating::RateTable>> {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use switchboard_core::schema::calling_plans as plans;
+        let id = parse_id(&self.id)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        calling_plans::rate_table(&mut conn, parse_id(&self.id)?)
+        let version: i64 = plans::table
+            .find(id)
+            .select(plans::rates_version)
+            .first(&mut conn)
+            .await
+            .map_err(internal)?;
+        crate::commerce::commerce(ctx)?
+            .rate_tables
+            .get(&mut conn, id, version)
             .await
             .map_err(internal)
     }
@@ -302,7 +327,10 @@ pub struct RatesQuery;
 #[Object]
 impl RatesQuery {
     /// Every calling plan, for staff.
-    #[graphql(guard = "Allow(STAFF)")]
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity"
+    )]
     async fn calling_plans(&self, ctx: &Context<'_>) -> Result<Vec<CallingPlan>> {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         Ok(calling_plans::list(&mut conn)
@@ -325,7 +353,10 @@ impl RatesQuery {
     }
 
     /// What importing a rate file would do; changes nothing.
-    #[graphql(guard = "Allow(ADMIN)")]
+    #[graphql(
+        guard = "Allow(ADMIN)",
+        complexity = "crate::limits::cost::RATE_TABLE + child_complexity"
+    )]
     async fn preview_rate_import(
         &self,
         ctx: &Context<'_>,
@@ -429,15 +460,33 @@ impl RatesMutation {
             ),
             None => None,
         };
+        let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let id = calling_plans::create(&mut conn, &name, &currency, inbound)
+        let plan = conn
+            .transaction(async |conn| {
+                let id = calling_plans::create(conn, &name, &currency, inbound).await?;
+                let plan = calling_plans::get(conn, id)
+                    .await?
+                    .ok_or(CallingPlanError::NotFound)?;
+                let change = audit::Change::created(serde_json::json!({
+                    "name": plan.name,
+                    "currency": plan.currency,
+                    "inbound_per_minute": plan.inbound_per_minute_nanos.map(|n| PerMinute(n).decimal()),
+                }));
+                audit::record_change(
+                    conn,
+                    &actor,
+                    "calling_plan.create",
+                    &format!("calling_plan:{id}"),
+                    "",
+                    &change,
+                )
+                .await?;
+                Ok::<_, CallingPlanError>(plan)
+            })
             .await
             .map_err(refusal)?;
-        calling_plans::get(&mut conn, id)
-            .await
-            .map_err(internal)?
-            .map(Into::into)
-            .ok_or_else(|| "The calling plan vanished.".into())
+        Ok(plan.into())
     }
 
     /// Imports a rate file, all or nothing: a file with any bad row changes

@@ -205,6 +205,7 @@ impl Account {
     }
 
     /// This account's orders, newest first.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn orders(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Order>> {
         let id = parse_id(&self.id)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
@@ -231,6 +232,7 @@ impl Account {
 
     /// A month of this account's calls, summed by status, direction,
     /// extension, PBX and day, in the account's time zone.
+    #[graphql(complexity = "crate::limits::cost::REPORT + child_complexity")]
     async fn report(
         &self,
         ctx: &Context<'_>,
@@ -247,6 +249,7 @@ impl Account {
     }
 
     /// The calls behind a month's report, as CSV (times in the account's zone).
+    #[graphql(complexity = "crate::limits::cost::CALLS_CSV")]
     async fn calls_csv(
         &self,
         ctx: &Context<'_>,
@@ -286,6 +289,7 @@ impl Account {
     }
 
     /// This account's PBXs, oldest first; they all draw on this balance.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {
         let id = parse_id(&self.id)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;

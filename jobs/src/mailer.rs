@@ -122,16 +122,42 @@ impl Mailer {
                 }
             }
             Transport::Files { dir } => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| Failure::Retry(format!("creating {}: {e}", dir.display())))?;
                 let path = dir.join(format!("{id:08}.eml"));
-                tokio::fs::write(&path, message.formatted())
+                write_private(dir, &path, &message.formatted())
                     .await
                     .map_err(|e| Failure::Retry(format!("writing {}: {e}", path.display())))
             }
         }
     }
+}
+
+/// Writes a message where only Switchboard's own user can read it: some
+/// carry a PBX's password. The folder is 0700 and the file 0600, whatever
+/// they were before.
+async fn write_private(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::AsyncWriteExt;
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .await?;
+    tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).await?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .await?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .await?;
+    file.write_all(bytes).await?;
+    file.sync_all().await
 }
 
 enum Failure {

@@ -387,10 +387,17 @@ pub async fn checkout(
             )
         }
         Err(error) => {
+            let message = error.message();
+            // The sign-up and sign-in limits both begin so.
+            let status = if message.starts_with("Too many") {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             return html_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                cart_page(&ctx, Some(&plan), &form, &[], Some(&error.message())),
-            )
+                status,
+                cart_page(&ctx, Some(&plan), &form, &[], Some(&message)),
+            );
         }
     };
     let Ok(user_id) = signup.user_id.parse::<i64>() else {

@@ -1,10 +1,21 @@
-//! The authorization matrix: every query field and mutation, with the roles
-//! allowed to use it, checked for every role — and a client asking for
-//! another client's account.
+//! The authorization matrix: every field of the roots and of the objects that
+//! reach into the database, with the roles allowed to use it, checked for
+//! every role (also with a one-time password still to replace, and for a
+//! reseller acting on a sub-account). An allowed role must get a full
+//! answer; any other must be turned away by a guard. And every change staff
+//! or admins make must leave an audit record.
+//!
+//! To add a field: add a [`Row`] to [`matrix`] with an operation that
+//! succeeds for every allowed role (placeholders in braces are filled per
+//! viewer by [`World::fill`]), or, for a plain value read with its parent, add
+//! it to [`READ_WITH_PARENT`].
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use switchboard_core::{AccountKind, Role};
+use diesel::{ExpressionMethods, QueryDsl};
+use switchboard_core::schema::{audit_log, orders, pbxes};
+use switchboard_core::{AccountId, AccountKind, Role};
 use switchboard_graphql::Viewer;
 
 use crate::harness::TestApp;
@@ -14,221 +25,580 @@ const CLIENT: &str = "client";
 const RESELLER: &str = "reseller";
 const STAFF: &str = "staff";
 const ADMIN: &str = "admin";
-const EVERY_ROLE: [&str; 5] = [ANONYMOUS, CLIENT, RESELLER, STAFF, ADMIN];
 
-/// (root type, field, an operation using it, who may). `{account}` stands
-/// for an account the viewer may see (their own; any for staff).
-fn matrix(account_id: &str) -> Vec<(&'static str, &'static str, String, Vec<&'static str>)> {
+const ANYONE: &[&str] = &[ANONYMOUS, CLIENT, RESELLER, STAFF, ADMIN];
+const SIGNED_IN: &[&str] = &[CLIENT, RESELLER, STAFF, ADMIN];
+const CUSTOMERS: &[&str] = &[CLIENT, RESELLER];
+const COMPANY: &[&str] = &[STAFF, ADMIN];
+const ADMINS: &[&str] = &[ADMIN];
+
+/// Besides the roots, the objects whose every field is in the matrix or read
+/// with its parent.
+const CHECKED_TYPES: [&str; 5] = ["Account", "Order", "Pbx", "CallingPlan", "Plan"];
+
+/// Fields that are plain values of their parent: whoever may read the parent
+/// may read them, and they do no work of their own.
+const READ_WITH_PARENT: &[&str] = &[
+    "Account.id",
+    "Account.name",
+    "Account.kind",
+    "Account.currency",
+    "Account.standing",
+    "Account.turnedOff",
+    "Account.balance",
+    "Account.lowBalanceThreshold",
+    "Account.creditLimit",
+    "Account.timeZone",
+    "Account.contact",
+    "Account.parentId",
+    "Account.createdAt",
+    "Order.id",
+    "Order.state",
+    "Order.total",
+    "Order.gateway",
+    "Order.accountId",
+    "Order.createdAt",
+    "Order.paidAt",
+    "Pbx.id",
+    "Pbx.state",
+    "Pbx.hostname",
+    "Pbx.accountId",
+    "Pbx.createdAt",
+    "Pbx.activatedAt",
+    "CallingPlan.id",
+    "CallingPlan.name",
+    "CallingPlan.currency",
+    "CallingPlan.inboundPerMinute",
+    "CallingPlan.createdAt",
+    "Plan.id",
+    "Plan.slug",
+    "Plan.name",
+    "Plan.description",
+    "Plan.setupFee",
+    "Plan.monthlyFee",
+    "Plan.firstPayment",
+    "Plan.includedExtensions",
+    "Plan.active",
+    "Plan.position",
+];
+
+/// Fields open to a user who must still replace a one-time password: what
+/// they need to replace it.
+const BEFORE_PASSWORD_CHANGE: &[&str] = &["Query.viewer", "Mutation.changePassword"];
+
+/// One field, an operation that uses it, and who may.
+struct Row {
+    /// `Type.field`, as the schema names it.
+    field: &'static str,
+    operation: &'static str,
+    allowed: &'static [&'static str],
+}
+
+const fn row(
+    field: &'static str,
+    operation: &'static str,
+    allowed: &'static [&'static str],
+) -> Row {
+    Row {
+        field,
+        operation,
+        allowed,
+    }
+}
+
+/// `{account}` is an account the viewer may see (their own, a reseller's
+/// sub-account, any for staff), `{order}` an order of the viewer's own
+/// awaiting payment (a client's for staff), `{pbx}` a PBX of a client with a
+/// CDR source, `{failed_pbx}` a new failed PBX each time, `{unique}` a new
+/// word each time, `{password}` the viewer's password.
+fn matrix() -> Vec<Row> {
     vec![
-        ("Query", "viewer", "{ viewer { user { username } } }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
-        (
-            "Query",
-            "account",
-            "{ account(id: \"{account}\") { name } }".into(),
-            vec![CLIENT, RESELLER, STAFF, ADMIN],
+        row(
+            "Query.viewer",
+            "{ viewer { user { username } } }",
+            SIGNED_IN,
         ),
-        ("Query", "accounts", "{ accounts { edges { node { name } } } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "emails", "{ emails { edges { node { subject } } } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "email", "{ email(id: \"0\") { subject } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "pbx", "{ pbx(id: \"0\") { state } }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
-        ("Query", "plans", "{ plans { slug } }".into(), EVERY_ROLE.to_vec()),
-        ("Query", "plan", "{ plan(slug: \"matrix\") { name } }".into(), EVERY_ROLE.to_vec()),
-        ("Query", "allPlans", "{ allPlans { slug } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "order", "{ order(id: \"{order}\") { state } }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
-        ("Query", "orders", "{ orders { edges { node { state } } } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "pbxes", "{ pbxes { edges { node { state } } } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "unratedCalls", "{ unratedCalls { edges { node { to } } } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "cdrRejects", "{ cdrRejects { edges { node { reason } } } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "callingPlans", "{ callingPlans { name } }".into(), vec![STAFF, ADMIN]),
-        ("Query", "callingPlan", "{ callingPlan(id: \"0\") { name } }".into(), vec![STAFF, ADMIN]),
-        (
-            "Query",
-            "previewRateImport",
-            "{ previewRateImport(input: { callingPlanId: \"0\", csv: \"prefix,per_minute\\n1,0.01\" }) { errorCount } }".into(),
-            vec![ADMIN],
+        row(
+            "Query.account",
+            r#"{ account(id: "{account}") { name } }"#,
+            SIGNED_IN,
         ),
-        ("Mutation", "issueCdrToken", "mutation { issueCdrToken(pbxId: \"0\") }".into(), vec![STAFF, ADMIN]),
-        ("Mutation", "priceUnratedCalls", "mutation { priceUnratedCalls(pbxId: \"0\") { priced } }".into(), vec![ADMIN]),
-        (
-            "Mutation",
-            "importCdrCsv",
-            "mutation { importCdrCsv(input: { pbxId: \"0\", csv: \"\" }) { accepted } }".into(),
-            vec![STAFF, ADMIN],
+        row(
+            "Query.accounts",
+            "{ accounts { edges { node { name } } } }",
+            COMPANY,
         ),
-        (
-            "Mutation",
-            "setCdrSource",
-            "mutation { setCdrSource(pbxId: \"0\", url: \"x\") }".into(),
-            vec![ADMIN],
+        row(
+            "Query.emails",
+            "{ emails { edges { node { subject } } } }",
+            COMPANY,
         ),
-        ("Mutation", "pullCdrs", "mutation { pullCdrs(pbxId: \"0\") }".into(), vec![STAFF, ADMIN]),
-        (
-            "Mutation",
-            "setDiallingRules",
-            "mutation { setDiallingRules(pbxId: \"0\", rules: { countryCode: \"1\", nationalPrefix: \"1\", internationalPrefix: \"011\", outsideLine: \"\", areaCode: \"\", serviceNumbers: [], trunks: [] }) { trunks } }".into(),
-            vec![ADMIN],
+        row("Query.plans", "{ plans { slug } }", ANYONE),
+        row("Query.plan", r#"{ plan(slug: "matrix") { name } }"#, ANYONE),
+        row("Query.allPlans", "{ allPlans { slug } }", COMPANY),
+        row(
+            "Query.order",
+            r#"{ order(id: "{order}") { state } }"#,
+            SIGNED_IN,
         ),
-        ("Mutation", "createCallingPlan", "mutation { createCallingPlan(name: \"\") { id } }".into(), vec![ADMIN]),
-        (
-            "Mutation",
-            "importRates",
-            "mutation { importRates(input: { callingPlanId: \"0\", csv: \"prefix,per_minute\\n1,0.01\" }) { added } }".into(),
-            vec![ADMIN],
+        row(
+            "Query.orders",
+            "{ orders { edges { node { state } } } }",
+            COMPANY,
         ),
-        (
-            "Mutation",
-            "signUp",
-            "mutation { signUp(input: { plan: \"matrix\", username: \"\", password: \"\", passwordConfirmation: \"\", contactName: \"\", email: \"\", phone: \"\", address: \"\", acceptTerms: false, checkoutToken: \"\" }) { paymentUrl } }".into(),
-            EVERY_ROLE.to_vec(),
+        row(
+            "Query.pbxes",
+            "{ pbxes { edges { node { state } } } }",
+            COMPANY,
         ),
-        ("Mutation", "payOrder", "mutation { payOrder(orderId: \"{order}\") }".into(), vec![CLIENT, RESELLER, STAFF, ADMIN]),
-        (
-            "Mutation",
-            "payWithTestCard",
-            "mutation { payWithTestCard(orderId: \"{order}\", cardNumber: \"4000000000000002\") { outcome } }".into(),
-            vec![CLIENT, RESELLER, STAFF, ADMIN],
+        row(
+            "Query.unratedCalls",
+            "{ unratedCalls { edges { node { to } } } }",
+            COMPANY,
         ),
-        ("Mutation", "retryProvisioning", "mutation { retryProvisioning(pbxId: \"1\") { state } }".into(), vec![STAFF, ADMIN]),
-        (
-            "Mutation",
-            "createPlan",
-            "mutation { createPlan(input: { slug: \"\", name: \"\", setupFee: \"0\", monthlyFee: \"0\", includedExtensions: 0 }) { id } }".into(),
-            vec![ADMIN],
+        row(
+            "Query.cdrRejects",
+            "{ cdrRejects { edges { node { reason } } } }",
+            COMPANY,
         ),
-        (
-            "Mutation",
-            "updatePlan",
-            "mutation { updatePlan(id: \"{plan}\", input: { slug: \"\", name: \"\", setupFee: \"0\", monthlyFee: \"0\", includedExtensions: 0 }) { id } }".into(),
-            vec![ADMIN],
+        row("Query.callingPlans", "{ callingPlans { name } }", COMPANY),
+        row(
+            "Query.callingPlan",
+            r#"{ callingPlan(id: "{calling_plan}") { name } }"#,
+            COMPANY,
         ),
-        (
-            "Mutation",
-            "adjustBalance",
-            format!(
-                "mutation {{ adjustBalance(input: {{ accountId: \"{account_id}\", amount: \"1\", memo: \"m\", idempotencyKey: \"matrix\" }}) {{ replayed }} }}"
-            ),
-            vec![ADMIN],
+        row(
+            "Query.previewRateImport",
+            r#"{ previewRateImport(input: { callingPlanId: "{calling_plan}", csv: "prefix,per_minute\n1,0.01" }) { errorCount } }"#,
+            ADMINS,
         ),
-        (
-            "Mutation",
-            "changePassword",
-            "mutation { changePassword(currentPassword: \"wrong-password-1\", newPassword: \"another-password-2\") }".into(),
-            vec![CLIENT, RESELLER, STAFF, ADMIN],
+        row(
+            "Account.recentEntries",
+            r#"{ account(id: "{account}") { recentEntries { kind } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.orders",
+            r#"{ account(id: "{account}") { orders { state } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.recentCalls",
+            r#"{ account(id: "{account}") { recentCalls { to } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.report",
+            r#"{ account(id: "{account}") { report { month } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.callsCsv",
+            r#"{ account(id: "{account}") { callsCsv } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.pbxes",
+            r#"{ account(id: "{account}") { pbxes { state } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Order.lines",
+            r#"{ order(id: "{order}") { lines { description } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Order.pbx",
+            r#"{ order(id: "{order}") { pbx { state } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Plan.callingPlanId",
+            "{ allPlans { callingPlanId } plans { callingPlanId } }",
+            COMPANY,
+        ),
+        row(
+            "Query.pbx",
+            r#"{ pbx(id: "{own_pbx}") { state } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Query.email",
+            r#"{ email(id: "{email}") { subject } }"#,
+            COMPANY,
+        ),
+        row(
+            "Pbx.account",
+            r#"{ account(id: "{account}") { pbxes { account { name } } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Pbx.plan",
+            r#"{ account(id: "{account}") { pbxes { plan { name } } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Pbx.diallingRules",
+            r#"{ account(id: "{account}") { pbxes { diallingRules { countryCode trunks } } } }"#,
+            COMPANY,
+        ),
+        row(
+            "Account.calls",
+            r#"{ account(id: "{account}") { calls(first: 5) { edges { node { cost { micros } billedSeconds } } } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Pbx.health",
+            r#"{ account(id: "{account}") { pbxes { health { state } } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Pbx.lastError",
+            r#"{ account(id: "{account}") { pbxes { lastError } } }"#,
+            COMPANY,
+        ),
+        row(
+            "CallingPlan.rates",
+            r#"{ callingPlan(id: "{calling_plan}") { rates { prefix } } }"#,
+            COMPANY,
+        ),
+        row(
+            "CallingPlan.rateCount",
+            r#"{ callingPlan(id: "{calling_plan}") { rateCount } }"#,
+            COMPANY,
+        ),
+        row(
+            "CallingPlan.history",
+            r#"{ callingPlan(id: "{calling_plan}") { history(prefix: "1") { prefix } } }"#,
+            COMPANY,
+        ),
+        row(
+            "CallingPlan.exportCsv",
+            r#"{ callingPlan(id: "{calling_plan}") { exportCsv } }"#,
+            COMPANY,
+        ),
+        row(
+            "CallingPlan.priceCall",
+            r#"{ callingPlan(id: "{calling_plan}") { priceCall(number: "15550100100", seconds: 60) { prefix } } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.setDiallingRules",
+            r#"mutation { setDiallingRules(pbxId: "{pbx}", rules: { countryCode: "1", nationalPrefix: "1", internationalPrefix: "011", outsideLine: "9", areaCode: "212", serviceNumbers: ["911"], trunks: ["PJSIP/voipms"] }) { trunks } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.issueCdrToken",
+            r#"mutation { issueCdrToken(pbxId: "{pbx}") }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.priceUnratedCalls",
+            r#"mutation { priceUnratedCalls(pbxId: "{pbx}") { priced } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.importCdrCsv",
+            r#"mutation { importCdrCsv(input: { pbxId: "{pbx}", csv: "" }) { accepted } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.setCdrSource",
+            r#"mutation { setCdrSource(pbxId: "{pbx}", url: "mysql://reader:secret@127.0.0.1:3306/asteriskcdrdb") }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.pullCdrs",
+            r#"mutation { pullCdrs(pbxId: "{pbx}") }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.createCallingPlan",
+            r#"mutation { createCallingPlan(name: "Matrix {unique}") { id } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.importRates",
+            r#"mutation { importRates(input: { callingPlanId: "{calling_plan}", csv: "prefix,per_minute\n1,0.01" }) { added } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.signUp",
+            r#"mutation { signUp(input: { plan: "matrix", username: "signup{unique}", password: "a-good-password", passwordConfirmation: "a-good-password", contactName: "M", email: "signup{unique}@example.com", phone: "+1 555 010 0199", address: "1 Main Street, Springfield", acceptTerms: true, checkoutToken: "matrix-checkout-{unique}" }) { paymentUrl } }"#,
+            ANYONE,
+        ),
+        row(
+            "Mutation.payOrder",
+            r#"mutation { payOrder(orderId: "{order}") }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.payWithTestCard",
+            r#"mutation { payWithTestCard(orderId: "{order}", cardNumber: "4000000000000002") { outcome } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.retryProvisioning",
+            r#"mutation { retryProvisioning(pbxId: "{failed_pbx}") { state } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.createPlan",
+            r#"mutation { createPlan(input: { slug: "matrix-{unique}", name: "Matrix {unique}", setupFee: "0", monthlyFee: "0", includedExtensions: 1 }) { id } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.updatePlan",
+            r#"mutation { updatePlan(id: "{plan}", input: { slug: "matrix", name: "Matrix", setupFee: "1", monthlyFee: "2", includedExtensions: 3 }) { id } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.adjustBalance",
+            r#"mutation { adjustBalance(input: { accountId: "{account}", amount: "1", memo: "m", idempotencyKey: "matrix-{unique}" }) { replayed } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.changePassword",
+            r#"mutation { changePassword(currentPassword: "{password}", newPassword: "{password}-{unique}") }"#,
+            SIGNED_IN,
         ),
     ]
 }
 
-async fn run(app: &TestApp, viewer: Viewer, operation: &str) -> async_graphql::Response {
-    app.state
-        .schema
-        .execute(async_graphql::Request::new(operation).data(viewer))
-        .await
+/// Someone asking, and what their placeholders stand for.
+#[derive(Clone)]
+struct Asker {
+    /// The role as the matrix names it.
+    role: &'static str,
+    /// How the report names this asker.
+    label: String,
+    viewer: Viewer,
+    /// Still has a one-time password to replace.
+    one_time_password: bool,
+    account: AccountId,
+    order: String,
+    password: String,
+    /// A PBX of the account this asker sees.
+    own_pbx: i64,
 }
 
-fn refused_by_a_guard(response: &async_graphql::Response) -> bool {
-    response
-        .errors
-        .iter()
-        .any(|e| e.message == "Sign in first." || e.message == "You are not allowed to do this.")
+/// Accounts, orders, PBXs and plans the operations need, and who asks.
+struct World {
+    app: TestApp,
+    askers: Vec<Asker>,
+    plan: i64,
+    calling_plan: i64,
+    pbx: i64,
+    client_account: AccountId,
+    /// A message in the outbox.
+    email: i64,
+    counter: AtomicUsize,
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_operation_answers_exactly_the_roles_the_matrix_allows() {
-    let app = TestApp::spawn().await;
-    let client_account = app
-        .account("Client Co", AccountKind::Retail, None, 5_000_000)
-        .await;
-    let reseller_account = app
-        .account("Reseller Co", AccountKind::Wholesale, None, 0)
-        .await;
-    let mut viewers = vec![(ANONYMOUS, Viewer::anonymous())];
-    for (name, role, account) in [
-        (CLIENT, Role::Client, Some(client_account)),
-        (RESELLER, Role::Reseller, Some(reseller_account)),
-        (STAFF, Role::Staff, None),
-        (ADMIN, Role::Admin, None),
-    ] {
-        let (id, _) = app.user(&format!("matrix-{name}"), role, account).await;
-        viewers.push((
-            name,
-            Viewer::signed_in(app.session_user(id).await, "127.0.0.1"),
-        ));
-    }
-    let rows = matrix(&client_account.0.to_string());
-    let (plan_id, order_id) = order_for(&app, client_account).await;
-
-    // The matrix must name every field the schema has.
-    let introspection = run(
-        &app,
-        Viewer::anonymous(),
-        "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
-    )
-    .await;
-    let data = introspection.data.into_json().expect("json");
-    let mut in_schema = BTreeSet::new();
-    for (root, key) in [("Query", "queryType"), ("Mutation", "mutationType")] {
-        for field in data["__schema"][key]["fields"].as_array().expect("fields") {
-            in_schema.insert((
-                root.to_owned(),
-                field["name"].as_str().expect("name").to_owned(),
-            ));
-        }
-    }
-    let in_matrix: BTreeSet<(String, String)> = rows
-        .iter()
-        .map(|(root, field, _, _)| (root.to_string(), field.to_string()))
-        .collect();
-    assert_eq!(
-        in_schema, in_matrix,
-        "every field needs a row in the authorization matrix"
-    );
-
-    let mut wrong = Vec::new();
-    for (root, field, operation, allowed) in &rows {
-        for (role, viewer) in &viewers {
-            let visible = if *role == RESELLER {
-                reseller_account
-            } else {
-                client_account
-            };
-            let operation = operation
-                .replace("{account}", &visible.0.to_string())
-                .replace("{order}", &order_id)
-                .replace("{plan}", &plan_id.to_string());
-            let response = run(&app, viewer.clone(), &operation).await;
-            let refused = refused_by_a_guard(&response);
-            // Allowed means past the guard and no failure on our side; the
-            // sample operations may still meet a business rule (a wrong
-            // password, someone else's order, an invalid form).
-            let internal = response
-                .errors
-                .iter()
-                .any(|e| e.message.starts_with("Something went wrong"));
-            let outcome_ok = if allowed.contains(role) {
-                !refused && !internal
-            } else {
-                refused
-            };
-            if !outcome_ok {
-                wrong.push(format!(
-                    "{root}.{field} as {role}: refused={refused}, errors={:?}",
-                    response.errors
-                ));
+impl World {
+    async fn new() -> World {
+        use diesel_async::RunQueryDsl;
+        let app = TestApp::spawn().await;
+        let client_account = app
+            .account("Client Co", AccountKind::Retail, None, 5_000_000)
+            .await;
+        let reseller_account = app
+            .account("Reseller Co", AccountKind::Wholesale, None, 0)
+            .await;
+        let sub_account = app
+            .account("Sub Co", AccountKind::Retail, Some(reseller_account), 0)
+            .await;
+        let plan = matrix_plan(&app).await;
+        let calling_plan = {
+            let mut conn = app.conn().await;
+            switchboard_core::calls::calling_plans::create(&mut conn, "Matrix", "USD", None)
+                .await
+                .expect("a calling plan")
+        };
+        let mut pbx = 0;
+        let mut orders_of = Vec::new();
+        let mut pbxes_of = Vec::new();
+        for (n, account) in [client_account, reseller_account, sub_account]
+            .into_iter()
+            .enumerate()
+        {
+            orders_of.push(order_of(&app, account, plan, n).await);
+            let id = a_pbx(&app, account, plan, "active").await;
+            pbxes_of.push(id);
+            if account == client_account {
+                pbx = id;
             }
         }
+        let email = {
+            use diesel_async::RunQueryDsl;
+            let mut conn = app.conn().await;
+            switchboard_core::outbox::queue(
+                &mut conn,
+                &switchboard_core::outbox::Email {
+                    to: "someone@example.com".into(),
+                    subject: "Matrix".into(),
+                    text: "Hello".into(),
+                    html: "<p>Hello</p>".into(),
+                },
+                None,
+            )
+            .await
+            .expect("a message");
+            switchboard_core::schema::emails::table
+                .select(switchboard_core::schema::emails::id)
+                .order(switchboard_core::schema::emails::id.desc())
+                .first::<i64>(&mut conn)
+                .await
+                .expect("its id")
+        };
+        diesel::update(pbxes::table.find(pbx))
+            .set(pbxes::cdr_source_sealed.eq("v1:x"))
+            .execute(&mut app.conn().await)
+            .await
+            .expect("a CDR source");
+        unrated_call_that_now_has_a_rate(&app, plan, calling_plan, pbx).await;
+
+        let mut askers = vec![Asker {
+            role: ANONYMOUS,
+            label: ANONYMOUS.into(),
+            viewer: Viewer {
+                user: None,
+                ip: "192.0.2.1".into(),
+            },
+            one_time_password: false,
+            account: client_account,
+            order: orders_of[0].clone(),
+            password: String::new(),
+            own_pbx: pbxes_of[0],
+        }];
+        let people = [
+            (
+                CLIENT,
+                Role::Client,
+                Some(client_account),
+                client_account,
+                0,
+            ),
+            (
+                RESELLER,
+                Role::Reseller,
+                Some(reseller_account),
+                reseller_account,
+                1,
+            ),
+            (STAFF, Role::Staff, None, client_account, 0),
+            (ADMIN, Role::Admin, None, client_account, 0),
+        ];
+        for (n, (role, core_role, own, sees, order)) in people.into_iter().enumerate() {
+            for one_time_password in [false, true] {
+                let name = format!(
+                    "matrix-{role}{}",
+                    if one_time_password { "-otp" } else { "" }
+                );
+                let (id, password) = app.user(&name, core_role, own).await;
+                let mut user = app.session_user(id).await;
+                user.must_change_password = one_time_password;
+                let ip = format!("192.0.2.{}", 10 + 2 * n + usize::from(one_time_password));
+                let asker = Asker {
+                    role,
+                    label: name,
+                    viewer: Viewer::signed_in(user, ip),
+                    one_time_password,
+                    account: sees,
+                    order: orders_of[order].clone(),
+                    password,
+                    own_pbx: pbxes_of[order],
+                };
+                if role == RESELLER && !one_time_password {
+                    // A reseller acting on its sub-account.
+                    let (id, password) = app.user("matrix-reseller-sub", core_role, own).await;
+                    askers.push(Asker {
+                        label: "matrix-reseller on a sub-account".into(),
+                        viewer: Viewer::signed_in(app.session_user(id).await, "192.0.2.99"),
+                        account: sub_account,
+                        password,
+                        own_pbx: pbxes_of[2],
+                        ..asker.clone()
+                    });
+                }
+                askers.push(asker);
+            }
+        }
+        World {
+            app,
+            askers,
+            plan,
+            calling_plan,
+            pbx,
+            client_account,
+            email,
+            counter: AtomicUsize::new(0),
+        }
     }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    assert!(EVERY_ROLE.len() == viewers.len());
+
+    /// The operation with its placeholders filled for `asker`.
+    async fn fill(&self, operation: &str, asker: &Asker) -> String {
+        let mut text = operation
+            .replace("{account}", &asker.account.0.to_string())
+            .replace("{order}", &asker.order)
+            .replace("{plan}", &self.plan.to_string())
+            .replace("{calling_plan}", &self.calling_plan.to_string())
+            .replace("{pbx}", &self.pbx.to_string())
+            .replace("{own_pbx}", &asker.own_pbx.to_string())
+            .replace("{email}", &self.email.to_string())
+            .replace("{password}", &asker.password);
+        while text.contains("{unique}") {
+            let n = self.counter.fetch_add(1, Ordering::SeqCst);
+            text = text.replacen("{unique}", &n.to_string(), 1);
+        }
+        while text.contains("{failed_pbx}") {
+            let pbx = a_pbx(&self.app, self.client_account, self.plan, "failed").await;
+            text = text.replacen("{failed_pbx}", &pbx.to_string(), 1);
+        }
+        text
+    }
+
+    async fn run(&self, operation: &str, asker: &Asker) -> async_graphql::Response {
+        let operation = self.fill(operation, asker).await;
+        self.app
+            .state
+            .schema
+            .execute(async_graphql::Request::new(operation).data(asker.viewer.clone()))
+            .await
+    }
 }
 
-/// A plan and an order of `account` awaiting payment, written directly.
-async fn order_for(app: &TestApp, account: switchboard_core::AccountId) -> (i64, String) {
-    use diesel::prelude::*;
+/// A call of `pbx` that matched no rate when it came in, and a rate for it
+/// since: pricing unrated calls has something to do.
+async fn unrated_call_that_now_has_a_rate(app: &TestApp, plan: i64, calling_plan: i64, pbx: i64) {
     use diesel_async::RunQueryDsl;
-    use switchboard_core::schema::orders;
+    use switchboard_core::calls::{self, cdr};
+    use switchboard_core::schema::plans;
     let mut conn = app.conn().await;
-    let plan = switchboard_core::commerce::plans::create(
+    diesel::update(plans::table.find(plan))
+        .set(plans::calling_plan_id.eq(calling_plan))
+        .execute(&mut conn)
+        .await
+        .expect("billed by the calling plan");
+    let line = "\"\",\"201\",\"15550100100\",\"from-internal\",\"\",\"PJSIP/201-00000031\",\"PJSIP/voipms-00000032\",\"Dial\",\"\",\"2026-11-20 09:15:02\",\"2026-11-20 09:15:09\",\"2026-11-20 09:17:10\",128,121,\"ANSWERED\",\"DOCUMENTATION\",\"1763630102.31\",\"\"\n";
+    let (records, _) = cdr::read_csv(line, &cdr::MASTER_CSV_COLUMNS, chrono_tz::UTC);
+    let ingested = calls::ingest(&mut conn, &app.state.rate_tables, pbx, "csv", &records, &[])
+        .await
+        .expect("ingested");
+    assert_eq!(ingested.unrated, 1);
+    crate::calls::add_rate(
         &mut conn,
+        calling_plan,
+        "1",
+        10_000,
+        chrono::Duration::hours(1),
+    )
+    .await;
+}
+
+async fn matrix_plan(app: &TestApp) -> i64 {
+    switchboard_core::commerce::plans::create(
+        &mut app.conn().await,
         &switchboard_core::commerce::plans::PlanInput {
             slug: "matrix".into(),
             name: "Matrix".into(),
@@ -241,10 +611,16 @@ async fn order_for(app: &TestApp, account: switchboard_core::AccountId) -> (i64,
         },
     )
     .await
-    .expect("a plan");
+    .expect("a plan")
+}
+
+/// An order of `account` awaiting payment, written directly.
+async fn order_of(app: &TestApp, account: AccountId, plan: i64, n: usize) -> String {
+    use diesel_async::RunQueryDsl;
+    let public_id = format!("matrixorder{n:022}");
     diesel::insert_into(orders::table)
         .values((
-            orders::public_id.eq("matrixorder0000000000000000000000"),
+            orders::public_id.eq(&public_id),
             orders::account_id.eq(account.0),
             orders::kind.eq("signup"),
             orders::plan_id.eq(plan),
@@ -252,66 +628,237 @@ async fn order_for(app: &TestApp, account: switchboard_core::AccountId) -> (i64,
             orders::total.eq(3_000_000i64),
             orders::gateway.eq("test"),
         ))
-        .execute(&mut conn)
+        .execute(&mut app.conn().await)
         .await
         .expect("an order");
-    (plan, "matrixorder0000000000000000000000".into())
+    public_id
+}
+
+async fn a_pbx(app: &TestApp, account: AccountId, plan: i64, state: &str) -> i64 {
+    use diesel_async::RunQueryDsl;
+    static N: AtomicUsize = AtomicUsize::new(0);
+    diesel::insert_into(pbxes::table)
+        .values((
+            pbxes::account_id.eq(account.0),
+            pbxes::plan_id.eq(plan),
+            pbxes::request_id.eq(format!("pbx-matrix-{}", N.fetch_add(1, Ordering::SeqCst))),
+            pbxes::gui_password_sealed.eq("v1:x"),
+            pbxes::state.eq(state),
+            pbxes::last_error.eq("controller said 503"),
+        ))
+        .returning(pbxes::id)
+        .get_result(&mut app.conn().await)
+        .await
+        .expect("a PBX")
+}
+
+fn refused_by_a_guard(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|e| {
+        [
+            "Sign in first.",
+            "You are not allowed to do this.",
+            "Choose a new password first (changePassword).",
+        ]
+        .contains(&e.message.as_str())
+    })
+}
+
+/// Whether `asker` may use the field of `row`.
+fn may(row: &Row, asker: &Asker) -> bool {
+    let unguarded = row.allowed.contains(&ANONYMOUS);
+    row.allowed.contains(&asker.role)
+        && (!asker.one_time_password || unguarded || BEFORE_PASSWORD_CHANGE.contains(&row.field))
+}
+
+/// `Type.field` for every field of the roots (as `Query` and `Mutation`)
+/// and of the checked types.
+async fn fields_in_schema(world: &World) -> BTreeSet<String> {
+    let mut selection = String::from(
+        "__schema { queryType { fields { name } } mutationType { fields { name } } } ",
+    );
+    for ty in CHECKED_TYPES {
+        selection.push_str(&format!(
+            "{ty}: __type(name: \"{ty}\") {{ fields {{ name }} }} "
+        ));
+    }
+    let answer = world
+        .app
+        .state
+        .schema
+        .execute(format!("{{ {selection} }}"))
+        .await;
+    assert!(answer.errors.is_empty(), "{:?}", answer.errors);
+    let data = answer.data.into_json().expect("JSON");
+    let mut of_type = vec![
+        ("Query", &data["__schema"]["queryType"]),
+        ("Mutation", &data["__schema"]["mutationType"]),
+    ];
+    of_type.extend(CHECKED_TYPES.iter().map(|ty| (*ty, &data[*ty])));
+    let mut found = BTreeSet::new();
+    for (ty, fields) in of_type {
+        for field in fields["fields"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{ty}: {data}"))
+        {
+            found.insert(format!("{ty}.{}", field["name"].as_str().expect("a name")));
+        }
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_client_cannot_read_another_clients_order_or_a_pbxs_error() {
-    let app = TestApp::spawn().await;
-    let mine = app.account("Mine", AccountKind::Retail, None, 0).await;
-    let theirs = app.account("Theirs", AccountKind::Retail, None, 0).await;
-    let (_, order) = order_for(&app, theirs).await;
-    let (client_id, _) = app.user("orders-owner", Role::Client, Some(mine)).await;
-    let client = Viewer::signed_in(app.session_user(client_id).await, "");
+async fn every_field_answers_exactly_the_roles_the_matrix_allows() {
+    let world = World::new().await;
+    let rows = matrix();
+    let in_matrix: BTreeSet<String> = rows
+        .iter()
+        .map(|r| r.field.to_owned())
+        .chain(READ_WITH_PARENT.iter().map(|f| (*f).to_owned()))
+        .collect();
+    assert_eq!(
+        fields_in_schema(&world).await,
+        in_matrix,
+        "every field needs a row in the authorization matrix, or a place in READ_WITH_PARENT"
+    );
+
+    let mut wrong = Vec::new();
+    for row in &rows {
+        for asker in &world.askers {
+            let response = world.run(row.operation, asker).await;
+            let refused = refused_by_a_guard(&response);
+            let outcome_ok = if may(row, asker) {
+                // Allowed means a full answer: any error is a failure.
+                response.errors.is_empty() && response.data != async_graphql::Value::Null
+            } else {
+                refused
+            };
+            if !outcome_ok {
+                wrong.push(format!(
+                    "{} as {}: refused={refused}, errors={:?}",
+                    row.field, asker.label, response.errors
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_change_by_staff_or_an_admin_leaves_an_audit_record() {
+    use diesel_async::RunQueryDsl;
+    let world = World::new().await;
+    let rows = matrix();
+    let mutations: Vec<String> = fields_in_schema(&world)
+        .await
+        .into_iter()
+        .filter(|f| f.starts_with("Mutation."))
+        .collect();
+    let mut silent = Vec::new();
+    for mutation in &mutations {
+        let row = rows
+            .iter()
+            .find(|r| r.field == mutation)
+            .unwrap_or_else(|| panic!("{mutation} has no row in the matrix"));
+        for asker in world
+            .askers
+            .iter()
+            .filter(|a| (a.role == STAFF || a.role == ADMIN) && may(row, a))
+        {
+            let user = asker.viewer.user.as_ref().expect("a user").user_id.0;
+            let count = || async {
+                audit_log::table
+                    .filter(audit_log::actor_user_id.eq(user))
+                    .count()
+                    .get_result::<i64>(&mut world.app.conn().await)
+                    .await
+                    .expect("a count")
+            };
+            let before = count().await;
+            let response = world.run(row.operation, asker).await;
+            assert!(
+                response.errors.is_empty(),
+                "{mutation} as {}: {:?}",
+                asker.label,
+                response.errors
+            );
+            if count().await == before {
+                silent.push(format!("{mutation} as {}", asker.label));
+            }
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "changes without an audit record:\n{}",
+        silent.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_record_says_what_a_plan_was_and_became() {
+    use diesel_async::RunQueryDsl;
+    let world = World::new().await;
+    let admin = world
+        .askers
+        .iter()
+        .find(|a| a.role == ADMIN && !a.one_time_password)
+        .expect("an admin");
+    let update = r#"mutation { updatePlan(id: "{plan}", input: { slug: "matrix", name: "Matrix Plus", setupFee: "1", monthlyFee: "2", includedExtensions: 3 }) { id } }"#;
+    let response = world.run(update, admin).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let (action, ip, before, after): (String, String, Option<String>, Option<String>) =
+        audit_log::table
+            .order(audit_log::id.desc())
+            .select((
+                audit_log::action,
+                audit_log::ip,
+                audit_log::before,
+                audit_log::after,
+            ))
+            .first(&mut world.app.conn().await)
+            .await
+            .expect("a record");
+    assert_eq!(action, "plan.update");
+    assert_eq!(ip, admin.viewer.ip);
+    assert!(before.expect("before").contains("\"name\":\"Matrix\""));
+    assert!(after.expect("after").contains("\"name\":\"Matrix Plus\""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cannot_touch_another_clients_order_and_staff_pay_none() {
+    let world = World::new().await;
+    let mine = world
+        .app
+        .account("Mine", AccountKind::Retail, None, 0)
+        .await;
+    let (client_id, _) = world
+        .app
+        .user("orders-owner", Role::Client, Some(mine))
+        .await;
+    let client = Viewer::signed_in(world.app.session_user(client_id).await, "");
+    let theirs = &world.askers[0].order;
     for operation in [
-        format!("{{ order(id: \"{order}\") {{ state }} }}"),
-        format!("mutation {{ payOrder(orderId: \"{order}\") }}"),
-        format!("mutation {{ payWithTestCard(orderId: \"{order}\", cardNumber: \"4242424242424242\") {{ outcome }} }}"),
+        format!("{{ order(id: \"{theirs}\") {{ state }} }}"),
+        format!("mutation {{ payOrder(orderId: \"{theirs}\") }}"),
+        format!("mutation {{ payWithTestCard(orderId: \"{theirs}\", cardNumber: \"4242424242424242\") {{ outcome }} }}"),
     ] {
-        let response = run(&app, client.clone(), &operation).await;
+        let response = world
+            .app
+            .state
+            .schema
+            .execute(async_graphql::Request::new(operation.clone()).data(client.clone()))
+            .await;
         assert_eq!(response.errors[0].message, "No such order.", "{operation}");
     }
-    // A PBX of the client's own, whose last error is for staff only.
-    {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use switchboard_core::schema::pbxes;
-        let plan: i64 = switchboard_core::schema::plans::table
-            .select(switchboard_core::schema::plans::id)
-            .first(&mut app.conn().await)
-            .await
-            .expect("the plan");
-        diesel::insert_into(pbxes::table)
-            .values((
-                pbxes::account_id.eq(mine.0),
-                pbxes::plan_id.eq(plan),
-                pbxes::request_id.eq("pbx-guarded"),
-                pbxes::gui_password_sealed.eq("v1:x"),
-                pbxes::state.eq("failed"),
-                pbxes::last_error.eq("controller said 503 at http://10.9.8.7/internal"),
-            ))
-            .execute(&mut app.conn().await)
-            .await
-            .expect("a PBX");
-    }
-    let own = run(
-        &app,
-        client,
-        "{ viewer { account { pbxes { state lastError } } } }",
-    )
-    .await;
-    assert_eq!(own.errors[0].message, "You are not allowed to do this.");
-    assert!(!format!("{:?}", own.data).contains("10.9.8.7"));
-    let (staff_id, _) = app.user("pbx-staff", Role::Staff, None).await;
-    let staff = Viewer::signed_in(app.session_user(staff_id).await, "");
-    let seen = run(&app, staff, "{ pbxes { edges { node { lastError } } } }").await;
-    assert!(
-        format!("{:?}", seen.data).contains("10.9.8.7"),
-        "staff see it"
-    );
+    // Staff read any order, but pay none.
+    let staff = world
+        .askers
+        .iter()
+        .find(|a| a.role == STAFF && !a.one_time_password)
+        .expect("staff");
+    let paid = world
+        .run(r#"mutation { payWithTestCard(orderId: "{order}", cardNumber: "4242424242424242") { outcome } }"#, staff)
+        .await;
+    assert_eq!(paid.errors[0].message, "You are not allowed to do this.");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -335,30 +882,46 @@ async fn a_client_cannot_read_another_clients_account_and_a_reseller_reads_only_
     let client = Viewer::signed_in(app.session_user(client_id).await, "");
     let reseller_viewer = Viewer::signed_in(app.session_user(reseller_id).await, "");
     let staff = Viewer::signed_in(app.session_user(staff_id).await, "");
+    let run = |viewer: Viewer, operation: String| {
+        let app = &app;
+        async move {
+            app.state
+                .schema
+                .execute(async_graphql::Request::new(operation).data(viewer))
+                .await
+        }
+    };
     let read = |id: i64| format!("{{ account(id: \"{id}\") {{ name balance {{ micros }} }} }}");
 
-    let own = run(&app, client.clone(), &read(mine.0)).await;
+    let own = run(client.clone(), read(mine.0)).await;
     assert!(own.errors.is_empty(), "{:?}", own.errors);
-    let other = run(&app, client.clone(), &read(theirs.0)).await;
+    let other = run(client.clone(), read(theirs.0)).await;
     assert_eq!(other.errors[0].message, format!("No account {}.", theirs.0));
     assert!(!format!("{:?}", other.data).contains("9000000"));
-    let missing = run(&app, client, &read(999_999)).await;
+    let missing = run(client.clone(), read(999_999)).await;
     assert_eq!(
         missing.errors[0].message, "No account 999999.",
         "unknown and foreign ids read alike"
     );
+    // Nor through the fields that hang off an account.
+    let calls = run(
+        client,
+        format!(
+            "{{ account(id: \"{}\") {{ callsCsv recentCalls {{ to }} }} }}",
+            theirs.0
+        ),
+    )
+    .await;
+    assert_eq!(calls.errors[0].message, format!("No account {}.", theirs.0));
 
-    assert!(run(&app, reseller_viewer.clone(), &read(reseller.0))
+    assert!(run(reseller_viewer.clone(), read(reseller.0))
         .await
         .errors
         .is_empty());
-    assert!(run(&app, reseller_viewer.clone(), &read(sub.0))
+    assert!(run(reseller_viewer.clone(), read(sub.0))
         .await
         .errors
         .is_empty());
-    assert!(!run(&app, reseller_viewer, &read(theirs.0))
-        .await
-        .errors
-        .is_empty());
-    assert!(run(&app, staff, &read(theirs.0)).await.errors.is_empty());
+    assert!(!run(reseller_viewer, read(theirs.0)).await.errors.is_empty());
+    assert!(run(staff, read(theirs.0)).await.errors.is_empty());
 }

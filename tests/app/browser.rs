@@ -430,8 +430,7 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
         .account("Reporting Co", AccountKind::Retail, None, 20_000_000)
         .await;
     let (_, password) = app.user("reporter", Role::Client, Some(account)).await;
-    let (staff_id, staff_password) = app.user("reporting-staff", Role::Staff, None).await;
-    let _ = staff_id;
+    let (_, admin_password) = app.user("reporting-admin", Role::Admin, None).await;
     let mut conn = app.conn().await;
     let calling_plan: i64 = diesel::insert_into(switchboard_core::schema::calling_plans::table)
         .values(switchboard_core::schema::calling_plans::name.eq("Reporting"))
@@ -449,10 +448,10 @@ async fn a_client_sees_last_calls_and_monthly_extension_totals() {
     .await;
     app.bill_with(plan, calling_plan).await;
     let pbx = app.pbx(account, plan, "active", "pbx-report").await;
-    let staff = app.signed_in("reporting-staff", &staff_password).await;
+    let admin = app.signed_in("reporting-admin", &admin_password).await;
     let issued = app
         .graphql(
-            &staff,
+            &admin,
             "mutation($p: ID!) { issueCdrToken(pbxId: $p) }",
             serde_json::json!({ "p": pbx.to_string() }),
         )

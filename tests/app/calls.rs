@@ -1163,3 +1163,68 @@ async fn a_rate_table_is_loaded_once_and_again_only_when_its_rates_change() {
         .price("33123456789", chrono::Utc::now(), 60)
         .is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_calls_csv_carries_no_formulas_from_caller_numbers() {
+    let app = TestApp::spawn().await;
+    let (admin, client, pbx, _) = pbx_with_rates(&app).await;
+    let issued = app
+        .graphql(
+            &admin,
+            "mutation($p: ID!) { issueCdrToken(pbxId: $p) }",
+            json!({ "p": pbx.to_string() }),
+        )
+        .await;
+    let token = issued["data"]["issueCdrToken"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let now = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // What a stranger can put in a caller number, and a dialled number.
+    let record = |uniqueid: &str, src: &str, dst: &str, channel: &str, dstchannel: &str| {
+        json!({ "calldate": at, "src": src, "dst": dst, "dcontext": "from-trunk", "channel": channel,
+                "dstchannel": dstchannel, "duration": 20, "billsec": 15, "disposition": "ANSWERED",
+                "uniqueid": uniqueid })
+    };
+    let batch = json!({ "cdrs": [
+        record("f.1", "=HYPERLINK(\"http://evil.invalid\",\"Call back\")", "201", "PJSIP/voipms-00000001", "PJSIP/201-00000002"),
+        record("f.2", "@SUM(1+1)", "201", "PJSIP/voipms-00000003", "PJSIP/201-00000004"),
+        record("f.3", "-2+3", "202", "PJSIP/voipms-00000005", "PJSIP/202-00000006"),
+        record("f.4", "201", "+442071234567", "PJSIP/201-00000007", "PJSIP/voipms-00000008"),
+    ]});
+    let pushed = reqwest::Client::new()
+        .post(app.url("/cdrs/push"))
+        .bearer_auth(&token)
+        .json(&batch)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(pushed.status(), 200);
+    let csv = app
+        .page(&client, "/portal/reports/calls.csv?month=current")
+        .await;
+    let mut reader = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    let mut texts = Vec::new();
+    for row in reader.records() {
+        let row = row.expect("a CSV row");
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '@']) && !cell.starts_with("-2"),
+                "a formula: {cell}\n{csv}"
+            );
+            texts.push(cell.to_owned());
+        }
+    }
+    for expected in [
+        "'=HYPERLINK(\"http://evil.invalid\",\"Call back\")",
+        "'@SUM(1+1)",
+        "'-2+3",
+        "'+442071234567",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == expected),
+            "{expected} missing from\n{csv}"
+        );
+    }
+}

@@ -222,7 +222,7 @@ async fn checkout_with_invalid_fields_shows_every_error_at_once_and_creates_noth
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_taken_username_or_email_is_said_plainly() {
+async fn a_taken_username_is_said_plainly_and_a_taken_email_is_told_to_its_owner_only() {
     let app = TestApp::spawn().await;
     seed_plan(&app).await;
     let (_, taken, _) = app.client("taken", 0).await;
@@ -238,11 +238,186 @@ async fn a_taken_username_or_email_is_said_plainly() {
     let mut form = good_form("someone-new");
     form[6].1 = "taken@example.com".into();
     let (response, _) = checkout(&app, &TestApp::browser(), &form).await;
-    assert!(response
-        .text()
+    let page = response.text().await.expect("body");
+    assert!(page.contains("Email needs checking: look in its inbox for our message."));
+    assert!(
+        !page.contains("already has an account"),
+        "the form does not tell a stranger who has an account"
+    );
+    // The owner hears of it, once however often it is tried.
+    let (again, _) = checkout(&app, &TestApp::browser(), &form).await;
+    assert_eq!(again.status(), 422);
+    let told: Vec<String> = emails::table
+        .filter(emails::to_address.eq("taken@example.com"))
+        .select(emails::text_body)
+        .load(&mut app.conn().await)
         .await
-        .expect("body")
-        .contains("Email already has an account: sign in instead."));
+        .expect("emails");
+    assert_eq!(told.len(), 1);
+    assert!(told[0].contains("It already has an account"));
+}
+
+/// A `signUp` as an anonymous API client from `address` (a trusted proxy's
+/// `X-Forwarded-For`).
+async fn sign_up_from(
+    app: &TestApp,
+    address: &str,
+    query: &str,
+    input: serde_json::Value,
+) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("x-forwarded-for", address)
+        .json(&serde_json::json!({ "query": query, "variables": { "input": input } }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+fn sign_up_input(username: &str, token: &str, password: &str) -> serde_json::Value {
+    serde_json::json!({
+        "plan": "office", "username": username, "password": password,
+        "passwordConfirmation": password, "contactName": "Nora New",
+        "email": format!("{username}@example.com"), "phone": "+1 555 010 0199",
+        "address": "1 Main Street", "acceptTerms": true, "checkoutToken": token,
+    })
+}
+
+const SIGN_UP: &str =
+    "mutation($input: SignUpInput!) { signUp(input: $input) { userId order { id } } }";
+
+fn first_message(answer: &serde_json::Value) -> String {
+    answer["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_signs_up_once_however_many_aliases_it_sends() {
+    let app =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().expect("address")])
+            .await;
+    seed_plan(&app).await;
+    let answer = sign_up_from(
+        &app,
+        "203.0.113.20",
+        "mutation($input: SignUpInput!) { a: signUp(input: $input) { userId } b: signUp(input: $input) { userId } }",
+        sign_up_input("aliased", "alias-token-0000000000", "a-good-password"),
+    )
+    .await;
+    assert!(answer["data"].is_null(), "{answer}");
+    assert!(
+        first_message(&answer).contains("A request may check a password once"),
+        "{answer}"
+    );
+    assert_eq!(counts(&app).await.1, 0, "nobody was signed up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ups_are_limited_per_address() {
+    let app =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().expect("address")])
+            .await;
+    seed_plan(&app).await;
+    // Probing for taken names: each answer is a field error, and each counts.
+    for n in 0..20 {
+        let answer = sign_up_from(
+            &app,
+            "203.0.113.21",
+            SIGN_UP,
+            sign_up_input(
+                &format!("probe{n}"),
+                &format!("probe-token-{n:012}"),
+                "short",
+            ),
+        )
+        .await;
+        assert_eq!(
+            first_message(&answer),
+            "Some fields need correcting.",
+            "{answer}"
+        );
+    }
+    let refused = sign_up_from(
+        &app,
+        "203.0.113.21",
+        SIGN_UP,
+        sign_up_input("genuine", "genuine-token-000000", "a-good-password"),
+    )
+    .await;
+    assert!(
+        first_message(&refused).starts_with("Too many sign-ups from your address"),
+        "{refused}"
+    );
+    let elsewhere = sign_up_from(
+        &app,
+        "198.51.100.21",
+        SIGN_UP,
+        sign_up_input("genuine", "genuine-token-000000", "a-good-password"),
+    )
+    .await;
+    assert!(
+        elsewhere["errors"].is_null(),
+        "another address signs up: {elsewhere}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_a_password_with_a_used_checkout_token_meets_the_sign_in_limits() {
+    let app =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().expect("address")])
+            .await;
+    seed_plan(&app).await;
+    let token = "stolen-token-00000000000";
+    let first = sign_up_from(
+        &app,
+        "198.51.100.22",
+        SIGN_UP,
+        sign_up_input("victim", token, "the-real-password"),
+    )
+    .await;
+    assert!(first["errors"].is_null(), "{first}");
+    for n in 0..5 {
+        let guess = sign_up_from(
+            &app,
+            "203.0.113.22",
+            SIGN_UP,
+            sign_up_input("victim", token, &format!("guess-number-{n}")),
+        )
+        .await;
+        assert!(
+            first_message(&guess).contains("Some fields need correcting"),
+            "{guess}"
+        );
+    }
+    let found = sign_up_from(
+        &app,
+        "203.0.113.22",
+        SIGN_UP,
+        sign_up_input("victim", token, "the-real-password"),
+    )
+    .await;
+    assert!(
+        first_message(&found).starts_with("Too many failed sign-in attempts"),
+        "{found}"
+    );
+    assert!(found["data"].is_null());
+    // The owner, from their own address, still gets their signup back.
+    let owner = sign_up_from(
+        &app,
+        "198.51.100.22",
+        SIGN_UP,
+        sign_up_input("victim", token, "the-real-password"),
+    )
+    .await;
+    assert_eq!(
+        owner["data"]["signUp"]["userId"],
+        first["data"]["signUp"]["userId"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

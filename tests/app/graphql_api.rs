@@ -155,8 +155,13 @@ async fn queries_that_are_too_deep_or_too_costly_are_refused() {
     let app = TestApp::spawn().await;
     let (_, password) = app.user("deep", Role::Staff, None).await;
     let http = app.signed_in("deep", &password).await;
-    let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } }";
-    let answer = app.graphql(&http, deep, json!({})).await;
+    // Deeper than GraphiQL's own introspection query (nine `ofType`s).
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(12),
+        "} ".repeat(12)
+    );
+    let answer = app.graphql(&http, &deep, json!({})).await;
     assert!(
         answer["errors"][0]["message"]
             .as_str()

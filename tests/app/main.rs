@@ -14,6 +14,7 @@ mod harness;
 mod health;
 mod jobs;
 mod ledger;
+mod limits;
 mod mariadb;
 mod operations;
 mod outbox;

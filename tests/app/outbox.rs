@@ -147,7 +147,7 @@ async fn an_address_that_can_never_work_fails_at_once_and_the_rest_still_go() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn without_smtp_the_outbox_is_written_as_eml_files() {
+async fn without_smtp_the_outbox_is_written_as_eml_files_only_its_owner_can_read() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().expect("a folder");
     let mut settings = test_settings("http://127.0.0.1");
@@ -169,6 +169,17 @@ async fn without_smtp_the_outbox_is_written_as_eml_files() {
     assert_eq!(files.len(), 1);
     let eml = std::fs::read_to_string(files[0].path()).expect("the message");
     assert!(eml.contains("To: files@example.com") && eml.contains("Subject: Your PBX is ready"));
+    // Messages carry PBX passwords: nobody but Switchboard's user reads them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&dir.path().join("outbox")), 0o700);
+    assert_eq!(mode(&files[0].path()), 0o600);
 }
 
 #[tokio::test(flavor = "multi_thread")]

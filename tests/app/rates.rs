@@ -434,3 +434,52 @@ async fn a_file_that_leaves_columns_out_keeps_the_current_terms_and_the_preview_
         json!({ "billedSeconds": 36, "cost": { "micros": "62741" } })
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_export_carries_no_formulas_and_reads_back_unchanged() {
+    let app = TestApp::spawn().await;
+    let http = admin(&app).await;
+    let plan = calling_plan(&app, &http).await;
+    let file = "prefix,description,per_minute\n1,=1+2,0.01\n44,@SUM(A1),0.1\n33,-cheap,0.2\n";
+    let imported = import(&app, &http, &plan, file, None).await;
+    assert!(imported["errors"].is_null(), "{imported}");
+    let exported = app
+        .graphql(
+            &http,
+            "query($id: ID!) { callingPlan(id: $id) { exportCsv } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    let csv = exported["data"]["callingPlan"]["exportCsv"]
+        .as_str()
+        .expect("CSV")
+        .to_owned();
+    let cells: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    for cell in &cells {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@']),
+            "a formula reached the export: {cell}\n{csv}"
+        );
+    }
+    assert!(
+        cells.contains(&"'=1+2") && cells.contains(&"'@SUM(A1)") && cells.contains(&"'-cheap"),
+        "{csv}"
+    );
+    // Our own export, imported again, changes nothing.
+    let preview = app
+        .graphql(
+            &http,
+            "query($i: RateImportInput!) { previewRateImport(input: $i) { summary { changed unchanged } errorCount } }",
+            json!({ "i": { "callingPlanId": plan, "csv": csv } }),
+        )
+        .await;
+    assert_eq!(
+        preview["data"]["previewRateImport"]["summary"],
+        json!({ "changed": 0, "unchanged": 3 }),
+        "{preview}"
+    );
+}

@@ -243,3 +243,91 @@ async fn over_https_cookies_carry_the_host_prefix() {
         "{csrf}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_browsers_are_told_to_stay_on_https() {
+    let secure = TestApp::spawn_with(|s| s.base_url = "https://portal.example.com".into()).await;
+    let response = reqwest::get(secure.url("/healthz")).await.expect("GET");
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let plain = TestApp::spawn().await;
+    let response = reqwest::get(plain.url("/healthz")).await.expect("GET");
+    assert!(response
+        .headers()
+        .get("strict-transport-security")
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_ends_at_its_maximum_age_however_busy_it_is() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::sessions;
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("busy", 0).await;
+    let http = app.signed_in(&username, &password).await;
+    assert_eq!(
+        http.get(app.url("/portal"))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
+        200
+    );
+    // Started eight days ago and used a moment ago: the default week is over.
+    diesel::update(sessions::table)
+        .set((
+            sessions::created_at.eq(chrono::Utc::now() - chrono::Duration::days(8)),
+            sessions::last_seen_at.eq(chrono::Utc::now()),
+        ))
+        .execute(&mut app.conn().await)
+        .await
+        .expect("aged");
+    assert_eq!(
+        http.get(app.url("/portal"))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
+        303,
+        "sent to sign in again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_pages_show_only_notices_the_server_wrote() {
+    let app = TestApp::spawn().await;
+    let (_, password) = app.user("noticed", Role::Admin, None).await;
+    let http = app.signed_in("noticed", &password).await;
+    let forged = app
+        .page(
+            &http,
+            "/admin/calls?priced=Your+account+is+suspended%2C+call+%2B1+555+0100",
+        )
+        .await;
+    assert!(
+        !forged.contains("Your account is suspended"),
+        "a stranger's words are not shown"
+    );
+    let created = app
+        .graphql(
+            &http,
+            "mutation { createCallingPlan(name: \"Noticed\") { id } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let plan = created["data"]["createCallingPlan"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let forged = app
+        .page(
+            &http,
+            &format!("/admin/calling-plans/{plan}?imported=everything%2C+call+us"),
+        )
+        .await;
+    assert!(forged.contains("Noticed"), "the calling plan's page");
+    assert!(!forged.contains("everything, call us"));
+}

@@ -69,7 +69,7 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sign_in_attempts_are_limited_per_username_even_with_the_right_password() {
+async fn sign_in_attempts_are_limited_per_username_and_address_even_with_the_right_password() {
     let app = TestApp::spawn().await;
     let (_, username, password) = app.client("erin", 0).await;
     for _ in 0..5 {
@@ -297,6 +297,24 @@ async fn after_sign_in_only_a_path_on_this_site_is_followed() {
     }
 }
 
+/// Signs in through the form from `address`, as a trusted proxy forwards it;
+/// returns the status.
+async fn sign_in_from(app: &TestApp, address: &str, user: &str, pass: &str) -> reqwest::StatusCode {
+    let http = TestApp::browser();
+    let token = app.csrf_token(&http, "/sign-in").await;
+    http.post(app.url("/sign-in"))
+        .header("x-forwarded-for", format!("{address}, 127.0.0.1"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", user),
+            ("password", pass),
+        ])
+        .send()
+        .await
+        .expect("POST")
+        .status()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_a_trusted_proxy_limits_count_the_forwarded_address() {
     let app = TestApp::spawn_with(|settings| {
@@ -304,37 +322,48 @@ async fn behind_a_trusted_proxy_limits_count_the_forwarded_address() {
     })
     .await;
     let (_, username, password) = app.client("proxied", 0).await;
-    let sign_in_from = |address: &'static str, user: String, pass: String| {
-        let app = &app;
-        async move {
-            let http = TestApp::browser();
-            let token = app.csrf_token(&http, "/sign-in").await;
-            http.post(app.url("/sign-in"))
-                .header("x-forwarded-for", format!("{address}, 127.0.0.1"))
-                .form(&[
-                    ("csrf", token.as_str()),
-                    ("username", &user),
-                    ("password", &pass),
-                ])
-                .send()
-                .await
-                .expect("POST")
-                .status()
-        }
-    };
     for n in 0..30 {
         let status =
-            sign_in_from("203.0.113.7", format!("guess{n}"), "wrong-password".into()).await;
+            sign_in_from(&app, "203.0.113.7", &format!("guess{n}"), "wrong-password").await;
         assert_eq!(status, 422);
     }
     assert_eq!(
-        sign_in_from("203.0.113.7", username.clone(), password.clone()).await,
+        sign_in_from(&app, "203.0.113.7", &username, &password).await,
         429
     );
     assert_eq!(
-        sign_in_from("198.51.100.9", username, password).await,
+        sign_in_from(&app, "198.51.100.9", &username, &password).await,
         303,
         "another client is not locked out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_from_one_address_do_not_lock_the_owner_out_elsewhere() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
+    })
+    .await;
+    let (_, username, password) = app.client("targeted", 0).await;
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in_from(&app, "203.0.113.30", &username, "wrong-password").await,
+            422
+        );
+    }
+    assert_eq!(
+        sign_in_from(&app, "203.0.113.30", &username, "wrong-password").await,
+        429
+    );
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.30", &username, &password).await,
+        303,
+        "the owner signs in from their own address, slowed down but not locked out"
+    );
+    // An unknown user and a wrong password still read alike.
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.31", &username, "wrong-password").await,
+        422
     );
 }
 

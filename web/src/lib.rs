@@ -18,6 +18,7 @@ pub mod assets;
 pub mod auth;
 pub mod health;
 pub mod layout;
+pub mod notice;
 pub mod operations;
 pub mod pipeline;
 pub mod webhooks;
@@ -75,5 +76,10 @@ impl AppState {
     /// How long an unused session lives.
     pub fn session_lifetime(&self) -> chrono::Duration {
         chrono::Duration::hours(i64::from(self.settings.session_hours))
+    }
+
+    /// How long a session lasts at most, used or not.
+    pub fn session_max_age(&self) -> chrono::Duration {
+        chrono::Duration::hours(i64::from(self.settings.session_max_hours))
     }
 }

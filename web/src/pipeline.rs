@@ -162,7 +162,7 @@ async fn handle<E: Endpoint + ?Sized>(
             );
         }
     }
-    add_security_headers(&mut response);
+    add_security_headers(&mut response, https);
     tracing::info!(
         target: "switchboard::request",
         "{method} {path} {} {}ms",
@@ -204,7 +204,13 @@ async fn find_viewer(state: &AppState, token: Option<&str>, ip: &str) -> anyhow:
         });
     };
     let mut conn = db::conn(&state.pool).await?;
-    let user = sessions::lookup(&mut conn, token, state.session_lifetime()).await?;
+    let user = sessions::lookup(
+        &mut conn,
+        token,
+        state.session_lifetime(),
+        state.session_max_age(),
+    )
+    .await?;
     Ok(Viewer {
         user,
         ip: ip.to_owned(),
@@ -335,8 +341,15 @@ pub fn append_cookie(response: &mut Response, cookie: &str) {
     }
 }
 
-fn add_security_headers(response: &mut Response) {
+fn add_security_headers(response: &mut Response, https: bool) {
     let headers = response.headers_mut();
+    if https {
+        // Served over https: browsers should never try plain http again.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,

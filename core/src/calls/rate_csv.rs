@@ -39,6 +39,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::calls::rating::Rate;
+use crate::csv_cell;
 use crate::money::{Money, PerMinute};
 
 /// One checked row. `None` is a field the file does not give.
@@ -425,7 +426,8 @@ pub fn parse(text: &str) -> Result<Parsed, FileError> {
             parsed.rows.push(RateRow {
                 line,
                 prefix,
-                description: Some(field(Column::Description).to_owned()).filter(|d| !d.is_empty()),
+                description: Some(csv_cell::restore(field(Column::Description)).into_owned())
+                    .filter(|d| !d.is_empty()),
                 per_minute,
                 connection_fee,
                 initial_increment: initial,
@@ -534,15 +536,19 @@ pub fn export(rates: &[&Rate]) -> String {
     let _ = writer.write_record(EXPORT_HEADER);
     let decimal = |m: Money| PerMinute(m.micros() * 1_000).decimal();
     for rate in rates {
-        let _ = writer.write_record([
-            rate.prefix.clone(),
-            rate.description.clone(),
-            rate.per_minute.decimal(),
-            decimal(rate.connection_fee),
-            rate.initial_increment.to_string(),
-            rate.subsequent_increment.to_string(),
-            rate.minimum_duration.to_string(),
-        ]);
+        let _ = writer.write_record(
+            [
+                rate.prefix.clone(),
+                rate.description.clone(),
+                rate.per_minute.decimal(),
+                decimal(rate.connection_fee),
+                rate.initial_increment.to_string(),
+                rate.subsequent_increment.to_string(),
+                rate.minimum_duration.to_string(),
+            ]
+            .iter()
+            .map(|cell| csv_cell::neutralize(cell).into_owned()),
+        );
     }
     String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }

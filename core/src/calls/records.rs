@@ -1032,20 +1032,18 @@ pub struct BilledCall {
 /// Where a page of calls ends: the last call's start, PBX and key.
 pub type CallCursor = (DateTime<Utc>, i64, String);
 
-/// An account's calls that started in `[from, to)`, newest first, `limit`
-/// of them after `after`.
+/// An account's calls that started in `[from, to)` (either end open when
+/// not given), newest first, `limit` of them after `after`.
 pub async fn calls_page(
     conn: &mut AsyncPgConnection,
     account: AccountId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
     after: Option<&CallCursor>,
     limit: i64,
 ) -> QueryResult<Vec<BilledCall>> {
     let mut query = calls::table
         .filter(calls::account_id.eq(account.0))
-        .filter(calls::start.ge(from))
-        .filter(calls::start.lt(to))
         .order((
             calls::start.desc(),
             calls::pbx_id.desc(),
@@ -1070,6 +1068,12 @@ pub async fn calls_page(
             calls::unrated,
         ))
         .into_boxed();
+    if let Some(from) = from {
+        query = query.filter(calls::start.ge(from));
+    }
+    if let Some(to) = to {
+        query = query.filter(calls::start.lt(to));
+    }
     if let Some((start, pbx, key)) = after {
         query = query.filter(
             calls::start.lt(*start).or(calls::start.eq(*start).and(

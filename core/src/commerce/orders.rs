@@ -76,11 +76,21 @@ pub struct Signup {
     pub new: bool,
 }
 
+/// What the checkout form says of an email address that already has an
+/// account: no more than it says of any other, so that the form does not
+/// tell strangers who has an account (the owner hears the rest by email).
+pub const EMAIL_TAKEN: &str = "needs checking: look in its inbox for our message";
+
 /// Why a signup was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SignupError {
     #[error("{0}")]
     Invalid(FieldErrors),
+    /// The form had been submitted before: the first signup is handed back
+    /// only to whoever proves its user's password, counted against the
+    /// sign-in limits like any other password check.
+    #[error("this checkout was submitted before")]
+    Resubmitted { signup: Signup, username: String },
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
@@ -144,71 +154,95 @@ pub async fn sign_up(
     form: &SignupForm,
     gateway: &str,
 ) -> Result<Signup, SignupError> {
-    conn.transaction(async |conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('checkout:' || $1))")
-            .bind::<Text, _>(&form.checkout_token)
-            .execute(conn)
-            .await?;
-        if let Some(existing) = orders::table
-            .filter(orders::checkout_token.eq(&form.checkout_token))
-            .select(Order::as_select())
-            .first(conn)
-            .await
-            .optional()?
-        {
-            // The same form again (a double click, the back button): the
-            // first signup, but only to whoever knows its password, and only
-            // while it waits for payment.
-            let (user_id, hash): (i64, String) = users::table
-                .filter(users::account_id.eq(existing.account_id))
-                .order(users::id)
-                .select((users::id, users::password_hash))
-                .first(conn)
+    // Refusals commit too: the notice to a taken address's owner is sent.
+    let signup = conn
+        .transaction(async |conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('checkout:' || $1))")
+                .bind::<Text, _>(&form.checkout_token)
+                .execute(conn)
                 .await?;
-            let knows_password = passwords::verify_blocking(form.password.clone(), hash).await;
-            if !knows_password || existing.state != "awaiting_payment" {
-                return Err(invalid(
-                    "checkout_token",
-                    "was used already: sign in to see your order",
-                ));
-            }
-            return Ok(Signup {
-                order_public_id: existing.public_id,
-                account_id: AccountId(existing.account_id),
-                user_id: UserId(user_id),
-                new: false,
-            });
-        }
-
-        let mut errors = validate_signup(form);
-        let plan = match plans::by_slug(conn, form.plan.trim()).await? {
-            Some(plan) if plan.active => Some(plan),
-            _ => {
-                if errors.get("plan").is_none() {
-                    errors.add("plan", "is not on sale; choose another");
+            if let Some(existing) = orders::table
+                .filter(orders::checkout_token.eq(&form.checkout_token))
+                .select(Order::as_select())
+                .first(conn)
+                .await
+                .optional()?
+            {
+                // The same form again (a double click, the back button): the
+                // first signup, but only while it waits for payment, and only to
+                // whoever knows its password (the caller checks).
+                let (user_id, username): (i64, String) = users::table
+                    .filter(users::account_id.eq(existing.account_id))
+                    .order(users::id)
+                    .select((users::id, users::username))
+                    .first(conn)
+                    .await?;
+                if existing.state != "awaiting_payment" {
+                    return Ok(Err(checkout_used()));
                 }
-                None
+                return Err(SignupError::Resubmitted {
+                    signup: Signup {
+                        order_public_id: existing.public_id,
+                        account_id: AccountId(existing.account_id),
+                        user_id: UserId(user_id),
+                        new: false,
+                    },
+                    username,
+                });
             }
-        };
-        if Username::parse(&form.username).is_ok()
-            && users_mod::find_by_username(conn, &form.username)
-                .await?
-                .is_some()
-        {
-            errors.add(
-                "username",
-                "is taken: choose another, or sign in if it is yours",
-            );
-        }
-        if Email::parse(&form.email).is_ok() && email_in_use(conn, &form.email).await? {
-            errors.add("email", "already has an account: sign in instead");
-        }
-        let (Some(plan), true) = (plan, errors.is_empty()) else {
-            return Err(SignupError::Invalid(errors));
-        };
-        create_signup(conn, form, &plan, gateway).await
-    })
-    .await
+
+            let mut errors = validate_signup(form);
+            let plan = match plans::by_slug(conn, form.plan.trim()).await? {
+                Some(plan) if plan.active => Some(plan),
+                _ => {
+                    if errors.get("plan").is_none() {
+                        errors.add("plan", "is not on sale; choose another");
+                    }
+                    None
+                }
+            };
+            if Username::parse(&form.username).is_ok()
+                && users_mod::find_by_username(conn, &form.username)
+                    .await?
+                    .is_some()
+            {
+                errors.add(
+                    "username",
+                    "is taken: choose another, or sign in if it is yours",
+                );
+            }
+            if Email::parse(&form.email).is_ok() && email_in_use(conn, &form.email).await? {
+                errors.add("email", EMAIL_TAKEN);
+                if errors.iter().count() == 1 {
+                    // Only a form that would otherwise go through reaches the
+                    // owner, at most once an hour.
+                    let to = form.email.trim().to_lowercase();
+                    let hour = Utc::now().format("%Y-%m-%dT%H");
+                    outbox::queue(
+                        conn,
+                        &outbox::sign_up_with_taken_address(&to),
+                        Some(&format!("sign-up-taken:{to}:{hour}")),
+                    )
+                    .await?;
+                }
+            }
+            let (Some(plan), true) = (plan, errors.is_empty()) else {
+                return Ok(Err(errors));
+            };
+            create_signup(conn, form, &plan, gateway).await.map(Ok)
+        })
+        .await?;
+    signup.map_err(SignupError::Invalid)
+}
+
+/// The answer to a checkout token used already, whatever the reason.
+pub fn checkout_used() -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    errors.add(
+        "checkout_token",
+        "was used already: sign in to see your order",
+    );
+    errors
 }
 
 async fn email_in_use(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
@@ -263,7 +297,7 @@ async fn create_signup(
     .await
     .map_err(|e| match e {
         CreateUserError::UsernameTaken => invalid("username", "is taken: choose another"),
-        CreateUserError::EmailTaken => invalid("email", "already has an account: sign in instead"),
+        CreateUserError::EmailTaken => invalid("email", EMAIL_TAKEN),
         CreateUserError::Invalid(why) => invalid("password", why),
         CreateUserError::Database(e) => SignupError::Database(e),
     })?;

@@ -10,7 +10,7 @@ use crate::money::Money;
 use crate::schema::plans;
 
 /// A plan as stored.
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = plans)]
 pub struct Plan {
     pub id: i64,

@@ -59,11 +59,13 @@ pub async fn create(
 
 /// The user behind a token, if the session is live and the user may still
 /// sign in. Using a session extends it by `lifetime` (at most once a minute,
-/// to spare the database a write per request).
+/// to spare the database a write per request), but never past `max_age`
+/// from its start: a stolen session that is kept busy still ends.
 pub async fn lookup(
     conn: &mut AsyncPgConnection,
     token: &str,
     lifetime: Duration,
+    max_age: Duration,
 ) -> QueryResult<Option<SessionUser>> {
     let hash = token_hash(token);
     let now = Utc::now();
@@ -71,6 +73,7 @@ pub async fn lookup(
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(&hash))
         .filter(sessions::expires_at.gt(now))
+        .filter(sessions::created_at.gt(now - max_age))
         .filter(users::disabled.eq(false))
         .select((
             users::id,
