@@ -11,7 +11,9 @@ pub mod commerce;
 pub mod guards;
 pub mod limits;
 mod mutation;
+pub mod people;
 mod query;
+pub mod audit;
 pub mod rates;
 pub mod types;
 
@@ -27,6 +29,8 @@ pub struct QueryRoot(
     commerce::CommerceQuery,
     rates::RatesQuery,
     calls::CallsQuery,
+    people::PeopleQuery,
+    audit::AuditQuery,
 );
 
 /// Every change.
@@ -36,6 +40,7 @@ pub struct MutationRoot(
     commerce::CommerceMutation,
     rates::RatesMutation,
     calls::CallsMutation,
+    people::PeopleMutation,
 );
 
 /// The schema type.
