@@ -8,7 +8,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, post, Endpoint, EndpointExt, Route, Server};
 use switchboard_admin::catalogue;
 use switchboard_web::layout::message_page;
-use switchboard_web::{api, assets, auth, health, pipeline, webhooks, AppState};
+use switchboard_web::{api, assets, auth, health, pipeline, sso, two_factor, webhooks, AppState};
 
 /// Every route of Switchboard, inside the request pipeline.
 pub fn routes(state: AppState) -> impl Endpoint {
@@ -33,7 +33,21 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .at(
+            "/sign-in/code",
+            get(two_factor::code_page).post(two_factor::check_code),
+        )
+        .at("/sign-in/sso", get(sso::start))
+        .at("/sign-in/sso/callback", get(sso::callback))
         .at("/sign-out", post(auth::sign_out))
+        .at(
+            "/password/reset",
+            get(auth::reset_page).post(auth::reset_password),
+        )
+        .at(
+            "/account/two-factor",
+            get(two_factor::settings).post(two_factor::change),
+        )
         .at(
             "/account/password",
             get(auth::password_page).post(auth::change_password),
