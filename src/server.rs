@@ -78,11 +78,35 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(switchboard_admin::accounts::show),
         )
         .at(
+            "/admin/accounts/:id/edit",
+            get(switchboard_admin::accounts::edit).post(switchboard_admin::accounts::update),
+        )
+        .at(
+            "/admin/accounts/:id/adjust",
+            post(switchboard_admin::accounts::adjust),
+        )
+        .at(
+            "/admin/accounts/:id/users/:user",
+            post(switchboard_admin::accounts::user_password),
+        )
+        .at("/admin/calling", get(switchboard_admin::calling::status))
+        .at(
+            "/admin/staff",
+            get(switchboard_admin::staff::list).post(switchboard_admin::staff::create),
+        )
+        .at("/admin/staff/:id", post(switchboard_admin::staff::change))
+        .at("/admin/audit", get(switchboard_admin::audit::log))
+        .at(
+            "/admin/calling-plans/:id/rates",
+            post(switchboard_admin::rates::set_rate),
+        )
+        .at(
             "/admin/plans",
             get(catalogue::plans_list).post(catalogue::save_plan),
         )
         .at("/admin/pbxes", get(catalogue::pbxes_list))
         .at("/admin/pbxes/:id", get(catalogue::pbx_page))
+        .at("/admin/pbxes/:id/reveal", post(catalogue::reveal))
         .at("/admin/calls", get(switchboard_admin::call_records::list))
         .at(
             "/admin/calls/price",
