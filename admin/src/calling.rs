@@ -16,7 +16,7 @@ use crate::accounts::badge;
 use crate::Connection;
 
 const STATUS: &str = "query Calling($trouble: Boolean!, $after: String) { \
-    callingStatus(trouble: $trouble, first: 50, after: $after) { \
+    callingStatus(trouble: $trouble, first: 25, after: $after) { \
       edges { node { id state hostname account { id name standing turnedOff } \
         health { state calling } liveCalls { from to direction startedAt } } } \
       pageInfo { hasNextPage endCursor } } }";

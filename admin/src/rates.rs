@@ -753,7 +753,7 @@ pub async fn set_rate(
                 edit: Some(form.prefix.clone()),
                 ..PlanQuery::default()
             };
-            plan_page(
+            let mut page = plan_page(
                 state,
                 &ctx,
                 &id,
@@ -763,7 +763,11 @@ pub async fn set_rate(
                 None,
                 Some(&error.message()),
             )
-            .await
+            .await;
+            if page.status().is_success() {
+                page.set_status(StatusCode::UNPROCESSABLE_ENTITY);
+            }
+            page
         }
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }
