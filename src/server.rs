@@ -58,6 +58,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
             "/static/order-progress.js",
             get(assets::order_progress_script),
         )
+        .at(
+            "/static/calling-status.js",
+            get(assets::calling_status_script),
+        )
         .at("/graphql", get(api::graphiql).post(api::graphql))
         .at(
             "/graphql/console",

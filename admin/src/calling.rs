@@ -1,6 +1,7 @@
 //! Calling status: every PBX the controller runs, whether it may call and
-//! is powered, its account's standing, and its calls right now. The page
-//! refreshes itself (no script needed).
+//! is powered, its account's standing, and its calls right now. A script
+//! brings the page up to date every thirty seconds (and can be paused);
+//! without it, a link refreshes it by hand.
 
 use maud::html;
 use poem::web::{Data, Query};
@@ -98,14 +99,19 @@ pub async fn status(req: &Request, Data(state): Data<&AppState>, Query(query): Q
         .filter_map(|e| e.node.live_calls.as_ref().map(Vec::len))
         .sum();
     let page = Page { title: "Calling status", nav: Nav::StaffCalling, ctx: &ctx };
-    let head = html! { meta http-equiv="refresh" content=(format!("{REFRESH_SECONDS}; url={here}")); };
+    let head = html! { script src="/static/calling-status.js" defer {} };
     html_response(poem::http::StatusCode::OK, page.render_app_like(head, html! {
         h1 { "Calling status" }
-        p.muted { "Refreshes itself every " (REFRESH_SECONDS) " seconds. " strong #live-total { (live) } " calls in progress on this page's PBXs." }
+        p {
+            span hidden { label.checkbox for="auto-refresh" { input #auto-refresh type="checkbox" checked; " Update by itself every " (REFRESH_SECONDS) " seconds" } " · " }
+            a href=(here) { "Refresh now" }
+        }
         nav.tabs aria-label="Which PBXs" {
             @if trouble { a href="/admin/calling" { "Every PBX" } a href="/admin/calling?trouble=1" aria-current="page" { "Accounts in trouble" } }
             @else { a href="/admin/calling" aria-current="page" { "Every PBX" } a href="/admin/calling?trouble=1" { "Accounts in trouble" } }
         }
+        div #calling-board data-refresh-every=(REFRESH_SECONDS) {
+        p.muted { strong #live-total { (live) } " calls in progress on this page's PBXs." }
         div.table-wrap {
             table #calling-status {
                 thead { tr { th scope="col" { "PBX" } th scope="col" { "Account" } th scope="col" { "Standing" } th scope="col" { "State" } th scope="col" { "Calling" } th scope="col" { "Power" } th scope="col" { "Calls now" } } }
@@ -134,6 +140,7 @@ pub async fn status(req: &Request, Data(state): Data<&AppState>, Query(query): Q
                     @if data.calling_status.edges.is_empty() { tr { td.empty colspan="7" { "No PBX here." } } }
                 }
             }
+        }
         }
         @if let Some(next) = next { div.pager { span {} a.button href=(next) { "Next page" } } }
     }))

@@ -434,7 +434,7 @@ async fn an_edit_is_audited_before_and_after_and_the_accounts_calling_plan_price
     let own = switchboard_core::calls::calling_plans::create(&mut conn, "Special", "USD", None)
         .await
         .expect("a calling plan");
-    crate::calls::add_rate(&mut conn, own, "1", 100_000_000, chrono::Duration::days(1)).await;
+    crate::calls::add_rate(&mut conn, own, "1", 100_000, chrono::Duration::days(3)).await;
     let (_, password) = app.user("ada", Role::Admin, None).await;
     let admin = app.signed_in("ada", &password).await;
     let path = format!("/admin/accounts/{}", account.0);
@@ -553,7 +553,7 @@ async fn calling_status_shows_live_calls_from_the_controller_and_accounts_in_tro
     let (_, password) = app.user("sam", Role::Staff, None).await;
     let staff = app.signed_in("sam", &password).await;
     let page = app.page(&staff, "/admin/calling").await;
-    assert!(page.contains("http-equiv=\"refresh\""), "it refreshes itself: {page}");
+    assert!(page.contains("/static/calling-status.js") && page.contains("Refresh now"), "it keeps itself current: {page}");
     let link = |account: i64| format!("href=\"/admin/accounts/{account}\"");
     assert!(page.contains(&link(good)) && page.contains(&link(trouble)), "{page}");
     assert!(page.contains("calls in progress") && !page.contains("no answer"), "the controller answered for each: {page}");
