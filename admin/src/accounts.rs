@@ -169,7 +169,15 @@ pub async fn show(
         notice: notice.map(str::to_owned),
         ..Shown::default()
     };
-    account_page(state, &ctx, &id, query.after.as_deref(), shown, StatusCode::OK).await
+    account_page(
+        state,
+        &ctx,
+        &id,
+        query.after.as_deref(),
+        shown,
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn account_page(
@@ -423,7 +431,15 @@ pub async fn adjust(
     };
     if form.key.trim().is_empty() {
         let why = "This form is incomplete: reload the page and try again.".to_owned();
-        return account_page(state, &ctx, &id, None, refused(form, why), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return account_page(
+            state,
+            &ctx,
+            &id,
+            None,
+            refused(form, why),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let input = serde_json::json!({
         "accountId": id,
@@ -431,10 +447,25 @@ pub async fn adjust(
         "memo": form.reason,
         "idempotencyKey": format!("form:{}", form.key.trim()),
     });
-    match operations::run::<serde_json::Value>(state, &ctx, ADJUST, serde_json::json!({ "input": input })).await {
+    match operations::run::<serde_json::Value>(
+        state,
+        &ctx,
+        ADJUST,
+        serde_json::json!({ "input": input }),
+    )
+    .await
+    {
         Ok(_) => {
-            let what = if form.direction == "debit" { "Debited" } else { "Credited" };
-            let query = notice::query(&state.key, "done", &format!("{what} {amount} {}.", form.reason.trim()));
+            let what = if form.direction == "debit" {
+                "Debited"
+            } else {
+                "Credited"
+            };
+            let query = notice::query(
+                &state.key,
+                "done",
+                &format!("{what} {amount} {}.", form.reason.trim()),
+            );
             Redirect::see_other(format!("/admin/accounts/{id}?{query}#statement")).into_response()
         }
         Err(error @ OperationError::Refused(_)) => {
@@ -444,7 +475,15 @@ pub async fn adjust(
             } else {
                 message
             };
-            account_page(state, &ctx, &id, None, refused(form, why), StatusCode::UNPROCESSABLE_ENTITY).await
+            account_page(
+                state,
+                &ctx,
+                &id,
+                None,
+                refused(form, why),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }
@@ -485,7 +524,13 @@ pub async fn user_password(
             serde_json::json!({ "user": user }),
             "A link to set a new password is on its way to the user.",
         ),
-        _ => return error_page(&ctx, StatusCode::BAD_REQUEST, "That is not something this page does."),
+        _ => {
+            return error_page(
+                &ctx,
+                StatusCode::BAD_REQUEST,
+                "That is not something this page does.",
+            )
+        }
     };
     match operations::run::<serde_json::Value>(state, &ctx, operation, variables).await {
         Ok(_) => {
@@ -497,7 +542,15 @@ pub async fn user_password(
                 user_error: Some((format!("User #{user}"), error.message())),
                 ..Shown::default()
             };
-            account_page(state, &ctx, &id, None, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+            account_page(
+                state,
+                &ctx,
+                &id,
+                None,
+                shown,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }
@@ -563,7 +616,10 @@ fn decimal(micros: &str) -> String {
         return micros.to_owned();
     };
     let sign = if value < 0 { "-" } else { "" };
-    let (units, fraction) = (value.unsigned_abs() / 1_000_000, value.unsigned_abs() % 1_000_000);
+    let (units, fraction) = (
+        value.unsigned_abs() / 1_000_000,
+        value.unsigned_abs() % 1_000_000,
+    );
     if fraction == 0 {
         format!("{sign}{units}")
     } else {
@@ -580,10 +636,11 @@ async fn edit_page(
     errors: &[(String, String)],
     status: StatusCode,
 ) -> Response {
-    let data: EditData = match operations::run(state, ctx, EDIT, serde_json::json!({ "id": id })).await {
-        Ok(data) => data,
-        Err(error) => return error_page(ctx, StatusCode::NOT_FOUND, &error.message()),
-    };
+    let data: EditData =
+        match operations::run(state, ctx, EDIT, serde_json::json!({ "id": id })).await {
+            Ok(data) => data,
+            Err(error) => return error_page(ctx, StatusCode::NOT_FOUND, &error.message()),
+        };
     let a = &data.account;
     let current = EditForm {
         name: a.name.clone(),
@@ -599,11 +656,28 @@ async fn edit_page(
     };
     let form = typed.unwrap_or(&current);
     let title = format!("Edit {}", a.name);
-    let field = |name: &'static str, label: &'static str, value: &str, hint: Option<&'static str>| {
-        Field { name, label, kind: if name == "address" { "textarea" } else { "text" }, value, autocomplete: "off", hint }
+    let field =
+        |name: &'static str, label: &'static str, value: &str, hint: Option<&'static str>| {
+            Field {
+                name,
+                label,
+                kind: if name == "address" {
+                    "textarea"
+                } else {
+                    "text"
+                },
+                value,
+                autocomplete: "off",
+                hint,
+            }
             .render(errors)
+        };
+    let error_of = |name: &str| {
+        errors
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, m)| m.clone())
     };
-    let error_of = |name: &str| errors.iter().find(|(f, _)| f == name).map(|(_, m)| m.clone());
     html_response(status, Page { title: &title, nav: Nav::StaffAccounts, ctx }.render(html! {
         p.muted { a href="/admin" { "Accounts" } " › " a href={ "/admin/accounts/" (a.id) } { "#" (a.id) } " › edit" }
         h1 { (title) }
@@ -672,17 +746,40 @@ pub async fn update(
         "lowBalanceThreshold": form.low_balance_threshold,
         "callingPlanId": Some(form.calling_plan_id.trim()).filter(|c| !c.is_empty()),
     });
-    match operations::run::<serde_json::Value>(state, &ctx, UPDATE, serde_json::json!({ "id": id, "input": input })).await {
+    match operations::run::<serde_json::Value>(
+        state,
+        &ctx,
+        UPDATE,
+        serde_json::json!({ "id": id, "input": input }),
+    )
+    .await
+    {
         Ok(_) => {
             let query = notice::query(&state.key, "done", "The account is saved.");
             Redirect::see_other(format!("/admin/accounts/{id}?{query}")).into_response()
         }
         Err(OperationError::Invalid(errors)) => {
-            edit_page(state, &ctx, &id, Some(&form), &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            edit_page(
+                state,
+                &ctx,
+                &id,
+                Some(&form),
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(error @ OperationError::Refused(_)) => {
             let errors = vec![("kind".to_owned(), error.message())];
-            edit_page(state, &ctx, &id, Some(&form), &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            edit_page(
+                state,
+                &ctx,
+                &id,
+                Some(&form),
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }

@@ -68,17 +68,27 @@ fn subject_link(subject: &str) -> maud::Markup {
 
 /// `GET /admin/audit`
 #[handler]
-pub async fn log(req: &Request, Data(state): Data<&AppState>, Query(query): Query<LogQuery>) -> Response {
+pub async fn log(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<LogQuery>,
+) -> Response {
     let ctx = match require(req, &[Role::Admin]) {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
     let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-    let (actor, account, kind) = (nonempty(&query.actor), nonempty(&query.account), nonempty(&query.kind));
+    let (actor, account, kind) = (
+        nonempty(&query.actor),
+        nonempty(&query.account),
+        nonempty(&query.kind),
+    );
     let variables = serde_json::json!({ "actor": actor, "account": account, "kind": kind, "after": query.after });
     let data: LogData = match operations::run(state, &ctx, LOG, variables).await {
         Ok(data) => data,
-        Err(error) => return error_page(&ctx, poem::http::StatusCode::BAD_REQUEST, &error.message()),
+        Err(error) => {
+            return error_page(&ctx, poem::http::StatusCode::BAD_REQUEST, &error.message())
+        }
     };
     let next = data.audit_log.next().map(|cursor| {
         let mut pairs = vec![("after", cursor.to_owned())];
@@ -87,7 +97,10 @@ pub async fn log(req: &Request, Data(state): Data<&AppState>, Query(query): Quer
                 pairs.push((name, value.clone()));
             }
         }
-        format!("/admin/audit?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
+        format!(
+            "/admin/audit?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
     });
     Page { title: "Audit log", nav: Nav::StaffAudit, ctx: &ctx }.respond(html! {
         h1 { "Audit log" }

@@ -73,7 +73,11 @@ pub struct StatusQuery {
 
 /// `GET /admin/calling[?trouble=1]`
 #[handler]
-pub async fn status(req: &Request, Data(state): Data<&AppState>, Query(query): Query<StatusQuery>) -> Response {
+pub async fn status(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<StatusQuery>,
+) -> Response {
     let ctx = match require(req, &[Role::Staff, Role::Admin]) {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -84,13 +88,20 @@ pub async fn status(req: &Request, Data(state): Data<&AppState>, Query(query): Q
         Ok(data) => data,
         Err(error) => return error_page(&ctx, error.status(), &error.message()),
     };
-    let here = if trouble { "/admin/calling?trouble=1" } else { "/admin/calling" };
+    let here = if trouble {
+        "/admin/calling?trouble=1"
+    } else {
+        "/admin/calling"
+    };
     let next = data.calling_status.next().map(|cursor| {
         let mut pairs = vec![("after", cursor.to_owned())];
         if trouble {
             pairs.push(("trouble", "1".into()));
         }
-        format!("/admin/calling?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
+        format!(
+            "/admin/calling?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
     });
     let live: usize = data
         .calling_status
@@ -98,7 +109,11 @@ pub async fn status(req: &Request, Data(state): Data<&AppState>, Query(query): Q
         .iter()
         .filter_map(|e| e.node.live_calls.as_ref().map(Vec::len))
         .sum();
-    let page = Page { title: "Calling status", nav: Nav::StaffCalling, ctx: &ctx };
+    let page = Page {
+        title: "Calling status",
+        nav: Nav::StaffCalling,
+        ctx: &ctx,
+    };
     let head = html! { script src="/static/calling-status.js" defer {} };
     html_response(poem::http::StatusCode::OK, page.render_app_like(head, html! {
         h1 { "Calling status" }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
 use switchboard_web::layout::{csrf_field, error_page, html_response};
-use switchboard_web::operations::{self, OperationError};
 use switchboard_web::notice;
+use switchboard_web::operations::{self, OperationError};
 use switchboard_web::{AppState, Nav, Page, PageContext};
 
 use crate::Formatted;
@@ -668,7 +668,13 @@ fn edit_query(prefix: &str) -> String {
 }
 
 /// The form that changes one rate, in its row.
-fn rate_form(ctx: &PageContext, plan: &str, currency: &str, rate: &Rate, error: Option<&str>) -> Markup {
+fn rate_form(
+    ctx: &PageContext,
+    plan: &str,
+    currency: &str,
+    rate: &Rate,
+    error: Option<&str>,
+) -> Markup {
     let per_minute = rate.per_minute.amount.clone().unwrap_or_default();
     let connection_fee = rate
         .connection_fee
@@ -715,7 +721,8 @@ pub struct RateForm {
     effective_at: String,
 }
 
-const SET_RATE: &str = "mutation SetRate($input: RateInput!) { setRate(input: $input) { prefix effectiveFrom } }";
+const SET_RATE: &str =
+    "mutation SetRate($input: RateInput!) { setRate(input: $input) { prefix effectiveFrom } }";
 
 /// `POST /admin/calling-plans/:id/rates`: a new version of one rate.
 #[handler]
@@ -742,7 +749,14 @@ pub async fn set_rate(
         "minimumDuration": seconds(&form.minimum_duration),
         "effectiveAt": effective_at,
     });
-    match operations::run::<serde_json::Value>(state, &ctx, SET_RATE, serde_json::json!({ "input": input })).await {
+    match operations::run::<serde_json::Value>(
+        state,
+        &ctx,
+        SET_RATE,
+        serde_json::json!({ "input": input }),
+    )
+    .await
+    {
         Ok(_) => {
             let summary = format!("1 added or changed ({})", form.prefix.trim());
             let query = notice::query(&state.key, "imported", &summary);

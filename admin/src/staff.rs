@@ -13,7 +13,8 @@ use switchboard_web::operations::{self, OperationError};
 use switchboard_web::{notice, AppState, Nav, Page, PageContext};
 
 const STAFF: &str = "{ staffUsers { id username email role disabled mustChangePassword twoFactor lastSignInAt } viewer { user { id } } }";
-const CREATE: &str = "mutation Create($input: StaffUserInput!) { createStaffUser(input: $input) { id } }";
+const CREATE: &str =
+    "mutation Create($input: StaffUserInput!) { createStaffUser(input: $input) { id } }";
 const CHANGE: &str = "mutation Change($user: ID!, $role: StaffRole, $disabled: Boolean) { \
                       updateStaffUser(userId: $user, role: $role, disabled: $disabled) { id } }";
 
@@ -148,18 +149,39 @@ async fn page(
 
 /// `GET /admin/staff`
 #[handler]
-pub async fn list(req: &Request, Data(state): Data<&AppState>, Query(query): Query<ListQuery>) -> Response {
+pub async fn list(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<ListQuery>,
+) -> Response {
     let ctx = match require(req, &[Role::Admin]) {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    let done = notice::read(&state.key, "done", query.done.as_deref(), query.done_sig.as_deref());
-    page(state, &ctx, &NewMember::default(), &[], done.as_deref().map(|d| (d, true)), StatusCode::OK).await
+    let done = notice::read(
+        &state.key,
+        "done",
+        query.done.as_deref(),
+        query.done_sig.as_deref(),
+    );
+    page(
+        state,
+        &ctx,
+        &NewMember::default(),
+        &[],
+        done.map(|d| (d, true)),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /admin/staff`: runs `createStaffUser`.
 #[handler]
-pub async fn create(req: &Request, Data(state): Data<&AppState>, Form(form): Form<NewMember>) -> Response {
+pub async fn create(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<NewMember>,
+) -> Response {
     let ctx = match require(req, &[Role::Admin]) {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -170,21 +192,50 @@ pub async fn create(req: &Request, Data(state): Data<&AppState>, Form(form): For
         "role": if form.role == "ADMIN" { "ADMIN" } else { "STAFF" },
         "oneTimePassword": Some(form.one_time_password.as_str()).filter(|p| !p.is_empty()),
     });
-    match operations::run::<serde_json::Value>(state, &ctx, CREATE, serde_json::json!({ "input": input })).await {
+    match operations::run::<serde_json::Value>(
+        state,
+        &ctx,
+        CREATE,
+        serde_json::json!({ "input": input }),
+    )
+    .await
+    {
         Ok(_) => {
             let done = if form.one_time_password.is_empty() {
-                format!("{} is added; a link to set their password is on its way.", form.username.trim())
+                format!(
+                    "{} is added; a link to set their password is on its way.",
+                    form.username.trim()
+                )
             } else {
-                format!("{} is added; they choose their own password at their first sign-in.", form.username.trim())
+                format!(
+                    "{} is added; they choose their own password at their first sign-in.",
+                    form.username.trim()
+                )
             };
             let query = notice::query(&state.key, "done", &done);
             Redirect::see_other(format!("/admin/staff?{query}")).into_response()
         }
         Err(OperationError::Invalid(errors)) => {
-            page(state, &ctx, &form, &errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
+            page(
+                state,
+                &ctx,
+                &form,
+                &errors,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(error @ OperationError::Refused(_)) => {
-            page(state, &ctx, &form, &[], Some((&error.message(), false)), StatusCode::UNPROCESSABLE_ENTITY).await
+            page(
+                state,
+                &ctx,
+                &form,
+                &[],
+                Some((&error.message(), false)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }
@@ -223,7 +274,15 @@ pub async fn change(
             Redirect::see_other(format!("/admin/staff?{query}")).into_response()
         }
         Err(error @ OperationError::Refused(_)) => {
-            page(state, &ctx, &NewMember::default(), &[], Some((&error.message(), false)), StatusCode::UNPROCESSABLE_ENTITY).await
+            page(
+                state,
+                &ctx,
+                &NewMember::default(),
+                &[],
+                Some((&error.message(), false)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }

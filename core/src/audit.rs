@@ -151,7 +151,11 @@ pub async fn list(
     }
     if let Some(action) = filter.action.as_deref().filter(|a| !a.is_empty()) {
         let family = format!("{}.%", action.replace(['%', '_', '\\'], ""));
-        query = query.filter(audit_log::action.eq(action).or(audit_log::action.like(family)));
+        query = query.filter(
+            audit_log::action
+                .eq(action)
+                .or(audit_log::action.like(family)),
+        );
     }
     if let Some(before) = before {
         query = query.filter(audit_log::id.lt(before));

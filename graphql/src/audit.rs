@@ -73,7 +73,11 @@ impl AuditQuery {
         let (first, before) = crate::commerce::page(first, after)?;
         let filter = audit::Filter {
             actor: actor_id.as_ref().map(parse_id).transpose()?.map(UserId),
-            account: account_id.as_ref().map(parse_id).transpose()?.map(AccountId),
+            account: account_id
+                .as_ref()
+                .map(parse_id)
+                .transpose()?
+                .map(AccountId),
             action: kind.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()),
         };
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;

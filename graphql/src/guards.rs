@@ -50,7 +50,9 @@ impl Guard for Allow {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         AllowBeforeTwoFactor(self.0).check(ctx).await?;
         match ctx.data_opt::<Viewer>().and_then(|v| v.user.as_ref()) {
-            Some(user) if !user.two_factor && crate::people::two_factor_required(ctx, user.role) => {
+            Some(user)
+                if !user.two_factor && crate::people::two_factor_required(ctx, user.role) =>
+            {
                 Err("Turn on two-factor sign-in first (startTwoFactor).".into())
             }
             _ => Ok(()),

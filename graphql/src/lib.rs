@@ -6,6 +6,7 @@
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use switchboard_core::db::Pool;
 
+pub mod audit;
 pub mod calls;
 pub mod commerce;
 pub mod guards;
@@ -13,7 +14,6 @@ pub mod limits;
 mod mutation;
 pub mod people;
 mod query;
-pub mod audit;
 pub mod rates;
 pub mod types;
 

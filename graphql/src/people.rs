@@ -5,11 +5,11 @@ use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use switchboard_core::audit::{self, Change};
+use switchboard_core::domain::Email;
 use switchboard_core::people::accounts::{self, AccountEdit, EditError};
 use switchboard_core::people::sign_in::{self, Limits, Purpose, SignInError};
 use switchboard_core::people::users::{self, CreateUserError, NewUser, StaffChangeError, User};
 use switchboard_core::people::{password_resets, sessions, two_factor};
-use switchboard_core::domain::Email;
 use switchboard_core::{commerce::pbxes, db, outbox, AccountId, Role, UserId, Username};
 
 use crate::commerce::{commerce, field_errors};
@@ -306,8 +306,14 @@ impl PeopleMutation {
                     ip: viewer.ip.clone(),
                 },
             };
-            audit::record(conn, &actor, "user.reset_password", &format!("user:{user}"), "")
-                .await?;
+            audit::record(
+                conn,
+                &actor,
+                "user.reset_password",
+                &format!("user:{user}"),
+                "",
+            )
+            .await?;
             Ok::<_, password_resets::ResetError>(())
         })
         .await
@@ -354,9 +360,15 @@ impl PeopleMutation {
                 SignInError::Throttled { .. } => "too many attempts",
                 _ => return Err(internal(refusal)),
             };
-            audit::record(&mut conn, &actor, "pbx.reveal_password_refused", &subject, why)
-                .await
-                .map_err(internal)?;
+            audit::record(
+                &mut conn,
+                &actor,
+                "pbx.reveal_password_refused",
+                &subject,
+                why,
+            )
+            .await
+            .map_err(internal)?;
             return Err(match refusal {
                 SignInError::Refused => "Your password is wrong; nothing was revealed.".into(),
                 other => other.to_string().into(),
@@ -391,9 +403,7 @@ impl PeopleMutation {
         if let Err(why) = &email {
             errors.add("email", why);
         }
-        let one_time = input
-            .one_time_password
-            .filter(|p| !p.is_empty());
+        let one_time = input.one_time_password.filter(|p| !p.is_empty());
         if let Some(Err(why)) = one_time
             .as_deref()
             .map(switchboard_core::people::passwords::check_strength)
@@ -426,7 +436,9 @@ impl PeopleMutation {
                     },
                 )
                 .await?;
-                let user = users::get(conn, id).await?.ok_or(CreateUserError::Invalid("vanished"))?;
+                let user = users::get(conn, id)
+                    .await?
+                    .ok_or(CreateUserError::Invalid("vanished"))?;
                 audit::record_change(
                     conn,
                     &actor,
@@ -484,7 +496,8 @@ impl PeopleMutation {
                     (true, false) => "user.enable",
                     _ => "user.set_role",
                 };
-                let state = |u: &User| serde_json::json!({ "role": u.role, "disabled": u.disabled });
+                let state =
+                    |u: &User| serde_json::json!({ "role": u.role, "disabled": u.disabled });
                 audit::record_change(
                     conn,
                     &actor,
@@ -545,9 +558,9 @@ impl PeopleMutation {
         let codes = two_factor::confirm(&mut conn, &commerce.key, user.user_id, &code, Utc::now())
             .await
             .map_err(|e| match e {
-                two_factor::CodeError::Wrong => {
-                    async_graphql::Error::new("That code is not right: type the one the app shows now.")
-                }
+                two_factor::CodeError::Wrong => async_graphql::Error::new(
+                    "That code is not right: type the one the app shows now.",
+                ),
                 two_factor::CodeError::NotStarted => {
                     "Start setting two-factor sign-in up first.".into()
                 }

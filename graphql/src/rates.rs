@@ -126,7 +126,9 @@ impl CallingPlan {
         .map_err(internal)?;
         let mut accounts = Vec::with_capacity(rows.len());
         for row in rows {
-            let balance = ledger::balance(&mut conn, row.id()).await.map_err(internal)?;
+            let balance = ledger::balance(&mut conn, row.id())
+                .await
+                .map_err(internal)?;
             accounts.push(crate::types::Account::new(row, balance));
         }
         Ok(accounts)
@@ -548,7 +550,7 @@ impl RatesMutation {
             input.subsequent_increment,
             input.minimum_duration,
         )
-        .map_err(|why| async_graphql::Error::new(why))?;
+        .map_err(async_graphql::Error::new)?;
         let actor = crate::mutation::actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let plan = calling_plans::get(&mut conn, plan_id)

@@ -345,8 +345,15 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
         check(&browser, &app, &path, &mut wrong).await;
     }
     // Setting two-factor sign-in up: the QR code and the code's form.
-    browser.goto(&app.url("/account/two-factor")).await.expect("open");
-    click(&browser, Locator::Css("form[action='/account/two-factor'] button")).await;
+    browser
+        .goto(&app.url("/account/two-factor"))
+        .await
+        .expect("open");
+    click(
+        &browser,
+        Locator::Css("form[action='/account/two-factor'] button"),
+    )
+    .await;
     browser
         .wait()
         .for_element(Locator::Id("totp-secret"))
@@ -354,7 +361,10 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
         .expect("the key to scan");
     check_here(&browser, "two-factor set-up", &mut wrong).await;
     // A PBX's password, revealed.
-    browser.goto(&app.url(&format!("/admin/pbxes/{pbx}"))).await.expect("open");
+    browser
+        .goto(&app.url(&format!("/admin/pbxes/{pbx}")))
+        .await
+        .expect("open");
     browser
         .find(Locator::Id("reveal-password"))
         .await
@@ -362,10 +372,16 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
         .send_keys(&password)
         .await
         .expect("type");
-    click(&browser, Locator::Css("form[action$='/reveal#gui-password'] button")).await;
+    click(
+        &browser,
+        Locator::Css("form[action$='/reveal#gui-password'] button"),
+    )
+    .await;
     browser
         .wait()
-        .for_element(Locator::Css("#revealed-password, #gui-password + .card .alert"))
+        .for_element(Locator::Css(
+            "#revealed-password, #gui-password + .card .alert",
+        ))
         .await
         .expect("the outcome");
     check_here(&browser, "a revealed PBX password", &mut wrong).await;

@@ -679,7 +679,11 @@ impl World {
             let n = self.counter.fetch_add(1, Ordering::SeqCst);
             let (user, _) = self
                 .app
-                .user(&format!("matrix-target-{n}"), Role::Client, Some(self.client_account))
+                .user(
+                    &format!("matrix-target-{n}"),
+                    Role::Client,
+                    Some(self.client_account),
+                )
                 .await;
             text = text.replace("{target_user}", &user.0.to_string());
         }
@@ -695,7 +699,11 @@ impl World {
             let n = self.counter.fetch_add(1, Ordering::SeqCst);
             let (user, _) = self
                 .app
-                .user(&format!("matrix-forgot-{n}"), Role::Client, Some(self.client_account))
+                .user(
+                    &format!("matrix-forgot-{n}"),
+                    Role::Client,
+                    Some(self.client_account),
+                )
                 .await;
             let mut conn = self.app.conn().await;
             let token = switchboard_core::people::password_resets::create(&mut conn, user)
@@ -707,7 +715,9 @@ impl World {
         if text.contains("{two_factor_off}") || text.contains("{totp_code}") {
             if let Some(user) = user {
                 let mut conn = self.app.conn().await;
-                two_factor::turn_off(&mut conn, user).await.expect("turned off");
+                two_factor::turn_off(&mut conn, user)
+                    .await
+                    .expect("turned off");
             }
             text = text.replace("{two_factor_off}", "");
         }

@@ -81,7 +81,9 @@ async fn busy_pbx(app: &TestApp) -> (i64, String) {
         .expect("query")
         .expect("a token");
     // An admin with two-factor sign-in: a sealed TOTP secret.
-    let (admin, _) = app.user("busy-admin", switchboard_core::Role::Admin, None).await;
+    let (admin, _) = app
+        .user("busy-admin", switchboard_core::Role::Admin, None)
+        .await;
     switchboard_core::people::two_factor::start(&mut conn, key, admin)
         .await
         .expect("query")

@@ -63,21 +63,25 @@ fn signing_key(which: usize) -> CoreRsaPrivateSigningKey {
         .expect("a signing key")
 }
 
+/// What a code handed out stands for: the nonce, the PKCE challenge and
+/// the email vouched for.
+type Granted = (String, String, String);
+
 #[derive(Clone)]
 struct Provider {
     issuer: String,
     fault: Arc<Mutex<Fault>>,
     /// The email the next sign-in vouches for.
     email: Arc<Mutex<String>>,
-    /// Codes handed out: nonce, PKCE challenge, email.
-    codes: Arc<Mutex<HashMap<String, (String, String, String)>>>,
+    codes: Arc<Mutex<HashMap<String, Granted>>>,
 }
 
 impl Provider {
     async fn start() -> Provider {
-        let (acceptor, address) = switchboard::server::bind("127.0.0.1:0".parse().expect("an address"))
-            .await
-            .expect("a port");
+        let (acceptor, address) =
+            switchboard::server::bind("127.0.0.1:0".parse().expect("an address"))
+                .await
+                .expect("a port");
         let provider = Provider {
             issuer: format!("http://{address}"),
             fault: Arc::new(Mutex::new(Fault::None)),
@@ -163,7 +167,8 @@ fn authorize(Data(provider): Data<&Provider>, Query(q): Query<AuthorizeQuery>) -
     let to = format!(
         "{}?{}",
         q.redirect_uri,
-        serde_urlencoded::to_string([("code", code.as_str()), ("state", q.state.as_str())]).expect("a query")
+        serde_urlencoded::to_string([("code", code.as_str()), ("state", q.state.as_str())])
+            .expect("a query")
     );
     Redirect::see_other(to).into_response()
 }
@@ -176,29 +181,58 @@ struct TokenForm {
 }
 
 #[handler]
-fn token(Data(provider): Data<&Provider>, req: &poem::Request, Form(form): Form<TokenForm>) -> Response {
+fn token(
+    Data(provider): Data<&Provider>,
+    req: &poem::Request,
+    Form(form): Form<TokenForm>,
+) -> Response {
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    if req.headers().get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
-        return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({ "error": "invalid_client" }))).into_response();
+    if req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some(basic.as_str())
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({ "error": "invalid_client" })),
+        )
+            .into_response();
     }
-    let Some((nonce, challenge, email)) = provider.codes.lock().expect("lock").remove(&form.code) else {
-        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": "invalid_grant" }))).into_response();
+    let Some((nonce, challenge, email)) = provider.codes.lock().expect("lock").remove(&form.code)
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": "invalid_grant" })),
+        )
+            .into_response();
     };
     let verified = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(form.code_verifier.as_bytes()));
     if form.grant_type != "authorization_code" || verified != challenge {
-        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": "invalid_grant" }))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": "invalid_grant" })),
+        )
+            .into_response();
     }
     let fault = *provider.fault.lock().expect("lock");
     let now = chrono::Utc::now();
     let (issued, expires) = match fault {
-        Fault::Expired => (now - chrono::Duration::minutes(10), now - chrono::Duration::minutes(1)),
+        Fault::Expired => (
+            now - chrono::Duration::minutes(10),
+            now - chrono::Duration::minutes(1),
+        ),
         _ => (now, now + chrono::Duration::minutes(5)),
     };
-    let audience = if fault == Fault::WrongAudience { "someone-else" } else { CLIENT_ID };
+    let audience = if fault == Fault::WrongAudience {
+        "someone-else"
+    } else {
+        CLIENT_ID
+    };
     let claims = CoreIdTokenClaims::new(
         IssuerUrl::new(provider.issuer.clone()).expect("an issuer"),
         vec![Audience::new(audience.into())],
@@ -211,8 +245,14 @@ fn token(Data(provider): Data<&Provider>, req: &poem::Request, Form(form): Form<
     )
     .set_nonce(Some(Nonce::new(nonce)));
     let key = signing_key(if fault == Fault::BadSignature { 1 } else { 0 });
-    let id_token = CoreIdToken::new(claims, &key, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None)
-        .expect("a signed token");
+    let id_token = CoreIdToken::new(
+        claims,
+        &key,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        None,
+        None,
+    )
+    .expect("a signed token");
     Json(serde_json::json!({
         "access_token": "stand-in-access-token",
         "token_type": "Bearer",
@@ -225,14 +265,30 @@ fn token(Data(provider): Data<&Provider>, req: &poem::Request, Form(form): Form<
 /// Follows a sign-in through the provider as a browser does: our start,
 /// the provider's authorization, back to our callback. Returns the
 /// callback's answer and its address.
-async fn through_the_provider(app: &TestApp, http: &reqwest::Client) -> (reqwest::Response, String) {
-    let start = http.get(app.url("/sign-in/sso")).send().await.expect("start");
+async fn through_the_provider(
+    app: &TestApp,
+    http: &reqwest::Client,
+) -> (reqwest::Response, String) {
+    let start = http
+        .get(app.url("/sign-in/sso"))
+        .send()
+        .await
+        .expect("start");
     assert_eq!(start.status(), 303, "{:?}", start.text().await);
-    let to_provider = start.headers()["location"].to_str().expect("text").to_owned();
+    let to_provider = start.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
     let back = http.get(&to_provider).send().await.expect("the provider");
     assert_eq!(back.status(), 303);
-    let callback = back.headers()["location"].to_str().expect("text").to_owned();
-    assert!(callback.starts_with(&app.url("/sign-in/sso/callback?")), "{callback}");
+    let callback = back.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert!(
+        callback.starts_with(&app.url("/sign-in/sso/callback?")),
+        "{callback}"
+    );
     let answer = http.get(&callback).send().await.expect("the callback");
     (answer, callback)
 }
@@ -250,12 +306,18 @@ async fn staff_sign_in_through_openid_connect() {
     app.user("sam", Role::Staff, None).await;
     let http = TestApp::browser();
     let page = app.page(&http, "/sign-in").await;
-    assert!(page.contains("Sign in with Example SSO"), "the sign-in page offers it");
+    assert!(
+        page.contains("Sign in with Example SSO"),
+        "the sign-in page offers it"
+    );
     provider.vouch_for("SAM@example.com", Fault::None);
     let (answer, callback) = through_the_provider(&app, &http).await;
     assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
     assert_eq!(answer.headers()["location"], "/admin");
-    assert!(app.page(&http, "/admin").await.contains("Signed in as <strong>sam</strong>"));
+    assert!(app
+        .page(&http, "/admin")
+        .await
+        .contains("Signed in as <strong>sam</strong>"));
 
     // The state is good once: the same answer again signs nobody in.
     let replay = TestApp::browser();
@@ -268,7 +330,11 @@ async fn staff_sign_in_through_openid_connect() {
     provider.vouch_for("stranger@example.com", Fault::None);
     let (answer, _) = through_the_provider(&app, &TestApp::browser()).await;
     assert_eq!(answer.status(), 403);
-    assert!(answer.text().await.expect("text").contains("no staff member has that email here"));
+    assert!(answer
+        .text()
+        .await
+        .expect("text")
+        .contains("no staff member has that email here"));
     let users: i64 = diesel_async::RunQueryDsl::get_result(
         diesel::QueryDsl::count(switchboard_core::schema::users::table),
         &mut app.conn().await,
@@ -293,10 +359,22 @@ async fn id_tokens_with_a_bad_signature_another_audience_or_expired_are_refused(
         let (answer, _) = through_the_provider(&app, &http).await;
         assert_eq!(answer.status(), 403, "{fault:?}");
         assert!(
-            answer.text().await.expect("text").contains("could not be verified"),
+            answer
+                .text()
+                .await
+                .expect("text")
+                .contains("could not be verified"),
             "{fault:?}"
         );
-        assert_eq!(http.get(app.url("/admin")).send().await.expect("GET").status(), 303, "{fault:?}: signed out");
+        assert_eq!(
+            http.get(app.url("/admin"))
+                .send()
+                .await
+                .expect("GET")
+                .status(),
+            303,
+            "{fault:?}: signed out"
+        );
     }
     // A good one still works after them.
     provider.vouch_for("sam@example.com", Fault::None);
@@ -311,17 +389,28 @@ async fn a_callback_this_browser_did_not_start_is_refused() {
     provider.vouch_for("sam@example.com", Fault::None);
     // The victim is sent the attacker's half-finished sign-in.
     let attacker = TestApp::browser();
-    let start = attacker.get(app.url("/sign-in/sso")).send().await.expect("start");
+    let start = attacker
+        .get(app.url("/sign-in/sso"))
+        .send()
+        .await
+        .expect("start");
     let at_provider = attacker
         .get(start.headers()["location"].to_str().expect("text"))
         .send()
         .await
         .expect("the provider");
-    let callback = at_provider.headers()["location"].to_str().expect("text").to_owned();
+    let callback = at_provider.headers()["location"]
+        .to_str()
+        .expect("text")
+        .to_owned();
     let victim = TestApp::browser();
     let answer = victim.get(&callback).send().await.expect("the callback");
     assert_eq!(answer.status(), 403);
-    assert!(answer.text().await.expect("text").contains("this browser did not start that sign-in"));
+    assert!(answer
+        .text()
+        .await
+        .expect("text")
+        .contains("this browser did not start that sign-in"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -334,5 +423,13 @@ async fn a_staff_member_with_two_factor_gives_the_code_after_the_provider() {
     let (answer, _) = through_the_provider(&app, &http).await;
     assert_eq!(answer.status(), 303);
     assert_eq!(answer.headers()["location"], "/sign-in/code");
-    assert_eq!(http.get(app.url("/admin")).send().await.expect("GET").status(), 303, "no session yet");
+    assert_eq!(
+        http.get(app.url("/admin"))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
+        303,
+        "no session yet"
+    );
 }

@@ -262,8 +262,14 @@ pub async fn finish_sign_in(
         label: user.username.clone(),
         ip: client_address(req, &state.settings.trusted_proxies),
     };
-    if let Err(error) =
-        audit::record(&mut conn, &actor, "user.sign_in", &format!("user:{}", user.id), how).await
+    if let Err(error) = audit::record(
+        &mut conn,
+        &actor,
+        "user.sign_in",
+        &format!("user:{}", user.id),
+        how,
+    )
+    .await
     {
         tracing::warn!(%error, "could not audit a sign-in");
     }
@@ -488,7 +494,12 @@ pub async fn reset_password(
     if form.new_password != form.confirm_password {
         return html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            reset_form(&ctx, &form.token, Some("The two new passwords differ."), false),
+            reset_form(
+                &ctx,
+                &form.token,
+                Some("The two new passwords differ."),
+                false,
+            ),
         );
     }
     let variables = serde_json::json!({ "token": form.token, "new": form.new_password });

@@ -101,7 +101,11 @@ impl Provider {
     }
 
     /// The email the provider vouches for, after every check of the ID token.
-    async fn verified_email(&self, code: &str, pending: &single_sign_on::Pending) -> Result<String, String> {
+    async fn verified_email(
+        &self,
+        code: &str,
+        pending: &single_sign_on::Pending,
+    ) -> Result<String, String> {
         let client = self.client().await.map_err(|e| format!("{e:#}"))?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -112,7 +116,10 @@ impl Provider {
             .map_err(|e| format!("the code was not exchanged: {e}"))?;
         let id_token = tokens.id_token().ok_or("the provider sent no ID token")?;
         let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce.clone()))
+            .claims(
+                &client.id_token_verifier(),
+                &Nonce::new(pending.nonce.clone()),
+            )
             .map_err(|e| format!("the ID token was refused: {e}"))?;
         if claims.email_verified() != Some(true) {
             return Err("the provider has not verified the email".into());
@@ -139,7 +146,11 @@ pub async fn start(
 ) -> Response {
     let ctx = PageContext::of(req);
     let Some(provider) = &state.sso else {
-        return error_page(&ctx, StatusCode::NOT_FOUND, "Single sign-on is not set up here.");
+        return error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not set up here.",
+        );
     };
     let client = match provider.client().await {
         Ok(client) => client,
@@ -210,7 +221,11 @@ pub async fn callback(
 ) -> Response {
     let ctx = PageContext::of(req);
     let Some(provider) = &state.sso else {
-        return error_page(&ctx, StatusCode::NOT_FOUND, "Single sign-on is not set up here.");
+        return error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not set up here.",
+        );
     };
     let ip = client_address(req, &state.settings.trusted_proxies);
     let refuse = |status: StatusCode, why: &str| {
@@ -220,37 +235,53 @@ pub async fn callback(
             &format!("Signing in through the provider did not work: {why}. Start again from the sign-in page."),
         );
         let https = state.settings.https();
-        append_cookie(&mut response, &set_cookie(&sso_cookie(https), "", https, Some(0)));
+        append_cookie(
+            &mut response,
+            &set_cookie(&sso_cookie(https), "", https, Some(0)),
+        );
         response
     };
-    let attempt = match sign_in::begin(&state.pool, &format!("sso@{ip}"), &ip, state.sign_in_limits).await {
-        Ok(attempt) => attempt,
-        Err(throttled @ SignInError::Throttled { .. }) => {
-            return refuse(StatusCode::TOO_MANY_REQUESTS, &throttled.to_string())
-        }
-        Err(error) => {
-            tracing::error!(%error, "single sign-on could not be counted");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is not answering");
-        }
-    };
+    let attempt =
+        match sign_in::begin(&state.pool, &format!("sso@{ip}"), &ip, state.sign_in_limits).await {
+            Ok(attempt) => attempt,
+            Err(throttled @ SignInError::Throttled { .. }) => {
+                return refuse(StatusCode::TOO_MANY_REQUESTS, &throttled.to_string())
+            }
+            Err(error) => {
+                tracing::error!(%error, "single sign-on could not be counted");
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is not answering",
+                );
+            }
+        };
     if let Some(error) = &query.error {
         tracing::info!(%error, "the OpenID provider refused a sign-in");
         return refuse(StatusCode::FORBIDDEN, "the provider did not sign you in");
     }
     let (Some(code), Some(returned_state)) = (&query.code, &query.state) else {
-        return refuse(StatusCode::BAD_REQUEST, "the provider's answer is incomplete");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the provider's answer is incomplete",
+        );
     };
     let https = state.settings.https();
     // The state must be this browser's: another's, sent in a link, signs
     // nobody in here.
     if cookie(req, &sso_cookie(https)).as_deref() != Some(returned_state.as_str()) {
-        return refuse(StatusCode::FORBIDDEN, "this browser did not start that sign-in");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this browser did not start that sign-in",
+        );
     }
     let pending = match db::conn(&state.pool).await {
         Ok(mut conn) => single_sign_on::take(&mut conn, returned_state).await,
         Err(error) => {
             tracing::error!(%error, "single sign-on without a database");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is not answering");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+            );
         }
     };
     let pending = match pending {
@@ -258,21 +289,30 @@ pub async fn callback(
         Ok(None) => return refuse(StatusCode::FORBIDDEN, "it expired or was used already"),
         Err(error) => {
             tracing::error!(%error, "reading a single sign-on failed");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is not answering");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+            );
         }
     };
     let email = match provider.verified_email(code, &pending).await {
         Ok(email) => email,
         Err(why) => {
             tracing::warn!(%why, %ip, "single sign-on refused");
-            return refuse(StatusCode::FORBIDDEN, "the provider's answer could not be verified");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "the provider's answer could not be verified",
+            );
         }
     };
     let user = match db::conn(&state.pool).await {
         Ok(mut conn) => users::company_user_by_email(&mut conn, &email).await,
         Err(error) => {
             tracing::error!(%error, "single sign-on without a database");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is not answering");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+            );
         }
     };
     let user = match user {
@@ -283,12 +323,18 @@ pub async fn callback(
         }
         Err(error) => {
             tracing::error!(%error, "finding a staff member failed");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is not answering");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering",
+            );
         }
     };
     if let Err(error) = attempt.succeed(&state.pool, Purpose::SignIn).await {
         tracing::error!(%error, "recording a single sign-on failed");
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is not answering");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is not answering",
+        );
     }
     let mut response = after_first_factor(
         state,
@@ -299,6 +345,9 @@ pub async fn callback(
         "single sign-on",
     )
     .await;
-    append_cookie(&mut response, &set_cookie(&sso_cookie(https), "", https, Some(0)));
+    append_cookie(
+        &mut response,
+        &set_cookie(&sso_cookie(https), "", https, Some(0)),
+    );
     response
 }

@@ -166,14 +166,18 @@ pub async fn check_code(
         }
     }
     let mut response = finish_sign_in(state, req, &ctx, &user, next.as_deref(), how).await;
-    append_cookie(&mut response, &set_cookie(&challenge_cookie(https), "", https, Some(0)));
+    append_cookie(
+        &mut response,
+        &set_cookie(&challenge_cookie(https), "", https, Some(0)),
+    );
     response
 }
 
 const STATUS: &str = "{ twoFactor { enabled pending recoveryCodesLeft required } }";
 const START: &str = "mutation { startTwoFactor { secret otpauthUri } }";
 const CONFIRM: &str = "mutation Confirm($code: String!) { confirmTwoFactor(code: $code) }";
-const NEW_CODES: &str = "mutation Codes($password: String!) { newRecoveryCodes(password: $password) }";
+const NEW_CODES: &str =
+    "mutation Codes($password: String!) { newRecoveryCodes(password: $password) }";
 const TURN_OFF: &str = "mutation Off($password: String!) { turnOffTwoFactor(password: $password) }";
 
 #[derive(Deserialize)]
@@ -362,7 +366,13 @@ pub async fn change(
         "confirm" => (CONFIRM, serde_json::json!({ "code": form.code })),
         "codes" => (NEW_CODES, serde_json::json!({ "password": form.password })),
         "off" => (TURN_OFF, serde_json::json!({ "password": form.password })),
-        _ => return error_page(&ctx, StatusCode::BAD_REQUEST, "That is not something this page does."),
+        _ => {
+            return error_page(
+                &ctx,
+                StatusCode::BAD_REQUEST,
+                "That is not something this page does.",
+            )
+        }
     };
     let result = operations::run::<serde_json::Value>(state, &ctx, operation, variables).await;
     let current = match status(state, &ctx).await {
@@ -397,8 +407,13 @@ pub async fn change(
             }
         }
         "confirm" | "codes" => {
-            let field = if form.action == "confirm" { "confirmTwoFactor" } else { "newRecoveryCodes" };
-            let codes: Vec<String> = serde_json::from_value(data[field].clone()).unwrap_or_default();
+            let field = if form.action == "confirm" {
+                "confirmTwoFactor"
+            } else {
+                "newRecoveryCodes"
+            };
+            let codes: Vec<String> =
+                serde_json::from_value(data[field].clone()).unwrap_or_default();
             let done = if form.action == "confirm" {
                 "Two-factor sign-in is on: from now on you sign in with your password and a code."
             } else {

@@ -471,9 +471,11 @@ pub async fn accounts_using(
         .select(pbxes::account_id);
     accounts::table
         .filter(
-            accounts::calling_plan_id.eq(calling_plan).or(accounts::calling_plan_id
-                .is_null()
-                .and(accounts::id.eq_any(through_plans))),
+            accounts::calling_plan_id
+                .eq(calling_plan)
+                .or(accounts::calling_plan_id
+                    .is_null()
+                    .and(accounts::id.eq_any(through_plans))),
         )
         .order(accounts::id)
         .limit(limit)

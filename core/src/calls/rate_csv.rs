@@ -150,7 +150,11 @@ impl RateRow {
             .map_err(|e| e.to_string())?;
         let parsed = parse(&text).map_err(|e| e.to_string())?;
         if let Some(error) = parsed.errors.first() {
-            return Err(format!("The {} {}.", error.column.replace('_', " "), error.reason));
+            return Err(format!(
+                "The {} {}.",
+                error.column.replace('_', " "),
+                error.reason
+            ));
         }
         parsed
             .rows

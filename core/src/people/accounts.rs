@@ -202,22 +202,24 @@ impl AccountEdit {
                 errors.add(field, "is too long");
             }
         }
-        let amount = |field: &str, text: &str, errors: &mut FieldErrors| match Money::parse_decimal(
-            text,
-        ) {
-            Ok(money) if money.micros() < 0 => {
-                errors.add(field, "must not be negative");
-                Money::ZERO
-            }
-            Ok(money) => money,
-            Err(why) => {
-                errors.add(field, &why.to_string());
-                Money::ZERO
-            }
-        };
+        let amount =
+            |field: &str, text: &str, errors: &mut FieldErrors| match Money::parse_decimal(text) {
+                Ok(money) if money.micros() < 0 => {
+                    errors.add(field, "must not be negative");
+                    Money::ZERO
+                }
+                Ok(money) => money,
+                Err(why) => {
+                    errors.add(field, &why.to_string());
+                    Money::ZERO
+                }
+            };
         let credit_limit = amount("credit_limit", &self.credit_limit, &mut errors);
-        let low_balance_threshold =
-            amount("low_balance_threshold", &self.low_balance_threshold, &mut errors);
+        let low_balance_threshold = amount(
+            "low_balance_threshold",
+            &self.low_balance_threshold,
+            &mut errors,
+        );
         let calling_plan_id = match self.calling_plan_id.trim() {
             "" => None,
             text => match text.parse::<i64>() {

@@ -12,8 +12,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::{self, Pool};
-use crate::people::{passwords, two_factor};
 use crate::people::users::{find_by_username, User};
+use crate::people::{passwords, two_factor};
 use crate::schema::{sign_in_attempts, sign_up_attempts, users};
 
 /// How many failures are allowed in a window, and what follows.

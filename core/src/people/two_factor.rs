@@ -97,7 +97,8 @@ pub fn base32(bytes: &[u8]) -> String {
 
 /// The `otpauth://` address an app reads from a QR code.
 pub fn otpauth_uri(issuer: &str, username: &str, secret: &[u8]) -> String {
-    let label: String = url::form_urlencoded::byte_serialize(format!("{issuer}:{username}").as_bytes()).collect();
+    let label: String =
+        url::form_urlencoded::byte_serialize(format!("{issuer}:{username}").as_bytes()).collect();
     let issuer: String = url::form_urlencoded::byte_serialize(issuer.as_bytes()).collect();
     format!(
         "otpauth://totp/{label}?secret={}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
@@ -170,13 +171,17 @@ pub async fn start(
 ) -> QueryResult<Option<Vec<u8>>> {
     let secret = new_secret();
     let sealed = key.encrypt(SECRET, &hex::encode(&secret));
-    let changed = diesel::update(users::table.find(user.0).filter(users::totp_enabled.eq(false)))
-        .set((
-            users::totp_secret_sealed.eq(Some(sealed)),
-            users::totp_last_step.eq(None::<i64>),
-        ))
-        .execute(conn)
-        .await?;
+    let changed = diesel::update(
+        users::table
+            .find(user.0)
+            .filter(users::totp_enabled.eq(false)),
+    )
+    .set((
+        users::totp_secret_sealed.eq(Some(sealed)),
+        users::totp_last_step.eq(None::<i64>),
+    ))
+    .execute(conn)
+    .await?;
     Ok((changed == 1).then_some(secret))
 }
 
@@ -362,7 +367,8 @@ pub async fn open_challenge(
             sign_in_challenges::token_hash.eq(token_digest(&token)),
             sign_in_challenges::user_id.eq(user.0),
             sign_in_challenges::next.eq(next),
-            sign_in_challenges::expires_at.eq(Utc::now() + chrono::Duration::minutes(CHALLENGE_MINUTES)),
+            sign_in_challenges::expires_at
+                .eq(Utc::now() + chrono::Duration::minutes(CHALLENGE_MINUTES)),
         ))
         .execute(conn)
         .await?;
@@ -473,8 +479,14 @@ mod tests {
     fn recovery_codes_are_read_without_case_or_dashes() {
         let code = new_recovery_code();
         assert_eq!(code.len(), 19);
-        assert_eq!(recovery_digest(&code), recovery_digest(&code.to_uppercase().replace('-', " ")));
-        assert_ne!(recovery_digest(&code), recovery_digest(&new_recovery_code()));
+        assert_eq!(
+            recovery_digest(&code),
+            recovery_digest(&code.to_uppercase().replace('-', " "))
+        );
+        assert_ne!(
+            recovery_digest(&code),
+            recovery_digest(&new_recovery_code())
+        );
     }
 
     #[test]

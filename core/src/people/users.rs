@@ -249,9 +249,11 @@ pub async fn change_staff(
             .get_result(conn)
             .await?;
         if disabled {
-            diesel::delete(crate::schema::sessions::table.filter(crate::schema::sessions::user_id.eq(id)))
-                .execute(conn)
-                .await?;
+            diesel::delete(
+                crate::schema::sessions::table.filter(crate::schema::sessions::user_id.eq(id)),
+            )
+            .execute(conn)
+            .await?;
         }
         Ok((before, after))
     })
