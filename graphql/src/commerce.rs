@@ -138,6 +138,15 @@ impl From<plans::Plan> for Plan {
     }
 }
 
+/// What an order buys.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderKind {
+    /// A plan, with its setup fee and first month.
+    Signup,
+    /// Funds added to the balance.
+    TopUp,
+}
+
 /// Where an order is.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderState {
@@ -173,6 +182,7 @@ pub struct OrderLine {
 pub struct Order {
     /// The order's public id (what its address carries).
     pub id: ID,
+    pub kind: OrderKind,
     pub state: OrderState,
     pub total: Money,
     pub gateway: String,
@@ -216,6 +226,11 @@ impl From<orders::Order> for Order {
     fn from(order: orders::Order) -> Order {
         Order {
             id: ID(order.public_id),
+            kind: if order.kind == "top_up" {
+                OrderKind::TopUp
+            } else {
+                OrderKind::Signup
+            },
             state: order_state(&order.state),
             total: Money::new(CoreMoney(order.total), &order.currency),
             gateway: order.gateway,
@@ -368,6 +383,10 @@ pub struct SignUpInput {
     /// A random value from the checkout page: sending the same one again
     /// returns the first signup instead of making another.
     pub checkout_token: String,
+    /// Call credit to start with, in whole units of the plan's currency:
+    /// one of `startingCreditChoices`; none when left out.
+    #[graphql(default)]
+    pub starting_credit: u32,
 }
 
 /// A signup, waiting for payment.
@@ -654,7 +673,18 @@ impl CommerceMutation {
             address: input.address,
             accept_terms: input.accept_terms,
             checkout_token: input.checkout_token,
+            starting_credit: input.starting_credit,
         };
+        if !commerce
+            .settings
+            .billing
+            .starting_credit
+            .contains(&form.starting_credit)
+        {
+            let mut errors = FieldErrors::default();
+            errors.add("starting_credit", "must be one of the amounts offered");
+            return Err(field_errors(&errors));
+        }
         let signup = match orders::sign_up(&mut conn, &form, commerce.gateway.name()).await {
             Ok(signup) => {
                 let subject = format!("account:{}", signup.account_id);
@@ -693,16 +723,13 @@ impl CommerceMutation {
             .await
             .map_err(internal)?
             .ok_or("The order vanished.")?;
-        let plan = plans::get(&mut conn, order.plan_id.unwrap_or_default())
-            .await
-            .map_err(internal)?
-            .ok_or("The plan vanished.")?;
+        let item = checkout_item(&mut conn, &order).await?;
         // The stored address, as paying again sends: the same request under
         // the same idempotency key.
         let email = user_email(&mut conn, order.account_id).await?;
         let payment_url = commerce
             .gateway
-            .start_checkout(&mut conn, commerce.settings.base_url(), &order, &plan, &email)
+            .start_checkout(&mut conn, commerce.settings.base_url(), &order, &item, &email)
             .await
             .map_err(|e| {
                 tracing::error!(error = %format!("{e:#}"), "starting a checkout failed");
@@ -729,10 +756,7 @@ impl CommerceMutation {
         if order.state != "awaiting_payment" {
             return Err("This order is paid already.".into());
         }
-        let plan = plans::get(&mut conn, order.plan_id.unwrap_or_default())
-            .await
-            .map_err(internal)?
-            .ok_or("The plan vanished.")?;
+        let item = checkout_item(&mut conn, &order).await?;
         let email = user_email(&mut conn, order.account_id).await?;
         commerce
             .gateway
@@ -740,7 +764,7 @@ impl CommerceMutation {
                 &mut conn,
                 commerce.settings.base_url(),
                 &order,
-                &plan,
+                &item,
                 &email,
             )
             .await
@@ -795,6 +819,7 @@ impl CommerceMutation {
             ),
             stripe_customer: None,
             stripe_payment_method: None,
+            card: test_card(&card_number),
         };
         let result = orders::record_payment(
             &mut conn,
@@ -806,9 +831,10 @@ impl CommerceMutation {
         .await
         .map_err(internal)?;
         let outcome = match result {
-            PaymentResult::Paid { .. } | PaymentResult::AlreadyPaid | PaymentResult::Credited => {
-                PaymentOutcome::Paid
-            }
+            PaymentResult::Paid { .. }
+            | PaymentResult::FundsAdded
+            | PaymentResult::AlreadyPaid
+            | PaymentResult::Credited => PaymentOutcome::Paid,
             PaymentResult::NeedsAuthentication => PaymentOutcome::NeedsAuthentication,
             PaymentResult::Declined => PaymentOutcome::Declined,
             PaymentResult::AuthenticationFailed => PaymentOutcome::AuthenticationFailed,
@@ -934,6 +960,42 @@ async fn owned_order(
         .map_err(internal)?
         .filter(|o| user.account_id == Some(AccountId(o.account_id)))
         .ok_or_else(|| "No such order.".into())
+}
+
+/// What a checkout line says an order buys.
+async fn checkout_item(
+    conn: &mut diesel_async::AsyncPgConnection,
+    order: &orders::Order,
+) -> Result<String> {
+    if order.kind == "top_up" {
+        return Ok("Call credit".into());
+    }
+    let plan = plans::get(conn, order.plan_id.unwrap_or_default())
+        .await
+        .map_err(internal)?
+        .ok_or("The plan vanished.")?;
+    let with_credit = orders::lines(conn, order.id)
+        .await
+        .map_err(internal)?
+        .iter()
+        .any(|l| l.kind == "call_credit");
+    Ok(if with_credit {
+        format!("{}: setup, first month and call credit", plan.name)
+    } else {
+        format!("{}: setup and first month", plan.name)
+    })
+}
+
+/// The card a test card number is kept as, for automatic top-ups.
+pub(crate) fn test_card(card_number: &str) -> Option<orders::CardOnFile> {
+    let payment_method = test_gateway::saved_as(card_number)?;
+    Some(orders::CardOnFile {
+        last4: payment_method.rsplit('_').next().unwrap_or_default().to_owned(),
+        payment_method,
+        brand: "visa".into(),
+        exp_month: 12,
+        exp_year: 2034,
+    })
 }
 
 async fn user_email(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> Result<String> {
