@@ -68,7 +68,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
             "/portal/funds/card/remove",
             post(switchboard_portal::funds::remove_card),
         )
-        .at("/portal/statements", get(switchboard_portal::funds::statements))
+        .at(
+            "/portal/statements",
+            get(switchboard_portal::funds::statements),
+        )
         .at(
             "/portal/reports/calls.csv",
             get(switchboard_portal::reports::calls_csv),

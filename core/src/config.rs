@@ -503,7 +503,9 @@ impl Settings {
             "billing.top_up_min must be at least 1 and at most billing.top_up_max"
         );
         anyhow::ensure!(
-            self.billing.starting_credit.contains(&self.billing.starting_credit_chosen),
+            self.billing
+                .starting_credit
+                .contains(&self.billing.starting_credit_chosen),
             "billing.starting_credit_chosen must be one of billing.starting_credit"
         );
         match self.payments.gateway.as_str() {

@@ -185,9 +185,13 @@ pub(crate) async fn standing_history(
     first: i32,
 ) -> Result<Vec<StandingChange>> {
     let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-    let rows = standing::history(&mut conn, AccountId(account), i64::from(first.clamp(1, 100)))
-        .await
-        .map_err(internal)?;
+    let rows = standing::history(
+        &mut conn,
+        AccountId(account),
+        i64::from(first.clamp(1, 100)),
+    )
+    .await
+    .map_err(internal)?;
     Ok(rows
         .into_iter()
         .map(|c| StandingChange {
@@ -207,9 +211,13 @@ pub(crate) async fn replenishments(
     first: i32,
 ) -> Result<Vec<Replenishment>> {
     let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-    let rows = replenish::of_account(&mut conn, AccountId(account), i64::from(first.clamp(1, 100)))
-        .await
-        .map_err(internal)?;
+    let rows = replenish::of_account(
+        &mut conn,
+        AccountId(account),
+        i64::from(first.clamp(1, 100)),
+    )
+    .await
+    .map_err(internal)?;
     Ok(rows
         .into_iter()
         .map(|r| Replenishment {
@@ -304,10 +312,7 @@ async fn own_account(
         .ok_or_else(|| "Your user belongs to no account.".into())
 }
 
-async fn account_payload(
-    conn: &mut diesel_async::AsyncPgConnection,
-    id: i64,
-) -> Result<Account> {
+async fn account_payload(conn: &mut diesel_async::AsyncPgConnection, id: i64) -> Result<Account> {
     let (row, balance) = switchboard_core::people::accounts::get(conn, AccountId(id))
         .await
         .map_err(internal)?
@@ -376,10 +381,17 @@ impl BillingMutation {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let account = own_account(&mut conn, ctx).await?;
         let mut errors = switchboard_core::forms::FieldErrors::default();
-        let mut read = |field: &str, text: &str, positive: bool| {
-            match CoreMoney::parse_decimal(text) {
+        let mut read =
+            |field: &str, text: &str, positive: bool| match CoreMoney::parse_decimal(text) {
                 Ok(m) if m.micros() < 0 || (positive && m.micros() == 0) => {
-                    errors.add(field, if positive { "must be more than zero" } else { "must not be negative" });
+                    errors.add(
+                        field,
+                        if positive {
+                            "must be more than zero"
+                        } else {
+                            "must not be negative"
+                        },
+                    );
                     CoreMoney::ZERO
                 }
                 Ok(m) if m.micros() % 10_000 != 0 => {
@@ -391,8 +403,7 @@ impl BillingMutation {
                     errors.add(field, &e.to_string());
                     CoreMoney::ZERO
                 }
-            }
-        };
+            };
         let threshold = read("threshold", &input.threshold, false);
         let amount = read("amount", &input.amount, true);
         let cap = read("monthly_cap", &input.monthly_cap, false);
@@ -408,7 +419,10 @@ impl BillingMutation {
             );
         }
         if input.enabled && account.card_last4.is_none() {
-            errors.add("enabled", "needs a saved card: add funds by card first, and it is kept");
+            errors.add(
+                "enabled",
+                "needs a saved card: add funds by card first, and it is kept",
+            );
         }
         if !errors.is_empty() {
             return Err(crate::commerce::field_errors(&errors));

@@ -990,7 +990,11 @@ async fn checkout_item(
 pub(crate) fn test_card(card_number: &str) -> Option<orders::CardOnFile> {
     let payment_method = test_gateway::saved_as(card_number)?;
     Some(orders::CardOnFile {
-        last4: payment_method.rsplit('_').next().unwrap_or_default().to_owned(),
+        last4: payment_method
+            .rsplit('_')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
         payment_method,
         brand: "visa".into(),
         exp_month: 12,

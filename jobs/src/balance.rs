@@ -24,7 +24,11 @@ const PERIODS_PER_RUN: usize = 5_000;
 pub async fn bill_recurring(conn: &mut AsyncPgConnection, ctx: &JobContext) -> anyhow::Result<()> {
     let run = recurring::bill_due(conn, ctx.clock.now(), PERIODS_PER_RUN).await?;
     if run.charged + run.replayed > 0 {
-        tracing::info!(charged = run.charged, replayed = run.replayed, "recurring charges billed");
+        tracing::info!(
+            charged = run.charged,
+            replayed = run.replayed,
+            "recurring charges billed"
+        );
     }
     Ok(())
 }
@@ -69,14 +73,17 @@ pub async fn review_standing(
 /// Charges an account's saved card for the top-up the rule calls for: the
 /// attempt is written first, the gateway called with none open and the
 /// attempt's key, and the answer recorded in a short transaction after.
-pub async fn replenish(conn: &mut AsyncPgConnection, ctx: &JobContext, data: &str) -> anyhow::Result<()> {
+pub async fn replenish(
+    conn: &mut AsyncPgConnection,
+    ctx: &JobContext,
+    data: &str,
+) -> anyhow::Result<()> {
     let account: i64 = data
         .trim()
         .parse()
         .with_context(|| format!("{data:?} is not an account id"))?;
     let now = ctx.clock.now();
-    let Some(attempt) =
-        replenish::begin(conn, AccountId(account), ctx.gateway.name(), now).await?
+    let Some(attempt) = replenish::begin(conn, AccountId(account), ctx.gateway.name(), now).await?
     else {
         return Ok(());
     };
@@ -109,14 +116,22 @@ pub async fn replenish(conn: &mut AsyncPgConnection, ctx: &JobContext, data: &st
             let settled = replenish::settle(conn, attempt.id, &outcome, &notify, now).await?;
             tracing::info!(account, attempt = attempt.id, ?settled, "automatic top-up");
         }
-        None => tracing::info!(account, attempt = attempt.id, "automatic top-up processing; its webhook will tell"),
+        None => tracing::info!(
+            account,
+            attempt = attempt.id,
+            "automatic top-up processing; its webhook will tell"
+        ),
     }
     Ok(())
 }
 
 /// Sends one PBX's commands to the controller, in order, unless a later
 /// decision has moved the PBX on since they were queued.
-pub async fn pbx_command(conn: &mut AsyncPgConnection, ctx: &JobContext, data: &str) -> anyhow::Result<()> {
+pub async fn pbx_command(
+    conn: &mut AsyncPgConnection,
+    ctx: &JobContext,
+    data: &str,
+) -> anyhow::Result<()> {
     let job: CommandJob =
         serde_json::from_str(data).with_context(|| format!("{data:?} is not a PBX command"))?;
     let Some(pbx) = pbxes::get(conn, job.pbx).await? else {
@@ -177,7 +192,9 @@ pub async fn send_statements(
         .load(conn)
         .await?;
     for (id, name, email) in ids {
-        let Some(statement) = statements::statement(conn, AccountId(id), ctx.clock.now(), 1).await? else {
+        let Some(statement) =
+            statements::statement(conn, AccountId(id), ctx.clock.now(), 1).await?
+        else {
             continue;
         };
         if statement.from.format("%Y-%m").to_string() != month && !month.is_empty() {

@@ -152,7 +152,10 @@ mod tests {
         assert!(read_answer(500, r#"{"error":{"type":"api_error"}}"#).is_err());
         assert!(read_answer(502, "<html>").is_err());
         assert!(matches!(
-            read_answer(400, r#"{"error":{"type":"invalid_request_error","message":"No such PaymentMethod"}}"#),
+            read_answer(
+                400,
+                r#"{"error":{"type":"invalid_request_error","message":"No such PaymentMethod"}}"#
+            ),
             Ok(Some(Outcome::Failed { .. }))
         ));
     }

@@ -283,9 +283,12 @@ impl StripeGateway {
             exp_month: i32,
             exp_year: i32,
         }
-        let method: Method = call(self.client.get(&format!("/payment_methods/{payment_method}")))
-            .await
-            .map_err(|e| anyhow::anyhow!("reading payment method {payment_method}: {e}"))?;
+        let method: Method = call(
+            self.client
+                .get(&format!("/payment_methods/{payment_method}")),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading payment method {payment_method}: {e}"))?;
         Ok(method.card.map(|card| CardOnFile {
             payment_method: payment_method.to_owned(),
             brand: card.brand,

@@ -279,9 +279,10 @@ impl Webhook<'_> {
                         staff_address: self.staff_address,
                         base_url: self.base_url,
                     };
-                    let settled = replenish::settle(conn, id, &outcome, &notify, chrono::Utc::now())
-                        .await
-                        .map_err(|e| WebhookError::Internal(e.into()))?;
+                    let settled =
+                        replenish::settle(conn, id, &outcome, &notify, chrono::Utc::now())
+                            .await
+                            .map_err(|e| WebhookError::Internal(e.into()))?;
                     format!("{settled:?}")
                 }
                 Some(Action::Refund(refund)) => self.refund(conn, &refund).await?,
@@ -470,7 +471,10 @@ impl Webhook<'_> {
 /// metadata and how it ended. A PaymentIntent of anything else (Checkout
 /// makes one per session, credited through the session's event) is `None`.
 fn top_up(intent: &serde_json::Value, kind: &str) -> Result<Option<Action>, WebhookError> {
-    let Some(id) = intent.pointer("/metadata/replenishment").and_then(|v| v.as_str()) else {
+    let Some(id) = intent
+        .pointer("/metadata/replenishment")
+        .and_then(|v| v.as_str())
+    else {
         return Ok(None);
     };
     let id: i64 = id

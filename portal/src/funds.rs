@@ -45,7 +45,11 @@ impl Amount {
     /// The amount as typed into a form: `25.00`.
     fn typed(&self) -> String {
         let micros: i64 = self.micros.parse().unwrap_or_default();
-        format!("{}.{:02}", micros / 1_000_000, (micros % 1_000_000).abs() / 10_000)
+        format!(
+            "{}.{:02}",
+            micros / 1_000_000,
+            (micros % 1_000_000).abs() / 10_000
+        )
     }
 }
 
@@ -124,12 +128,21 @@ fn client(req: &Request) -> Result<PageContext, Response> {
 
 /// `GET /portal/funds`: the balance, adding funds, the card, top-ups.
 #[handler]
-pub async fn funds(req: &Request, Data(state): Data<&AppState>, Query(query): Query<FundsQuery>) -> Response {
+pub async fn funds(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<FundsQuery>,
+) -> Response {
     let ctx = match client(req) {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    let saved = notice::read(&state.key, "saved", query.saved.as_deref(), query.saved_sig.as_deref());
+    let saved = notice::read(
+        &state.key,
+        "saved",
+        query.saved.as_deref(),
+        query.saved_sig.as_deref(),
+    );
     let typed = Typed {
         amount: query.amount.clone(),
         error: saved.map(str::to_owned),
@@ -150,7 +163,11 @@ async fn funds_page(
         Err(error) => return error_page(ctx, error.status(), &error.message()),
     };
     let Some(a) = data.viewer.account else {
-        return error_page(ctx, StatusCode::NOT_FOUND, "Your user belongs to no account.");
+        return error_page(
+            ctx,
+            StatusCode::NOT_FOUND,
+            "Your user belongs to no account.",
+        );
     };
     let field_error = |name: &str| {
         typed
@@ -161,7 +178,8 @@ async fn funds_page(
     };
     let r = &a.auto_replenish;
     let form = typed.replenish.as_ref();
-    let value = |typed: Option<&String>, stored: &Amount| typed.cloned().unwrap_or_else(|| stored.typed());
+    let value =
+        |typed: Option<&String>, stored: &Amount| typed.cloned().unwrap_or_else(|| stored.typed());
     let top_ups: Vec<&Order> = a.orders.iter().filter(|o| o.kind == "TOP_UP").collect();
     let page = Page {
         title: "Funds",
@@ -282,7 +300,11 @@ pub struct AddFundsForm {
 
 /// `POST /portal/funds`: opens an order for the amount and sends the client to pay it.
 #[handler]
-pub async fn add(req: &Request, Data(state): Data<&AppState>, Form(form): Form<AddFundsForm>) -> Response {
+pub async fn add(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<AddFundsForm>,
+) -> Response {
     let ctx = match client(req) {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -358,7 +380,11 @@ pub async fn set_auto_replenish(
 }
 
 fn saved(state: &AppState, message: &str) -> Response {
-    Redirect::see_other(format!("/portal/funds?{}", notice::query(&state.key, "saved", message))).into_response()
+    Redirect::see_other(format!(
+        "/portal/funds?{}",
+        notice::query(&state.key, "saved", message)
+    ))
+    .into_response()
 }
 
 /// `POST /portal/funds/card/remove`: forgets the saved card.
@@ -368,7 +394,14 @@ pub async fn remove_card(req: &Request, Data(state): Data<&AppState>) -> Respons
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    match operations::run::<serde_json::Value>(state, &ctx, REMOVE_SAVED_CARD, serde_json::json!({})).await {
+    match operations::run::<serde_json::Value>(
+        state,
+        &ctx,
+        REMOVE_SAVED_CARD,
+        serde_json::json!({}),
+    )
+    .await
+    {
         Ok(_) => saved(state, "The card is removed; automatic top-ups are off."),
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }
@@ -384,7 +417,13 @@ pub async fn card_page(req: &Request, Data(state): Data<&AppState>) -> Response 
     card_form(state, &ctx, "", None, StatusCode::OK)
 }
 
-fn card_form(state: &AppState, ctx: &PageContext, card: &str, error: Option<&str>, status: StatusCode) -> Response {
+fn card_form(
+    state: &AppState,
+    ctx: &PageContext,
+    card: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let test = state.settings.payments.gateway == "test";
     let page = Page {
         title: "Saved card",
@@ -423,7 +462,11 @@ pub struct CardForm {
 
 /// `POST /portal/funds/card`: keeps a test card (the test gateway only).
 #[handler]
-pub async fn save_card(req: &Request, Data(state): Data<&AppState>, Form(form): Form<CardForm>) -> Response {
+pub async fn save_card(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<CardForm>,
+) -> Response {
     let ctx = match client(req) {
         Ok(ctx) => ctx,
         Err(response) => return response,
@@ -431,7 +474,13 @@ pub async fn save_card(req: &Request, Data(state): Data<&AppState>, Form(form): 
     let variables = serde_json::json!({ "card": form.card_number });
     match operations::run::<serde_json::Value>(state, &ctx, SAVE_TEST_CARD, variables).await {
         Ok(_) => saved(state, "The card is saved."),
-        Err(error) => card_form(state, &ctx, &form.card_number, Some(&error.message()), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(error) => card_form(
+            state,
+            &ctx,
+            &form.card_number,
+            Some(&error.message()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     }
 }
 
@@ -495,19 +544,33 @@ pub struct StatementQuery {
 
 /// `GET /portal/statements[?back=N]`: this month's statement, or one before.
 #[handler]
-pub async fn statements(req: &Request, Data(state): Data<&AppState>, Query(query): Query<StatementQuery>) -> Response {
+pub async fn statements(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<StatementQuery>,
+) -> Response {
     let ctx = match client(req) {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
     let back = query.back.clamp(0, 24);
-    let data: StatementData =
-        match operations::run(state, &ctx, STATEMENT, serde_json::json!({ "monthsBack": back })).await {
-            Ok(data) => data,
-            Err(error) => return error_page(&ctx, error.status(), &error.message()),
-        };
+    let data: StatementData = match operations::run(
+        state,
+        &ctx,
+        STATEMENT,
+        serde_json::json!({ "monthsBack": back }),
+    )
+    .await
+    {
+        Ok(data) => data,
+        Err(error) => return error_page(&ctx, error.status(), &error.message()),
+    };
     let Some(a) = data.viewer.account else {
-        return error_page(&ctx, StatusCode::NOT_FOUND, "Your user belongs to no account.");
+        return error_page(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "Your user belongs to no account.",
+        );
     };
     let s = a.statement;
     let title = format!("Statement for {}", s.month);

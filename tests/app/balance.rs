@@ -87,9 +87,16 @@ async fn standing(app: &TestApp, account: AccountId) -> String {
 }
 
 async fn adjust(app: &TestApp, account: AccountId, micros: i64, key: &str) {
-    ledger::adjust(&mut app.conn().await, account, Money(micros), "test", key, None)
-        .await
-        .expect("adjusted");
+    ledger::adjust(
+        &mut app.conn().await,
+        account,
+        Money(micros),
+        "test",
+        key,
+        None,
+    )
+    .await
+    .expect("adjusted");
 }
 
 /// Bills what is due on two "instances" at once, as two servers on one
@@ -111,8 +118,22 @@ async fn a_simulated_year_bills_every_period_exactly_once() {
     let start = at("2027-01-31T09:00:00Z");
     let ctx = on_clock(&app, start);
     // Rich never runs low; Thin runs low, is paid up, and runs low again.
-    let rich = app.account("Rich", switchboard_core::AccountKind::Retail, None, 5_000_000_000).await;
-    let thin = app.account("Thin", switchboard_core::AccountKind::Retail, None, 200_000_000).await;
+    let rich = app
+        .account(
+            "Rich",
+            switchboard_core::AccountKind::Retail,
+            None,
+            5_000_000_000,
+        )
+        .await;
+    let thin = app
+        .account(
+            "Thin",
+            switchboard_core::AccountKind::Retail,
+            None,
+            200_000_000,
+        )
+        .await;
     diesel::update(accounts::table.find(thin.0))
         .set(accounts::credit_limit.eq(10_000_000_000i64))
         .execute(&mut app.conn().await)
@@ -171,10 +192,19 @@ async fn a_simulated_year_bills_every_period_exactly_once() {
             .load(&mut conn)
             .await
             .expect("keys");
-        assert_eq!(keys.len(), 12, "item {} was billed {} times", item.id, keys.len());
+        assert_eq!(
+            keys.len(),
+            12,
+            "item {} was billed {} times",
+            item.id,
+            keys.len()
+        );
         assert_eq!(item.next_period, 13);
     }
-    assert_eq!(balance(&app, rich).await, 5_000_000_000 - 2 * 12 * 79_000_000);
+    assert_eq!(
+        balance(&app, rich).await,
+        5_000_000_000 - 2 * 12 * 79_000_000
+    );
     assert_eq!(
         balance(&app, thin).await,
         200_000_000 + 700_000_000 - 12 * 79_000_000
@@ -189,16 +219,32 @@ async fn a_simulated_year_bills_every_period_exactly_once() {
         .await
         .expect("count");
     assert_eq!(crossings, 2);
-    assert_eq!(emails_to(&app, "thin@example.com", "Your Switchboard balance is low").await, 2);
     assert_eq!(
-        emails_to(&app, &app.jobs.settings.email.staff_address, "Thin: balance low").await,
+        emails_to(&app, "thin@example.com", "Your Switchboard balance is low").await,
         2
     );
-    assert_eq!(emails_to(&app, "rich@example.com", "Your Switchboard balance is low").await, 0);
+    assert_eq!(
+        emails_to(
+            &app,
+            &app.jobs.settings.email.staff_address,
+            "Thin: balance low"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        emails_to(&app, "rich@example.com", "Your Switchboard balance is low").await,
+        0
+    );
 }
 
 /// A PBX that the simulator made, recorded as active for `account`.
-async fn pbx_on_simulator(app: &TestApp, account: AccountId, plan: i64, name: &str) -> (i64, String) {
+async fn pbx_on_simulator(
+    app: &TestApp,
+    account: AccountId,
+    plan: i64,
+    name: &str,
+) -> (i64, String) {
     let created = app
         .jobs
         .controller
@@ -265,12 +311,18 @@ async fn an_unpaid_account_is_suspended_then_powered_off_then_restored_on_paymen
     assert_eq!(controller_view(&app, &first), (true, false));
     assert_eq!(controller_view(&app, &second), (true, false));
     assert_eq!(
-        emails_to(&app, "debtor@example.com", "Outbound calling is suspended on your PBXs").await,
+        emails_to(
+            &app,
+            "debtor@example.com",
+            "Outbound calling is suspended on your PBXs"
+        )
+        .await,
         1
     );
 
     // A day short of the grace period nothing more happens.
-    ctx.clock.set(start + Duration::days(7) - Duration::minutes(1));
+    ctx.clock
+        .set(start + Duration::days(7) - Duration::minutes(1));
     queue_review(&app).await;
     run_jobs_with(&app, &ctx, 5).await;
     assert_eq!(standing(&app, account).await, "calling_suspended");
@@ -291,7 +343,10 @@ async fn an_unpaid_account_is_suspended_then_powered_off_then_restored_on_paymen
     run_jobs_with(&app, &ctx, 10).await;
     assert_eq!(controller_view(&app, &first), (false, false));
     assert_eq!(controller_view(&app, &second), (false, false));
-    assert_eq!(emails_to(&app, "debtor@example.com", "Your PBXs are powered off").await, 1);
+    assert_eq!(
+        emails_to(&app, "debtor@example.com", "Your PBXs are powered off").await,
+        1
+    );
 
     // Thirty days on, staff hear the account is due for termination, once.
     ctx.clock.set(start + Duration::days(37));
@@ -300,7 +355,10 @@ async fn an_unpaid_account_is_suspended_then_powered_off_then_restored_on_paymen
         run_jobs_with(&app, &ctx, 5).await;
     }
     let staff = app.jobs.settings.email.staff_address.clone();
-    assert_eq!(emails_to(&app, &staff, "debtor Co is due for termination").await, 1);
+    assert_eq!(
+        emails_to(&app, &staff, "debtor Co is due for termination").await,
+        1
+    );
     assert_eq!(standing(&app, account).await, "powered_off");
 
     // The client pays through the panel's operation: PBXs are powered on,
@@ -343,7 +401,9 @@ async fn an_unpaid_account_is_suspended_then_powered_off_then_restored_on_paymen
         .expect("jobs");
     assert_eq!(queued.len(), 2);
     assert!(
-        queued.iter().all(|d| d.contains(r#""commands":["power_on","resume_calling"]"#)),
+        queued
+            .iter()
+            .all(|d| d.contains(r#""commands":["power_on","resume_calling"]"#)),
         "{queued:?}"
     );
     run_jobs_with(&app, &ctx, 5).await;
@@ -351,17 +411,27 @@ async fn an_unpaid_account_is_suspended_then_powered_off_then_restored_on_paymen
     assert_eq!(pbx_states(&app, account).await, ["active"; 2]);
     assert_eq!(controller_view(&app, &first), (true, true));
     assert_eq!(controller_view(&app, &second), (true, true));
-    assert_eq!(emails_to(&app, "debtor@example.com", "Your PBXs are back").await, 1);
+    assert_eq!(
+        emails_to(&app, "debtor@example.com", "Your PBXs are back").await,
+        1
+    );
 
     // Every transition is recorded with its time and cause.
     let history: Vec<(DateTime<Utc>, String, String)> = standing_changes::table
         .filter(standing_changes::account_id.eq(account.0))
         .order(standing_changes::id)
-        .select((standing_changes::at, standing_changes::to_standing, standing_changes::cause))
+        .select((
+            standing_changes::at,
+            standing_changes::to_standing,
+            standing_changes::cause,
+        ))
         .load(&mut app.conn().await)
         .await
         .expect("history");
-    let steps: Vec<(&str, DateTime<Utc>)> = history.iter().map(|(at, to, _)| (to.as_str(), *at)).collect();
+    let steps: Vec<(&str, DateTime<Utc>)> = history
+        .iter()
+        .map(|(at, to, _)| (to.as_str(), *at))
+        .collect();
     assert_eq!(
         steps,
         vec![
@@ -375,14 +445,26 @@ async fn an_unpaid_account_is_suspended_then_powered_off_then_restored_on_paymen
     // The staff's account page shows it.
     let (_, admin_password) = app.user("boss", switchboard_core::Role::Staff, None).await;
     let staff_http = app.signed_in("boss", &admin_password).await;
-    let page = app.page(&staff_http, &format!("/admin/accounts/{}", account.0)).await;
-    assert!(page.contains("Standing history") && page.contains("grace period"), "{page}");
+    let page = app
+        .page(&staff_http, &format!("/admin/accounts/{}", account.0))
+        .await;
+    assert!(
+        page.contains("Standing history") && page.contains("grace period"),
+        "{page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_low_balance_notice_is_sent_once_per_crossing() {
     let app = TestApp::spawn().await;
-    let account = app.account("Lowly", switchboard_core::AccountKind::Retail, None, 10_000_000).await;
+    let account = app
+        .account(
+            "Lowly",
+            switchboard_core::AccountKind::Retail,
+            None,
+            10_000_000,
+        )
+        .await;
     let ctx = on_clock(&app, at("2027-05-01T00:00:00Z"));
     let notices = || emails_to(&app, "lowly@example.com", "Your Switchboard balance is low");
     let review_twice = async || {
@@ -407,7 +489,15 @@ async fn a_low_balance_notice_is_sent_once_per_crossing() {
     review_twice().await;
     assert_eq!(standing(&app, account).await, "low");
     assert_eq!(notices().await, 1);
-    assert_eq!(emails_to(&app, &ctx.settings.email.staff_address, "Lowly: balance low").await, 1);
+    assert_eq!(
+        emails_to(
+            &app,
+            &ctx.settings.email.staff_address,
+            "Lowly: balance low"
+        )
+        .await,
+        1
+    );
 
     // Still below: no second notice, however often the job runs.
     adjust(&app, account, -1_000_000, "spend-2").await;
@@ -425,5 +515,13 @@ async fn a_low_balance_notice_is_sent_once_per_crossing() {
     adjust(&app, account, -10_000_000, "spend-3").await;
     review_twice().await;
     assert_eq!(notices().await, 2);
-    assert_eq!(emails_to(&app, &ctx.settings.email.staff_address, "Lowly: balance low").await, 2);
+    assert_eq!(
+        emails_to(
+            &app,
+            &ctx.settings.email.staff_address,
+            "Lowly: balance low"
+        )
+        .await,
+        2
+    );
 }

@@ -718,7 +718,11 @@ async fn a_client_adds_funds_and_turns_on_auto_replenish() {
         .for_element(Locator::Css(".alert.error"))
         .await
         .expect("an error");
-    assert!(error.text().await.expect("text").contains("between $10.00 and $1,000.00"));
+    assert!(error
+        .text()
+        .await
+        .expect("text")
+        .contains("between $10.00 and $1,000.00"));
 
     type_into("amount", "40").await;
     click(Locator::Css("form[action='/portal/funds'] button")).await;
@@ -730,10 +734,7 @@ async fn a_client_adds_funds_and_turns_on_auto_replenish() {
     type_into("card_number", "4242 4242 4242 4242").await;
     click(Locator::Css("form.stack button[type=submit]")).await;
     wait_until(&browser, |url| url.path().starts_with("/orders/")).await;
-    let heading = browser
-        .find(Locator::Css("h1"))
-        .await
-        .expect("a heading");
+    let heading = browser.find(Locator::Css("h1")).await.expect("a heading");
     assert_eq!(heading.text().await.expect("text"), "Funds added");
     click(Locator::LinkText("Back to Funds")).await;
     let balance = browser
@@ -752,13 +753,20 @@ async fn a_client_adds_funds_and_turns_on_auto_replenish() {
     type_into("threshold", "15").await;
     type_into("replenish_amount", "30").await;
     type_into("monthly_cap", "90").await;
-    click(Locator::Css("form[action='/portal/funds/auto-replenish'] button")).await;
+    click(Locator::Css(
+        "form[action='/portal/funds/auto-replenish'] button",
+    ))
+    .await;
     let saved = browser
         .wait()
         .for_element(Locator::Css(".alert.info"))
         .await
         .expect("saved");
-    assert!(saved.text().await.expect("text").contains("settings are saved"));
+    assert!(saved
+        .text()
+        .await
+        .expect("text")
+        .contains("settings are saved"));
     assert!(browser
         .find(Locator::Id("enabled"))
         .await

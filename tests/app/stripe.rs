@@ -720,13 +720,19 @@ async fn an_automatic_top_up_charges_the_saved_card_off_session_once_whatever_is
     )
     .await
     .expect("queued");
-    let pass = switchboard_jobs::run_due(&app.pool, &ctx).await.expect("a pass");
+    let pass = switchboard_jobs::run_due(&app.pool, &ctx)
+        .await
+        .expect("a pass");
     assert!(pass.failed >= 1, "{pass:?}");
     assert_eq!(balance_of(&app, account).await, 1_000_000);
     let intents = fake.intents();
     assert_eq!(intents.len(), 1);
     let (intent, form) = &intents[0];
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(field("off_session"), Some("true"));
     assert_eq!(field("confirm"), Some("true"));
     assert_eq!(field("amount"), Some("2500"));
@@ -763,7 +769,12 @@ async fn an_automatic_top_up_charges_the_saved_card_off_session_once_whatever_is
         .expect("count");
     assert_eq!(credits, 1);
     assert_eq!(
-        crate::balance::emails_to(&app, "topped@example.com", "Receipt: $25.00 added to your balance").await,
+        crate::balance::emails_to(
+            &app,
+            "topped@example.com",
+            "Receipt: $25.00 added to your balance"
+        )
+        .await,
         1
     );
 
@@ -791,16 +802,28 @@ async fn a_declined_or_unauthenticated_top_up_tells_the_client_and_waits_a_day()
     assert_eq!(balance_of(&app, declined).await, 1_000_000);
     assert_eq!(balance_of(&app, unauthenticated).await, 1_000_000);
     assert_eq!(
-        crate::balance::emails_to(&app, "declined@example.com", "Your automatic top-up was declined").await,
+        crate::balance::emails_to(
+            &app,
+            "declined@example.com",
+            "Your automatic top-up was declined"
+        )
+        .await,
         1
     );
     assert_eq!(
-        crate::balance::emails_to(&app, "unsure@example.com", "Your bank asks you to confirm a top-up").await,
+        crate::balance::emails_to(
+            &app,
+            "unsure@example.com",
+            "Your bank asks you to confirm a top-up"
+        )
+        .await,
         1
     );
     let link: String = switchboard_core::schema::emails::table
         .filter(switchboard_core::schema::emails::to_address.eq("unsure@example.com"))
-        .filter(switchboard_core::schema::emails::subject.eq("Your bank asks you to confirm a top-up"))
+        .filter(
+            switchboard_core::schema::emails::subject.eq("Your bank asks you to confirm a top-up"),
+        )
         .select(switchboard_core::schema::emails::text_body)
         .first(&mut app.conn().await)
         .await
@@ -826,6 +849,9 @@ async fn a_declined_or_unauthenticated_top_up_tells_the_client_and_waits_a_day()
         .filter(|p| p.path == "/v1/payment_intents")
         .filter_map(|p| p.idempotency_key)
         .collect();
-    assert!(keys.contains(&format!("replenish:{}:1:2", declined.0)), "{keys:?}");
+    assert!(
+        keys.contains(&format!("replenish:{}:1:2", declined.0)),
+        "{keys:?}"
+    );
     assert_eq!(balance_of(&app, declined).await, 1_000_000);
 }

@@ -159,11 +159,7 @@ impl FakeStripe {
             .find(|(id, _)| id == intent)
             .map(|(_, form)| form.clone())
             .unwrap_or_else(|| panic!("no intent {intent}"));
-        let field = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         event_json(
             event_id,
             kind,
@@ -422,7 +418,11 @@ fn expire_session(
 /// `pm_card_chargeDeclined` is declined, `pm_card_authenticationRequired`
 /// needs its holder to authenticate.
 #[handler]
-async fn create_payment_intent(req: &Request, Data(fake): Data<&FakeStripe>, body: String) -> Response {
+async fn create_payment_intent(
+    req: &Request,
+    Data(fake): Data<&FakeStripe>,
+    body: String,
+) -> Response {
     if !authorised(req) {
         return unauthorised();
     }
@@ -437,7 +437,9 @@ async fn create_payment_intent(req: &Request, Data(fake): Data<&FakeStripe>, bod
             );
         }
     }
-    if field("off_session").as_deref() != Some("true") || field("confirm").as_deref() != Some("true") {
+    if field("off_session").as_deref() != Some("true")
+        || field("confirm").as_deref() != Some("true")
+    {
         return stripe_error(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",

@@ -55,8 +55,8 @@ pub struct NewItem<'a> {
 /// Starts billing an item; starting the same (kind, subject) again changes
 /// nothing. Returns whether it was new.
 pub async fn start(conn: &mut AsyncPgConnection, item: &NewItem<'_>) -> QueryResult<bool> {
-    let due = period_start(item.anchor, item.first_period)
-        .ok_or(diesel::result::Error::NotFound)?;
+    let due =
+        period_start(item.anchor, item.first_period).ok_or(diesel::result::Error::NotFound)?;
     diesel::insert_into(recurring_items::table)
         .values((
             recurring_items::account_id.eq(item.account.0),
@@ -192,7 +192,8 @@ async fn bill_one_period(
     if due.is_empty() {
         // The stored due time and the periods disagree (an item edited by
         // hand): put the due time right and look again next run.
-        let start = period_start(item.anchor, item.next_period).ok_or(BillingError::NoPeriod(item.id))?;
+        let start =
+            period_start(item.anchor, item.next_period).ok_or(BillingError::NoPeriod(item.id))?;
         diesel::update(recurring_items::table.find(item.id))
             .set(recurring_items::next_due_at.eq(start))
             .execute(conn)
@@ -241,7 +242,10 @@ async fn bill_one_period(
 }
 
 /// An account's recurring items, oldest first.
-pub async fn of_account(conn: &mut AsyncPgConnection, account: AccountId) -> QueryResult<Vec<Item>> {
+pub async fn of_account(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+) -> QueryResult<Vec<Item>> {
     recurring_items::table
         .filter(recurring_items::account_id.eq(account.0))
         .order(recurring_items::id)

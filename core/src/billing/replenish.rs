@@ -48,7 +48,10 @@ pub struct Replenishment {
 impl Replenishment {
     /// The idempotency key of its charge at the gateway.
     pub fn charge_key(&self) -> String {
-        format!("replenish:{}:{}:{}", self.account_id, self.crossing, self.attempt)
+        format!(
+            "replenish:{}:{}:{}",
+            self.account_id, self.crossing, self.attempt
+        )
     }
 }
 
@@ -137,7 +140,9 @@ pub async fn charged_this_month(
         .select(replenishments::amount)
         .load(conn)
         .await?;
-    Ok(Money(amounts.iter().fold(0i64, |a, b| a.saturating_add(*b))))
+    Ok(Money(
+        amounts.iter().fold(0i64, |a, b| a.saturating_add(*b)),
+    ))
 }
 
 /// An account's last attempt.
@@ -147,7 +152,10 @@ pub async fn last_attempt(
 ) -> QueryResult<Option<LastAttempt>> {
     replenishments::table
         .filter(replenishments::account_id.eq(account))
-        .order((replenishments::crossing.desc(), replenishments::attempt.desc()))
+        .order((
+            replenishments::crossing.desc(),
+            replenishments::attempt.desc(),
+        ))
         .select((
             replenishments::crossing,
             replenishments::attempt,
@@ -177,7 +185,14 @@ pub async fn decision(
 ) -> QueryResult<Decision> {
     let last = last_attempt(conn, account.id).await?;
     let charged = charged_this_month(conn, account.id, now).await?;
-    Ok(decide(account, has_card, balance, last.as_ref(), charged, now))
+    Ok(decide(
+        account,
+        has_card,
+        balance,
+        last.as_ref(),
+        charged,
+        now,
+    ))
 }
 
 /// The attempt to charge now: one under way (its answer was lost) or a new
@@ -260,11 +275,20 @@ pub async fn saved_card(
 /// How a charge ended, as the gateway answered or its webhook said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Succeeded { reference: String },
-    Declined { reference: Option<String>, detail: String },
-    NeedsAuthentication { reference: Option<String> },
+    Succeeded {
+        reference: String,
+    },
+    Declined {
+        reference: Option<String>,
+        detail: String,
+    },
+    NeedsAuthentication {
+        reference: Option<String>,
+    },
     /// The gateway refused for another reason (a bad request, a card gone).
-    Failed { detail: String },
+    Failed {
+        detail: String,
+    },
 }
 
 /// What settling did.
@@ -472,17 +496,41 @@ mod tests {
             attempt: 1,
             amount: Money(25_000_000),
         };
-        assert_eq!(decide(&account(), true, low, None, Money::ZERO, now()), charge);
         assert_eq!(
-            decide(&account(), true, low, Some(&last(2, "succeeded", 1)), Money::ZERO, now()),
+            decide(&account(), true, low, None, Money::ZERO, now()),
+            charge
+        );
+        assert_eq!(
+            decide(
+                &account(),
+                true,
+                low,
+                Some(&last(2, "succeeded", 1)),
+                Money::ZERO,
+                now()
+            ),
             charge
         );
         assert!(matches!(
-            decide(&account(), true, low, Some(&last(3, "succeeded", 1)), Money::ZERO, now()),
+            decide(
+                &account(),
+                true,
+                low,
+                Some(&last(3, "succeeded", 1)),
+                Money::ZERO,
+                now()
+            ),
             Decision::Nothing(_)
         ));
         assert!(matches!(
-            decide(&account(), true, low, Some(&last(3, "pending", 1)), Money::ZERO, now()),
+            decide(
+                &account(),
+                true,
+                low,
+                Some(&last(3, "pending", 1)),
+                Money::ZERO,
+                now()
+            ),
             Decision::Nothing(_)
         ));
         assert!(matches!(
@@ -490,7 +538,14 @@ mod tests {
             Decision::Nothing(_)
         ));
         assert!(matches!(
-            decide(&account(), true, Money(10_000_000), None, Money::ZERO, now()),
+            decide(
+                &account(),
+                true,
+                Money(10_000_000),
+                None,
+                Money::ZERO,
+                now()
+            ),
             Decision::Nothing(_)
         ));
         let off = Account {
@@ -508,11 +563,25 @@ mod tests {
         let low = Money(0);
         for state in ["declined", "needs_authentication", "failed"] {
             assert!(matches!(
-                decide(&account(), true, low, Some(&last(3, state, 23)), Money::ZERO, now()),
+                decide(
+                    &account(),
+                    true,
+                    low,
+                    Some(&last(3, state, 23)),
+                    Money::ZERO,
+                    now()
+                ),
                 Decision::Nothing(_)
             ));
             assert_eq!(
-                decide(&account(), true, low, Some(&last(3, state, 24)), Money::ZERO, now()),
+                decide(
+                    &account(),
+                    true,
+                    low,
+                    Some(&last(3, state, 24)),
+                    Money::ZERO,
+                    now()
+                ),
                 Decision::Charge {
                     attempt: 2,
                     amount: Money(25_000_000)

@@ -342,7 +342,11 @@ async fn create_signup(
         "Starting call credit".to_owned(),
         credit.micros(),
     )];
-    let credit_line = if credit.micros() > 0 { &credit_line[..] } else { &[] };
+    let credit_line = if credit.micros() > 0 {
+        &credit_line[..]
+    } else {
+        &[]
+    };
     for (kind, description, amount) in lines.iter().chain(credit_line).cloned() {
         diesel::insert_into(order_lines::table)
             .values((
@@ -847,7 +851,10 @@ async fn add_funds(conn: &mut AsyncPgConnection, order: &Order) -> Result<(), Pa
     .await
     .map_err(ledger_failure)?;
     diesel::update(orders::table.find(order.id))
-        .set((orders::state.eq("fulfilled"), orders::paid_at.eq(Utc::now())))
+        .set((
+            orders::state.eq("fulfilled"),
+            orders::paid_at.eq(Utc::now()),
+        ))
         .execute(conn)
         .await?;
     let email: String = accounts_table::table

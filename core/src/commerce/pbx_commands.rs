@@ -38,15 +38,16 @@ pub struct CommandJob {
 impl CommandJob {
     /// Whether the job is still wanted for a PBX now in `state`.
     pub fn still_wanted(&self, state: &str) -> bool {
-        self.while_state.as_deref().is_none_or(|wanted| wanted == state)
+        self.while_state
+            .as_deref()
+            .is_none_or(|wanted| wanted == state)
     }
 }
 
 /// Queues a command job.
 pub async fn queue(conn: &mut AsyncPgConnection, job: &CommandJob) -> QueryResult<()> {
-    let data = serde_json::to_string(job).map_err(|e| {
-        diesel::result::Error::SerializationError(Box::new(e))
-    })?;
+    let data = serde_json::to_string(job)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     queue::enqueue(conn, queue::PBX_COMMAND, &data, None)
         .await
         .map(drop)
@@ -107,7 +108,8 @@ mod tests {
         assert_eq!(read, job);
         assert!(job.still_wanted("active"));
         assert!(!job.still_wanted("powered_off"));
-        let any: CommandJob = serde_json::from_str(r#"{"pbx":1,"commands":["power_off"]}"#).expect("read");
+        let any: CommandJob =
+            serde_json::from_str(r#"{"pbx":1,"commands":["power_off"]}"#).expect("read");
         assert!(any.still_wanted("whatever"));
     }
 }

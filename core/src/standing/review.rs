@@ -49,14 +49,12 @@ pub async fn accounts_to_review(conn: &mut AsyncPgConnection) -> QueryResult<Vec
             accounts_table::standing
                 .eq("good")
                 .and(ledger_accounts::balance.lt(accounts_table::low_balance_threshold))
-                .or(accounts_table::standing
-                    .eq("low")
-                    .and(
-                        ledger_accounts::balance
-                            .ge(accounts_table::low_balance_threshold)
-                            .or((ledger_accounts::balance + accounts_table::credit_limit).lt(0i64))
-                            .or(accounts_table::auto_replenish),
-                    ))
+                .or(accounts_table::standing.eq("low").and(
+                    ledger_accounts::balance
+                        .ge(accounts_table::low_balance_threshold)
+                        .or((ledger_accounts::balance + accounts_table::credit_limit).lt(0i64))
+                        .or(accounts_table::auto_replenish),
+                ))
                 .or(accounts_table::standing.eq_any(["calling_suspended", "powered_off"])),
         )
         .order(accounts_table::id)
@@ -197,7 +195,10 @@ async fn apply(
         outbox::staff_notice(
             policy.staff_address,
             &format!("{}: {}", row.name, note),
-            &format!("The account's standing changed because {}.", cause.describe()),
+            &format!(
+                "The account's standing changed because {}.",
+                cause.describe()
+            ),
             &[
                 ("Account", row.name.as_str()),
                 ("Balance", shown.as_str()),
@@ -227,11 +228,23 @@ async fn apply(
         );
         let crossing = format!("low-balance:{}:{crossings}", row.id);
         outbox::queue(conn, &client, Some(&format!("{crossing}:client"))).await?;
-        outbox::queue(conn, &staff_facts("balance low"), Some(&format!("{crossing}:staff"))).await?;
+        outbox::queue(
+            conn,
+            &staff_facts("balance low"),
+            Some(&format!("{crossing}:staff")),
+        )
+        .await?;
     }
     match to {
         Standing::CallingSuspended => {
-            move_account_pbxes(conn, row.id, &["active"], "calling_suspended", &[Command::SuspendCalling]).await?;
+            move_account_pbxes(
+                conn,
+                row.id,
+                &["active"],
+                "calling_suspended",
+                &[Command::SuspendCalling],
+            )
+            .await?;
             let days = policy.periods.grace.num_days();
             let client = outbox::client_notice(
                 &row.email,
@@ -279,7 +292,14 @@ async fn apply(
                     &[Command::PowerOn, Command::ResumeCalling],
                 )
                 .await?;
-                move_account_pbxes(conn, row.id, &["calling_suspended"], "active", &[Command::ResumeCalling]).await?;
+                move_account_pbxes(
+                    conn,
+                    row.id,
+                    &["calling_suspended"],
+                    "active",
+                    &[Command::ResumeCalling],
+                )
+                .await?;
             }
             let client = outbox::client_notice(
                 &row.email,
@@ -288,7 +308,12 @@ async fn apply(
                 Some(("Your control panel", &home)),
             );
             outbox::queue(conn, &client, Some(&key("client"))).await?;
-            outbox::queue(conn, &staff_facts("restored after payment"), Some(&key("staff"))).await?;
+            outbox::queue(
+                conn,
+                &staff_facts("restored after payment"),
+                Some(&key("staff")),
+            )
+            .await?;
         }
         Standing::Good | Standing::Low => {}
     }
