@@ -953,7 +953,7 @@ pub struct BilledCall {
 }
 
 /// The columns of a [`BilledCall`], in its order.
-const BILLED_CALL: (
+type BilledCallColumns = (
     calls::pbx_id,
     calls::call_key,
     calls::start,
@@ -969,7 +969,10 @@ const BILLED_CALL: (
     calls::legs,
     calls::rated,
     calls::unrated,
-) = (
+);
+
+/// The columns of a [`BilledCall`], selected.
+const BILLED_CALL: BilledCallColumns = (
     calls::pbx_id,
     calls::call_key,
     calls::start,
