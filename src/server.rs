@@ -40,6 +40,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/static/graphiql/:file", get(assets::graphiql_file))
         .at("/static/rate-import.js", get(assets::rate_import_script))
+        .at("/static/cart.js", get(assets::cart_script))
         .at(
             "/static/order-progress.js",
             get(assets::order_progress_script),

@@ -100,7 +100,8 @@ pub struct Plan {
     pub description: String,
     pub setup_fee: Money,
     pub monthly_fee: Money,
-    /// The setup fee and the first month: what a signup pays.
+    /// The setup fee and the first month: what a signup pays, besides any
+    /// starting call credit.
     pub first_payment: Money,
     pub included_extensions: i32,
     /// Hidden plans are not sold; only staff see them.
@@ -108,10 +109,48 @@ pub struct Plan {
     pub position: i32,
     #[graphql(skip)]
     pub calling_plan: Option<i64>,
+    #[graphql(skip)]
+    pub row: plans::Plan,
+}
+
+/// An amount of call credit the cart offers with a plan.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StartingCreditChoice {
+    /// The credit (zero for none).
+    pub amount: Money,
+    /// The plan's first payment with this credit: what the card is charged.
+    pub due_today: Money,
+    /// The one the cart picks unless the visitor picks another.
+    pub suggested: bool,
 }
 
 #[ComplexObject]
 impl Plan {
+    /// The starting call credit a signup may buy with this plan, paid in
+    /// the same payment as the setup and first month.
+    async fn starting_credit_choices(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<StartingCreditChoice>> {
+        let billing = &commerce(ctx)?.settings.billing;
+        let currency = &self.first_payment.currency;
+        billing
+            .starting_credit
+            .iter()
+            .map(|units| {
+                let amount =
+                    CoreMoney(i64::from(*units) * switchboard_core::money::MICROS_PER_UNIT);
+                let due = orders::signup_total(&self.row, amount)
+                    .ok_or("A starting credit is too large.")?;
+                Ok(StartingCreditChoice {
+                    amount: Money::new(amount, currency),
+                    due_today: Money::new(due, currency),
+                    suggested: *units == billing.starting_credit_chosen,
+                })
+            })
+            .collect()
+    }
+
     /// The calling plan its PBXs' calls are billed with, for staff; null
     /// when it has none (its calls are then unrated).
     #[graphql(guard = "Allow(STAFF)")]
@@ -123,6 +162,7 @@ impl Plan {
 impl From<plans::Plan> for Plan {
     fn from(plan: plans::Plan) -> Plan {
         Plan {
+            row: plan.clone(),
             id: ID(plan.id.to_string()),
             setup_fee: Money::new(CoreMoney(plan.setup_fee), &plan.currency),
             monthly_fee: Money::new(CoreMoney(plan.monthly_fee), &plan.currency),
@@ -383,10 +423,11 @@ pub struct SignUpInput {
     /// A random value from the checkout page: sending the same one again
     /// returns the first signup instead of making another.
     pub checkout_token: String,
-    /// Call credit to start with, in whole units of the plan's currency:
-    /// one of `startingCreditChoices`; none when left out.
+    /// Call credit to start with, paid with the setup and first month: a
+    /// decimal in the plan's currency, one of the plan's
+    /// `startingCreditChoices`; none when left out.
     #[graphql(default)]
-    pub starting_credit: u32,
+    pub starting_credit: String,
 }
 
 /// A signup, waiting for payment.
@@ -675,17 +716,9 @@ impl CommerceMutation {
             checkout_token: input.checkout_token,
             starting_credit: input.starting_credit,
         };
-        if !commerce
-            .settings
-            .billing
-            .starting_credit
-            .contains(&form.starting_credit)
+        let offered = &commerce.settings.billing.starting_credit;
+        let signup = match orders::sign_up(&mut conn, &form, offered, commerce.gateway.name()).await
         {
-            let mut errors = FieldErrors::default();
-            errors.add("starting_credit", "must be one of the amounts offered");
-            return Err(field_errors(&errors));
-        }
-        let signup = match orders::sign_up(&mut conn, &form, commerce.gateway.name()).await {
             Ok(signup) => {
                 let subject = format!("account:{}", signup.account_id);
                 audit::record(&mut conn, &actor, "account.sign_up", &subject, "")

@@ -82,6 +82,7 @@ const READ_WITH_PARENT: &[&str] = &[
     "Plan.setupFee",
     "Plan.monthlyFee",
     "Plan.firstPayment",
+    "Plan.startingCreditChoices",
     "Plan.includedExtensions",
     "Plan.active",
     "Plan.position",

@@ -308,7 +308,11 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
         .for_element(Locator::Css("[data-testid=cart-total]"))
         .await
         .expect("the total");
-    assert_eq!(total.text().await.expect("text"), "$178.00");
+    // The setup fee and first month ($178) with the suggested $25 of call
+    // credit; another choice changes what is due.
+    assert_eq!(total.text().await.expect("text"), "$203.00");
+    click(Locator::Id("starting_credit_10")).await;
+    assert_eq!(total.text().await.expect("text"), "$188.00");
     screenshot(&browser, "cart").await;
     for (field, value) in [
         ("username", "visitor"),
@@ -413,8 +417,8 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
         .expect("balance");
     assert_eq!(
         balance.text().await.expect("text"),
-        "$0.00",
-        "paid $178, charged $178"
+        "$10.00",
+        "paid $188, charged $178: the call credit stays"
     );
     screenshot(&browser, "client-home-with-pbx").await;
     browser.close().await.expect("close");

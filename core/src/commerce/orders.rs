@@ -64,9 +64,32 @@ pub struct SignupForm {
     pub accept_terms: bool,
     /// The form's one-time token: the same token is the same signup.
     pub checkout_token: String,
-    /// Call credit bought with the signup, in whole units of the plan's
-    /// currency (one of the cart's choices; 0 for none).
-    pub starting_credit: u32,
+    /// Call credit bought with the signup, a decimal in the plan's currency
+    /// as typed (one of the amounts offered; empty or 0 for none).
+    pub starting_credit: String,
+}
+
+/// What a signup's card is charged: the plan's first payment in whole
+/// cents (what leaves the system is whole cents, money.rs) and the starting
+/// call credit; `None` when it does not fit.
+pub fn signup_total(plan: &Plan, credit: Money) -> Option<Money> {
+    Money::from_cents(plan.first_payment().to_cents()).checked_add(credit)
+}
+
+/// The starting call credit a signup asks for: one of `offered` (whole
+/// units of the plan's currency), read from what the form sent. Empty is
+/// none.
+pub fn starting_credit(typed: &str, offered: &[u32]) -> Result<Money, &'static str> {
+    const NOT_OFFERED: &str = "must be one of the amounts offered";
+    if typed.trim().is_empty() {
+        return Ok(Money::ZERO);
+    }
+    let amount = Money::parse_decimal(typed).map_err(|_| NOT_OFFERED)?;
+    offered
+        .iter()
+        .map(|units| Money(i64::from(*units) * crate::money::MICROS_PER_UNIT))
+        .find(|choice| *choice == amount)
+        .ok_or(NOT_OFFERED)
 }
 
 /// The result of a signup.
@@ -98,8 +121,9 @@ pub enum SignupError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Checks every field of the form at once, without I/O.
-pub fn validate_signup(form: &SignupForm) -> FieldErrors {
+/// Checks every field of the form at once, without I/O; `offered` is the
+/// starting call credit the cart offers.
+pub fn validate_signup(form: &SignupForm, offered: &[u32]) -> FieldErrors {
     let mut errors = FieldErrors::default();
     if form.plan.trim().is_empty() {
         errors.add("plan", "must be chosen");
@@ -141,6 +165,9 @@ pub fn validate_signup(form: &SignupForm) -> FieldErrors {
     if !form.accept_terms {
         errors.add("accept_terms", "must be accepted to sign up");
     }
+    if let Err(why) = starting_credit(&form.starting_credit, offered) {
+        errors.add("starting_credit", why);
+    }
     if form.checkout_token.trim().len() < 16 {
         errors.add(
             "checkout_token",
@@ -150,11 +177,13 @@ pub fn validate_signup(form: &SignupForm) -> FieldErrors {
     errors
 }
 
-/// Creates the account, its first user and an order awaiting payment, all
-/// or nothing. Submitting the same form again returns the first signup.
+/// Creates the account, its first user and an order awaiting payment (the
+/// setup fee, the first month and any starting call credit from `offered`),
+/// all or nothing. Submitting the same form again returns the first signup.
 pub async fn sign_up(
     conn: &mut AsyncPgConnection,
     form: &SignupForm,
+    offered: &[u32],
     gateway: &str,
 ) -> Result<Signup, SignupError> {
     // Refusals commit too: the notice to a taken address's owner is sent.
@@ -194,7 +223,7 @@ pub async fn sign_up(
                 });
             }
 
-            let mut errors = validate_signup(form);
+            let mut errors = validate_signup(form, offered);
             let plan = match plans::by_slug(conn, form.plan.trim()).await? {
                 Some(plan) if plan.active => Some(plan),
                 _ => {
@@ -232,7 +261,9 @@ pub async fn sign_up(
             let (Some(plan), true) = (plan, errors.is_empty()) else {
                 return Ok(Err(errors));
             };
-            create_signup(conn, form, &plan, gateway).await.map(Ok)
+            create_signup(conn, form, offered, &plan, gateway)
+                .await
+                .map(Ok)
         })
         .await?;
     signup.map_err(SignupError::Invalid)
@@ -260,6 +291,7 @@ async fn email_in_use(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<
 async fn create_signup(
     conn: &mut AsyncPgConnection,
     form: &SignupForm,
+    offered: &[u32],
     plan: &Plan,
     gateway: &str,
 ) -> Result<Signup, SignupError> {
@@ -305,12 +337,10 @@ async fn create_signup(
         CreateUserError::Database(e) => SignupError::Database(e),
     })?;
     let public_id = random_token()[..32].to_owned();
-    let credit = Money(i64::from(form.starting_credit) * crate::money::MICROS_PER_UNIT);
-    // What leaves the system is whole cents (money.rs); the order asks for
-    // exactly what the card will be charged.
-    let total = Money::from_cents(plan.first_payment().to_cents())
-        .checked_add(credit)
-        .ok_or_else(|| invalid("starting_credit", "is too large"))?;
+    let credit = starting_credit(&form.starting_credit, offered)
+        .map_err(|why| invalid("starting_credit", why))?;
+    let total =
+        signup_total(plan, credit).ok_or_else(|| invalid("starting_credit", "is too large"))?;
     let order_id: i64 = diesel::insert_into(orders::table)
         .values((
             orders::public_id.eq(&public_id),
@@ -982,4 +1012,22 @@ async fn fulfil(
     )
     .await?;
     Ok(pbx_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starting_credit_is_one_of_the_amounts_offered_or_none() {
+        let offered = [0, 10, 25, 50];
+        assert_eq!(starting_credit("", &offered), Ok(Money::ZERO));
+        assert_eq!(starting_credit("0", &offered), Ok(Money::ZERO));
+        assert_eq!(starting_credit("25", &offered), Ok(Money(25_000_000)));
+        assert_eq!(starting_credit(" 25.00 ", &offered), Ok(Money(25_000_000)));
+        for refused in ["30", "-10", "25.01", "abc", "1e3", "99999999999999999999"] {
+            assert!(starting_credit(refused, &offered).is_err(), "{refused}");
+        }
+        assert!(starting_credit("10", &[0, 25]).is_err());
+    }
 }
