@@ -41,6 +41,14 @@ pub fn order_progress_script() -> Response {
     file("text/javascript; charset=utf-8", 3600, ORDER_PROGRESS)
 }
 
+const CART: &str = include_str!("../assets/cart.js");
+
+/// `GET /static/cart.js`: the cart's summary follows the credit chosen.
+#[handler]
+pub fn cart_script() -> Response {
+    file("text/javascript; charset=utf-8", 3600, CART)
+}
+
 const FAVICON: &[u8] = include_bytes!("../assets/favicon.ico");
 
 /// `GET /favicon.ico`: the site's icon, which browsers ask for on every page.

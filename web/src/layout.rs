@@ -16,6 +16,8 @@ pub enum Nav {
     SignIn,
     ClientHome,
     ClientReports,
+    ClientFunds,
+    ClientStatements,
     StaffAccounts,
     StaffOutbox,
     StaffPlans,
@@ -121,6 +123,8 @@ fn nav_links(role: Option<Role>) -> Vec<(Nav, &'static str, &'static str)> {
         Some(Role::Client | Role::Reseller) => vec![
             (Nav::ClientHome, "/portal", "Home"),
             (Nav::ClientReports, "/portal/reports", "Reports"),
+            (Nav::ClientFunds, "/portal/funds", "Funds"),
+            (Nav::ClientStatements, "/portal/statements", "Statements"),
             (Nav::Password, "/account/password", "Password"),
             (Nav::Api, "/graphql", "API"),
         ],
