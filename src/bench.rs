@@ -230,7 +230,7 @@ async fn two_accounts_at_once(
 ) -> anyhow::Result<()> {
     const BATCHES: usize = 30;
     let traffic = |n: u64| -> Vec<Vec<RawCdr>> {
-        let records = traffic::generate(1_000 + n, Utc::now(), 45, 20, "15550100199");
+        let records = traffic::generate(1_000 + n, Utc::now(), 150, 40, "15550100199");
         let size = records.len().div_ceil(BATCHES);
         records.chunks(size).map(<[RawCdr]>::to_vec).collect()
     };

@@ -54,6 +54,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/static/graphiql/:file", get(assets::graphiql_file))
         .at("/static/rate-import.js", get(assets::rate_import_script))
+        .at("/static/cart.js", get(assets::cart_script))
         .at(
             "/static/order-progress.js",
             get(assets::order_progress_script),
@@ -70,6 +71,26 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/graphql/schema", get(api::schema_sdl))
         .at("/portal", get(switchboard_portal::home))
         .at("/portal/reports", get(switchboard_portal::reports::reports))
+        .at(
+            "/portal/funds",
+            get(switchboard_portal::funds::funds).post(switchboard_portal::funds::add),
+        )
+        .at(
+            "/portal/funds/auto-replenish",
+            post(switchboard_portal::funds::set_auto_replenish),
+        )
+        .at(
+            "/portal/funds/card",
+            get(switchboard_portal::funds::card_page).post(switchboard_portal::funds::save_card),
+        )
+        .at(
+            "/portal/funds/card/remove",
+            post(switchboard_portal::funds::remove_card),
+        )
+        .at(
+            "/portal/statements",
+            get(switchboard_portal::funds::statements),
+        )
         .at(
             "/portal/reports/calls.csv",
             get(switchboard_portal::reports::calls_csv),

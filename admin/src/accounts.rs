@@ -43,6 +43,47 @@ struct Account {
     orders: Vec<Order>,
     ledger_entries: Connection<Entry>,
     recent_calls: Vec<Call>,
+    standing_since: chrono::DateTime<chrono::Utc>,
+    standing_history: Vec<StandingChange>,
+    auto_replenish: AutoReplenish,
+    saved_card: Option<SavedCard>,
+    replenishments: Vec<Replenishment>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StandingChange {
+    at: chrono::DateTime<chrono::Utc>,
+    from: String,
+    to: String,
+    cause: String,
+    balance: Formatted,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AutoReplenish {
+    enabled: bool,
+    amount: Formatted,
+    monthly_cap: Formatted,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedCard {
+    brand: String,
+    last4: String,
+    exp_month: i32,
+    exp_year: i32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Replenishment {
+    at: chrono::DateTime<chrono::Utc>,
+    amount: Formatted,
+    state: String,
+    detail: String,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +277,48 @@ async fn account_page(
                 div.label { "Standing" }
                 div.value { (badge(&a.standing)) @if a.turned_off { " " span.badge.off { "turned off" } } }
                 div.muted { (a.kind.to_lowercase()) " · " (a.currency) " · " (a.time_zone) }
+            }
+        }
+        h2 { "Standing history" }
+        p.muted { "In this standing since " (a.standing_since.format("%Y-%m-%d %H:%M UTC")) ". "
+            "Automatic top-ups: "
+            @if a.auto_replenish.enabled { (a.auto_replenish.amount.formatted) " at a time, at most " (a.auto_replenish.monthly_cap.formatted) " a month" } @else { "off" }
+            "; card: "
+            @if let Some(card) = &a.saved_card { (card.brand) " ending " (card.last4) " (" (card.exp_month) "/" (card.exp_year) ")" } @else { "none saved" }
+            "." }
+        div.table-wrap {
+            table #standing-history {
+                thead { tr { th scope="col" { "When (UTC)" } th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Cause" } th.num scope="col" { "Balance" } } }
+                tbody {
+                    @for change in &a.standing_history {
+                        tr {
+                            td { (change.at.format("%Y-%m-%d %H:%M")) }
+                            td { (badge(&change.from)) }
+                            td { (badge(&change.to)) }
+                            td { (change.cause) }
+                            td.num { (change.balance.formatted) }
+                        }
+                    }
+                    @if a.standing_history.is_empty() { tr { td.empty colspan="5" { "The standing has not changed." } } }
+                }
+            }
+        }
+        @if !a.replenishments.is_empty() {
+            h3 { "Automatic top-ups" }
+            div.table-wrap {
+                table #account-replenishments {
+                    thead { tr { th scope="col" { "When (UTC)" } th scope="col" { "Result" } th scope="col" { "Detail" } th.num scope="col" { "Amount" } } }
+                    tbody {
+                        @for r in &a.replenishments {
+                            tr {
+                                td { (r.at.format("%Y-%m-%d %H:%M")) }
+                                td { (r.state.replace('_', " ")) }
+                                td { (r.detail) }
+                                td.num { (r.amount.formatted) }
+                            }
+                        }
+                    }
+                }
             }
         }
         h2 { "Contact" }

@@ -103,6 +103,9 @@ pub struct Settings {
     /// Single sign-on for staff through an OpenID provider; off when not set.
     #[serde(default)]
     pub sso: Option<SsoSettings>,
+    /// Adding funds, and the standing rules' periods.
+    #[serde(default)]
+    pub billing: BillingSettings,
 }
 
 /// An OpenID Connect provider staff may sign in through. A provider's user
@@ -122,6 +125,72 @@ pub struct SsoSettings {
 
 fn default_sso_label() -> String {
     "Sign in with your company account".into()
+}
+
+/// Adding funds and the periods of the standing rules.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BillingSettings {
+    /// The smallest amount a client may add at once, in whole units of the
+    /// account's currency.
+    #[serde(default = "default_top_up_min")]
+    pub top_up_min: u32,
+    /// The largest, likewise.
+    #[serde(default = "default_top_up_max")]
+    pub top_up_max: u32,
+    /// Days from calling suspended to powered off, while the balance stays unpaid.
+    #[serde(default = "default_grace_days")]
+    pub grace_days: u32,
+    /// Days from powered off to staff being told the account is due for termination.
+    #[serde(default = "default_termination_days")]
+    pub termination_days: u32,
+    /// The starting call credit the cart offers, in whole units (0 is "none").
+    #[serde(default = "default_starting_credit")]
+    pub starting_credit: Vec<u32>,
+    /// The one chosen unless the visitor picks another.
+    #[serde(default = "default_starting_credit_chosen")]
+    pub starting_credit_chosen: u32,
+}
+
+impl Default for BillingSettings {
+    fn default() -> BillingSettings {
+        BillingSettings {
+            top_up_min: default_top_up_min(),
+            top_up_max: default_top_up_max(),
+            grace_days: default_grace_days(),
+            termination_days: default_termination_days(),
+            starting_credit: default_starting_credit(),
+            starting_credit_chosen: default_starting_credit_chosen(),
+        }
+    }
+}
+
+impl BillingSettings {
+    /// The standing rules' periods.
+    pub fn periods(&self) -> crate::standing::Periods {
+        crate::standing::Periods {
+            grace: chrono::Duration::days(i64::from(self.grace_days)),
+            termination: chrono::Duration::days(i64::from(self.termination_days)),
+        }
+    }
+}
+
+fn default_top_up_min() -> u32 {
+    10
+}
+fn default_top_up_max() -> u32 {
+    1_000
+}
+fn default_grace_days() -> u32 {
+    7
+}
+fn default_termination_days() -> u32 {
+    30
+}
+fn default_starting_credit() -> Vec<u32> {
+    vec![0, 10, 25, 50]
+}
+fn default_starting_credit_chosen() -> u32 {
+    25
 }
 
 /// Pulling PBXs' CDR tables.
@@ -451,6 +520,16 @@ impl Settings {
         );
         anyhow::ensure!(self.pool_size > 0, "pool_size must be at least 1");
         anyhow::ensure!(self.backups.keep > 0, "backups.keep must be at least 1");
+        anyhow::ensure!(
+            self.billing.top_up_min > 0 && self.billing.top_up_min <= self.billing.top_up_max,
+            "billing.top_up_min must be at least 1 and at most billing.top_up_max"
+        );
+        anyhow::ensure!(
+            self.billing
+                .starting_credit
+                .contains(&self.billing.starting_credit_chosen),
+            "billing.starting_credit_chosen must be one of billing.starting_credit"
+        );
         match self.payments.gateway.as_str() {
             "test" => anyhow::ensure!(
                 self.mode == Mode::Development,

@@ -6,6 +6,8 @@
 //! - `money`: amounts and the double-entry ledger
 //! - `commerce`: plans, orders, PBXs
 //! - `people`: accounts, users, passwords, sessions, sign-in
+//! - `billing`: recurring charges, automatic top-ups, statements
+//! - `standing`: where an account stands, and what follows from it
 //! - the rest are the plumbing every context shares: the database and its
 //!   private cluster, configuration, keys, the job queue, the outbox, the
 //!   audit log, form errors, safe CSV cells and the shared identifier types.
@@ -13,7 +15,9 @@
 
 pub mod audit;
 pub mod backup;
+pub mod billing;
 pub mod calls;
+pub mod clock;
 pub mod cluster;
 pub mod commerce;
 pub mod config;
@@ -28,6 +32,7 @@ pub mod people;
 pub mod queue;
 pub mod schema;
 pub mod sealed;
+pub mod standing;
 
 pub use domain::{AccountId, AccountKind, Role, Standing, UserId, Username};
 pub use money::Money;

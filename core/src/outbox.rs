@@ -219,8 +219,40 @@ pub fn sign_up_with_taken_address(to: &str) -> Email {
     }
 }
 
+/// A notice for a client: a subject, a few paragraphs, and where to act
+/// (a label and an address), if anywhere.
+pub fn client_notice(
+    to: &str,
+    subject: &str,
+    paragraphs: &[String],
+    action: Option<(&str, &str)>,
+) -> Email {
+    let mut text = String::from("Hello,\n\n");
+    for paragraph in paragraphs {
+        text.push_str(paragraph);
+        text.push_str("\n\n");
+    }
+    if let Some((label, url)) = action {
+        text.push_str(&format!("{label}: {url}\n"));
+    }
+    let html = layout(
+        subject,
+        html! {
+            p { "Hello," }
+            @for paragraph in paragraphs { p { (paragraph) } }
+            @if let Some((label, url)) = action { p { a href=(url) { (label) } } }
+        },
+    );
+    Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text,
+        html,
+    }
+}
+
 /// A notice for staff: a subject and a few labelled facts.
-fn staff_notice(to: &str, subject: &str, intro: &str, facts: &[(&str, &str)]) -> Email {
+pub fn staff_notice(to: &str, subject: &str, intro: &str, facts: &[(&str, &str)]) -> Email {
     let mut text = format!("{intro}\n\n");
     for (label, value) in facts {
         text.push_str(&format!("{label}: {value}\n"));

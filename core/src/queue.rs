@@ -32,3 +32,27 @@ pub async fn enqueue(
         .await
         .map(|rows| rows == 1)
 }
+
+/// Sends commands about one PBX to the controller. Data: a
+/// `commerce::pbx_commands::CommandJob` as JSON.
+pub const PBX_COMMAND: &str = "pbx_command";
+/// Looks at accounts' standing. Data: an account id, or empty for every
+/// account that may need it.
+pub const REVIEW_STANDING: &str = "review_standing";
+/// Charges an account's saved card for an automatic top-up. Data: the account id.
+pub const REPLENISH: &str = "replenish";
+/// Charges every recurring item's periods that are due.
+pub const BILL_RECURRING: &str = "bill_recurring";
+/// Emails last month's statements. Data: the month, `YYYY-MM`.
+pub const SEND_STATEMENTS: &str = "send_statements";
+
+/// Queues a look at one account's standing soon (a payment arrived, say).
+pub async fn review_standing(conn: &mut AsyncPgConnection, account: i64) -> QueryResult<bool> {
+    enqueue(
+        conn,
+        REVIEW_STANDING,
+        &account.to_string(),
+        Some(&format!("{REVIEW_STANDING}:{account}")),
+    )
+    .await
+}

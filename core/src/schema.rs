@@ -22,6 +22,16 @@ diesel::table! {
         stripe_customer_id -> Nullable<Text>,
         stripe_payment_method_id -> Nullable<Text>,
         calling_plan_id -> Nullable<BigInt>,
+        standing_since -> Timestamptz,
+        low_crossings -> Integer,
+        termination_notice_at -> Nullable<Timestamptz>,
+        auto_replenish -> Bool,
+        replenish_amount -> BigInt,
+        replenish_monthly_cap -> BigInt,
+        card_brand -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        card_exp_month -> Nullable<Integer>,
+        card_exp_year -> Nullable<Integer>,
     }
 }
 
@@ -173,6 +183,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    standing_changes (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        at -> Timestamptz,
+        from_standing -> Text,
+        to_standing -> Text,
+        cause -> Text,
+        balance -> BigInt,
+    }
+}
+
+diesel::table! {
+    recurring_items (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        kind -> Text,
+        subject_id -> BigInt,
+        description -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        anchor -> Timestamptz,
+        next_period -> Integer,
+        next_due_at -> Timestamptz,
+        ends_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    replenishments (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        crossing -> Integer,
+        attempt -> Integer,
+        amount -> BigInt,
+        currency -> Text,
+        gateway -> Text,
+        reference -> Nullable<Text>,
+        state -> Text,
+        detail -> Text,
+        created_at -> Timestamptz,
+        settled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(standing_changes -> accounts (account_id));
+diesel::joinable!(recurring_items -> accounts (account_id));
+diesel::joinable!(replenishments -> accounts (account_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(orders -> accounts (account_id));
 diesel::joinable!(orders -> plans (plan_id));
@@ -220,6 +279,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_challenges,
     sso_logins,
     password_resets,
+    standing_changes,
+    recurring_items,
+    replenishments,
 );
 
 diesel::table! {

@@ -91,13 +91,7 @@ pub async fn calls_page(
     let mut connection = Connection::new(cursor.is_some(), has_next);
     connection.edges.extend(rows.into_iter().map(|c| {
         let cursor = write_cursor(&(c.start, c.pbx_id, c.call_key.clone()));
-        let rating = if c.unrated {
-            "unrated"
-        } else if c.rated {
-            "rated"
-        } else {
-            "free"
-        };
+        let rating = c.rating();
         async_graphql::connection::Edge::new(
             cursor,
             BilledCall {

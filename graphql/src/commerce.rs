@@ -100,7 +100,8 @@ pub struct Plan {
     pub description: String,
     pub setup_fee: Money,
     pub monthly_fee: Money,
-    /// The setup fee and the first month: what a signup pays.
+    /// The setup fee and the first month: what a signup pays, besides any
+    /// starting call credit.
     pub first_payment: Money,
     pub included_extensions: i32,
     /// Hidden plans are not sold; only staff see them.
@@ -108,10 +109,48 @@ pub struct Plan {
     pub position: i32,
     #[graphql(skip)]
     pub calling_plan: Option<i64>,
+    #[graphql(skip)]
+    pub row: plans::Plan,
+}
+
+/// An amount of call credit the cart offers with a plan.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StartingCreditChoice {
+    /// The credit (zero for none).
+    pub amount: Money,
+    /// The plan's first payment with this credit: what the card is charged.
+    pub due_today: Money,
+    /// The one the cart picks unless the visitor picks another.
+    pub suggested: bool,
 }
 
 #[ComplexObject]
 impl Plan {
+    /// The starting call credit a signup may buy with this plan, paid in
+    /// the same payment as the setup and first month.
+    async fn starting_credit_choices(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<StartingCreditChoice>> {
+        let billing = &commerce(ctx)?.settings.billing;
+        let currency = &self.first_payment.currency;
+        billing
+            .starting_credit
+            .iter()
+            .map(|units| {
+                let amount =
+                    CoreMoney(i64::from(*units) * switchboard_core::money::MICROS_PER_UNIT);
+                let due = orders::signup_total(&self.row, amount)
+                    .ok_or("A starting credit is too large.")?;
+                Ok(StartingCreditChoice {
+                    amount: Money::new(amount, currency),
+                    due_today: Money::new(due, currency),
+                    suggested: *units == billing.starting_credit_chosen,
+                })
+            })
+            .collect()
+    }
+
     /// The calling plan its PBXs' calls are billed with, for staff; null
     /// when it has none (its calls are then unrated).
     #[graphql(guard = "Allow(STAFF)")]
@@ -123,6 +162,7 @@ impl Plan {
 impl From<plans::Plan> for Plan {
     fn from(plan: plans::Plan) -> Plan {
         Plan {
+            row: plan.clone(),
             id: ID(plan.id.to_string()),
             setup_fee: Money::new(CoreMoney(plan.setup_fee), &plan.currency),
             monthly_fee: Money::new(CoreMoney(plan.monthly_fee), &plan.currency),
@@ -136,6 +176,15 @@ impl From<plans::Plan> for Plan {
             calling_plan: plan.calling_plan_id,
         }
     }
+}
+
+/// What an order buys.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderKind {
+    /// A plan, with its setup fee and first month.
+    Signup,
+    /// Funds added to the balance.
+    TopUp,
 }
 
 /// Where an order is.
@@ -173,6 +222,7 @@ pub struct OrderLine {
 pub struct Order {
     /// The order's public id (what its address carries).
     pub id: ID,
+    pub kind: OrderKind,
     pub state: OrderState,
     pub total: Money,
     pub gateway: String,
@@ -216,6 +266,11 @@ impl From<orders::Order> for Order {
     fn from(order: orders::Order) -> Order {
         Order {
             id: ID(order.public_id),
+            kind: if order.kind == "top_up" {
+                OrderKind::TopUp
+            } else {
+                OrderKind::Signup
+            },
             state: order_state(&order.state),
             total: Money::new(CoreMoney(order.total), &order.currency),
             gateway: order.gateway,
@@ -415,6 +470,11 @@ pub struct SignUpInput {
     /// A random value from the checkout page: sending the same one again
     /// returns the first signup instead of making another.
     pub checkout_token: String,
+    /// Call credit to start with, paid with the setup and first month: a
+    /// decimal in the plan's currency, one of the plan's
+    /// `startingCreditChoices`; none when left out.
+    #[graphql(default)]
+    pub starting_credit: String,
 }
 
 /// A signup, waiting for payment.
@@ -729,8 +789,11 @@ impl CommerceMutation {
             address: input.address,
             accept_terms: input.accept_terms,
             checkout_token: input.checkout_token,
+            starting_credit: input.starting_credit,
         };
-        let signup = match orders::sign_up(&mut conn, &form, commerce.gateway.name()).await {
+        let offered = &commerce.settings.billing.starting_credit;
+        let signup = match orders::sign_up(&mut conn, &form, offered, commerce.gateway.name()).await
+        {
             Ok(signup) => {
                 let subject = format!("account:{}", signup.account_id);
                 audit::record(&mut conn, &actor, "account.sign_up", &subject, "")
@@ -768,16 +831,13 @@ impl CommerceMutation {
             .await
             .map_err(internal)?
             .ok_or("The order vanished.")?;
-        let plan = plans::get(&mut conn, order.plan_id.unwrap_or_default())
-            .await
-            .map_err(internal)?
-            .ok_or("The plan vanished.")?;
+        let item = checkout_item(&mut conn, &order).await?;
         // The stored address, as paying again sends: the same request under
         // the same idempotency key.
         let email = user_email(&mut conn, order.account_id).await?;
         let payment_url = commerce
             .gateway
-            .start_checkout(&mut conn, commerce.settings.base_url(), &order, &plan, &email)
+            .start_checkout(&mut conn, commerce.settings.base_url(), &order, &item, &email)
             .await
             .map_err(|e| {
                 tracing::error!(error = %format!("{e:#}"), "starting a checkout failed");
@@ -804,10 +864,7 @@ impl CommerceMutation {
         if order.state != "awaiting_payment" {
             return Err("This order is paid already.".into());
         }
-        let plan = plans::get(&mut conn, order.plan_id.unwrap_or_default())
-            .await
-            .map_err(internal)?
-            .ok_or("The plan vanished.")?;
+        let item = checkout_item(&mut conn, &order).await?;
         let email = user_email(&mut conn, order.account_id).await?;
         commerce
             .gateway
@@ -815,7 +872,7 @@ impl CommerceMutation {
                 &mut conn,
                 commerce.settings.base_url(),
                 &order,
-                &plan,
+                &item,
                 &email,
             )
             .await
@@ -870,6 +927,7 @@ impl CommerceMutation {
             ),
             stripe_customer: None,
             stripe_payment_method: None,
+            card: test_card(&card_number),
         };
         let result = orders::record_payment(
             &mut conn,
@@ -881,9 +939,10 @@ impl CommerceMutation {
         .await
         .map_err(internal)?;
         let outcome = match result {
-            PaymentResult::Paid { .. } | PaymentResult::AlreadyPaid | PaymentResult::Credited => {
-                PaymentOutcome::Paid
-            }
+            PaymentResult::Paid { .. }
+            | PaymentResult::FundsAdded
+            | PaymentResult::AlreadyPaid
+            | PaymentResult::Credited => PaymentOutcome::Paid,
             PaymentResult::NeedsAuthentication => PaymentOutcome::NeedsAuthentication,
             PaymentResult::Declined => PaymentOutcome::Declined,
             PaymentResult::AuthenticationFailed => PaymentOutcome::AuthenticationFailed,
@@ -1009,6 +1068,46 @@ async fn owned_order(
         .map_err(internal)?
         .filter(|o| user.account_id == Some(AccountId(o.account_id)))
         .ok_or_else(|| "No such order.".into())
+}
+
+/// What a checkout line says an order buys.
+async fn checkout_item(
+    conn: &mut diesel_async::AsyncPgConnection,
+    order: &orders::Order,
+) -> Result<String> {
+    if order.kind == "top_up" {
+        return Ok("Call credit".into());
+    }
+    let plan = plans::get(conn, order.plan_id.unwrap_or_default())
+        .await
+        .map_err(internal)?
+        .ok_or("The plan vanished.")?;
+    let with_credit = orders::lines(conn, order.id)
+        .await
+        .map_err(internal)?
+        .iter()
+        .any(|l| l.kind == "call_credit");
+    Ok(if with_credit {
+        format!("{}: setup, first month and call credit", plan.name)
+    } else {
+        format!("{}: setup and first month", plan.name)
+    })
+}
+
+/// The card a test card number is kept as, for automatic top-ups.
+pub(crate) fn test_card(card_number: &str) -> Option<orders::CardOnFile> {
+    let payment_method = test_gateway::saved_as(card_number)?;
+    Some(orders::CardOnFile {
+        last4: payment_method
+            .rsplit('_')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        payment_method,
+        brand: "visa".into(),
+        exp_month: 12,
+        exp_year: 2034,
+    })
 }
 
 async fn user_email(conn: &mut diesel_async::AsyncPgConnection, account: i64) -> Result<String> {

@@ -7,6 +7,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use switchboard_core::db::Pool;
 
 pub mod audit;
+pub mod billing;
 pub mod calls;
 pub mod commerce;
 pub mod guards;
@@ -38,6 +39,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     Mutation,
     commerce::CommerceMutation,
+    billing::BillingMutation,
     rates::RatesMutation,
     calls::CallsMutation,
     people::PeopleMutation,

@@ -183,6 +183,11 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
     pub calling_plan: Option<i64>,
+    /// When the current standing began.
+    pub standing_since: DateTime<Utc>,
+    /// The card kept for automatic top-ups; none when no card is saved.
+    pub saved_card: Option<crate::billing::SavedCard>,
+    pub auto_replenish: crate::billing::AutoReplenish,
 }
 
 #[ComplexObject]
@@ -234,6 +239,51 @@ impl Account {
             |line| line.entry_id,
             |line| LedgerEntry::new(line, &self.currency),
         ))
+    }
+
+    /// How the standing changed, newest first (at most 100), each with its
+    /// time and cause.
+    #[graphql(complexity = "(first.clamp(1, 100) as usize) * child_complexity")]
+    async fn standing_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+    ) -> Result<Vec<crate::billing::StandingChange>> {
+        crate::billing::standing_history(ctx, parse_id(&self.id)?, &self.currency, first).await
+    }
+
+    /// Automatic top-up attempts, newest first (at most 100).
+    #[graphql(complexity = "(first.clamp(1, 100) as usize) * child_complexity")]
+    async fn replenishments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: i32,
+    ) -> Result<Vec<crate::billing::Replenishment>> {
+        crate::billing::replenishments(ctx, parse_id(&self.id)?, &self.currency, first).await
+    }
+
+    /// What the balance pays every month (a PBX's plan, …).
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
+    async fn recurring_charges(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::billing::RecurringCharge>> {
+        crate::billing::recurring_charges(ctx, parse_id(&self.id)?).await
+    }
+
+    /// The statement of this month (0) or one of the 24 before it.
+    #[graphql(complexity = "crate::limits::cost::REPORT + child_complexity")]
+    async fn statement(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] months_back: i32,
+    ) -> Result<crate::billing::Statement> {
+        crate::billing::statement(ctx, parse_id(&self.id)?, months_back).await
+    }
+
+    /// The smallest and largest amount that may be added at once.
+    async fn top_up_limits(&self, ctx: &Context<'_>) -> Result<crate::billing::TopUpLimits> {
+        crate::billing::top_up_limits(ctx, &self.currency)
     }
 
     /// The newest ledger entries on this account, newest first (at most 100).
@@ -359,6 +409,9 @@ impl Account {
     pub fn new(row: AccountRow, balance: CoreMoney) -> Account {
         let currency = row.currency.clone();
         Account {
+            standing_since: row.standing_since,
+            saved_card: crate::billing::SavedCard::of(&row),
+            auto_replenish: crate::billing::AutoReplenish::of(&row),
             id: ID(row.id.to_string()),
             kind: match row.kind() {
                 switchboard_core::AccountKind::Retail => AccountKind::Retail,

@@ -25,6 +25,7 @@ use switchboard_core::{people::sessions, people::sign_in, queue};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 pub mod backups;
+pub mod balance;
 pub mod cdr_pull;
 pub mod mailer;
 mod provisioning;
@@ -44,6 +45,10 @@ pub struct JobContext {
     pub database_url: String,
     /// Where `pg_dump` is.
     pub pg_bin_dir: std::path::PathBuf,
+    /// The gateway automatic top-ups charge saved cards through.
+    pub gateway: switchboard_payments::Gateway,
+    /// The time billing periods, grace periods and retries are measured by.
+    pub clock: switchboard_core::clock::Clock,
 }
 
 /// Every kind of job, by its stable name.
@@ -57,7 +62,29 @@ pub enum Job {
     PullCdrs,
     /// Takes a scheduled backup. Data: the slot's time (RFC 3339).
     TakeBackup,
+    /// Sends commands about one PBX to the controller, in order.
+    PbxCommand,
+    /// Applies the standing rules to one account, or to all that need it.
+    ReviewStanding,
+    /// Charges a saved card for an automatic top-up. Data: the account id.
+    Replenish,
+    /// Charges every recurring period that is due.
+    BillRecurring,
+    /// Emails last month's statements. Data: the month, `YYYY-MM`.
+    SendStatements,
 }
+
+const ALL_JOBS: [Job; 9] = [
+    Job::PurgeExpiredSessions,
+    Job::ProvisionPbx,
+    Job::PullCdrs,
+    Job::TakeBackup,
+    Job::PbxCommand,
+    Job::ReviewStanding,
+    Job::Replenish,
+    Job::BillRecurring,
+    Job::SendStatements,
+];
 
 impl Job {
     /// The name stored in the row; never change one that has shipped.
@@ -67,18 +94,16 @@ impl Job {
             Job::ProvisionPbx => queue::PROVISION_PBX,
             Job::PullCdrs => queue::PULL_CDRS,
             Job::TakeBackup => "take_backup",
+            Job::PbxCommand => queue::PBX_COMMAND,
+            Job::ReviewStanding => queue::REVIEW_STANDING,
+            Job::Replenish => queue::REPLENISH,
+            Job::BillRecurring => queue::BILL_RECURRING,
+            Job::SendStatements => queue::SEND_STATEMENTS,
         }
     }
 
     fn from_name(name: &str) -> Option<Job> {
-        [
-            Job::PurgeExpiredSessions,
-            Job::ProvisionPbx,
-            Job::PullCdrs,
-            Job::TakeBackup,
-        ]
-        .into_iter()
-        .find(|job| job.name() == name)
+        ALL_JOBS.into_iter().find(|job| job.name() == name)
     }
 
     /// Whether the runner runs the job in one database transaction. A job
@@ -90,6 +115,14 @@ impl Job {
             // A pull reads the PBX's database first, then stores what it
             // read in ingestion's own transaction; a backup runs pg_dump.
             Job::ProvisionPbx | Job::PullCdrs | Job::TakeBackup => false,
+            // The controller and the gateway are called with no transaction
+            // open; the others commit each account, period or statement on
+            // its own, so a stop midway keeps what was done.
+            Job::PbxCommand
+            | Job::Replenish
+            | Job::ReviewStanding
+            | Job::BillRecurring
+            | Job::SendStatements => false,
         }
     }
 
@@ -103,6 +136,14 @@ impl Job {
             Job::PullCdrs => 3,
             // 1 + 2 + 4 + 8 seconds, then staff hear of it.
             Job::TakeBackup => 5,
+            // Doubling from a second to an hour, then hourly: about a day
+            // of trying before staff are asked to see to the PBX.
+            Job::PbxCommand => 32,
+            // About an hour; an attempt left without an answer is then
+            // marked failed, and the next day's attempt is another charge.
+            Job::Replenish => 12,
+            // The schedule queues them again anyway.
+            Job::ReviewStanding | Job::BillRecurring | Job::SendStatements => 5,
         }
     }
 
@@ -138,6 +179,11 @@ impl Job {
                 Ok(())
             }
             Job::TakeBackup => backups::take(ctx, data).await,
+            Job::PbxCommand => balance::pbx_command(conn, ctx, data).await,
+            Job::ReviewStanding => balance::review_standing(conn, ctx, data).await,
+            Job::Replenish => balance::replenish(conn, ctx, data).await,
+            Job::BillRecurring => balance::bill_recurring(conn, ctx).await,
+            Job::SendStatements => balance::send_statements(conn, ctx, data).await,
         }
     }
 
@@ -149,7 +195,14 @@ impl Job {
         error: &str,
     ) -> anyhow::Result<()> {
         match self {
-            Job::PurgeExpiredSessions | Job::PullCdrs | Job::TakeBackup => Ok(()),
+            Job::PurgeExpiredSessions
+            | Job::PullCdrs
+            | Job::TakeBackup
+            | Job::PbxCommand
+            | Job::ReviewStanding
+            | Job::Replenish
+            | Job::BillRecurring
+            | Job::SendStatements => Ok(()),
             Job::ProvisionPbx => provisioning::note_failure(conn, data, error).await,
         }
     }
@@ -163,9 +216,15 @@ impl Job {
         error: &str,
     ) -> anyhow::Result<()> {
         match self {
-            Job::PurgeExpiredSessions | Job::PullCdrs => Ok(()),
+            Job::PurgeExpiredSessions
+            | Job::PullCdrs
+            | Job::ReviewStanding
+            | Job::BillRecurring
+            | Job::SendStatements => Ok(()),
             Job::ProvisionPbx => provisioning::give_up(conn, ctx, data, error).await,
             Job::TakeBackup => backups::give_up(conn, ctx, data, error).await,
+            Job::PbxCommand => balance::pbx_command_given_up(conn, ctx, data, error).await,
+            Job::Replenish => balance::replenish_given_up(conn, ctx, data, error).await,
         }
     }
 }
@@ -466,6 +525,7 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
             .context("scheduling CDR pulls")?,
         )
         .await?;
+    schedule_balance(&scheduler, &pool).await?;
     if ctx.settings.backups.folder.is_some() {
         let backup_pool = pool.clone();
         let schedule = ctx.settings.backups.schedule.clone();
@@ -491,6 +551,59 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
     let mut workers = spawn_workers(pool, ctx, mailer);
     workers.scheduler = Some(scheduler);
     Ok(workers)
+}
+
+/// Queues a job from the schedule; a failure is logged (the next tick tries again).
+async fn queue_from_schedule(pool: &Pool, job: Job, data: &str, dedupe: &str) {
+    let queued = async {
+        let mut conn = db::conn(pool).await?;
+        enqueue(&mut conn, job, data, Some(dedupe))
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    if let Err(error) = queued.await {
+        tracing::warn!(job = job.name(), error = %format!("{error:#}"), "could not queue a job");
+    }
+}
+
+/// The balance's schedule: the standing review every minute, recurring
+/// charges every ten minutes (and at start, so periods missed while no
+/// server ran are billed at once), statements on the first of the month.
+async fn schedule_balance(scheduler: &JobScheduler, pool: &Pool) -> anyhow::Result<()> {
+    let every = [
+        ("30 * * * * *", Job::ReviewStanding),
+        ("0 */10 * * * *", Job::BillRecurring),
+    ];
+    for (cron, job) in every {
+        let pool = pool.clone();
+        scheduler
+            .add(
+                CronJob::new_async(cron, move |_, _| {
+                    let pool = pool.clone();
+                    Box::pin(async move { queue_from_schedule(&pool, job, "", job.name()).await })
+                })
+                .with_context(|| format!("scheduling {}", job.name()))?,
+            )
+            .await?;
+    }
+    let statements_pool = pool.clone();
+    scheduler
+        .add(
+            CronJob::new_async("0 0 6 1 * *", move |_, _| {
+                let pool = statements_pool.clone();
+                Box::pin(async move {
+                    let month = (Utc::now() - chrono::Duration::days(1))
+                        .format("%Y-%m")
+                        .to_string();
+                    let key = format!("{}:{month}", Job::SendStatements.name());
+                    queue_from_schedule(&pool, Job::SendStatements, &month, &key).await
+                })
+            })
+            .context("scheduling statements")?,
+        )
+        .await?;
+    queue_from_schedule(pool, Job::BillRecurring, "", Job::BillRecurring.name()).await;
+    Ok(())
 }
 
 /// The schedule, the job runner and the outbox while they run.

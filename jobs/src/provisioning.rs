@@ -4,6 +4,7 @@ use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use switchboard_controller::CreatePbx;
+use switchboard_core::billing::recurring;
 use switchboard_core::outbox::{self, WelcomeDetails};
 use switchboard_core::schema::{accounts, pbxes as pbxes_table, users};
 use switchboard_core::{commerce::orders, commerce::pbxes, commerce::plans};
@@ -63,6 +64,15 @@ pub async fn provision(
             return Ok(());
         }
         pbxes::mark_active(conn, id, &created.id, &created.hostname).await?;
+        // The signup paid the first month; the plan is billed from the next.
+        recurring::start_pbx_plan(
+            conn,
+            switchboard_core::AccountId(pbx.account_id),
+            id,
+            pbx.plan_id,
+            ctx.clock.now(),
+        )
+        .await?;
         pbxes::learn_trunks(conn, id, &created.trunks).await?;
         if let Some(order) = pbx.order_id {
             orders::set_state(conn, order, "fulfilled").await?;

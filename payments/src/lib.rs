@@ -5,13 +5,13 @@
 #![forbid(unsafe_code)]
 
 pub mod checkout;
+pub mod off_session;
 pub mod stripe;
 pub mod test_gateway;
 pub mod webhook;
 
 use diesel_async::AsyncPgConnection;
 use switchboard_core::commerce::orders::Order;
-use switchboard_core::commerce::plans::Plan;
 use switchboard_core::config::Settings;
 
 pub use stripe::StripeGateway;
@@ -42,18 +42,34 @@ impl Gateway {
         }
     }
 
+    /// Charges an account's saved card off-session; `None` while the payment
+    /// is still processing. The test gateway answers as the saved test card
+    /// would: 4242 succeeds, 0002 is declined, 3155 asks for authentication.
+    pub async fn charge_saved_card(
+        &self,
+        charge: &off_session::OffSessionCharge<'_>,
+    ) -> anyhow::Result<Option<switchboard_core::billing::replenish::Outcome>> {
+        match self {
+            Gateway::Test => Ok(Some(off_session::test_card_outcome(
+                charge.payment_method,
+                charge.idempotency_key,
+            ))),
+            Gateway::Stripe(stripe) => stripe.charge_saved_card(charge).await,
+        }
+    }
+
     /// Where to send the customer to pay for an order (see `StripeGateway::checkout`).
     pub async fn start_checkout(
         &self,
         conn: &mut AsyncPgConnection,
         base_url: &str,
         order: &Order,
-        plan: &Plan,
+        item: &str,
         email: &str,
     ) -> anyhow::Result<String> {
         match self {
             Gateway::Test => Ok(format!("{base_url}/pay/test/{}", order.public_id)),
-            Gateway::Stripe(stripe) => stripe.checkout(conn, base_url, order, plan, email).await,
+            Gateway::Stripe(stripe) => stripe.checkout(conn, base_url, order, item, email).await,
         }
     }
 }

@@ -13,11 +13,13 @@ use stripe::{
     CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, Currency, RequestStrategy, StripeError,
 };
 use switchboard_core::commerce::orders::{self, Order};
-use switchboard_core::commerce::plans::Plan;
 use switchboard_core::config::StripeSettings;
 use switchboard_core::money::Money;
 
 use crate::checkout::{self, Session, Step};
+use crate::off_session::{read_answer, OffSessionCharge};
+use switchboard_core::billing::replenish::Outcome;
+use switchboard_core::commerce::orders::CardOnFile;
 
 /// How long a call to Stripe may take.
 const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -31,6 +33,11 @@ const CONFLICT_PAUSE: std::time::Duration = std::time::Duration::from_millis(400
 pub struct StripeGateway {
     client: Client,
     pub(crate) webhook_secret: String,
+    /// For the calls async-stripe cannot read the answers of (the card
+    /// errors of an off-session charge).
+    http: reqwest::Client,
+    api_base: String,
+    secret_key: String,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +73,9 @@ impl StripeGateway {
         Ok(StripeGateway {
             client: Client::from_url(settings.api_base.as_str(), secret.expose()),
             webhook_secret: webhook_secret.expose().to_owned(),
+            http: reqwest::Client::builder().timeout(STRIPE_TIMEOUT).build()?,
+            api_base: settings.api_base.trim_end_matches('/').to_owned(),
+            secret_key: secret.expose().to_owned(),
         })
     }
 
@@ -77,7 +87,7 @@ impl StripeGateway {
         conn: &mut AsyncPgConnection,
         base_url: &str,
         order: &Order,
-        plan: &Plan,
+        item: &str,
         email: &str,
     ) -> anyhow::Result<String> {
         let progress = format!("{base_url}/orders/{}?from=stripe", order.public_id);
@@ -109,7 +119,7 @@ impl StripeGateway {
         let attempt = order.checkout_attempt;
         let key = format!("checkout:{}:{attempt}", order.public_id);
         match self
-            .create_checkout(base_url, order, plan, email, &key)
+            .create_checkout(base_url, order, item, email, &key)
             .await
         {
             Ok(session) => {
@@ -131,13 +141,14 @@ impl StripeGateway {
         }
     }
 
-    /// Opens a Checkout Session for an order: one line for the setup fee and
-    /// first month, the card kept for off-session top-ups.
+    /// Opens a Checkout Session for an order: one line for what it buys
+    /// (the setup fee and first month, call credit), the card kept for
+    /// off-session top-ups.
     async fn create_checkout(
         &self,
         base_url: &str,
         order: &Order,
-        plan: &Plan,
+        item: &str,
         email: &str,
         idempotency_key: &str,
     ) -> Result<Session, CallError> {
@@ -170,7 +181,7 @@ impl StripeGateway {
                 currency,
                 unit_amount: Some(Money(order.total).to_cents()),
                 product_data: Some(CreateCheckoutSessionLineItemsPriceDataProductData {
-                    name: format!("{}: setup and first month", plan.name),
+                    name: item.to_owned(),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -221,6 +232,70 @@ impl StripeGateway {
                 other => return other,
             }
         }
+    }
+
+    /// Charges a saved card off-session (see `off_session`); `None` while
+    /// the payment is still processing.
+    pub async fn charge_saved_card(
+        &self,
+        charge: &OffSessionCharge<'_>,
+    ) -> anyhow::Result<Option<Outcome>> {
+        let mut form = vec![
+            ("amount", charge.cents.to_string()),
+            ("currency", charge.currency.to_lowercase()),
+            ("payment_method", charge.payment_method.to_owned()),
+            ("off_session", "true".into()),
+            ("confirm", "true".into()),
+            ("description", "Automatic top-up".into()),
+            ("metadata[replenishment]", charge.replenishment.to_string()),
+            ("metadata[account]", charge.account.to_string()),
+        ];
+        if let Some(customer) = charge.customer {
+            form.push(("customer", customer.to_owned()));
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/payment_intents", self.api_base))
+            .bearer_auth(&self.secret_key)
+            .header("Idempotency-Key", charge.idempotency_key)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("no answer from Stripe: {}", e.without_url()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| anyhow::anyhow!("no answer from Stripe: {}", e.without_url()))?;
+        read_answer(status, &body)
+    }
+
+    /// The brand, last four digits and expiry of a saved card.
+    pub async fn card_of(&self, payment_method: &str) -> anyhow::Result<Option<CardOnFile>> {
+        #[derive(Deserialize)]
+        struct Method {
+            card: Option<Card>,
+        }
+        #[derive(Deserialize)]
+        struct Card {
+            brand: String,
+            last4: String,
+            exp_month: i32,
+            exp_year: i32,
+        }
+        let method: Method = call(
+            self.client
+                .get(&format!("/payment_methods/{payment_method}")),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("reading payment method {payment_method}: {e}"))?;
+        Ok(method.card.map(|card| CardOnFile {
+            payment_method: payment_method.to_owned(),
+            brand: card.brand,
+            last4: card.last4,
+            exp_month: card.exp_month,
+            exp_year: card.exp_year,
+        }))
     }
 
     async fn payment_intent(&self, id: &str) -> anyhow::Result<PaymentIntent> {

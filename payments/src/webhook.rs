@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use switchboard_core::billing::replenish;
 use switchboard_core::commerce::orders::{self, Outcome, PaymentError, PaymentReport};
 use switchboard_core::commerce::reversals::{self, PaymentRef, ReversalError};
 use switchboard_core::db::{self, Pool};
@@ -136,6 +137,8 @@ impl From<diesel::result::Error> for WebhookError {
 /// What an event asks of Switchboard.
 enum Action {
     Payment((String, PaymentReport)),
+    /// An automatic top-up's PaymentIntent ended: (attempt, how).
+    TopUp(i64, replenish::Outcome),
     Refund(Refund),
     Dispute(Dispute),
 }
@@ -198,6 +201,8 @@ pub struct Webhook<'a> {
     pub pool: &'a Pool,
     pub key: &'a SecretKey,
     pub staff_address: &'a str,
+    /// The portal's address, for links in the emails an event causes.
+    pub base_url: &'a str,
     pub stripe: &'a StripeGateway,
 }
 
@@ -234,6 +239,9 @@ impl Webhook<'_> {
                 .report(object, Status::Failed)
                 .await?
                 .map(Action::Payment),
+            "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+                top_up(object, &event.kind)?
+            }
             "charge.refunded" => Some(Action::Refund(Refund::read(object)?)),
             "charge.dispute.created" => Some(Action::Dispute(Dispute::read(object)?)),
             _ => None,
@@ -265,6 +273,17 @@ impl Webhook<'_> {
                 None => "nothing to do".to_owned(),
                 Some(Action::Payment((order, report))) => {
                     self.payment(conn, &order, &report).await?
+                }
+                Some(Action::TopUp(id, outcome)) => {
+                    let notify = replenish::Notify {
+                        staff_address: self.staff_address,
+                        base_url: self.base_url,
+                    };
+                    let settled =
+                        replenish::settle(conn, id, &outcome, &notify, chrono::Utc::now())
+                            .await
+                            .map_err(|e| WebhookError::Internal(e.into()))?;
+                    format!("{settled:?}")
                 }
                 Some(Action::Refund(refund)) => self.refund(conn, &refund).await?,
                 Some(Action::Dispute(dispute)) => self.dispute(conn, &dispute).await?,
@@ -420,6 +439,16 @@ impl Webhook<'_> {
             }
             _ => None,
         };
+        let card = match &payment_method {
+            Some(method) => match self.stripe.card_of(method).await {
+                Ok(card) => card,
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "could not read the payment's card; top-ups will need a new one");
+                    None
+                }
+            },
+            None => None,
+        };
         let reference = intent.or_else(|| text("id")).unwrap_or_default();
         Ok(Some((
             order,
@@ -432,9 +461,50 @@ impl Webhook<'_> {
                 detail: String::new(),
                 stripe_customer: text("customer"),
                 stripe_payment_method: payment_method,
+                card,
             },
         )))
     }
+}
+
+/// An automatic top-up's PaymentIntent event: the attempt it names in its
+/// metadata and how it ended. A PaymentIntent of anything else (Checkout
+/// makes one per session, credited through the session's event) is `None`.
+fn top_up(intent: &serde_json::Value, kind: &str) -> Result<Option<Action>, WebhookError> {
+    let Some(id) = intent
+        .pointer("/metadata/replenishment")
+        .and_then(|v| v.as_str())
+    else {
+        return Ok(None);
+    };
+    let id: i64 = id
+        .parse()
+        .map_err(|_| WebhookError::Malformed(format!("replenishment {id:?} is not an id")))?;
+    let reference = intent
+        .get("id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| WebhookError::Malformed("a PaymentIntent without an id".into()))?
+        .to_owned();
+    let outcome = if kind == "payment_intent.succeeded" {
+        replenish::Outcome::Succeeded { reference }
+    } else {
+        let error = intent.get("last_payment_error");
+        let code = error
+            .and_then(|e| e.get("decline_code").or_else(|| e.get("code")))
+            .and_then(|v| v.as_str())
+            .unwrap_or("declined");
+        if code == "authentication_required" {
+            replenish::Outcome::NeedsAuthentication {
+                reference: Some(reference),
+            }
+        } else {
+            replenish::Outcome::Declined {
+                reference: Some(reference),
+                detail: code.replace('_', " "),
+            }
+        }
+    };
+    Ok(Some(Action::TopUp(id, outcome)))
 }
 
 #[cfg(test)]

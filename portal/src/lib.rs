@@ -1,6 +1,7 @@
 //! The client's control panel: what a client or reseller sees after signing in.
 #![forbid(unsafe_code)]
 
+pub mod funds;
 pub mod reports;
 
 use maud::html;
@@ -38,6 +39,13 @@ struct Account {
     orders: Vec<Order>,
     recent_calls: Vec<CallLine>,
     recent_entries: Vec<Entry>,
+    replenishments: Vec<Replenishment>,
+}
+
+#[derive(Deserialize)]
+struct Replenishment {
+    state: String,
+    amount: Money,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +176,21 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         @if account.turned_off {
             div.alert.error role="alert" { "This account has been turned off. Contact support." }
         }
+        @match account.standing.as_str() {
+            "CALLING_SUSPENDED" => div.alert.error role="alert" data-testid="standing-notice" { "Outbound calling is suspended on your PBXs: the balance is below what the account may owe. " a href="/portal/funds" { "Add funds" } " to resume calling at once." },
+            "POWERED_OFF" => div.alert.error role="alert" data-testid="standing-notice" { "Your PBXs are powered off for an unpaid balance. Nothing has been deleted. " a href="/portal/funds" { "Add funds" } " to power them on again." },
+            _ => {},
+        }
+        @if let Some(last) = account.replenishments.first().filter(|r| account.standing != "GOOD" && matches!(r.state.as_str(), "declined" | "needs_authentication" | "failed")) {
+            div.alert.error role="alert" data-testid="replenish-notice" {
+                @if last.state == "needs_authentication" {
+                    "Your bank asks you to confirm the automatic top-up of " (last.amount.formatted) ". "
+                } @else {
+                    "Your automatic top-up of " (last.amount.formatted) " was declined. "
+                }
+                a href="/portal/funds" { "Add funds or replace the card" } "."
+            }
+        }
         div.cards {
             div.card.figure {
                 div.label { "Balance" }
@@ -270,6 +293,7 @@ struct OrderProgress {
 #[derive(Deserialize)]
 struct ProgressOrder {
     id: String,
+    kind: String,
     state: String,
     total: Money,
     pbx: Option<Pbx>,
@@ -313,6 +337,20 @@ pub async fn order_page(
             Err(error) => return error_page(&ctx, StatusCode::NOT_FOUND, &error.message()),
         };
     let order = data.order;
+    if order.kind == "TOP_UP" && order.state == "FULFILLED" {
+        let page = Page {
+            title: "Funds added",
+            nav: Nav::ClientFunds,
+            ctx: &ctx,
+        };
+        return page.respond(html! {
+            div #order .card.narrow.wide {
+                h1 { "Funds added" }
+                p { "Thank you: " (order.total.formatted) " was added to your balance. A receipt is on its way by email." }
+                p { a.button href="/portal/funds" { "Back to Funds" } }
+            }
+        });
+    }
     let paid = order.state != "AWAITING_PAYMENT";
     let pbx_state = order.pbx.as_ref().map(|p| p.state.as_str()).unwrap_or("");
     let active = pbx_state == "ACTIVE";

@@ -32,11 +32,51 @@ struct Plan {
     setup_fee: Formatted,
     monthly_fee: Formatted,
     first_payment: Formatted,
+    /// Only the cart asks for them.
+    #[serde(default)]
+    starting_credit_choices: Vec<CreditChoice>,
 }
 
 #[derive(Deserialize, Clone)]
 struct Formatted {
     formatted: String,
+}
+
+/// An amount of call credit the cart offers with its plan.
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct CreditChoice {
+    amount: Amount,
+    due_today: Formatted,
+    suggested: bool,
+}
+
+#[derive(Deserialize, Clone)]
+struct Amount {
+    micros: String,
+    formatted: String,
+}
+
+impl CreditChoice {
+    /// The amount for people; "None" for none.
+    fn label(&self) -> String {
+        if self.amount.micros == "0" {
+            "None".to_owned()
+        } else {
+            self.amount.formatted.clone()
+        }
+    }
+
+    /// What the form sends for it: the amount as a decimal.
+    fn value(&self) -> String {
+        let micros: i64 = self.amount.micros.parse().unwrap_or(0);
+        let (units, fraction) = (micros / 1_000_000, micros % 1_000_000);
+        if fraction == 0 {
+            units.to_string()
+        } else {
+            format!("{units}.{fraction:06}")
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -221,6 +261,8 @@ pub struct CheckoutForm {
     accept_terms: Option<String>,
     #[serde(default)]
     checkout_token: String,
+    #[serde(default)]
+    starting_credit: String,
 }
 
 fn cart_page(
@@ -246,16 +288,22 @@ fn cart_page(
         nav: Nav::Storefront,
         ctx,
     }
-    .render(html! {
+    .render_app_like(html! { script src="/static/cart.js" defer {} }, html! {
         h1 { "Your cart" }
         div.checkout {
             div.card.summary {
                 @if let Some(plan) = plan {
+                    @let chosen = plan.starting_credit_choices.iter().find(|c| c.value() == form.starting_credit);
                     h2 { (plan.name) }
                     table.summary {
                         tr { th { "Setup fee" } td.num { (plan.setup_fee.formatted) } }
                         tr { th { "First month" } td.num { (plan.monthly_fee.formatted) } }
-                        tr.total { th { "Due today" } td.num data-testid="cart-total" { (plan.first_payment.formatted) } }
+                        @if let Some(choice) = chosen {
+                            tr { th { "Call credit" } td.num data-testid="cart-credit" { (choice.label()) } }
+                            tr.total { th { "Due today" } td.num data-testid="cart-total" { (choice.due_today.formatted) } }
+                        } @else {
+                            tr.total { th { "Due today" } td.num data-testid="cart-total" { (plan.first_payment.formatted) } }
+                        }
                     }
                     p.muted { "Then " (plan.monthly_fee.formatted) " a month. " a href="/plans" { "Choose another plan" } }
                 } @else {
@@ -286,6 +334,25 @@ fn cart_page(
                 (field("email", "Email", "email", form.email.as_str(), "email", None))
                 (field("phone", "Phone", "tel", form.phone.as_str(), "tel", None))
                 (field("address", "Postal address", "textarea", form.address.as_str(), "street-address", None))
+                @if let Some(plan) = plan.filter(|p| !p.starting_credit_choices.is_empty()) {
+                    fieldset.choices aria-describedby="starting_credit-hint" {
+                        legend { "Call credit to start with" }
+                        p.hint #starting_credit-hint { "Calls are paid from your balance; this credit is paid with your first payment. You can add funds at any time." }
+                        @for choice in &plan.starting_credit_choices {
+                            @let id = format!("starting_credit_{}", choice.value());
+                            label.checkbox for=(id) {
+                                input id=(id) type="radio" name="starting_credit" value=(choice.value())
+                                    data-credit=(choice.label()) data-due=(choice.due_today.formatted)
+                                    checked[choice.value() == form.starting_credit];
+                                " " (choice.label())
+                                span.muted { " — " (choice.due_today.formatted) " due today" }
+                            }
+                        }
+                        @if let Some((_, message)) = errors.iter().find(|(f, _)| f == "starting_credit") {
+                            div.field-error { "The call credit " (message) "." }
+                        }
+                    }
+                }
                 label.checkbox for="accept_terms" {
                     input #accept_terms type="checkbox" name="accept_terms" value="yes" checked[form.accept_terms.is_some()]
                         aria-invalid=[errors.iter().any(|(f, _)| f == "accept_terms").then_some("true")];
@@ -320,6 +387,12 @@ pub async fn cart(
     let form = CheckoutForm {
         plan: plan.slug.clone(),
         checkout_token: random_token(),
+        starting_credit: plan
+            .starting_credit_choices
+            .iter()
+            .find(|choice| choice.suggested)
+            .map(CreditChoice::value)
+            .unwrap_or_default(),
         ..CheckoutForm::default()
     };
     html_response(
@@ -374,6 +447,7 @@ pub async fn checkout(
         "address": form.address,
         "acceptTerms": form.accept_terms.is_some(),
         "checkoutToken": form.checkout_token,
+        "startingCredit": form.starting_credit,
     });
     let result =
         operations::run::<SignUpData>(state, &ctx, SIGN_UP, serde_json::json!({ "input": input }))

@@ -53,7 +53,12 @@ const READ_WITH_PARENT: &[&str] = &[
     "Account.contact",
     "Account.parentId",
     "Account.createdAt",
+    "Account.standingSince",
+    "Account.savedCard",
+    "Account.autoReplenish",
+    "Account.topUpLimits",
     "Order.id",
+    "Order.kind",
     "Order.state",
     "Order.total",
     "Order.gateway",
@@ -78,6 +83,7 @@ const READ_WITH_PARENT: &[&str] = &[
     "Plan.setupFee",
     "Plan.monthlyFee",
     "Plan.firstPayment",
+    "Plan.startingCreditChoices",
     "Plan.includedExtensions",
     "Plan.active",
     "Plan.position",
@@ -186,6 +192,26 @@ fn matrix() -> Vec<Row> {
         row(
             "Account.recentCalls",
             r#"{ account(id: "{account}") { recentCalls { to } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.standingHistory",
+            r#"{ account(id: "{account}") { standingHistory { cause } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.replenishments",
+            r#"{ account(id: "{account}") { replenishments { state } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.recurringCharges",
+            r#"{ account(id: "{account}") { recurringCharges { description } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.statement",
+            r#"{ account(id: "{account}") { statement { month } } }"#,
             SIGNED_IN,
         ),
         row(
@@ -336,6 +362,26 @@ fn matrix() -> Vec<Row> {
         row(
             "Mutation.payWithTestCard",
             r#"mutation { payWithTestCard(orderId: "{order}", cardNumber: "4000000000000002") { outcome } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.addFunds",
+            r#"mutation { addFunds(amount: "25") { paymentUrl } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.setAutoReplenish",
+            r#"mutation { setAutoReplenish(input: { enabled: false, threshold: "5", amount: "25", monthlyCap: "100" }) { id } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.saveTestCard",
+            r#"mutation { saveTestCard(cardNumber: "4242424242424242") { id } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.removeSavedCard",
+            "mutation { removeSavedCard { id } }",
             CUSTOMERS,
         ),
         row(

@@ -308,7 +308,11 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
         .for_element(Locator::Css("[data-testid=cart-total]"))
         .await
         .expect("the total");
-    assert_eq!(total.text().await.expect("text"), "$178.00");
+    // The setup fee and first month ($178) with the suggested $25 of call
+    // credit; another choice changes what is due.
+    assert_eq!(total.text().await.expect("text"), "$203.00");
+    click(Locator::Id("starting_credit_10")).await;
+    assert_eq!(total.text().await.expect("text"), "$188.00");
     screenshot(&browser, "cart").await;
     for (field, value) in [
         ("username", "visitor"),
@@ -413,8 +417,8 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
         .expect("balance");
     assert_eq!(
         balance.text().await.expect("text"),
-        "$0.00",
-        "paid $178, charged $178"
+        "$10.00",
+        "paid $188, charged $178: the call credit stays"
     );
     screenshot(&browser, "client-home-with-pbx").await;
     browser.close().await.expect("close");
@@ -680,5 +684,116 @@ async fn an_admin_imports_a_100k_rate_file_with_its_progress_shown() {
         .await
         .expect("rates");
     assert_eq!(table.current(chrono::Utc::now()).len(), 100_000);
+    browser.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_adds_funds_and_turns_on_auto_replenish() {
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("topper", 1_000_000).await;
+    let browser = browser().await;
+    sign_in(&browser, &app, &username, &password).await;
+    let click = |locator: Locator<'static>| {
+        let browser = browser.clone();
+        async move {
+            browser
+                .find(locator)
+                .await
+                .unwrap_or_else(|e| panic!("finding {locator:?}: {e}"))
+                .click()
+                .await
+                .unwrap_or_else(|e| panic!("clicking {locator:?}: {e}"));
+        }
+    };
+    let type_into = |id: &'static str, text: &'static str| {
+        let browser = browser.clone();
+        async move {
+            let field = browser.find(Locator::Id(id)).await.expect(id);
+            field.clear().await.expect("clear");
+            field.send_keys(text).await.expect("type");
+        }
+    };
+    click(Locator::LinkText("Funds")).await;
+    // A bad amount is refused with a message, and nothing is charged.
+    type_into("amount", "0").await;
+    click(Locator::Css("form[action='/portal/funds'] button")).await;
+    let error = browser
+        .wait()
+        .for_element(Locator::Css(".alert.error"))
+        .await
+        .expect("an error");
+    assert!(error
+        .text()
+        .await
+        .expect("text")
+        .contains("between $10.00 and $1,000.00"));
+
+    type_into("amount", "40").await;
+    click(Locator::Css("form[action='/portal/funds'] button")).await;
+    browser
+        .wait()
+        .for_element(Locator::Id("card_number"))
+        .await
+        .expect("the test gateway's card form");
+    type_into("card_number", "4242 4242 4242 4242").await;
+    click(Locator::Css("form.stack button[type=submit]")).await;
+    wait_until(&browser, |url| url.path().starts_with("/orders/")).await;
+    let heading = browser.find(Locator::Css("h1")).await.expect("a heading");
+    assert_eq!(heading.text().await.expect("text"), "Funds added");
+    click(Locator::LinkText("Back to Funds")).await;
+    let balance = browser
+        .wait()
+        .for_element(Locator::Css("[data-testid=balance]"))
+        .await
+        .expect("the balance");
+    assert_eq!(balance.text().await.expect("text"), "$41.00");
+    let card = browser
+        .find(Locator::Css("[data-testid=saved-card]"))
+        .await
+        .expect("the card");
+    assert_eq!(card.text().await.expect("text"), "VISA ending 4242");
+
+    click(Locator::Id("enabled")).await;
+    type_into("threshold", "15").await;
+    type_into("replenish_amount", "30").await;
+    type_into("monthly_cap", "90").await;
+    click(Locator::Css(
+        "form[action='/portal/funds/auto-replenish'] button",
+    ))
+    .await;
+    let saved = browser
+        .wait()
+        .for_element(Locator::Css(".alert.info"))
+        .await
+        .expect("saved");
+    assert!(saved
+        .text()
+        .await
+        .expect("text")
+        .contains("settings are saved"));
+    assert!(browser
+        .find(Locator::Id("enabled"))
+        .await
+        .expect("box")
+        .is_selected()
+        .await
+        .expect("state"));
+    let threshold = browser
+        .find(Locator::Id("threshold"))
+        .await
+        .expect("field")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(threshold.as_deref(), Some("15.00"));
+    let past = browser
+        .find(Locator::Css("#top-ups tbody"))
+        .await
+        .expect("past top-ups")
+        .text()
+        .await
+        .expect("text");
+    assert!(past.contains("$40.00") && past.contains("paid"), "{past}");
+    screenshot(&browser, "funds").await;
     browser.close().await.expect("close");
 }

@@ -412,25 +412,10 @@ async fn pushed_cdrs_need_the_pbxs_own_token_and_bad_records_are_kept_aside() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cdrs_are_pulled_from_asterisks_table_in_mariadb_incrementally() {
     use mysql_async::prelude::Queryable;
-    let server = crate::mariadb::mariadb();
     let app = TestApp::spawn().await;
     let (admin, _, pbx, _) = pbx_with_rates(&app).await;
-    let database = format!("asteriskcdrdb_{pbx}_{}", std::process::id());
-    let mut mysql = mysql_async::Conn::from_url(format!("mysql://root@127.0.0.1:{}/", server.port))
-        .await
-        .expect("connecting to MariaDB");
-    mysql
-        .query_drop(format!("CREATE DATABASE {database}"))
-        .await
-        .expect("a database");
-    mysql
-        .query_drop(format!("USE {database}"))
-        .await
-        .expect("use it");
-    mysql
-        .query_drop(crate::mariadb::CDR_TABLE)
-        .await
-        .expect("the cdr table");
+    let mut table = crate::pulling::CdrTable::new(pbx, "incremental").await;
+    let mysql = &mut table.mysql;
     let insert = "INSERT INTO cdr (calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp, duration, billsec, disposition, uniqueid, did, cnum, outbound_cnum, linkedid, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, 'Dial', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     type Row = (
         &'static str,
@@ -531,7 +516,7 @@ async fn cdrs_are_pulled_from_asterisks_table_in_mariadb_incrementally() {
     for row in &first {
         mysql.exec_drop(insert, params(row)).await.expect("a row");
     }
-    let url = format!("mysql://root@127.0.0.1:{}/{database}", server.port);
+    let url = table.url.clone();
     let set = app
         .graphql(&admin, "mutation($p: ID!, $u: String!) { setCdrSource(pbxId: $p, url: $u, timeZone: \"UTC\") }", json!({ "p": pbx.to_string(), "u": url }))
         .await;
@@ -650,10 +635,7 @@ async fn cdrs_are_pulled_from_asterisks_table_in_mariadb_incrementally() {
         .await
         .expect("count");
     assert_eq!(usages, 2, "one usage posting per pull");
-    mysql
-        .query_drop(format!("DROP DATABASE {database}"))
-        .await
-        .expect("cleaned up");
+    table.drop().await;
 }
 
 /// A second PBX of the same account on the same plan.

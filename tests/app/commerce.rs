@@ -832,3 +832,94 @@ async fn a_resubmitted_checkout_signs_in_nobody_who_lacks_the_password() {
     let late = post_checkout(&app, &stranger, &page, &token, &good_form("shared")).await;
     assert_eq!(late.status(), 422);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signup_buys_starting_call_credit_only_among_the_amounts_offered() {
+    let app =
+        TestApp::spawn_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().expect("address")])
+            .await;
+    seed_plan(&app).await;
+    let offered: serde_json::Value = reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .json(&serde_json::json!({ "query": "{ plan(slug: \"office\") { startingCreditChoices { amount { micros } dueToday { formatted } suggested } } }" }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("JSON");
+    let choices = offered["data"]["plan"]["startingCreditChoices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{offered}"))
+        .iter()
+        .map(|c| {
+            (
+                c["amount"]["micros"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                c["dueToday"]["formatted"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                c["suggested"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect::<Vec<_>>();
+    let expected = [
+        ("0", "$178.00", false),
+        ("10000000", "$188.00", false),
+        ("25000000", "$203.00", true),
+        ("50000000", "$228.00", false),
+    ]
+    .map(|(m, d, s)| (m.to_owned(), d.to_owned(), s));
+    assert_eq!(choices, expected);
+
+    for (n, refused) in ["30", "-10", "ten", "25.5", "1e9", "99999999999999999999"]
+        .iter()
+        .enumerate()
+    {
+        let mut input = sign_up_input(
+            &format!("credit{n}"),
+            &format!("credit-token-{n:012}"),
+            "a-good-password",
+        );
+        input["startingCredit"] = serde_json::json!(refused);
+        let answer = sign_up_from(&app, &format!("203.0.113.{}", 40 + n), SIGN_UP, input).await;
+        let fields = answer["errors"][0]["extensions"]["fields"].to_string();
+        assert!(
+            fields.contains("starting_credit") && fields.contains("one of the amounts offered"),
+            "{refused}: {answer}"
+        );
+    }
+    assert_eq!(
+        counts(&app).await,
+        (0, 0, 0),
+        "nothing made for a refused amount"
+    );
+
+    let mut input = sign_up_input("credited", "credit-token-accepted", "a-good-password");
+    input["startingCredit"] = serde_json::json!("25");
+    let answer = sign_up_from(&app, "203.0.113.60", SIGN_UP, input).await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let mut conn = app.conn().await;
+    let total: i64 = orders::table
+        .select(orders::total)
+        .first(&mut conn)
+        .await
+        .expect("the order");
+    assert_eq!(total, 203_000_000, "the plan's $178 and $25 of call credit");
+    let lines: Vec<(String, i64)> = switchboard_core::schema::order_lines::table
+        .select((
+            switchboard_core::schema::order_lines::kind,
+            switchboard_core::schema::order_lines::amount,
+        ))
+        .order(switchboard_core::schema::order_lines::id)
+        .load(&mut conn)
+        .await
+        .expect("lines");
+    assert!(
+        lines.contains(&("call_credit".to_owned(), 25_000_000)),
+        "{lines:?}"
+    );
+}

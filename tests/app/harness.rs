@@ -155,6 +155,8 @@ impl TestApp {
         let controller_url = settings.controller.base_url.clone().unwrap_or_default();
         let state = AppState::new(pool.clone(), key.clone(), settings.clone())
             .expect("the application state");
+        let gateway =
+            switchboard_payments::Gateway::from_settings(&settings).expect("the payment gateway");
         let jobs = JobContext {
             key,
             controller: Controller::new(&settings.controller, &controller_url)
@@ -164,6 +166,8 @@ impl TestApp {
             database_url: db_url.clone(),
             pg_bin_dir: switchboard_core::cluster::find_server_binaries()
                 .expect("PostgreSQL's programs"),
+            gateway,
+            clock: switchboard_core::clock::Clock::system(),
         };
         let serving = state.clone();
         tokio::spawn(async move {

@@ -4,6 +4,7 @@
 
 mod accessibility;
 mod authorization;
+mod balance;
 mod billing;
 mod browser;
 mod calls;

@@ -12,9 +12,9 @@ use crate::calls::{another_pbx, balance_of, pbx_with_rates};
 use crate::harness::TestApp;
 
 /// One PBX's CDR table in the test run's MariaDB.
-struct CdrTable {
-    mysql: mysql_async::Conn,
-    url: String,
+pub(crate) struct CdrTable {
+    pub(crate) mysql: mysql_async::Conn,
+    pub(crate) url: String,
     database: String,
 }
 
@@ -49,7 +49,7 @@ fn answered<'a>(calldate: &'a str, uniqueid: &'a str, duration: i32) -> Row<'a> 
 }
 
 impl CdrTable {
-    async fn new(pbx: i64, name: &str) -> CdrTable {
+    pub(crate) async fn new(pbx: i64, name: &str) -> CdrTable {
         let server = crate::mariadb::mariadb();
         let database = format!("cdr_{name}_{pbx}_{}", std::process::id());
         let mut mysql =
@@ -109,7 +109,7 @@ impl CdrTable {
         assert_eq!(set["data"]["setCdrSource"], true, "{set}");
     }
 
-    async fn drop(mut self) {
+    pub(crate) async fn drop(mut self) {
         self.mysql
             .query_drop(format!("DROP DATABASE {}", self.database))
             .await

@@ -186,19 +186,7 @@ async fn an_admin_previews_then_confirms_a_price_list_on_the_rates_page() {
     let http = admin(&app).await;
     let plan = calling_plan(&app, &http).await;
     let page = format!("/admin/calling-plans/{plan}");
-    let post = |fields: Vec<(&'static str, String)>| {
-        let (http, app, page) = (http.clone(), &app, page.clone());
-        async move {
-            let token = app.csrf_token(&http, &page).await;
-            let mut form = fields;
-            form.push(("csrf", token));
-            http.post(app.url(&format!("{page}/import")))
-                .form(&form)
-                .send()
-                .await
-                .expect("POST")
-        }
-    };
+    let post = |fields: Vec<(&'static str, String)>| post_import(&app, &http, &page, fields);
     let bad = post(vec![
         ("csv", "prefix,per_minute\n44,abc\n".into()),
         ("replace", "yes".into()),
@@ -279,6 +267,22 @@ async fn an_admin_previews_then_confirms_a_price_list_on_the_rates_page() {
     );
 }
 
+/// Posts the rates page's import form (a preview, or a confirmation).
+async fn post_import(
+    app: &TestApp,
+    http: &reqwest::Client,
+    page: &str,
+    mut fields: Vec<(&'static str, String)>,
+) -> reqwest::Response {
+    let token = app.csrf_token(http, page).await;
+    fields.push(("csrf", token));
+    http.post(app.url(&format!("{page}/import")))
+        .form(&fields)
+        .send()
+        .await
+        .expect("POST")
+}
+
 /// The value of a hidden form field on a page.
 fn hidden_field(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -312,19 +316,7 @@ async fn an_import_changed_after_its_preview_is_previewed_again_and_removal_is_n
         form.contains("id=\"replace\"") && !form.contains("name=\"replace\" value=\"yes\" checked"),
         "removing the prefixes a file does not name is never ticked by default"
     );
-    let post = |fields: Vec<(&'static str, String)>| {
-        let (http, app, page) = (http.clone(), &app, page.clone());
-        async move {
-            let token = app.csrf_token(&http, &page).await;
-            let mut form = fields;
-            form.push(("csrf", token));
-            http.post(app.url(&format!("{page}/import")))
-                .form(&form)
-                .send()
-                .await
-                .expect("POST")
-        }
-    };
+    let post = |fields: Vec<(&'static str, String)>| post_import(&app, &http, &page, fields);
     let csv = "prefix,per_minute\n1,0.011\n".to_owned();
     let preview = post(vec![("csv", csv.clone())])
         .await

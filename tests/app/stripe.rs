@@ -660,3 +660,198 @@ async fn a_refund_or_dispute_before_its_payment_is_recorded_is_asked_for_again_a
     assert_eq!(transactions_of_kind(&app, "refund").await, 1);
     assert_eq!(transactions_of_kind(&app, "dispute").await, 1);
 }
+
+/// An account below its threshold with automatic top-ups on and `method`
+/// saved at Stripe; returns it and the job context on a clock of its own.
+async fn low_account_with_card(
+    app: &TestApp,
+    name: &str,
+    method: &str,
+) -> (switchboard_core::AccountId, switchboard_jobs::JobContext) {
+    let account = app
+        .account(name, switchboard_core::AccountKind::Retail, None, 1_000_000)
+        .await;
+    diesel::update(accounts::table.find(account.0))
+        .set((
+            accounts::auto_replenish.eq(true),
+            accounts::replenish_amount.eq(25_000_000i64),
+            accounts::stripe_customer_id.eq("cus_test_1"),
+            accounts::stripe_payment_method_id.eq(method),
+            accounts::card_last4.eq("4242"),
+        ))
+        .execute(&mut app.conn().await)
+        .await
+        .expect("a card on file");
+    let ctx = crate::balance::on_clock(app, crate::balance::at("2027-06-10T08:00:00Z"));
+    (account, ctx)
+}
+
+async fn review_and_run(app: &TestApp, ctx: &switchboard_jobs::JobContext) {
+    switchboard_jobs::enqueue(
+        &mut app.conn().await,
+        switchboard_jobs::Job::ReviewStanding,
+        "",
+        Some("review_standing"),
+    )
+    .await
+    .expect("queued");
+    crate::balance::run_jobs_with(app, ctx, 5).await;
+}
+
+async fn balance_of(app: &TestApp, account: switchboard_core::AccountId) -> i64 {
+    switchboard_core::money::ledger::balance(&mut app.conn().await, account)
+        .await
+        .expect("balance")
+        .micros()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_automatic_top_up_charges_the_saved_card_off_session_once_whatever_is_replayed() {
+    let (app, fake) = stripe_app().await;
+    let (account, ctx) = low_account_with_card(&app, "Topped", "pm_card_visa").await;
+    // The first answer is lost on its way back: the job cannot tell whether
+    // the card was charged.
+    fake.lose_next_answers(1);
+    switchboard_jobs::enqueue(
+        &mut app.conn().await,
+        switchboard_jobs::Job::ReviewStanding,
+        "",
+        Some("review_standing"),
+    )
+    .await
+    .expect("queued");
+    let pass = switchboard_jobs::run_due(&app.pool, &ctx)
+        .await
+        .expect("a pass");
+    assert!(pass.failed >= 1, "{pass:?}");
+    assert_eq!(balance_of(&app, account).await, 1_000_000);
+    let intents = fake.intents();
+    assert_eq!(intents.len(), 1);
+    let (intent, form) = &intents[0];
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(field("off_session"), Some("true"));
+    assert_eq!(field("confirm"), Some("true"));
+    assert_eq!(field("amount"), Some("2500"));
+    assert_eq!(field("payment_method"), Some("pm_card_visa"));
+    assert_eq!(field("customer"), Some("cus_test_1"));
+
+    // Its webhook arrives first, twenty times: one credit.
+    let event = fake.intent_event("evt_pi_ok", "payment_intent.succeeded", intent);
+    for _ in 0..20 {
+        assert_eq!(deliver(&app.base_url, &event, signed(&event)).await, 200);
+    }
+    let again = fake.intent_event("evt_pi_ok_2", "payment_intent.succeeded", intent);
+    assert_eq!(deliver(&app.base_url, &again, signed(&again)).await, 200);
+    assert_eq!(balance_of(&app, account).await, 26_000_000);
+
+    // Then the job's retry finds the attempt settled and charges nothing;
+    // a second runner finds nothing to do either.
+    crate::balance::run_jobs_with(&app, &ctx, 5).await;
+    review_and_run(&app, &ctx).await;
+    let keys: Vec<Option<String>> = fake
+        .posts()
+        .into_iter()
+        .filter(|p| p.path == "/v1/payment_intents")
+        .map(|p| p.idempotency_key)
+        .collect();
+    assert_eq!(keys, vec![Some(format!("replenish:{}:1:1", account.0))]);
+    assert_eq!(fake.intents().len(), 1, "one charge");
+    assert_eq!(balance_of(&app, account).await, 26_000_000);
+    let credits: i64 = journal_transactions::table
+        .filter(journal_transactions::idempotency_key.eq(format!("payment:stripe:{intent}")))
+        .count()
+        .get_result(&mut app.conn().await)
+        .await
+        .expect("count");
+    assert_eq!(credits, 1);
+    assert_eq!(
+        crate::balance::emails_to(
+            &app,
+            "topped@example.com",
+            "Receipt: $25.00 added to your balance"
+        )
+        .await,
+        1
+    );
+
+    // The other order: the answer credits, its webhook (twenty times) does not.
+    let (other, _) = low_account_with_card(&app, "Answered", "pm_card_visa").await;
+    review_and_run(&app, &ctx).await;
+    assert_eq!(balance_of(&app, other).await, 26_000_000);
+    let (intent, _) = fake.intents()[1].clone();
+    let event = fake.intent_event("evt_pi_answered", "payment_intent.succeeded", &intent);
+    for _ in 0..20 {
+        assert_eq!(deliver(&app.base_url, &event, signed(&event)).await, 200);
+    }
+    assert_eq!(balance_of(&app, other).await, 26_000_000);
+    assert_eq!(fake.intents().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_or_unauthenticated_top_up_tells_the_client_and_waits_a_day() {
+    let (app, fake) = stripe_app().await;
+    let (declined, ctx) = low_account_with_card(&app, "Declined", "pm_card_chargeDeclined").await;
+    let (unauthenticated, _) =
+        low_account_with_card(&app, "Unsure", "pm_card_authenticationRequired").await;
+    review_and_run(&app, &ctx).await;
+    assert_eq!(fake.intents().len(), 2);
+    assert_eq!(balance_of(&app, declined).await, 1_000_000);
+    assert_eq!(balance_of(&app, unauthenticated).await, 1_000_000);
+    assert_eq!(
+        crate::balance::emails_to(
+            &app,
+            "declined@example.com",
+            "Your automatic top-up was declined"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        crate::balance::emails_to(
+            &app,
+            "unsure@example.com",
+            "Your bank asks you to confirm a top-up"
+        )
+        .await,
+        1
+    );
+    let link: String = switchboard_core::schema::emails::table
+        .filter(switchboard_core::schema::emails::to_address.eq("unsure@example.com"))
+        .filter(
+            switchboard_core::schema::emails::subject.eq("Your bank asks you to confirm a top-up"),
+        )
+        .select(switchboard_core::schema::emails::text_body)
+        .first(&mut app.conn().await)
+        .await
+        .expect("the email");
+    assert!(link.contains("/portal/funds?amount=25.000000"), "{link}");
+    // A failed payment's webhook changes nothing more.
+    let (intent, _) = fake.intents()[0].clone();
+    let failed = fake.intent_event("evt_pi_failed", "payment_intent.payment_failed", &intent);
+    assert_eq!(deliver(&app.base_url, &failed, signed(&failed)).await, 200);
+
+    // Within the day, no second attempt however often the job runs.
+    ctx.clock.advance(chrono::Duration::hours(23));
+    review_and_run(&app, &ctx).await;
+    assert_eq!(fake.intents().len(), 2);
+    // A day on, one more attempt each, with a key of its own.
+    ctx.clock.advance(chrono::Duration::hours(1));
+    review_and_run(&app, &ctx).await;
+    review_and_run(&app, &ctx).await;
+    assert_eq!(fake.intents().len(), 4);
+    let keys: Vec<String> = fake
+        .posts()
+        .into_iter()
+        .filter(|p| p.path == "/v1/payment_intents")
+        .filter_map(|p| p.idempotency_key)
+        .collect();
+    assert!(
+        keys.contains(&format!("replenish:{}:1:2", declined.0)),
+        "{keys:?}"
+    );
+    assert_eq!(balance_of(&app, declined).await, 1_000_000);
+}

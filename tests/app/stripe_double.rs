@@ -77,6 +77,8 @@ struct Saved {
 #[derive(Default)]
 struct State {
     sessions: Vec<StoredSession>,
+    /// Off-session PaymentIntents: id and the form that made it.
+    intents: Vec<(String, Vec<(String, String)>)>,
     posts: Vec<Post>,
     saved: HashMap<String, Saved>,
     fail_next: u32,
@@ -103,6 +105,8 @@ impl FakeStripe {
             .at("/v1/checkout/sessions/:id", get(retrieve_session))
             .at("/v1/checkout/sessions/:id/expire", post(expire_session))
             .at("/v1/payment_intents/:id", get(payment_intent))
+            .at("/v1/payment_intents", post(create_payment_intent))
+            .at("/v1/payment_methods/:id", get(payment_method))
             .data(fake.clone());
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(routes));
         fake
@@ -139,6 +143,38 @@ impl FakeStripe {
             .filter(|s| s.status == "open")
             .map(|s| s.id.clone())
             .collect()
+    }
+
+    /// The forms of every off-session PaymentIntent made.
+    pub fn intents(&self) -> Vec<(String, Vec<(String, String)>)> {
+        self.state().intents.clone()
+    }
+
+    /// A `payment_intent.*` event about an off-session PaymentIntent.
+    pub fn intent_event(&self, event_id: &str, kind: &str, intent: &str) -> String {
+        let form = self
+            .state()
+            .intents
+            .iter()
+            .find(|(id, _)| id == intent)
+            .map(|(_, form)| form.clone())
+            .unwrap_or_else(|| panic!("no intent {intent}"));
+        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        event_json(
+            event_id,
+            kind,
+            serde_json::json!({
+                "id": intent,
+                "object": "payment_intent",
+                "amount": field("amount").and_then(|a| a.parse::<i64>().ok()),
+                "currency": field("currency"),
+                "status": if kind == "payment_intent.succeeded" { "succeeded" } else { "requires_payment_method" },
+                "metadata": {
+                    "replenishment": field("metadata[replenishment]"),
+                    "account": field("metadata[account]"),
+                },
+            }),
+        )
     }
 
     /// Every POST received, in order.
@@ -375,6 +411,88 @@ fn expire_session(
         session.status = "expired".into();
         (StatusCode::OK, session.json())
     })
+}
+
+/// Creates and confirms a PaymentIntent off-session, answering as Stripe's
+/// test payment methods do: `pm_card_visa` succeeds,
+/// `pm_card_chargeDeclined` is declined, `pm_card_authenticationRequired`
+/// needs its holder to authenticate.
+#[handler]
+async fn create_payment_intent(
+    req: &Request,
+    Data(fake): Data<&FakeStripe>,
+    body: String,
+) -> Response {
+    if !authorised(req) {
+        return unauthorised();
+    }
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    for required in ["amount", "currency", "payment_method"] {
+        if field(required).is_none() {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("Missing required param: {required}."),
+            );
+        }
+    }
+    if field("off_session").as_deref() != Some("true")
+        || field("confirm").as_deref() != Some("true")
+    {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "This test stand-in only confirms off-session PaymentIntents.",
+        );
+    }
+    fake.idempotent(req, &body, |state| {
+        let id = format!("pi_off_{}", state.intents.len() + 1);
+        state.intents.push((id.clone(), form.clone()));
+        let method = field("payment_method").unwrap_or_default();
+        let declined = |code: &str| {
+            (
+                StatusCode::PAYMENT_REQUIRED,
+                serde_json::json!({ "error": {
+                    "type": "card_error",
+                    "code": code,
+                    "decline_code": (code == "card_declined").then_some("generic_decline"),
+                    "message": "Your card was declined.",
+                    "payment_intent": { "id": id, "object": "payment_intent", "status": "requires_payment_method" },
+                }}),
+            )
+        };
+        match method.as_str() {
+            "pm_card_chargeDeclined" => declined("card_declined"),
+            "pm_card_authenticationRequired" => declined("authentication_required"),
+            _ => (
+                StatusCode::OK,
+                serde_json::json!({
+                    "id": id,
+                    "object": "payment_intent",
+                    "status": "succeeded",
+                    "amount": field("amount").and_then(|a| a.parse::<i64>().ok()),
+                    "currency": field("currency"),
+                    "payment_method": method,
+                }),
+            ),
+        }
+    })
+}
+
+/// A saved card's description.
+#[handler]
+fn payment_method(req: &Request, Path(id): Path<String>) -> Response {
+    if !authorised(req) {
+        return unauthorised();
+    }
+    Json(serde_json::json!({
+        "id": id,
+        "object": "payment_method",
+        "type": "card",
+        "card": { "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034 },
+    }))
+    .into_response()
 }
 
 /// A payment intent: the one a completed session made carries the session's

@@ -49,6 +49,14 @@ pub fn calling_status_script() -> Response {
     file("text/javascript; charset=utf-8", 3600, CALLING_STATUS)
 }
 
+const CART: &str = include_str!("../assets/cart.js");
+
+/// `GET /static/cart.js`: the cart's summary follows the credit chosen.
+#[handler]
+pub fn cart_script() -> Response {
+    file("text/javascript; charset=utf-8", 3600, CART)
+}
+
 const FAVICON: &[u8] = include_bytes!("../assets/favicon.ico");
 
 /// `GET /favicon.ico`: the site's icon, which browsers ask for on every page.

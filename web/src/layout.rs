@@ -16,6 +16,8 @@ pub enum Nav {
     SignIn,
     ClientHome,
     ClientReports,
+    ClientFunds,
+    ClientStatements,
     StaffAccounts,
     StaffOutbox,
     StaffPlans,
@@ -207,6 +209,8 @@ fn nav_links(role: Option<Role>) -> Vec<Link> {
         Some(Role::Client | Role::Reseller) => vec![
             Link::page(Nav::ClientHome, "/portal", "Home"),
             Link::page(Nav::ClientReports, "/portal/reports", "Reports"),
+            Link::page(Nav::ClientFunds, "/portal/funds", "Funds"),
+            Link::page(Nav::ClientStatements, "/portal/statements", "Statements"),
             YOU,
             Link::page(Nav::Api, "/graphql", "API"),
         ],

@@ -26,6 +26,7 @@ pub async fn stripe(req: &Request, Data(state): Data<&AppState>, body: Body) -> 
         pool: &state.pool,
         key: &state.key,
         staff_address: &state.settings.email.staff_address,
+        base_url: state.settings.base_url(),
         stripe,
     };
     match webhook

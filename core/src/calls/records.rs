@@ -917,79 +917,13 @@ async fn post_usage(
     Ok(posted.id().0)
 }
 
-/// One call as the client home lists it.
-#[derive(Clone, Debug, Queryable)]
-pub struct CallLine {
-    pub pbx_id: i64,
-    pub start: DateTime<Utc>,
-    pub src: String,
-    pub dst: String,
-    pub direction: String,
-    pub extension: Option<String>,
-    pub status: String,
-    pub duration: i32,
-    pub billsec: i32,
-    pub cost: i64,
-    pub rated: bool,
-    pub unrated: bool,
-}
-
-impl CallLine {
-    /// `unrated` when some leg matched no rate, `rated` when one was priced,
-    /// `free` otherwise.
-    pub fn rating(&self) -> &'static str {
-        if self.unrated {
-            "unrated"
-        } else if self.rated {
-            "rated"
-        } else {
-            "free"
-        }
-    }
-}
-
 /// An account's last `limit` calls, newest first.
 pub async fn recent_calls(
     conn: &mut AsyncPgConnection,
     account: AccountId,
     limit: usize,
-) -> QueryResult<Vec<CallLine>> {
-    calls::table
-        .filter(calls::account_id.eq(account.0))
-        .order(calls::start.desc())
-        .limit(limit as i64)
-        .select((
-            calls::pbx_id,
-            calls::start,
-            calls::src,
-            calls::dst,
-            calls::direction,
-            calls::extension,
-            calls::status,
-            calls::duration,
-            calls::billsec,
-            calls::cost,
-            calls::rated,
-            calls::unrated,
-        ))
-        .load(conn)
-        .await
-}
-
-/// A call as reports and their CSV list it.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
-pub struct ReportCall {
-    pub pbx_id: i64,
-    pub start: DateTime<Utc>,
-    pub src: String,
-    pub dst: String,
-    pub direction: String,
-    pub extension: Option<String>,
-    pub status: String,
-    pub billsec: i32,
-    pub billed_seconds: i32,
-    pub cost: i64,
-    pub unrated: bool,
+) -> QueryResult<Vec<BilledCall>> {
+    calls_page(conn, account, None, None, None, limit as i64).await
 }
 
 /// An account's calls that started in `[from, to)`, oldest first.
@@ -998,30 +932,19 @@ pub async fn calls_between(
     account: AccountId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> QueryResult<Vec<ReportCall>> {
+) -> QueryResult<Vec<BilledCall>> {
     calls::table
         .filter(calls::account_id.eq(account.0))
         .filter(calls::start.ge(from))
         .filter(calls::start.lt(to))
         .order((calls::start, calls::pbx_id, calls::call_key))
-        .select((
-            calls::pbx_id,
-            calls::start,
-            calls::src,
-            calls::dst,
-            calls::direction,
-            calls::extension,
-            calls::status,
-            calls::billsec,
-            calls::billed_seconds,
-            calls::cost,
-            calls::unrated,
-        ))
+        .select(BILLED_CALL)
         .load(conn)
         .await
 }
 
-/// A call with everything billing knows of it, for the API's list of calls.
+/// A call with everything billing knows of it, as the home, the reports'
+/// CSV and the API list it.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable)]
 pub struct BilledCall {
     pub pbx_id: i64,
@@ -1039,6 +962,58 @@ pub struct BilledCall {
     pub legs: i32,
     pub rated: bool,
     pub unrated: bool,
+}
+
+/// The columns of a [`BilledCall`], in its order.
+type BilledCallColumns = (
+    calls::pbx_id,
+    calls::call_key,
+    calls::start,
+    calls::src,
+    calls::dst,
+    calls::direction,
+    calls::extension,
+    calls::status,
+    calls::duration,
+    calls::billsec,
+    calls::billed_seconds,
+    calls::cost,
+    calls::legs,
+    calls::rated,
+    calls::unrated,
+);
+
+/// The columns of a [`BilledCall`], selected.
+const BILLED_CALL: BilledCallColumns = (
+    calls::pbx_id,
+    calls::call_key,
+    calls::start,
+    calls::src,
+    calls::dst,
+    calls::direction,
+    calls::extension,
+    calls::status,
+    calls::duration,
+    calls::billsec,
+    calls::billed_seconds,
+    calls::cost,
+    calls::legs,
+    calls::rated,
+    calls::unrated,
+);
+
+impl BilledCall {
+    /// `unrated` when some leg matched no rate, `rated` when one was priced,
+    /// `free` otherwise.
+    pub fn rating(&self) -> &'static str {
+        if self.unrated {
+            "unrated"
+        } else if self.rated {
+            "rated"
+        } else {
+            "free"
+        }
+    }
 }
 
 /// Where a page of calls ends: the last call's start, PBX and key.
@@ -1062,23 +1037,7 @@ pub async fn calls_page(
             calls::call_key.desc(),
         ))
         .limit(limit)
-        .select((
-            calls::pbx_id,
-            calls::call_key,
-            calls::start,
-            calls::src,
-            calls::dst,
-            calls::direction,
-            calls::extension,
-            calls::status,
-            calls::duration,
-            calls::billsec,
-            calls::billed_seconds,
-            calls::cost,
-            calls::legs,
-            calls::rated,
-            calls::unrated,
-        ))
+        .select(BILLED_CALL)
         .into_boxed();
     if let Some(from) = from {
         query = query.filter(calls::start.ge(from));

@@ -2,6 +2,7 @@
 //! they provision, and payments refunded or disputed afterwards.
 
 pub mod orders;
+pub mod pbx_commands;
 pub mod pbxes;
 pub mod plans;
 pub mod reversals;

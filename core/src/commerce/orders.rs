@@ -64,6 +64,32 @@ pub struct SignupForm {
     pub accept_terms: bool,
     /// The form's one-time token: the same token is the same signup.
     pub checkout_token: String,
+    /// Call credit bought with the signup, a decimal in the plan's currency
+    /// as typed (one of the amounts offered; empty or 0 for none).
+    pub starting_credit: String,
+}
+
+/// What a signup's card is charged: the plan's first payment in whole
+/// cents (what leaves the system is whole cents, money.rs) and the starting
+/// call credit; `None` when it does not fit.
+pub fn signup_total(plan: &Plan, credit: Money) -> Option<Money> {
+    Money::from_cents(plan.first_payment().to_cents()).checked_add(credit)
+}
+
+/// The starting call credit a signup asks for: one of `offered` (whole
+/// units of the plan's currency), read from what the form sent. Empty is
+/// none.
+pub fn starting_credit(typed: &str, offered: &[u32]) -> Result<Money, &'static str> {
+    const NOT_OFFERED: &str = "must be one of the amounts offered";
+    if typed.trim().is_empty() {
+        return Ok(Money::ZERO);
+    }
+    let amount = Money::parse_decimal(typed).map_err(|_| NOT_OFFERED)?;
+    offered
+        .iter()
+        .map(|units| Money(i64::from(*units) * crate::money::MICROS_PER_UNIT))
+        .find(|choice| *choice == amount)
+        .ok_or(NOT_OFFERED)
 }
 
 /// The result of a signup.
@@ -95,8 +121,9 @@ pub enum SignupError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Checks every field of the form at once, without I/O.
-pub fn validate_signup(form: &SignupForm) -> FieldErrors {
+/// Checks every field of the form at once, without I/O; `offered` is the
+/// starting call credit the cart offers.
+pub fn validate_signup(form: &SignupForm, offered: &[u32]) -> FieldErrors {
     let mut errors = FieldErrors::default();
     if form.plan.trim().is_empty() {
         errors.add("plan", "must be chosen");
@@ -138,6 +165,9 @@ pub fn validate_signup(form: &SignupForm) -> FieldErrors {
     if !form.accept_terms {
         errors.add("accept_terms", "must be accepted to sign up");
     }
+    if let Err(why) = starting_credit(&form.starting_credit, offered) {
+        errors.add("starting_credit", why);
+    }
     if form.checkout_token.trim().len() < 16 {
         errors.add(
             "checkout_token",
@@ -147,11 +177,13 @@ pub fn validate_signup(form: &SignupForm) -> FieldErrors {
     errors
 }
 
-/// Creates the account, its first user and an order awaiting payment, all
-/// or nothing. Submitting the same form again returns the first signup.
+/// Creates the account, its first user and an order awaiting payment (the
+/// setup fee, the first month and any starting call credit from `offered`),
+/// all or nothing. Submitting the same form again returns the first signup.
 pub async fn sign_up(
     conn: &mut AsyncPgConnection,
     form: &SignupForm,
+    offered: &[u32],
     gateway: &str,
 ) -> Result<Signup, SignupError> {
     // Refusals commit too: the notice to a taken address's owner is sent.
@@ -191,7 +223,7 @@ pub async fn sign_up(
                 });
             }
 
-            let mut errors = validate_signup(form);
+            let mut errors = validate_signup(form, offered);
             let plan = match plans::by_slug(conn, form.plan.trim()).await? {
                 Some(plan) if plan.active => Some(plan),
                 _ => {
@@ -229,7 +261,9 @@ pub async fn sign_up(
             let (Some(plan), true) = (plan, errors.is_empty()) else {
                 return Ok(Err(errors));
             };
-            create_signup(conn, form, &plan, gateway).await.map(Ok)
+            create_signup(conn, form, offered, &plan, gateway)
+                .await
+                .map(Ok)
         })
         .await?;
     signup.map_err(SignupError::Invalid)
@@ -257,6 +291,7 @@ async fn email_in_use(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<
 async fn create_signup(
     conn: &mut AsyncPgConnection,
     form: &SignupForm,
+    offered: &[u32],
     plan: &Plan,
     gateway: &str,
 ) -> Result<Signup, SignupError> {
@@ -302,6 +337,10 @@ async fn create_signup(
         CreateUserError::Database(e) => SignupError::Database(e),
     })?;
     let public_id = random_token()[..32].to_owned();
+    let credit = starting_credit(&form.starting_credit, offered)
+        .map_err(|why| invalid("starting_credit", why))?;
+    let total =
+        signup_total(plan, credit).ok_or_else(|| invalid("starting_credit", "is too large"))?;
     let order_id: i64 = diesel::insert_into(orders::table)
         .values((
             orders::public_id.eq(&public_id),
@@ -309,9 +348,7 @@ async fn create_signup(
             orders::kind.eq("signup"),
             orders::plan_id.eq(plan.id),
             orders::currency.eq(&plan.currency),
-            // What leaves the system is whole cents (money.rs); the order
-            // asks for exactly what the card will be charged.
-            orders::total.eq(Money::from_cents(plan.first_payment().to_cents()).micros()),
+            orders::total.eq(total.micros()),
             orders::gateway.eq(gateway),
             orders::checkout_token.eq(&form.checkout_token),
         ))
@@ -330,7 +367,17 @@ async fn create_signup(
             plan.monthly_fee,
         ),
     ];
-    for (kind, description, amount) in lines {
+    let credit_line = [(
+        "call_credit",
+        "Starting call credit".to_owned(),
+        credit.micros(),
+    )];
+    let credit_line = if credit.micros() > 0 {
+        &credit_line[..]
+    } else {
+        &[]
+    };
+    for (kind, description, amount) in lines.iter().chain(credit_line).cloned() {
         diesel::insert_into(order_lines::table)
             .values((
                 order_lines::order_id.eq(order_id),
@@ -544,6 +591,111 @@ pub struct PaymentReport {
     pub detail: String,
     pub stripe_customer: Option<String>,
     pub stripe_payment_method: Option<String>,
+    /// The card paid with, when the gateway kept it for later charges.
+    pub card: Option<CardOnFile>,
+}
+
+/// A card kept for off-session charges, as the panel shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardOnFile {
+    /// The gateway's id of it (`pm_…`; `test_pm_4242` on the test gateway).
+    pub payment_method: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: i32,
+    pub exp_year: i32,
+}
+
+/// Keeps a card for an account's automatic top-ups, replacing the one it had.
+pub async fn save_card(
+    conn: &mut AsyncPgConnection,
+    account: i64,
+    customer: Option<&str>,
+    card: &CardOnFile,
+) -> QueryResult<()> {
+    diesel::update(accounts_table::table.find(account))
+        .set((
+            accounts_table::stripe_customer_id.eq(customer),
+            accounts_table::stripe_payment_method_id.eq(&card.payment_method),
+            accounts_table::card_brand.eq(&card.brand),
+            accounts_table::card_last4.eq(&card.last4),
+            accounts_table::card_exp_month.eq(card.exp_month),
+            accounts_table::card_exp_year.eq(card.exp_year),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Forgets an account's saved card: no automatic top-up can charge it.
+pub async fn remove_card(conn: &mut AsyncPgConnection, account: i64) -> QueryResult<()> {
+    diesel::update(accounts_table::table.find(account))
+        .set((
+            accounts_table::stripe_payment_method_id.eq(None::<String>),
+            accounts_table::card_brand.eq(None::<String>),
+            accounts_table::card_last4.eq(None::<String>),
+            accounts_table::card_exp_month.eq(None::<i32>),
+            accounts_table::card_exp_year.eq(None::<i32>),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Why an amount to add was refused.
+pub fn check_top_up(amount: &str, min: u32, max: u32, currency: &str) -> Result<Money, String> {
+    let parsed = Money::parse_decimal(amount).map_err(|e| format!("The amount {e}."))?;
+    let (low, high) = (
+        Money(i64::from(min) * crate::money::MICROS_PER_UNIT),
+        Money(i64::from(max) * crate::money::MICROS_PER_UNIT),
+    );
+    if parsed.micros() % 10_000 != 0 {
+        return Err("The amount must be in whole cents.".into());
+    }
+    if parsed < low || parsed > high {
+        return Err(format!(
+            "The amount must be between {} and {}.",
+            low.format(currency),
+            high.format(currency)
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Creates an order that adds `amount` to an account's balance, awaiting
+/// payment through `gateway`.
+pub async fn create_top_up(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    amount: Money,
+    currency: &str,
+    gateway: &str,
+) -> QueryResult<Order> {
+    conn.transaction(async |conn| {
+        let order: Order = diesel::insert_into(orders::table)
+            .values((
+                orders::public_id.eq(&random_token()[..32]),
+                orders::account_id.eq(account.0),
+                orders::kind.eq("top_up"),
+                orders::currency.eq(currency),
+                orders::total.eq(amount.micros()),
+                orders::gateway.eq(gateway),
+            ))
+            .returning(Order::as_select())
+            .get_result(conn)
+            .await?;
+        diesel::insert_into(order_lines::table)
+            .values((
+                order_lines::order_id.eq(order.id),
+                order_lines::kind.eq("call_credit"),
+                order_lines::description.eq("Call credit"),
+                order_lines::amount.eq(amount.micros()),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(order)
+    })
+    .await
 }
 
 /// What recording a payment did.
@@ -551,6 +703,8 @@ pub struct PaymentReport {
 pub enum PaymentResult {
     /// Money credited and charged, the PBX queued for provisioning.
     Paid { pbx_id: i64 },
+    /// Funds added to the balance.
+    FundsAdded,
     /// The order had been paid before; nothing changed.
     AlreadyPaid,
     /// Nothing was charged; the order still waits for payment.
@@ -634,6 +788,14 @@ pub async fn record_payment(
             }
             return Ok(PaymentResult::Mismatch);
         }
+        if let Some(card) = &report.card {
+            save_card(conn, order.account_id, report.stripe_customer.as_deref(), card).await?;
+        }
+        if order.kind == "top_up" {
+            // A suspended account is restored as soon as the money is in.
+            queue::review_standing(conn, order.account_id).await?;
+            return add_funds(conn, &order).await.map(|()| PaymentResult::FundsAdded);
+        }
         fulfil(conn, key, staff_address, &order, report).await.map(|pbx_id| PaymentResult::Paid { pbx_id })
     })
     .await
@@ -698,6 +860,54 @@ fn ledger_failure(error: ledger::LedgerError) -> PaymentError {
     }
 }
 
+/// Credits a paid top-up to the balance (its key derived from the order,
+/// so a second report of the payment credits nothing) and sends the receipt.
+async fn add_funds(conn: &mut AsyncPgConnection, order: &Order) -> Result<(), PaymentError> {
+    let account = AccountId(order.account_id);
+    let customer = ledger::customer_account(conn, account).await?;
+    let payments_book = ledger::book(conn, Book::Payments, &order.currency).await?;
+    let amount = Money(order.total);
+    ledger::post(
+        conn,
+        &NewTransaction {
+            idempotency_key: format!("order:{}:payment", order.id),
+            kind: "payment".into(),
+            memo: format!("Funds added (order {})", &order.public_id[..8]),
+            currency: order.currency.clone(),
+            posted_by: None,
+            entries: vec![(customer, amount), (payments_book, -amount)],
+        },
+    )
+    .await
+    .map_err(ledger_failure)?;
+    diesel::update(orders::table.find(order.id))
+        .set((
+            orders::state.eq("fulfilled"),
+            orders::paid_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    let email: String = accounts_table::table
+        .find(order.account_id)
+        .select(accounts_table::email)
+        .first(conn)
+        .await?;
+    if !email.is_empty() {
+        let receipt = outbox::client_notice(
+            &email,
+            &format!("Receipt: {} added to your balance", amount.format(&order.currency)),
+            &[format!(
+                "Thank you: we received your payment of {} and added it to your balance (order {}).",
+                amount.format(&order.currency),
+                &order.public_id[..8]
+            )],
+            None,
+        );
+        outbox::queue(conn, &receipt, Some(&format!("receipt:{}", order.id))).await?;
+    }
+    Ok(())
+}
+
 async fn fulfil(
     conn: &mut AsyncPgConnection,
     key: &SecretKey,
@@ -710,6 +920,16 @@ async fn fulfil(
     let payments_book = ledger::book(conn, Book::Payments, &order.currency).await?;
     let revenue = ledger::book(conn, Book::Revenue, &order.currency).await?;
     let total = Money(order.total);
+    // Starting call credit stays on the balance; the rest pays the plan.
+    let credit = crate::money::checked_sum(
+        lines(conn, order.id)
+            .await?
+            .iter()
+            .filter(|l| l.kind == "call_credit")
+            .map(|l| Money(l.amount)),
+    )
+    .unwrap_or(Money::ZERO);
+    let charged = total.checked_sub(credit).unwrap_or(total);
     let plan_id = order.plan_id.ok_or(diesel::result::Error::NotFound)?;
     let plan = plans::get(conn, plan_id)
         .await?
@@ -729,21 +949,24 @@ async fn fulfil(
             format!("Payment for order {}", &order.public_id[..8]),
             vec![(customer, total), (payments_book, -total)],
         );
+        ledger::post(conn, &payment).await.map_err(ledger_failure)?;
+    }
+    if charged.micros() > 0 {
         let charges = post(
             format!("order:{}:charges", order.id),
             "charge",
             format!("Setup and first month of {}", plan.name),
-            vec![(customer, -total), (revenue, total)],
+            vec![(customer, -charged), (revenue, charged)],
         );
-        for tx in [payment, charges] {
-            ledger::post(conn, &tx).await.map_err(ledger_failure)?;
-        }
+        ledger::post(conn, &charges).await.map_err(ledger_failure)?;
     }
     diesel::update(orders::table.find(order.id))
         .set((orders::state.eq("paid"), orders::paid_at.eq(Utc::now())))
         .execute(conn)
         .await?;
-    if report.stripe_customer.is_some() || report.stripe_payment_method.is_some() {
+    if report.card.is_none()
+        && (report.stripe_customer.is_some() || report.stripe_payment_method.is_some())
+    {
         diesel::update(accounts_table::table.find(order.account_id))
             .set((
                 accounts_table::stripe_customer_id.eq(&report.stripe_customer),
@@ -789,4 +1012,22 @@ async fn fulfil(
     )
     .await?;
     Ok(pbx_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starting_credit_is_one_of_the_amounts_offered_or_none() {
+        let offered = [0, 10, 25, 50];
+        assert_eq!(starting_credit("", &offered), Ok(Money::ZERO));
+        assert_eq!(starting_credit("0", &offered), Ok(Money::ZERO));
+        assert_eq!(starting_credit("25", &offered), Ok(Money(25_000_000)));
+        assert_eq!(starting_credit(" 25.00 ", &offered), Ok(Money(25_000_000)));
+        for refused in ["30", "-10", "25.01", "abc", "1e3", "99999999999999999999"] {
+            assert!(starting_credit(refused, &offered).is_err(), "{refused}");
+        }
+        assert!(starting_credit("10", &[0, 25]).is_err());
+    }
 }

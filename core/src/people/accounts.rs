@@ -33,6 +33,19 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// The calling plan its PBXs' calls are billed with, over their plans'.
     pub calling_plan_id: Option<i64>,
+    /// When the current standing began.
+    pub standing_since: DateTime<Utc>,
+    /// How often the balance fell below the threshold.
+    pub low_crossings: i32,
+    /// When staff were told the account is due for termination.
+    pub termination_notice_at: Option<DateTime<Utc>>,
+    pub auto_replenish: bool,
+    pub replenish_amount: i64,
+    pub replenish_monthly_cap: i64,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub card_exp_month: Option<i32>,
+    pub card_exp_year: Option<i32>,
 }
 
 impl Account {

@@ -1,0 +1,10 @@
+//! Standing: where an account stands, driven by its balance and time
+//! (`rules`, pure), and the review that applies the rules to an account,
+//! records each change with its time and cause, tells people, and queues
+//! the controller's commands (`review`).
+
+pub mod review;
+pub mod rules;
+
+pub use review::{accounts_to_review, history, review, Change, Policy};
+pub use rules::{Cause, Facts, Periods, Step};
