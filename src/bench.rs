@@ -187,6 +187,7 @@ pub async fn run(
                         role: Role::Client,
                         account_id: Some(account),
                         must_change_password: false,
+                        two_factor: false,
                     },
                     "127.0.0.1",
                 );

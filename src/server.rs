@@ -8,7 +8,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, post, Endpoint, EndpointExt, Route, Server};
 use switchboard_admin::catalogue;
 use switchboard_web::layout::message_page;
-use switchboard_web::{api, assets, auth, health, pipeline, webhooks, AppState};
+use switchboard_web::{api, assets, auth, health, pipeline, sso, two_factor, webhooks, AppState};
 
 /// Every route of Switchboard, inside the request pipeline.
 pub fn routes(state: AppState) -> impl Endpoint {
@@ -33,7 +33,21 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .at(
+            "/sign-in/code",
+            get(two_factor::code_page).post(two_factor::check_code),
+        )
+        .at("/sign-in/sso", get(sso::start))
+        .at("/sign-in/sso/callback", get(sso::callback))
         .at("/sign-out", post(auth::sign_out))
+        .at(
+            "/password/reset",
+            get(auth::reset_page).post(auth::reset_password),
+        )
+        .at(
+            "/account/two-factor",
+            get(two_factor::settings).post(two_factor::change),
+        )
         .at(
             "/account/password",
             get(auth::password_page).post(auth::change_password),
@@ -44,6 +58,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at(
             "/static/order-progress.js",
             get(assets::order_progress_script),
+        )
+        .at(
+            "/static/calling-status.js",
+            get(assets::calling_status_script),
         )
         .at("/graphql", get(api::graphiql).post(api::graphql))
         .at(
@@ -85,11 +103,35 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(switchboard_admin::accounts::show),
         )
         .at(
+            "/admin/accounts/:id/edit",
+            get(switchboard_admin::accounts::edit).post(switchboard_admin::accounts::update),
+        )
+        .at(
+            "/admin/accounts/:id/adjust",
+            post(switchboard_admin::accounts::adjust),
+        )
+        .at(
+            "/admin/accounts/:id/users/:user",
+            post(switchboard_admin::accounts::user_password),
+        )
+        .at("/admin/calling", get(switchboard_admin::calling::status))
+        .at(
+            "/admin/staff",
+            get(switchboard_admin::staff::list).post(switchboard_admin::staff::create),
+        )
+        .at("/admin/staff/:id", post(switchboard_admin::staff::change))
+        .at("/admin/audit", get(switchboard_admin::audit::log))
+        .at(
+            "/admin/calling-plans/:id/rates",
+            post(switchboard_admin::rates::set_rate),
+        )
+        .at(
             "/admin/plans",
             get(catalogue::plans_list).post(catalogue::save_plan),
         )
         .at("/admin/pbxes", get(catalogue::pbxes_list))
         .at("/admin/pbxes/:id", get(catalogue::pbx_page))
+        .at("/admin/pbxes/:id/reveal", post(catalogue::reveal))
         .at("/admin/calls", get(switchboard_admin::call_records::list))
         .at(
             "/admin/calls/price",

@@ -445,10 +445,55 @@ pub async fn pbx_page(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
+    show_pbx(state, &ctx, &id, None).await
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    password: String,
+}
+
+const REVEAL: &str = "mutation Reveal($pbx: ID!, $password: String!) { \
+                      revealPbxPassword(pbxId: $pbx, password: $password) }";
+
+/// `POST /admin/pbxes/:id/reveal`: shows the PBX's GUI password to staff
+/// who typed their own password again; the reveal (or its refusal) is in
+/// the audit log.
+#[handler]
+pub async fn reveal(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    poem::web::Path(id): poem::web::Path<String>,
+    Form(form): Form<RevealForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Revealed {
+        reveal_pbx_password: String,
+    }
+    let variables = serde_json::json!({ "pbx": id, "password": form.password });
+    let revealed = operations::run::<Revealed>(state, &ctx, REVEAL, variables)
+        .await
+        .map(|r| r.reveal_pbx_password)
+        .map_err(|e| e.message());
+    show_pbx(state, &ctx, &id, Some(revealed)).await
+}
+
+/// The PBX page, with the outcome of a reveal when there was one.
+async fn show_pbx(
+    state: &AppState,
+    ctx: &PageContext,
+    id: &str,
+    revealed: Option<Result<String, String>>,
+) -> Response {
     let data: PbxData =
-        match operations::run(state, &ctx, PBX, serde_json::json!({ "id": id })).await {
+        match operations::run(state, ctx, PBX, serde_json::json!({ "id": id })).await {
             Ok(data) => data,
-            Err(error) => return error_page(&ctx, StatusCode::NOT_FOUND, &error.message()),
+            Err(error) => return error_page(ctx, StatusCode::NOT_FOUND, &error.message()),
         };
     let pbx = data.pbx;
     let title = format!("PBX #{}", pbx.id);
@@ -459,7 +504,7 @@ pub async fn pbx_page(
     Page {
         title: &title,
         nav: Nav::StaffPbxes,
-        ctx: &ctx,
+        ctx,
     }
     .respond(html! {
         p.muted { a href="/admin/pbxes" { "PBXs" } " › #" (pbx.id) }
@@ -481,10 +526,33 @@ pub async fn pbx_page(
             }
             @if pbx.state == "FAILED" {
                 form method="post" action="/admin/pbxes/retry" {
-                    (csrf_field(&ctx))
+                    (csrf_field(ctx))
                     input type="hidden" name="id" value=(pbx.id);
                     button.primary type="submit" { "Retry provisioning" }
                 }
+            }
+        }
+        h2 #gui-password { "GUI administrator password" }
+        div.card {
+            @match &revealed {
+                Some(Ok(password)) => {
+                    p { "The password of the PBX's web interface (user " code { "admin" } "):" }
+                    p { code #revealed-password { (password) } }
+                    p.muted { "This reveal is in the audit log: who, when, which PBX and from where." }
+                }
+                Some(Err(why)) => div.alert.error role="alert" { (why) " This attempt is in the audit log." },
+                None => {}
+            }
+            @if !matches!(revealed, Some(Ok(_))) {
+                form.inline method="post" action={ "/admin/pbxes/" (pbx.id) "/reveal#gui-password" } {
+                    (csrf_field(ctx))
+                    div {
+                        label.muted for="reveal-password" { "Your own password" }
+                        input #reveal-password type="password" name="password" autocomplete="current-password" required;
+                    }
+                    button.primary type="submit" { "Reveal" }
+                }
+                p.muted { "Each reveal is recorded in the audit log." }
             }
         }
     })

@@ -2,9 +2,12 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod audit;
 pub mod call_records;
+pub mod calling;
 pub mod catalogue;
 pub mod rates;
+pub mod staff;
 
 use maud::html;
 use poem::http::StatusCode;
@@ -39,13 +42,13 @@ pub struct AccountsQuery {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Connection<T> {
-    edges: Vec<Edge<T>>,
+    pub(crate) edges: Vec<Edge<T>>,
     page_info: PageInfo,
 }
 
 impl<T> Connection<T> {
     /// The cursor of the next page, when there is one.
-    fn next(&self) -> Option<&str> {
+    pub(crate) fn next(&self) -> Option<&str> {
         self.page_info
             .end_cursor
             .as_deref()
@@ -54,8 +57,8 @@ impl<T> Connection<T> {
 }
 
 #[derive(Deserialize)]
-struct Edge<T> {
-    node: T,
+pub(crate) struct Edge<T> {
+    pub(crate) node: T,
 }
 
 #[derive(Deserialize)]

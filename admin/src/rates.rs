@@ -9,7 +9,8 @@ use serde::Deserialize;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
 use switchboard_web::layout::{csrf_field, error_page, html_response};
-use switchboard_web::{notice, operations};
+use switchboard_web::notice;
+use switchboard_web::operations::{self, OperationError};
 use switchboard_web::{AppState, Nav, Page, PageContext};
 
 use crate::Formatted;
@@ -126,8 +127,22 @@ struct PlanData {
 struct Plan {
     id: String,
     name: String,
+    currency: String,
     rate_count: i32,
     rates: Vec<Rate>,
+    plans: Vec<UsedByPlan>,
+    accounts: Vec<UsedByAccount>,
+}
+
+#[derive(Deserialize)]
+struct UsedByPlan {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct UsedByAccount {
+    id: String,
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -135,8 +150,8 @@ struct Plan {
 struct Rate {
     prefix: String,
     description: String,
-    per_minute: Formatted,
-    connection_fee: Formatted,
+    per_minute: Exact,
+    connection_fee: Exact,
     initial_increment: i32,
     subsequent_increment: i32,
     minimum_duration: i32,
@@ -144,6 +159,18 @@ struct Rate {
     /// Only in a history: this version took the prefix out.
     #[serde(default)]
     removed: bool,
+}
+
+/// An amount for people, and where asked for, exactly.
+#[derive(Deserialize)]
+struct Exact {
+    formatted: String,
+    /// A per-minute price's exact decimal.
+    #[serde(default)]
+    amount: Option<String>,
+    /// Money's exact micro-units.
+    #[serde(default)]
+    micros: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +191,8 @@ pub struct PlanQuery {
     history: Option<String>,
     imported: Option<String>,
     imported_sig: Option<String>,
+    /// A prefix whose rate to change in place.
+    edit: Option<String>,
 }
 
 /// What the import form holds.
@@ -280,6 +309,7 @@ struct RowError {
     reason: String,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn plan_page(
     state: &AppState,
     ctx: &PageContext,
@@ -288,6 +318,7 @@ async fn plan_page(
     form: &ImportForm,
     preview: Option<&Preview>,
     notice: Option<&str>,
+    rate_error: Option<&str>,
 ) -> Response {
     let prefix = shown.prefix.clone();
     let variables = serde_json::json!({ "id": id, "prefix": prefix });
@@ -296,6 +327,8 @@ async fn plan_page(
         Err(error) => return error_page(ctx, StatusCode::NOT_FOUND, &error.message()),
     };
     let plan = data.calling_plan;
+    let is_admin = ctx.role() == Some(Role::Admin);
+    let editing = shown.edit.clone().filter(|p| !p.trim().is_empty());
     let history = match shown.history.clone().filter(|p| !p.trim().is_empty()) {
         Some(of) => {
             let variables = serde_json::json!({ "id": id, "prefix": of.trim() });
@@ -325,18 +358,43 @@ async fn plan_page(
                 thead { tr { th { "Prefix" } th { "Destination" } th.num { "A minute" } th.num { "Connection" } th.num { "Increments" } th.num { "Minimum" } th { "Since (UTC)" } } }
                 tbody {
                     @for rate in &plan.rates {
-                        tr {
-                            td { a href={ "/admin/calling-plans/" (plan.id) "?" (history_query(&rate.prefix)) "#history" } title="Every version of this rate" { code { (rate.prefix) } } }
-                            td { (rate.description) }
-                            td.num { (rate.per_minute.formatted) }
-                            td.num { (rate.connection_fee.formatted) }
-                            td.num { (rate.initial_increment) "/" (rate.subsequent_increment) }
-                            td.num { (rate.minimum_duration) " s" }
-                            td { (rate.effective_from.format("%Y-%m-%d %H:%M")) }
+                        @if is_admin && editing.as_deref() == Some(rate.prefix.as_str()) {
+                            tr #edit-rate {
+                                td colspan="7" { (rate_form(ctx, &plan.id, &plan.currency, rate, rate_error)) }
+                            }
+                        } @else {
+                            tr {
+                                td { a href={ "/admin/calling-plans/" (plan.id) "?" (history_query(&rate.prefix)) "#history" } title="Every version of this rate" { code { (rate.prefix) } } }
+                                td { (rate.description) }
+                                td.num { (rate.per_minute.formatted) }
+                                td.num { (rate.connection_fee.formatted) }
+                                td.num { (rate.initial_increment) "/" (rate.subsequent_increment) }
+                                td.num { (rate.minimum_duration) " s" }
+                                td {
+                                    (rate.effective_from.format("%Y-%m-%d %H:%M"))
+                                    @if is_admin { " " a.edit href={ "/admin/calling-plans/" (plan.id) "?" (edit_query(&rate.prefix)) "#edit-rate" } aria-label={ "Change the rate of " (rate.prefix) } { "Change" } }
+                                }
+                            }
                         }
                     }
                     @if plan.rates.is_empty() { tr { td.empty colspan="7" { "No rates." } } }
                 }
+            }
+        }
+        h2 #used-by { "Used by" }
+        p #used-by-plans {
+            @if plan.plans.is_empty() { "No plan on sale bills with it." } @else {
+                "Plans: "
+                @for (n, p) in plan.plans.iter().enumerate() { @if n > 0 { ", " } (p.name) }
+                "."
+            }
+        }
+        p #used-by-accounts {
+            @if plan.accounts.is_empty() { "No account's calls are priced with it." } @else {
+                "Accounts whose calls it prices: "
+                @for (n, a) in plan.accounts.iter().enumerate() { @if n > 0 { ", " } a href={ "/admin/accounts/" (a.id) } { (a.name) } }
+                @if plan.accounts.len() == 50 { " and perhaps more" }
+                "."
             }
         }
         @if let Some((of, versions)) = &history {
@@ -425,6 +483,7 @@ pub async fn show(
         &ImportForm::default(),
         None,
         notice.as_deref(),
+        None,
     )
     .await
 }
@@ -492,6 +551,7 @@ pub async fn import(
                 &PlanQuery::default(),
                 &form,
                 Some(&data.preview_rate_import),
+                None,
                 None,
             )
             .await
@@ -601,4 +661,128 @@ fn preview_card(preview: &Preview) -> Markup {
 
 fn history_query(prefix: &str) -> String {
     serde_urlencoded::to_string([("history", prefix)]).unwrap_or_default()
+}
+
+fn edit_query(prefix: &str) -> String {
+    serde_urlencoded::to_string([("edit", prefix)]).unwrap_or_default()
+}
+
+/// The form that changes one rate, in its row.
+fn rate_form(
+    ctx: &PageContext,
+    plan: &str,
+    currency: &str,
+    rate: &Rate,
+    error: Option<&str>,
+) -> Markup {
+    let per_minute = rate.per_minute.amount.clone().unwrap_or_default();
+    let connection_fee = rate
+        .connection_fee
+        .micros
+        .as_deref()
+        .and_then(|m| m.parse::<i64>().ok())
+        .map(|m| format!("{}.{:06}", m / 1_000_000, m % 1_000_000))
+        .unwrap_or_default();
+    html! {
+        form #rate-form .inline method="post" action={ "/admin/calling-plans/" (plan) "/rates" } {
+            (csrf_field(ctx))
+            input type="hidden" name="prefix" value=(rate.prefix);
+            div { span.muted { "Prefix" } br; code { (rate.prefix) } }
+            div { label.muted for="rate-description" { "Destination" } input #rate-description type="text" name="description" value=(rate.description); }
+            div { label.muted for="rate-per-minute" { "A minute (" (currency) ")" } input #rate-per-minute type="text" inputmode="decimal" name="per_minute" value=(per_minute) required size="10"; }
+            div { label.muted for="rate-connection" { "Connection" } input #rate-connection type="text" inputmode="decimal" name="connection_fee" value=(connection_fee) size="6"; }
+            div { label.muted for="rate-initial" { "First block (s)" } input #rate-initial type="number" min="1" max="3600" name="initial_increment" value=(rate.initial_increment) size="4"; }
+            div { label.muted for="rate-subsequent" { "Next blocks (s)" } input #rate-subsequent type="number" min="1" max="3600" name="subsequent_increment" value=(rate.subsequent_increment) size="4"; }
+            div { label.muted for="rate-minimum" { "Minimum (s)" } input #rate-minimum type="number" min="0" max="3600" name="minimum_duration" value=(rate.minimum_duration) size="4"; }
+            div { label.muted for="rate-effective" { "Takes effect (UTC; empty: now)" } input #rate-effective type="text" name="effective_at" placeholder="2026-12-01T00:00:00Z" size="20"; }
+            button.primary type="submit" { "Save as a new version" }
+            a href={ "/admin/calling-plans/" (plan) } { "Cancel" }
+            @if let Some(error) = error { div.field-error role="alert" { (error) } }
+        }
+    }
+}
+
+/// One rate as the inline form sends it.
+#[derive(Deserialize)]
+pub struct RateForm {
+    prefix: String,
+    #[serde(default)]
+    description: String,
+    per_minute: String,
+    #[serde(default)]
+    connection_fee: String,
+    #[serde(default)]
+    initial_increment: String,
+    #[serde(default)]
+    subsequent_increment: String,
+    #[serde(default)]
+    minimum_duration: String,
+    #[serde(default)]
+    effective_at: String,
+}
+
+const SET_RATE: &str =
+    "mutation SetRate($input: RateInput!) { setRate(input: $input) { prefix effectiveFrom } }";
+
+/// `POST /admin/calling-plans/:id/rates`: a new version of one rate.
+#[handler]
+pub async fn set_rate(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<RateForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let seconds = |text: &str| text.trim().parse::<i32>().ok();
+    let effective_at = Some(form.effective_at.trim()).filter(|t| !t.is_empty());
+    let input = serde_json::json!({
+        "callingPlanId": id,
+        "prefix": form.prefix,
+        "description": form.description,
+        "perMinute": form.per_minute,
+        "connectionFee": Some(form.connection_fee.trim()).filter(|t| !t.is_empty()),
+        "initialIncrement": seconds(&form.initial_increment),
+        "subsequentIncrement": seconds(&form.subsequent_increment),
+        "minimumDuration": seconds(&form.minimum_duration),
+        "effectiveAt": effective_at,
+    });
+    match operations::run::<serde_json::Value>(
+        state,
+        &ctx,
+        SET_RATE,
+        serde_json::json!({ "input": input }),
+    )
+    .await
+    {
+        Ok(_) => {
+            let summary = format!("1 added or changed ({})", form.prefix.trim());
+            let query = notice::query(&state.key, "imported", &summary);
+            Redirect::see_other(format!("/admin/calling-plans/{id}?{query}")).into_response()
+        }
+        Err(error @ (OperationError::Refused(_) | OperationError::Invalid(_))) => {
+            let shown = PlanQuery {
+                edit: Some(form.prefix.clone()),
+                ..PlanQuery::default()
+            };
+            let mut page = plan_page(
+                state,
+                &ctx,
+                &id,
+                &shown,
+                &ImportForm::default(),
+                None,
+                None,
+                Some(&error.message()),
+            )
+            .await;
+            if page.status().is_success() {
+                page.set_status(StatusCode::UNPROCESSABLE_ENTITY);
+            }
+            page
+        }
+        Err(error) => error_page(&ctx, error.status(), &error.message()),
+    }
 }

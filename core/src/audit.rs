@@ -86,3 +86,89 @@ pub async fn record_change(
         .await
         .map(|_| ())
 }
+
+/// One record as stored.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct Record {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor_user_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+    pub ip: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Which records a list shows.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Done by this user.
+    pub actor: Option<UserId>,
+    /// About this account: the account itself, its PBXs or its users.
+    pub account: Option<crate::AccountId>,
+    /// Of this kind (`pbx.reveal_password`), or of every kind starting
+    /// with it and a dot (`pbx`).
+    pub action: Option<String>,
+}
+
+/// Records newest first, before the record `before` when given.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Record>> {
+    use crate::schema::{pbxes, users};
+    let mut query = audit_log::table
+        .order(audit_log::id.desc())
+        .limit(limit)
+        .select(Record::as_select())
+        .into_boxed();
+    if let Some(actor) = filter.actor {
+        query = query.filter(audit_log::actor_user_id.eq(actor.0));
+    }
+    if let Some(account) = filter.account {
+        // Subjects name what they are about; an account's are itself, its
+        // PBXs and its users.
+        let mut subjects = vec![format!("account:{account}")];
+        let pbx_ids: Vec<i64> = pbxes::table
+            .filter(pbxes::account_id.eq(account.0))
+            .select(pbxes::id)
+            .load(conn)
+            .await?;
+        let user_ids: Vec<i64> = users::table
+            .filter(users::account_id.eq(account.0))
+            .select(users::id)
+            .load(conn)
+            .await?;
+        subjects.extend(pbx_ids.iter().map(|id| format!("pbx:{id}")));
+        subjects.extend(user_ids.iter().map(|id| format!("user:{id}")));
+        query = query.filter(audit_log::subject.eq_any(subjects));
+    }
+    if let Some(action) = filter.action.as_deref().filter(|a| !a.is_empty()) {
+        let family = format!("{}.%", action.replace(['%', '_', '\\'], ""));
+        query = query.filter(
+            audit_log::action
+                .eq(action)
+                .or(audit_log::action.like(family)),
+        );
+    }
+    if let Some(before) = before {
+        query = query.filter(audit_log::id.lt(before));
+    }
+    query.load(conn).await
+}
+
+/// Every kind of record written so far, by name.
+pub async fn kinds(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
+    audit_log::table
+        .select(audit_log::action)
+        .distinct()
+        .order(audit_log::action)
+        .load(conn)
+        .await
+}

@@ -100,9 +100,31 @@ pub struct Settings {
     /// Scheduled backups, and the passphrase that seals the key in every backup.
     #[serde(default)]
     pub backups: BackupSettings,
+    /// Single sign-on for staff through an OpenID provider; off when not set.
+    #[serde(default)]
+    pub sso: Option<SsoSettings>,
     /// Adding funds, and the standing rules' periods.
     #[serde(default)]
     pub billing: BillingSettings,
+}
+
+/// An OpenID Connect provider staff may sign in through. A provider's user
+/// signs in as the staff member or admin with the same verified email;
+/// nobody is ever created from it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SsoSettings {
+    /// The provider's issuer, e.g. `https://accounts.example.com`: its
+    /// `/.well-known/openid-configuration` says the rest.
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// What the sign-in page's button says.
+    #[serde(default = "default_sso_label")]
+    pub label: String,
+}
+
+fn default_sso_label() -> String {
+    "Sign in with your company account".into()
 }
 
 /// Adding funds and the periods of the standing rules.
@@ -518,6 +540,14 @@ impl Settings {
                 "payments.gateway = \"stripe\" needs payments.stripe.secret_key and payments.stripe.webhook_secret"
             ),
             other => anyhow::bail!("payments.gateway must be \"test\" or \"stripe\", not {other:?}"),
+        }
+        if let Some(sso) = &self.sso {
+            anyhow::ensure!(
+                sso.issuer_url.starts_with("https://")
+                    || (self.mode == Mode::Development && sso.issuer_url.starts_with("http://")),
+                "sso.issuer_url must start with https:// (http:// only in development)"
+            );
+            anyhow::ensure!(!sso.client_id.trim().is_empty(), "sso.client_id is empty");
         }
         anyhow::ensure!(
             self.mode == Mode::Development || self.controller.base_url.is_some(),

@@ -167,6 +167,34 @@ pub fn password_changed(to: &str, username: &str, at: DateTime<Utc>, from_addres
     }
 }
 
+/// A link to set a new password, which an admin sent. It works like a
+/// password, so it is queued sealed.
+pub fn password_reset(to: &str, username: &str, link: &str, hours: i64) -> Email {
+    let text = format!(
+        "Hello {username},\n\nA Switchboard administrator asked us to send you a link to set a \
+         new password for your user {username}:\n\n{link}\n\nThe link works once, for {hours} hours. \
+         If you did not expect it, you can ignore this email: your password stays as it is.\n"
+    );
+    let html = layout(
+        "Set your Switchboard password",
+        html! {
+            p { "Hello " (username) "," }
+            p {
+                "A Switchboard administrator asked us to send you a link to set a new password for your user "
+                strong { (username) } ":"
+            }
+            p { a href=(link) { "Set a new password" } }
+            p { "The link works once, for " (hours) " hours. If you did not expect it, you can ignore this email: your password stays as it is." }
+        },
+    );
+    Email {
+        to: to.to_owned(),
+        subject: "Set your Switchboard password".into(),
+        text,
+        html,
+    }
+}
+
 /// To the owner of an address someone tried to sign up with again: the
 /// checkout form itself does not say the address has an account.
 pub fn sign_up_with_taken_address(to: &str) -> Email {

@@ -21,6 +21,7 @@ diesel::table! {
         created_at -> Timestamptz,
         stripe_customer_id -> Nullable<Text>,
         stripe_payment_method_id -> Nullable<Text>,
+        calling_plan_id -> Nullable<BigInt>,
         standing_since -> Timestamptz,
         low_crossings -> Integer,
         termination_notice_at -> Nullable<Timestamptz>,
@@ -46,6 +47,50 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamptz,
         last_sign_in_at -> Nullable<Timestamptz>,
+        totp_secret_sealed -> Nullable<Text>,
+        totp_enabled -> Bool,
+        totp_last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sign_in_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        next -> Nullable<Text>,
+        attempts -> Integer,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sso_logins (state) {
+        state -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        next -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    password_resets (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -200,6 +245,9 @@ diesel::joinable!(cdr_rejects -> pbxes (pbx_id));
 diesel::joinable!(calls -> pbxes (pbx_id));
 diesel::joinable!(plans -> calling_plans (calling_plan_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(sign_in_challenges -> users (user_id));
+diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(ledger_accounts -> accounts (account_id));
 diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
 diesel::joinable!(journal_entries -> ledger_accounts (ledger_account_id));
@@ -227,6 +275,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     cdrs,
     calls,
     cdr_rejects,
+    recovery_codes,
+    sign_in_challenges,
+    sso_logins,
+    password_resets,
     standing_changes,
     recurring_items,
     replenishments,

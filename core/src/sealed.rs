@@ -36,6 +36,9 @@ pub const PBX_CDR_SOURCE: Purpose = Purpose("pbx.cdr_source");
 /// `sealed`).
 pub const EMAIL_BODY: Purpose = Purpose("email.body");
 
+/// A user's TOTP secret for two-factor sign-in (`users.totp_secret_sealed`).
+pub const USER_TOTP_SECRET: Purpose = Purpose("user.totp_secret");
+
 /// A column holding sealed values.
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
@@ -78,6 +81,12 @@ pub const COLUMNS: &[Column] = &[
         column: "html_body",
         purpose: EMAIL_BODY,
         rows: "sealed",
+    },
+    Column {
+        table: "users",
+        column: "totp_secret_sealed",
+        purpose: USER_TOTP_SECRET,
+        rows: "totp_secret_sealed IS NOT NULL",
     },
 ];
 

@@ -294,6 +294,17 @@ pub enum PbxState {
     Cancelled,
 }
 
+/// A call in progress on a PBX, as its controller reports it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LiveCall {
+    pub channel: String,
+    pub from: String,
+    pub to: String,
+    /// `inbound`, `outbound` or `internal`, as the controller says.
+    pub direction: String,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
 /// A hosted PBX.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(complex)]
@@ -346,6 +357,42 @@ impl Pbx {
             .map_err(|_| "busy")?
             .insert(id.clone(), (std::time::Instant::now(), health.clone()));
         Ok(health)
+    }
+
+    /// The calls in progress, from the controller's live-calls command, for
+    /// staff; null when the controller did not answer in three seconds.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "crate::limits::cost::CONTROLLER + 10 * child_complexity"
+    )]
+    async fn live_calls(&self, ctx: &Context<'_>) -> Result<Option<Vec<LiveCall>>> {
+        let commerce = commerce(ctx)?;
+        let (Some(controller), Some(id)) = (&commerce.controller, &self.controller_id) else {
+            return Ok(Some(Vec::new()));
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(3), controller.live_calls(id))
+            .await
+        {
+            Ok(Ok(calls)) => Ok(Some(
+                calls
+                    .into_iter()
+                    .map(|c| LiveCall {
+                        channel: c.channel,
+                        from: c.from,
+                        to: c.to,
+                        direction: c.direction,
+                        started_at: DateTime::parse_from_rfc3339(&c.started_at)
+                            .ok()
+                            .map(|t| t.with_timezone(&Utc)),
+                    })
+                    .collect(),
+            )),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, pbx = %self.id.as_str(), "live calls not answered");
+                Ok(None)
+            }
+            Err(_) => Ok(None),
+        }
     }
 
     /// The controller's last complaint, for staff.
@@ -607,6 +654,34 @@ impl CommerceQuery {
             Some((account, _)) if guards::may_see_account(user, &account) => Ok(pbx.into()),
             _ => Err(not_found()),
         }
+    }
+
+    /// The PBXs the controller runs, newest first, for the calling status
+    /// page; with `trouble`, only those of accounts not in good standing or
+    /// turned off, and PBXs not active.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
+    async fn calling_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] trouble: bool,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, Pbx>> {
+        let (first, before) = page(first, after)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let rows = pbxes::calling_status(&mut conn, trouble, before, first + 1)
+            .await
+            .map_err(internal)?;
+        Ok(connection(
+            rows,
+            first,
+            before.is_some(),
+            |p| p.id,
+            Pbx::from,
+        ))
     }
 
     /// Every PBX, newest first, optionally in one state, for staff.

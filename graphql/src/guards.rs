@@ -42,10 +42,29 @@ pub const STAFF: &[Role] = &[Role::Staff, Role::Admin];
 pub const ADMIN: &[Role] = &[Role::Admin];
 
 /// Lets a field through for the listed roles only, once the user has
-/// replaced any one-time password.
+/// replaced any one-time password and, as an admin where two factors are
+/// required, turned two-factor sign-in on.
 pub struct Allow(pub &'static [Role]);
 
 impl Guard for Allow {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        AllowBeforeTwoFactor(self.0).check(ctx).await?;
+        match ctx.data_opt::<Viewer>().and_then(|v| v.user.as_ref()) {
+            Some(user)
+                if !user.two_factor && crate::people::two_factor_required(ctx, user.role) =>
+            {
+                Err("Turn on two-factor sign-in first (startTwoFactor).".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The same, but open to an admin who must still turn two-factor sign-in
+/// on: only for what they need to do it.
+pub struct AllowBeforeTwoFactor(pub &'static [Role]);
+
+impl Guard for AllowBeforeTwoFactor {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         AllowBeforePasswordChange(self.0).check(ctx).await?;
         match ctx.data_opt::<Viewer>().and_then(|v| v.user.as_ref()) {

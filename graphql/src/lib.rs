@@ -6,12 +6,14 @@
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use switchboard_core::db::Pool;
 
+pub mod audit;
 pub mod billing;
 pub mod calls;
 pub mod commerce;
 pub mod guards;
 pub mod limits;
 mod mutation;
+pub mod people;
 mod query;
 pub mod rates;
 pub mod types;
@@ -28,6 +30,8 @@ pub struct QueryRoot(
     commerce::CommerceQuery,
     rates::RatesQuery,
     calls::CallsQuery,
+    people::PeopleQuery,
+    audit::AuditQuery,
 );
 
 /// Every change.
@@ -38,6 +42,7 @@ pub struct MutationRoot(
     billing::BillingMutation,
     rates::RatesMutation,
     calls::CallsMutation,
+    people::PeopleMutation,
 );
 
 /// The schema type.

@@ -73,16 +73,22 @@ impl Mutation {
         // The money and its audit record commit together or not at all.
         let posted = conn
             .transaction(async |conn| {
+                let before = ledger::balance(conn, account_id).await?;
                 let posted =
                     ledger::adjust(conn, account_id, amount, memo, &key, Some(user.user_id))
                         .await?;
                 if let Posted::New(_) = posted {
-                    audit::record(
+                    let after = ledger::balance(conn, account_id).await?;
+                    audit::record_change(
                         conn,
                         &actor,
                         "account.adjust_balance",
                         &format!("account:{account_id}"),
                         &format!("{} {memo}", amount.micros()),
+                        &audit::Change::from_to(
+                            serde_json::json!({ "balance": before.micros() }),
+                            serde_json::json!({ "balance": after.micros() }),
+                        ),
                     )
                     .await?;
                 }

@@ -88,6 +88,52 @@ pub struct CallPrice {
 
 #[ComplexObject]
 impl CallingPlan {
+    /// The plans on sale whose PBXs' calls this calling plan prices.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity"
+    )]
+    async fn plans(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Plan>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(calling_plans::plans_using(&mut conn, parse_id(&self.id)?)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The accounts whose calls this calling plan prices: those that chose
+    /// it, and those on a plan that bills with it without a calling plan of
+    /// their own; by id.
+    #[graphql(
+        guard = "Allow(STAFF)",
+        complexity = "(first.clamp(1, 200) as usize) * child_complexity"
+    )]
+    async fn accounts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100, desc = "At most 200.")] first: i32,
+    ) -> Result<Vec<crate::types::Account>> {
+        use switchboard_core::money::ledger;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let rows = calling_plans::accounts_using(
+            &mut conn,
+            parse_id(&self.id)?,
+            i64::from(first.clamp(1, 200)),
+        )
+        .await
+        .map_err(internal)?;
+        let mut accounts = Vec::with_capacity(rows.len());
+        for row in rows {
+            let balance = ledger::balance(&mut conn, row.id())
+                .await
+                .map_err(internal)?;
+            accounts.push(crate::types::Account::new(row, balance));
+        }
+        Ok(accounts)
+    }
+
     /// The rates in force at `at` (now if not given), by prefix; optionally
     /// only prefixes starting with `prefix`.
     #[graphql(
@@ -489,6 +535,43 @@ impl RatesMutation {
         Ok(plan.into())
     }
 
+    /// Sets one rate: a new version of its prefix, taking effect now or
+    /// later; calls already rated keep their price. Audited with the terms
+    /// before and after.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn set_rate(&self, ctx: &Context<'_>, input: RateInput) -> Result<Rate> {
+        let plan_id = parse_id(&input.calling_plan_id)?;
+        let row = rate_csv::RateRow::from_form(
+            &input.prefix,
+            input.description.as_deref(),
+            &input.per_minute,
+            input.connection_fee.as_deref(),
+            input.initial_increment,
+            input.subsequent_increment,
+            input.minimum_duration,
+        )
+        .map_err(async_graphql::Error::new)?;
+        let actor = crate::mutation::actor(ctx);
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let plan = calling_plans::get(&mut conn, plan_id)
+            .await
+            .map_err(internal)?
+            .ok_or("No such calling plan.")?;
+        let effective_at = input.effective_at.unwrap_or_else(Utc::now);
+        calling_plans::set_rate(&mut conn, plan_id, &row, effective_at, &actor)
+            .await
+            .map_err(refusal)?;
+        let versions = calling_plans::history(&mut conn, plan_id, &row.prefix)
+            .await
+            .map_err(internal)?;
+        let newest = versions
+            .iter()
+            .rfind(|r| r.effective_from == effective_at)
+            .or(versions.last())
+            .ok_or("The rate vanished.")?;
+        Ok(rate(newest, &plan.currency))
+    }
+
     /// Imports a rate file, all or nothing: a file with any bad row changes
     /// nothing. New prices take effect at `effectiveAt` and never re-price
     /// calls already rated.
@@ -533,6 +616,24 @@ impl RatesMutation {
         .map_err(refusal)?;
         Ok(summary.into())
     }
+}
+
+/// One rate as an admin sets it by hand.
+#[derive(InputObject)]
+pub struct RateInput {
+    pub calling_plan_id: ID,
+    pub prefix: String,
+    /// The destination's name; left out, the current one stays.
+    pub description: Option<String>,
+    /// Decimal, per minute, to nine places.
+    pub per_minute: String,
+    /// Decimal; left out, the current one stays (none for a new prefix).
+    pub connection_fee: Option<String>,
+    pub initial_increment: Option<i32>,
+    pub subsequent_increment: Option<i32>,
+    pub minimum_duration: Option<i32>,
+    /// When it takes effect; now if not given, never in the past.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 fn refusal(error: CallingPlanError) -> async_graphql::Error {

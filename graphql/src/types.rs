@@ -181,6 +181,8 @@ pub struct Account {
     pub contact: Contact,
     pub parent_id: Option<ID>,
     pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub calling_plan: Option<i64>,
     /// When the current standing began.
     pub standing_since: DateTime<Utc>,
     /// The card kept for automatic top-ups; none when no card is saved.
@@ -190,6 +192,55 @@ pub struct Account {
 
 #[ComplexObject]
 impl Account {
+    /// The calling plan this account's PBXs' calls are billed with, over
+    /// their plans', for staff; null when the plans' apply.
+    #[graphql(guard = "crate::guards::Allow(crate::guards::STAFF)")]
+    async fn calling_plan_id(&self) -> Option<ID> {
+        self.calling_plan.map(|id| ID(id.to_string()))
+    }
+
+    /// The people who sign in for this account, for staff.
+    #[graphql(
+        guard = "crate::guards::Allow(crate::guards::STAFF)",
+        complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity"
+    )]
+    async fn users(&self, ctx: &Context<'_>) -> Result<Vec<crate::people::UserProfile>> {
+        let id = parse_id(&self.id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(
+            switchboard_core::people::users::of_account(&mut conn, AccountId(id))
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
+    }
+
+    /// This account's statement: every ledger entry, newest first, a page
+    /// at a time.
+    #[graphql(complexity = "(first.clamp(1, 200) as usize) * child_complexity")]
+    async fn ledger_entries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<async_graphql::connection::Connection<String, LedgerEntry>> {
+        let (first, before) = crate::commerce::page(first, after)?;
+        let id = parse_id(&self.id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let lines = ledger::entries_page(&mut conn, AccountId(id), before, first + 1)
+            .await
+            .map_err(internal)?;
+        Ok(crate::commerce::connection(
+            lines,
+            first,
+            before.is_some(),
+            |line| line.entry_id,
+            |line| LedgerEntry::new(line, &self.currency),
+        ))
+    }
+
     /// How the standing changed, newest first (at most 100), each with its
     /// time and cause.
     #[graphql(complexity = "(first.clamp(1, 100) as usize) * child_complexity")]
@@ -381,6 +432,7 @@ impl Account {
             },
             parent_id: row.parent_id.map(|p| ID(p.to_string())),
             created_at: row.created_at,
+            calling_plan: row.calling_plan_id,
             name: row.name,
             currency,
         }

@@ -166,6 +166,7 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         "/terms",
         "/privacy",
         "/sign-in",
+        "/password/reset?token=none",
         "/no/such/page",
     ] {
         check(&browser, &app, path, &mut wrong).await;
@@ -321,21 +322,69 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
         "/admin".to_owned(),
         "/admin?search=axe".to_owned(),
         format!("/admin/accounts/{account}"),
+        format!("/admin/accounts/{account}/edit"),
+        "/admin/calling".to_owned(),
+        "/admin/calling?trouble=1".to_owned(),
+        "/admin/staff".to_owned(),
+        "/admin/audit".to_owned(),
         "/admin/pbxes".to_owned(),
         format!("/admin/pbxes/{pbx}"),
         "/admin/plans".to_owned(),
         "/admin/calling-plans".to_owned(),
         format!("/admin/calling-plans/{calling_plan}"),
         format!("/admin/calling-plans/{calling_plan}?history=1"),
+        format!("/admin/calling-plans/{calling_plan}?edit=1#edit-rate"),
         "/admin/calls".to_owned(),
         "/admin/outbox".to_owned(),
         format!("/admin/outbox/{message}"),
         format!("/admin/outbox/{message}?open=sealed"),
         "/account/password".to_owned(),
+        "/account/two-factor".to_owned(),
         "/graphql/console".to_owned(),
     ] {
         check(&browser, &app, &path, &mut wrong).await;
     }
+    // Setting two-factor sign-in up: the QR code and the code's form.
+    browser
+        .goto(&app.url("/account/two-factor"))
+        .await
+        .expect("open");
+    click(
+        &browser,
+        Locator::Css("form[action='/account/two-factor'] button"),
+    )
+    .await;
+    browser
+        .wait()
+        .for_element(Locator::Id("totp-secret"))
+        .await
+        .expect("the key to scan");
+    check_here(&browser, "two-factor set-up", &mut wrong).await;
+    // A PBX's password, revealed.
+    browser
+        .goto(&app.url(&format!("/admin/pbxes/{pbx}")))
+        .await
+        .expect("open");
+    browser
+        .find(Locator::Id("reveal-password"))
+        .await
+        .expect("the field")
+        .send_keys(&password)
+        .await
+        .expect("type");
+    click(
+        &browser,
+        Locator::Css("form[action$='/reveal#gui-password'] button"),
+    )
+    .await;
+    browser
+        .wait()
+        .for_element(Locator::Css(
+            "#revealed-password, #gui-password + .card .alert",
+        ))
+        .await
+        .expect("the outcome");
+    check_here(&browser, "a revealed PBX password", &mut wrong).await;
     check_graphiql(&browser, &app, &mut wrong).await;
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 

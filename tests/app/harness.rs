@@ -443,6 +443,7 @@ impl TestApp {
             role: user.role(),
             account_id: user.account(),
             must_change_password: user.must_change_password,
+            two_factor: user.totp_enabled,
         }
     }
 }

@@ -80,6 +80,14 @@ async fn busy_pbx(app: &TestApp) -> (i64, String) {
         .await
         .expect("query")
         .expect("a token");
+    // An admin with two-factor sign-in: a sealed TOTP secret.
+    let (admin, _) = app
+        .user("busy-admin", switchboard_core::Role::Admin, None)
+        .await;
+    switchboard_core::people::two_factor::start(&mut conn, key, admin)
+        .await
+        .expect("query")
+        .expect("a secret");
     (pbx, token)
 }
 

@@ -58,7 +58,7 @@ async fn the_terms_accepted_at_checkout_and_the_privacy_notice_can_be_read() {
     let http = TestApp::browser();
     let cart = app.page(&http, "/cart?plan=office").await;
     let label = &cart[cart
-        .find("<label class=\"checkbox\"")
+        .find("<label class=\"checkbox\" for=\"accept_terms\"")
         .expect("the terms box")..];
     let label = &label[..label.find("</label>").expect("closed")];
     assert!(label.contains("href=\"/terms\""), "{label}");

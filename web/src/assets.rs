@@ -41,6 +41,14 @@ pub fn order_progress_script() -> Response {
     file("text/javascript; charset=utf-8", 3600, ORDER_PROGRESS)
 }
 
+const CALLING_STATUS: &str = include_str!("../assets/calling-status.js");
+
+/// `GET /static/calling-status.js`: keeps the calling status page current.
+#[handler]
+pub fn calling_status_script() -> Response {
+    file("text/javascript; charset=utf-8", 3600, CALLING_STATUS)
+}
+
 const CART: &str = include_str!("../assets/cart.js");
 
 /// `GET /static/cart.js`: the cart's summary follows the credit chosen.

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use switchboard_core::audit::{self, Actor};
 use switchboard_core::keys::random_token;
 use switchboard_core::people::sign_in::{self as credentials, Purpose, SignInError};
+use switchboard_core::people::users::User;
 use switchboard_core::{db, people::sessions, Role, UserId};
 
 use crate::layout::{csrf_field, error_page, html_response, Nav, Page};
@@ -64,6 +65,9 @@ pub fn require(req: &Request, roles: &[Role]) -> Result<PageContext, Response> {
         Some(user) if user.must_change_password => {
             Err(Redirect::see_other("/account/password").into_response())
         }
+        Some(user) if user.role == Role::Admin && !user.two_factor && two_factor_required(req) => {
+            Err(Redirect::see_other("/account/two-factor").into_response())
+        }
         Some(user) if roles.contains(&user.role) => Ok(ctx),
         Some(_) => Err(error_page(
             &ctx,
@@ -71,6 +75,12 @@ pub fn require(req: &Request, roles: &[Role]) -> Result<PageContext, Response> {
             "This part of Switchboard is not open to your account.",
         )),
     }
+}
+
+/// Whether admins must sign in with two factors here: in production.
+pub fn two_factor_required(req: &Request) -> bool {
+    req.data::<AppState>()
+        .is_some_and(|state| state.settings.mode == switchboard_core::config::Mode::Production)
 }
 
 #[derive(Deserialize)]
@@ -87,6 +97,7 @@ pub struct SignInForm {
 }
 
 fn sign_in_form(
+    sso: Option<&crate::sso::Provider>,
     ctx: &PageContext,
     username: &str,
     next: Option<&str>,
@@ -112,13 +123,25 @@ fn sign_in_form(
                 input #password type="password" name="password" autocomplete="current-password" required;
                 button.primary type="submit" { "Sign in" }
             }
+            @if let Some(sso) = sso {
+                p.or { "or" }
+                @let href = match next {
+                    Some(next) => format!("/sign-in/sso?{}", serde_urlencoded::to_string([("next", next)]).unwrap_or_default()),
+                    None => "/sign-in/sso".to_owned(),
+                };
+                a.button #sso href=(href) { (sso.label()) }
+            }
         }
     })
 }
 
 /// `GET /sign-in`
 #[handler]
-pub fn sign_in_page(req: &Request, Query(query): Query<SignInQuery>) -> Response {
+pub fn sign_in_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<SignInQuery>,
+) -> Response {
     let ctx = PageContext::of(req);
     if let Some(user) = ctx.user() {
         return Redirect::see_other(home_of(user.role)).into_response();
@@ -126,7 +149,14 @@ pub fn sign_in_page(req: &Request, Query(query): Query<SignInQuery>) -> Response
     let notice = query.signed_out.as_ref().map(|_| "You have signed out.");
     html_response(
         StatusCode::OK,
-        sign_in_form(&ctx, "", safe_next(query.next.as_deref()), None, notice),
+        sign_in_form(
+            state.sso.as_ref(),
+            &ctx,
+            "",
+            safe_next(query.next.as_deref()),
+            None,
+            notice,
+        ),
     )
 }
 
@@ -170,29 +200,74 @@ pub async fn sign_in(
             let message = refusal.to_string();
             return html_response(
                 status,
-                sign_in_form(&ctx, form.username.trim(), next, Some(&message), None),
+                sign_in_form(
+                    state.sso.as_ref(),
+                    &ctx,
+                    form.username.trim(),
+                    next,
+                    Some(&message),
+                    None,
+                ),
             );
         }
+    };
+    after_first_factor(state, req, &ctx, &user, next, "password").await
+}
+
+/// After a password (or the OpenID provider) proved who someone is: a
+/// session, or for a user with two-factor sign-in first the code.
+pub async fn after_first_factor(
+    state: &AppState,
+    req: &Request,
+    ctx: &PageContext,
+    user: &User,
+    next: Option<&str>,
+    how: &str,
+) -> Response {
+    if user.totp_enabled {
+        crate::two_factor::ask_for_code(state, ctx, user, next).await
+    } else {
+        finish_sign_in(state, req, ctx, user, next, how).await
+    }
+}
+
+/// Starts the session of a user who has proved who they are, records the
+/// sign-in, and sends them on (to choose a password first if they must).
+pub async fn finish_sign_in(
+    state: &AppState,
+    req: &Request,
+    ctx: &PageContext,
+    user: &User,
+    next: Option<&str>,
+    how: &str,
+) -> Response {
+    let unavailable = |error: &dyn std::fmt::Display| {
+        tracing::error!(%error, "sign-in failed");
+        error_page(
+            ctx,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is not possible right now; try again in a moment.",
+        )
     };
     let mut conn = match db::conn(&state.pool).await {
         Ok(conn) => conn,
         Err(error) => return unavailable(&error),
     };
-    let token = match new_session(state, req, &ctx, user.id()).await {
+    let token = match new_session(state, req, ctx, user.id()).await {
         Ok(token) => token,
         Err(error) => return unavailable(&error),
     };
     let actor = Actor {
         user_id: Some(user.id()),
         label: user.username.clone(),
-        ip,
+        ip: client_address(req, &state.settings.trusted_proxies),
     };
     if let Err(error) = audit::record(
         &mut conn,
         &actor,
         "user.sign_in",
         &format!("user:{}", user.id),
-        "",
+        how,
     )
     .await
     {
@@ -353,5 +428,87 @@ pub async fn change_password(
             password_form(&ctx, Some(&error.message()), false),
         ),
         Err(error) => error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, &error.message()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetQuery {
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    token: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+fn reset_form(ctx: &PageContext, token: &str, error: Option<&str>, done: bool) -> maud::Markup {
+    Page {
+        title: "Set your password",
+        nav: Nav::SignIn,
+        ctx,
+    }
+    .render(html! {
+        div.card.narrow {
+            h1 { "Set your password" }
+            @if done {
+                div.alert.ok role="status" { "Your password is set. Every other session of yours has ended." }
+                p { a.button.primary href="/sign-in" { "Sign in" } }
+            } @else {
+                @if let Some(error) = error { div.alert.error role="alert" { (error) } }
+                form.stack method="post" action="/password/reset" {
+                    (csrf_field(ctx))
+                    input type="hidden" name="token" value=(token);
+                    label for="new_password" { "New password " span.hint { "(at least 10 characters)" } }
+                    input #new_password type="password" name="new_password" autocomplete="new-password" required minlength="10";
+                    label for="confirm_password" { "New password again" }
+                    input #confirm_password type="password" name="confirm_password" autocomplete="new-password" required minlength="10";
+                    button.primary type="submit" { "Set password" }
+                }
+            }
+        }
+    })
+}
+
+/// `GET /password/reset?token=…`: the form a reset link opens. The token
+/// travels in the query, which the request log leaves out.
+#[handler]
+pub fn reset_page(req: &Request, Query(query): Query<ResetQuery>) -> Response {
+    let ctx = PageContext::of(req);
+    let token = query.token.unwrap_or_default();
+    html_response(StatusCode::OK, reset_form(&ctx, &token, None, false))
+}
+
+const RESET_PASSWORD: &str = "mutation Reset($token: String!, $new: String!) { \
+                              resetPassword(token: $token, newPassword: $new) }";
+
+/// `POST /password/reset`: runs the `resetPassword` mutation.
+#[handler]
+pub async fn reset_password(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    let ctx = PageContext::of(req);
+    if form.new_password != form.confirm_password {
+        return html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            reset_form(
+                &ctx,
+                &form.token,
+                Some("The two new passwords differ."),
+                false,
+            ),
+        );
+    }
+    let variables = serde_json::json!({ "token": form.token, "new": form.new_password });
+    match operations::run::<serde_json::Value>(state, &ctx, RESET_PASSWORD, variables).await {
+        Ok(_) => html_response(StatusCode::OK, reset_form(&ctx, "", None, true)),
+        Err(error @ OperationError::Refused(_)) => html_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            reset_form(&ctx, &form.token, Some(&error.message()), false),
+        ),
+        Err(error) => error_page(&ctx, error.status(), &error.message()),
     }
 }

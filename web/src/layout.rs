@@ -24,10 +24,79 @@ pub enum Nav {
     StaffPbxes,
     StaffRates,
     StaffCallRecords,
+    StaffCalling,
+    StaffTeam,
+    StaffAudit,
     Api,
     Password,
+    TwoFactor,
     None,
 }
+
+/// A link of the top bar: one page, or a group of pages that share it and
+/// show their own links under the bar (so the bar fits a laptop's width).
+struct Link {
+    nav: Nav,
+    href: &'static str,
+    label: &'static str,
+    /// The group's pages, none for a single page.
+    group: &'static [(Nav, &'static str, &'static str)],
+}
+
+impl Link {
+    const fn page(nav: Nav, href: &'static str, label: &'static str) -> Link {
+        Link {
+            nav,
+            href,
+            label,
+            group: &[],
+        }
+    }
+
+    fn holds(&self, nav: Nav) -> bool {
+        self.nav == nav || self.group.iter().any(|(n, _, _)| *n == nav)
+    }
+}
+
+const CALLS: Link = Link {
+    nav: Nav::StaffCalling,
+    href: "/admin/calling",
+    label: "Calls",
+    group: &[
+        (Nav::StaffCalling, "/admin/calling", "Calling status"),
+        (Nav::StaffCallRecords, "/admin/calls", "Call records"),
+    ],
+};
+
+const CATALOGUE: Link = Link {
+    nav: Nav::StaffPlans,
+    href: "/admin/plans",
+    label: "Catalogue",
+    group: &[
+        (Nav::StaffPlans, "/admin/plans", "Plans"),
+        (Nav::StaffRates, "/admin/calling-plans", "Calling plans"),
+    ],
+};
+
+const TEAM: Link = Link {
+    nav: Nav::StaffTeam,
+    href: "/admin/staff",
+    label: "Team",
+    group: &[
+        (Nav::StaffTeam, "/admin/staff", "Staff"),
+        (Nav::StaffAudit, "/admin/audit", "Audit log"),
+    ],
+};
+
+const YOU: Link = Link {
+    nav: Nav::Password,
+    href: "/account/password",
+    label: "Password",
+    group: &[
+        (Nav::Password, "/account/password", "Password"),
+        (Nav::TwoFactor, "/account/two-factor", "Two-factor sign-in"),
+    ],
+};
 
 /// A page to draw inside the layout.
 pub struct Page<'a> {
@@ -61,6 +130,10 @@ impl Page<'_> {
         scripts: Markup,
     ) -> Markup {
         let links = nav_links(self.ctx.role());
+        // A group of several pages shows its own links under the bar.
+        let section = links
+            .iter()
+            .find(|l| !l.group.is_empty() && l.holds(self.nav));
         html! {
             (DOCTYPE)
             html lang="en" {
@@ -77,11 +150,11 @@ impl Page<'_> {
                         div.inner {
                             a.brand href="/" { "Switch" span { "board" } }
                             nav.main aria-label="Main" {
-                                @for (nav, href, label) in links {
-                                    @if nav == self.nav {
-                                        a href=(href) aria-current="page" { (label) }
+                                @for link in &links {
+                                    @if link.holds(self.nav) {
+                                        a href=(link.href) aria-current="page" { (link.label) }
                                     } @else {
-                                        a href=(href) { (label) }
+                                        a href=(link.href) { (link.label) }
                                     }
                                 }
                             }
@@ -96,7 +169,20 @@ impl Page<'_> {
                             }
                         }
                     }
-                    main { (content) }
+                    main {
+                        @if let Some(group) = section {
+                            nav.tabs aria-label="In this section" {
+                                @for (nav, href, label) in group.group {
+                                    @if *nav == self.nav {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
+                                }
+                            }
+                        }
+                        (content)
+                    }
                     footer {
                         "Switchboard · hosted PBX service · "
                         a href="/terms" { "Terms of service" } " · "
@@ -114,30 +200,35 @@ impl Page<'_> {
     }
 }
 
-fn nav_links(role: Option<Role>) -> Vec<(Nav, &'static str, &'static str)> {
+fn nav_links(role: Option<Role>) -> Vec<Link> {
     match role {
         None => vec![
-            (Nav::Storefront, "/plans", "Plans"),
-            (Nav::SignIn, "/sign-in", "Sign in"),
+            Link::page(Nav::Storefront, "/plans", "Plans"),
+            Link::page(Nav::SignIn, "/sign-in", "Sign in"),
         ],
         Some(Role::Client | Role::Reseller) => vec![
-            (Nav::ClientHome, "/portal", "Home"),
-            (Nav::ClientReports, "/portal/reports", "Reports"),
-            (Nav::ClientFunds, "/portal/funds", "Funds"),
-            (Nav::ClientStatements, "/portal/statements", "Statements"),
-            (Nav::Password, "/account/password", "Password"),
-            (Nav::Api, "/graphql", "API"),
+            Link::page(Nav::ClientHome, "/portal", "Home"),
+            Link::page(Nav::ClientReports, "/portal/reports", "Reports"),
+            Link::page(Nav::ClientFunds, "/portal/funds", "Funds"),
+            Link::page(Nav::ClientStatements, "/portal/statements", "Statements"),
+            YOU,
+            Link::page(Nav::Api, "/graphql", "API"),
         ],
-        Some(Role::Staff | Role::Admin) => vec![
-            (Nav::StaffAccounts, "/admin", "Accounts"),
-            (Nav::StaffPbxes, "/admin/pbxes", "PBXs"),
-            (Nav::StaffPlans, "/admin/plans", "Plans"),
-            (Nav::StaffRates, "/admin/calling-plans", "Rates"),
-            (Nav::StaffCallRecords, "/admin/calls", "Call records"),
-            (Nav::StaffOutbox, "/admin/outbox", "Outbox"),
-            (Nav::Password, "/account/password", "Password"),
-            (Nav::Api, "/graphql", "API"),
-        ],
+        Some(role @ (Role::Staff | Role::Admin)) => {
+            let mut links = vec![
+                Link::page(Nav::StaffAccounts, "/admin", "Accounts"),
+                CALLS,
+                Link::page(Nav::StaffPbxes, "/admin/pbxes", "PBXs"),
+                CATALOGUE,
+                Link::page(Nav::StaffOutbox, "/admin/outbox", "Outbox"),
+            ];
+            if role == Role::Admin {
+                links.push(TEAM);
+            }
+            links.push(YOU);
+            links.push(Link::page(Nav::Api, "/graphql", "API"));
+            links
+        }
     }
 }
 

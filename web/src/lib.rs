@@ -21,6 +21,8 @@ pub mod layout;
 pub mod notice;
 pub mod operations;
 pub mod pipeline;
+pub mod sso;
+pub mod two_factor;
 pub mod webhooks;
 
 pub use layout::{Nav, Page};
@@ -37,6 +39,8 @@ pub struct AppState {
     pub gateway: Gateway,
     /// Calling plans' rate tables, shared by every way CDRs come in.
     pub rate_tables: RateTables,
+    /// The OpenID provider staff may sign in through, when one is set up.
+    pub sso: Option<sso::Provider>,
 }
 
 impl AppState {
@@ -54,6 +58,10 @@ impl AppState {
             None => None,
         };
         let rate_tables = RateTables::default();
+        let sso = match &settings.sso {
+            Some(sso) => Some(sso::Provider::new(sso, settings.base_url())?),
+            None => None,
+        };
         let commerce = Commerce {
             key: key.clone(),
             gateway: gateway.clone(),
@@ -70,6 +78,7 @@ impl AppState {
             sign_in_limits,
             gateway,
             rate_tables,
+            sso,
         })
     }
 

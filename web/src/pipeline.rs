@@ -26,6 +26,17 @@ pub fn csrf_cookie(https: bool) -> String {
     cookie_name("sb_csrf", https)
 }
 
+/// The cookie that carries a sign-in waiting for its second factor.
+pub fn challenge_cookie(https: bool) -> String {
+    cookie_name("sb_second_factor", https)
+}
+
+/// The cookie that binds a single sign-on's state to the browser that
+/// started it.
+pub fn sso_cookie(https: bool) -> String {
+    cookie_name("sb_sso", https)
+}
+
 fn cookie_name(name: &str, https: bool) -> String {
     if https {
         format!("__Host-{name}")

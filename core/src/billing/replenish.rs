@@ -463,6 +463,7 @@ mod tests {
             phone: String::new(),
             address: String::new(),
             created_at: epoch,
+            calling_plan_id: None,
             standing_since: epoch,
             low_crossings: 3,
             termination_notice_at: None,

@@ -350,3 +350,136 @@ async fn write_versions(
     })
     .await
 }
+
+/// Sets one rate of a plan by hand: a new version of `row`'s prefix taking
+/// effect at `effective_at` (now or later), written and audited like an
+/// import of one line. Returns the terms before (none for a new prefix) and
+/// after; `Invalid` when nothing would change.
+pub async fn set_rate(
+    conn: &mut AsyncPgConnection,
+    plan: i64,
+    row: &RateRow,
+    effective_at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<(Option<Terms>, Terms), CallingPlanError> {
+    if effective_at < Utc::now() - Duration::minutes(1) {
+        return Err(CallingPlanError::Invalid(
+            "Rates take effect now or later: calls already made keep their price.".into(),
+        ));
+    }
+    conn.transaction(async |conn| {
+        calling_plans::table
+            .find(plan)
+            .select(calling_plans::id)
+            .for_update()
+            .first::<i64>(conn)
+            .await
+            .optional()?
+            .ok_or(CallingPlanError::NotFound)?;
+        let table = rate_table(conn, plan).await?;
+        let current = table.current(effective_at);
+        let diff = rate_csv::diff(&current, std::slice::from_ref(row), false);
+        let (before, after) = match (
+            <[_]>::first(&diff.added),
+            <[_]>::first(&diff.changed),
+        ) {
+            (Some((_, terms)), _) => (None, terms.clone()),
+            (None, Some((old, terms, _))) => (Some(Terms::of(old)), terms.clone()),
+            (None, None) => {
+                return Err(CallingPlanError::Invalid(
+                    "That is the rate already: nothing changes.".into(),
+                ))
+            }
+        };
+        diesel::insert_into(rates::table)
+            .values((
+                rates::calling_plan_id.eq(plan),
+                rates::prefix.eq(&after.prefix),
+                rates::description.eq(&after.description),
+                rates::per_minute_nanos.eq(after.per_minute.nanos()),
+                rates::connection_fee.eq(after.connection_fee.micros()),
+                rates::initial_increment.eq(after.initial_increment as i32),
+                rates::subsequent_increment.eq(after.subsequent_increment as i32),
+                rates::minimum_duration.eq(after.minimum_duration as i32),
+                rates::effective_from.eq(effective_at),
+                rates::removed.eq(false),
+            ))
+            .execute(conn)
+            .await
+            .map_err(|e| match e {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    CallingPlanError::Invalid(
+                        "This rate already has a version taking effect at that very moment; choose another.".into(),
+                    )
+                }
+                other => other.into(),
+            })?;
+        let terms_json = |t: &Terms| {
+            serde_json::json!({
+                "prefix": t.prefix,
+                "description": t.description,
+                "per_minute": t.per_minute.decimal(),
+                "connection_fee": t.connection_fee.micros(),
+                "increments": format!("{}/{}", t.initial_increment, t.subsequent_increment),
+                "minimum_duration": t.minimum_duration,
+            })
+        };
+        audit::record_change(
+            conn,
+            actor,
+            "rate.set",
+            &format!("calling_plan:{plan}"),
+            &format!("{} effective {}", after.prefix, effective_at),
+            &audit::Change {
+                before: before.as_ref().map(terms_json),
+                after: Some(terms_json(&after)),
+            },
+        )
+        .await?;
+        Ok((before, after))
+    })
+    .await
+}
+
+/// The plans that bill their PBXs' calls with a calling plan, by name.
+pub async fn plans_using(
+    conn: &mut AsyncPgConnection,
+    calling_plan: i64,
+) -> QueryResult<Vec<crate::commerce::plans::Plan>> {
+    use crate::schema::plans;
+    plans::table
+        .filter(plans::calling_plan_id.eq(calling_plan))
+        .order(plans::name)
+        .select(crate::commerce::plans::Plan::as_select())
+        .load(conn)
+        .await
+}
+
+/// The accounts whose calls a calling plan prices, by id: those that
+/// chose it, and those with a PBX on a plan that bills with it and no
+/// calling plan of their own. At most `limit`.
+pub async fn accounts_using(
+    conn: &mut AsyncPgConnection,
+    calling_plan: i64,
+    limit: i64,
+) -> QueryResult<Vec<crate::people::accounts::Account>> {
+    use crate::people::accounts::Account;
+    use crate::schema::{accounts, pbxes, plans};
+    let through_plans = pbxes::table
+        .inner_join(plans::table)
+        .filter(plans::calling_plan_id.eq(calling_plan))
+        .select(pbxes::account_id);
+    accounts::table
+        .filter(
+            accounts::calling_plan_id
+                .eq(calling_plan)
+                .or(accounts::calling_plan_id
+                    .is_null()
+                    .and(accounts::id.eq_any(through_plans))),
+        )
+        .order(accounts::id)
+        .limit(limit)
+        .select(Account::as_select())
+        .load(conn)
+        .await
+}

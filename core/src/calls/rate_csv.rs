@@ -116,6 +116,54 @@ impl RateRow {
     }
 }
 
+impl RateRow {
+    /// One rate as a form gives it (empty or missing fields keep the
+    /// current rate's), checked exactly as a line of an imported file is;
+    /// the message names the field that is wrong.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_form(
+        prefix: &str,
+        description: Option<&str>,
+        per_minute: &str,
+        connection_fee: Option<&str>,
+        initial_increment: Option<i32>,
+        subsequent_increment: Option<i32>,
+        minimum_duration: Option<i32>,
+    ) -> Result<RateRow, String> {
+        let number = |n: Option<i32>| n.map(|n| n.to_string()).unwrap_or_default();
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let description = description.map(|d| csv_cell::neutralize(d.trim()).into_owned());
+        let cells = [
+            prefix.trim().to_owned(),
+            description.unwrap_or_default(),
+            per_minute.trim().to_owned(),
+            connection_fee.unwrap_or("").trim().to_owned(),
+            number(initial_increment),
+            number(subsequent_increment),
+            number(minimum_duration),
+        ];
+        writer
+            .write_record(EXPORT_HEADER)
+            .and_then(|_| writer.write_record(&cells))
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8(writer.into_inner().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        let parsed = parse(&text).map_err(|e| e.to_string())?;
+        if let Some(error) = parsed.errors.first() {
+            return Err(format!(
+                "The {} {}.",
+                error.column.replace('_', " "),
+                error.reason
+            ));
+        }
+        parsed
+            .rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| "The rate needs a prefix and a price a minute.".to_owned())
+    }
+}
+
 /// A row that cannot be imported, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowError {

@@ -392,8 +392,14 @@ const CDR_ARRAYS: [(&str, &str); 37] = [
     ("cost", "bigint"),
 ];
 
+diesel::define_sql_function!(
+    /// The first of two ids that is not null.
+    fn coalesce(x: diesel::sql_types::Nullable<BigInt>, y: diesel::sql_types::Nullable<BigInt>) -> diesel::sql_types::Nullable<BigInt>
+);
+
 /// Takes the PBX's turn (batches and pricing of one PBX never overlap) and
-/// loads its account and its plan's calling plan. The lock and the lookup
+/// loads its account and the calling plan it bills with (the account's own,
+/// or its plan's). The lock and the lookup
 /// are pipelined: their order does not matter (the lock guards the PBX's
 /// records, not its terms), and both are done before anything else is read.
 async fn lock_and_load_terms(
@@ -418,13 +424,19 @@ async fn lock_and_load_terms(
                 .execute(&mut a),
             pbxes::table
                 .inner_join(accounts::table)
-                .inner_join(plans::table.left_join(calling_plans::table))
+                .inner_join(plans::table)
+                // The account's own calling plan, where it has one, over the plan's.
+                .left_join(
+                    calling_plans::table.on(calling_plans::id
+                        .nullable()
+                        .eq(coalesce(accounts::calling_plan_id, plans::calling_plan_id))),
+                )
                 .filter(pbxes::id.eq(pbx_id))
                 .select((
                     pbxes::account_id,
                     accounts::currency,
                     pbxes::dialling_rules,
-                    plans::calling_plan_id,
+                    calling_plans::id.nullable(),
                     calling_plans::currency.nullable(),
                     calling_plans::inbound_per_minute_nanos.nullable(),
                     calling_plans::rates_version.nullable(),

@@ -299,3 +299,35 @@ pub async fn time_zone(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Opt
         .await
         .optional()
 }
+
+/// PBXs the controller runs (not cancelled, provisioned), newest first, with
+/// only those of accounts in trouble (standing not good, or turned off) when
+/// `trouble`: what the calling status page lists.
+pub async fn calling_status(
+    conn: &mut AsyncPgConnection,
+    trouble: bool,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Pbx>> {
+    use crate::schema::accounts;
+    let mut query = pbxes::table
+        .inner_join(accounts::table)
+        .filter(pbxes::controller_id.is_not_null())
+        .filter(pbxes::state.ne("cancelled"))
+        .order(pbxes::id.desc())
+        .limit(limit)
+        .select(Pbx::as_select())
+        .into_boxed();
+    if trouble {
+        query = query.filter(
+            accounts::standing
+                .ne("good")
+                .or(accounts::turned_off.eq(true))
+                .or(pbxes::state.ne("active")),
+        );
+    }
+    if let Some(before) = before {
+        query = query.filter(pbxes::id.lt(before));
+    }
+    query.load(conn).await
+}

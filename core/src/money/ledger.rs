@@ -377,6 +377,35 @@ pub async fn recent_entries(
         .await
 }
 
+/// One page of a customer account's statement, newest first: the entries
+/// before the entry `before` (from the newest when none).
+pub async fn entries_page(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<StatementLine>> {
+    let mut query = journal_entries::table
+        .inner_join(journal_transactions::table)
+        .inner_join(ledger_accounts::table)
+        .filter(ledger_accounts::account_id.eq(account.0))
+        .order(journal_entries::id.desc())
+        .limit(limit)
+        .select((
+            journal_entries::id,
+            journal_entries::transaction_id,
+            journal_transactions::posted_at,
+            journal_transactions::kind,
+            journal_transactions::memo,
+            journal_entries::amount,
+        ))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(journal_entries::id.lt(before));
+    }
+    query.load(conn).await
+}
+
 /// A staff member's manual credit (positive) or debit (negative) of an account,
 /// against the adjustments book.
 pub async fn adjust(

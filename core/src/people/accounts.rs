@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::domain::{AccountId, AccountKind, Standing};
+use crate::domain::{AccountId, AccountKind, Role, Standing};
+use crate::forms::FieldErrors;
 use crate::money::ledger;
 use crate::money::Money;
 use crate::schema::{accounts, ledger_accounts};
@@ -30,6 +31,8 @@ pub struct Account {
     pub phone: String,
     pub address: String,
     pub created_at: DateTime<Utc>,
+    /// The calling plan its PBXs' calls are billed with, over their plans'.
+    pub calling_plan_id: Option<i64>,
     /// When the current standing began.
     pub standing_since: DateTime<Utc>,
     /// How often the balance fell below the threshold.
@@ -151,6 +154,248 @@ pub async fn list(
     }
     let rows: Vec<(Account, i64)> = query.load(conn).await?;
     Ok(rows.into_iter().map(|(a, b)| (a, Money(b))).collect())
+}
+
+/// An account's details as an admin edits them, each as typed.
+#[derive(Clone, Debug, Default)]
+pub struct AccountEdit {
+    pub name: String,
+    pub kind: String,
+    pub contact_name: String,
+    pub company: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    /// A decimal amount in the account's currency.
+    pub credit_limit: String,
+    /// A decimal amount in the account's currency.
+    pub low_balance_threshold: String,
+    /// The calling plan's id; empty bills with the PBXs' plans'.
+    pub calling_plan_id: String,
+}
+
+/// An edit that passed its checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedEdit {
+    pub name: String,
+    pub kind: AccountKind,
+    pub contact_name: String,
+    pub company: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub credit_limit: Money,
+    pub low_balance_threshold: Money,
+    pub calling_plan_id: Option<i64>,
+}
+
+impl AccountEdit {
+    /// Checks every field at once: a clear message for each that is wrong.
+    pub fn check(&self) -> Result<CheckedEdit, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 120 {
+            errors.add("name", "must be 1 to 120 characters");
+        }
+        let kind = self.kind.trim().to_lowercase().parse::<AccountKind>();
+        if kind.is_err() {
+            errors.add("kind", "must be retail or wholesale");
+        }
+        let email = crate::domain::Email::parse(&self.email);
+        if let Err(why) = &email {
+            errors.add("email", why);
+        }
+        for (field, value, max) in [
+            ("contact_name", &self.contact_name, 120),
+            ("company", &self.company, 120),
+            ("phone", &self.phone, 40),
+            ("address", &self.address, 300),
+        ] {
+            if value.trim().chars().count() > max {
+                errors.add(field, "is too long");
+            }
+        }
+        let amount =
+            |field: &str, text: &str, errors: &mut FieldErrors| match Money::parse_decimal(text) {
+                Ok(money) if money.micros() < 0 => {
+                    errors.add(field, "must not be negative");
+                    Money::ZERO
+                }
+                Ok(money) => money,
+                Err(why) => {
+                    errors.add(field, &why.to_string());
+                    Money::ZERO
+                }
+            };
+        let credit_limit = amount("credit_limit", &self.credit_limit, &mut errors);
+        let low_balance_threshold = amount(
+            "low_balance_threshold",
+            &self.low_balance_threshold,
+            &mut errors,
+        );
+        let calling_plan_id = match self.calling_plan_id.trim() {
+            "" => None,
+            text => match text.parse::<i64>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.add("calling_plan_id", "is not a calling plan");
+                    None
+                }
+            },
+        };
+        errors.into_result(())?;
+        Ok(CheckedEdit {
+            name: name.to_owned(),
+            kind: kind.unwrap_or(AccountKind::Retail),
+            contact_name: self.contact_name.trim().to_owned(),
+            company: self.company.trim().to_owned(),
+            email: email.map(|e| e.as_str().to_owned()).unwrap_or_default(),
+            phone: self.phone.trim().to_owned(),
+            address: self.address.trim().to_owned(),
+            credit_limit,
+            low_balance_threshold,
+            calling_plan_id,
+        })
+    }
+}
+
+impl CheckedEdit {
+    /// The details as the audit log keeps them (amounts in micro-units).
+    pub fn for_audit(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "kind": self.kind.as_str(),
+            "contact_name": self.contact_name,
+            "company": self.company,
+            "email": self.email,
+            "phone": self.phone,
+            "address": self.address,
+            "credit_limit": self.credit_limit.micros(),
+            "low_balance_threshold": self.low_balance_threshold.micros(),
+            "calling_plan_id": self.calling_plan_id,
+        })
+    }
+
+    /// An account's details as they are, in the same shape.
+    pub fn of(account: &Account) -> CheckedEdit {
+        CheckedEdit {
+            name: account.name.clone(),
+            kind: account.kind(),
+            contact_name: account.contact_name.clone(),
+            company: account.company.clone(),
+            email: account.email.clone(),
+            phone: account.phone.clone(),
+            address: account.address.clone(),
+            credit_limit: Money(account.credit_limit),
+            low_balance_threshold: Money(account.low_balance_threshold),
+            calling_plan_id: account.calling_plan_id,
+        }
+    }
+}
+
+/// Why an edit was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("Some fields need correcting.")]
+    Invalid(FieldErrors),
+    #[error("No account {0}.")]
+    NotFound(AccountId),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+fn invalid(field: &str, message: &str) -> EditError {
+    let mut errors = FieldErrors::default();
+    errors.add(field, message);
+    EditError::Invalid(errors)
+}
+
+/// Changes an account's details; returns them as they were and as they
+/// are. Its users follow its kind: a wholesale account's are resellers, a
+/// retail one's clients. A wholesale account with sub-accounts stays
+/// wholesale, a sub-account stays retail, and the calling plan must exist
+/// and be in the account's currency.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: AccountId,
+    edit: &CheckedEdit,
+) -> Result<(CheckedEdit, CheckedEdit), EditError> {
+    use crate::schema::{calling_plans, users};
+    conn.transaction(async |conn| {
+        let account = accounts::table
+            .find(id.0)
+            .select(Account::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(EditError::NotFound(id))?;
+        let before = CheckedEdit::of(&account);
+        if edit.kind != account.kind() {
+            if edit.kind == AccountKind::Retail {
+                let subs: i64 = accounts::table
+                    .filter(accounts::parent_id.eq(id.0))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if subs > 0 {
+                    return Err(invalid("kind", "stays wholesale while it has sub-accounts"));
+                }
+            } else if account.parent_id.is_some() {
+                return Err(invalid("kind", "of a sub-account stays retail"));
+            }
+        }
+        if let Some(plan) = edit.calling_plan_id {
+            let currency: Option<String> = calling_plans::table
+                .find(plan)
+                .select(calling_plans::currency)
+                .first(conn)
+                .await
+                .optional()?;
+            match currency {
+                None => return Err(invalid("calling_plan_id", "is not a calling plan")),
+                Some(c) if c != account.currency => {
+                    return Err(invalid(
+                        "calling_plan_id",
+                        "must price calls in the account's currency",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let updated = diesel::update(accounts::table.find(id.0))
+            .set((
+                accounts::name.eq(&edit.name),
+                accounts::kind.eq(edit.kind.as_str()),
+                accounts::contact_name.eq(&edit.contact_name),
+                accounts::company.eq(&edit.company),
+                accounts::email.eq(&edit.email),
+                accounts::phone.eq(&edit.phone),
+                accounts::address.eq(&edit.address),
+                accounts::credit_limit.eq(edit.credit_limit.micros()),
+                accounts::low_balance_threshold.eq(edit.low_balance_threshold.micros()),
+                accounts::calling_plan_id.eq(edit.calling_plan_id),
+            ))
+            .returning(Account::as_returning())
+            .get_result(conn)
+            .await?;
+        if edit.kind != account.kind() {
+            let (from, to) = match edit.kind {
+                AccountKind::Wholesale => (Role::Client, Role::Reseller),
+                AccountKind::Retail => (Role::Reseller, Role::Client),
+            };
+            diesel::update(
+                users::table
+                    .filter(users::account_id.eq(id.0))
+                    .filter(users::role.eq(from.as_str())),
+            )
+            .set(users::role.eq(to.as_str()))
+            .execute(conn)
+            .await?;
+        }
+        Ok((before, CheckedEdit::of(&updated)))
+    })
+    .await
 }
 
 /// Escapes `%`, `_` and `\` so a search for them finds them literally.

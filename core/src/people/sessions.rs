@@ -19,14 +19,18 @@ pub struct SessionUser {
     pub role: Role,
     pub account_id: Option<AccountId>,
     pub must_change_password: bool,
+    /// Signs in with a second factor (TOTP).
+    pub two_factor: bool,
 }
 
-/// user id, username, role, account, must change password, last seen.
+/// user id, username, role, account, must change password, two-factor,
+/// last seen.
 type SessionRow = (
     i64,
     String,
     String,
     Option<i64>,
+    bool,
     bool,
     chrono::DateTime<Utc>,
 );
@@ -81,12 +85,15 @@ pub async fn lookup(
             users::role,
             users::account_id,
             users::must_change_password,
+            users::totp_enabled,
             sessions::last_seen_at,
         ))
         .first(conn)
         .await
         .optional()?;
-    let Some((user_id, username, role, account_id, must_change_password, last_seen)) = found else {
+    let Some((user_id, username, role, account_id, must_change_password, two_factor, last_seen)) =
+        found
+    else {
         return Ok(None);
     };
     if now - last_seen > Duration::minutes(1) {
@@ -107,6 +114,7 @@ pub async fn lookup(
         role,
         account_id: account_id.map(AccountId),
         must_change_password,
+        two_factor,
     }))
 }
 

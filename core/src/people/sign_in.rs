@@ -12,8 +12,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::{self, Pool};
-use crate::people::passwords;
 use crate::people::users::{find_by_username, User};
+use crate::people::{passwords, two_factor};
 use crate::schema::{sign_in_attempts, sign_up_attempts, users};
 
 /// How many failures are allowed in a window, and what follows.
@@ -91,6 +91,8 @@ pub fn verdict(failures: Failures, limits: &Limits) -> Verdict {
 pub enum SignInError {
     #[error("Wrong username or password.")]
     Refused,
+    #[error("That code is not right, or it was used already.")]
+    WrongCode,
     #[error("Too many failed sign-in attempts. Wait {minutes} minutes and try again.")]
     Throttled { minutes: i64 },
     #[error("the database is not answering: {0}")]
@@ -109,13 +111,69 @@ pub enum Purpose {
     Reauthenticate,
 }
 
-/// Checks the credentials, counting the attempt against the limits.
+/// An attempt counted against the limits: recorded as a failure until it
+/// [succeeds](Attempt::succeed).
+#[derive(Debug)]
+pub struct Attempt {
+    id: i64,
+    /// The user the username names, if any.
+    pub user: Option<User>,
+}
+
+impl Attempt {
+    /// Records the attempt as a success, which forgives the username's
+    /// earlier failures; a sign-in also notes its time on the user.
+    pub async fn succeed(&self, pool: &Pool, purpose: Purpose) -> Result<(), SignInError> {
+        let mut conn = db::conn(pool)
+            .await
+            .map_err(|e| SignInError::Unavailable(format!("{e:#}")))?;
+        diesel::update(sign_in_attempts::table.find(self.id))
+            .set(sign_in_attempts::succeeded.eq(true))
+            .execute(&mut conn)
+            .await?;
+        if let (Purpose::SignIn, Some(user)) = (purpose, &self.user) {
+            diesel::update(users::table.find(user.id))
+                .set(users::last_sign_in_at.eq(Utc::now()))
+                .execute(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts an attempt on `username` (any text naming what is tried: a
+/// username, or an OpenID sign-in from an address) from `address` against
+/// the limits, and waits out its delay, with no connection held; refused
+/// when the limits say so.
 ///
 /// The attempt is counted and recorded as a failure under advisory locks on
-/// the username and the address before the password is checked, so parallel
-/// guesses cannot slip past the limit; it becomes a success afterwards. The
-/// database connection goes back to the pool while the attempt waits out
-/// its delay and while argon2 works.
+/// the username and the address, so parallel guesses cannot slip past the
+/// limit.
+pub async fn begin(
+    pool: &Pool,
+    username: &str,
+    address: &str,
+    limits: Limits,
+) -> Result<Attempt, SignInError> {
+    let key = username.trim().to_lowercase();
+    let (id, user, delay) = {
+        let mut conn = db::conn(pool)
+            .await
+            .map_err(|e| SignInError::Unavailable(format!("{e:#}")))?;
+        conn.transaction(async |conn| record_attempt(conn, &key, address, limits).await)
+            .await?
+    };
+    tokio::time::sleep(delay).await;
+    Ok(Attempt { id, user })
+}
+
+/// Checks the credentials, counting the attempt against the limits.
+///
+/// The database connection goes back to the pool while the attempt waits
+/// out its delay and while argon2 works. A sign-in of a user with two-factor
+/// sign-in is not yet a success: it stays counted as a failure until the
+/// second factor is given ([`second_factor`]), so a known password is no
+/// way to reset the count while guessing codes.
 pub async fn sign_in(
     pool: &Pool,
     username: &str,
@@ -124,47 +182,61 @@ pub async fn sign_in(
     limits: Limits,
     purpose: Purpose,
 ) -> Result<User, SignInError> {
-    let key = username.trim().to_lowercase();
-    let (attempt, user, delay) = {
-        let mut conn = db::conn(pool)
-            .await
-            .map_err(|e| SignInError::Unavailable(format!("{e:#}")))?;
-        conn.transaction(async |conn| record_attempt(conn, &key, address, limits).await)
-            .await?
-    };
-    tokio::time::sleep(delay).await;
-
+    let attempt = begin(pool, username, address, limits).await?;
     let password_owned = password.to_owned();
-    let (user, matched) = tokio::task::spawn_blocking(move || match user {
-        Some(user) => {
-            let matched = passwords::verify(&password_owned, &user.password_hash);
-            (Some(user), matched)
-        }
+    let candidate = attempt.user.clone();
+    let matched = tokio::task::spawn_blocking(move || match candidate {
+        Some(user) => passwords::verify(&password_owned, &user.password_hash),
         None => {
             passwords::verify_nothing(&password_owned);
-            (None, false)
+            false
         }
     })
     .await
     .expect("password checks do not panic");
-    let user = user
+    let user = attempt
+        .user
+        .clone()
         .filter(|u| matched && !u.disabled)
         .ok_or(SignInError::Refused)?;
-
-    let mut conn = db::conn(pool)
-        .await
-        .map_err(|e| SignInError::Unavailable(format!("{e:#}")))?;
-    diesel::update(sign_in_attempts::table.find(attempt))
-        .set(sign_in_attempts::succeeded.eq(true))
-        .execute(&mut conn)
-        .await?;
-    if purpose == Purpose::SignIn {
-        diesel::update(users::table.find(user.id))
-            .set(users::last_sign_in_at.eq(Utc::now()))
-            .execute(&mut conn)
-            .await?;
+    if purpose == Purpose::SignIn && user.totp_enabled {
+        return Ok(user);
     }
+    attempt.succeed(pool, purpose).await?;
     Ok(user)
+}
+
+/// Checks a second factor (a code from the app or a recovery code) of a
+/// user whose password was just checked, counting it against the same
+/// limits as the password.
+pub async fn second_factor(
+    pool: &Pool,
+    key: &crate::keys::SecretKey,
+    user: &User,
+    code: &str,
+    address: &str,
+    limits: Limits,
+) -> Result<two_factor::Factor, SignInError> {
+    let attempt = begin(pool, &user.username, address, limits).await?;
+    let checked = {
+        let mut conn = db::conn(pool)
+            .await
+            .map_err(|e| SignInError::Unavailable(format!("{e:#}")))?;
+        two_factor::check(&mut conn, key, user.id(), code, Utc::now()).await
+    };
+    match checked {
+        Ok(factor) if !user.disabled => {
+            attempt.succeed(pool, Purpose::SignIn).await?;
+            Ok(factor)
+        }
+        Ok(_) | Err(two_factor::CodeError::Wrong | two_factor::CodeError::NotStarted) => {
+            Err(SignInError::WrongCode)
+        }
+        Err(two_factor::CodeError::Database(e)) => Err(e.into()),
+        Err(two_factor::CodeError::Sealed) => Err(SignInError::Unavailable(
+            "a two-factor secret does not open with the secret key".into(),
+        )),
+    }
 }
 
 /// Counts recent failures and records this attempt as one, atomically per

@@ -25,6 +25,8 @@ pub struct User {
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// Two-factor sign-in is on.
+    pub totp_enabled: bool,
 }
 
 impl User {
@@ -155,6 +157,107 @@ pub async fn set_password(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The company's people (staff and admins), by username.
+pub async fn company(conn: &mut AsyncPgConnection) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(users::role.eq_any([Role::Staff.as_str(), Role::Admin.as_str()]))
+        .order(lower(users::username))
+        .select(User::as_select())
+        .load(conn)
+        .await
+}
+
+/// The staff member or admin with this email (in any case), enabled or not:
+/// how an OpenID provider's verified email finds its user.
+pub async fn company_user_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> QueryResult<Option<User>> {
+    users::table
+        .filter(lower(users::email).eq(email.trim().to_lowercase()))
+        .filter(users::role.eq_any([Role::Staff.as_str(), Role::Admin.as_str()]))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Why a change to a staff member was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StaffChangeError {
+    #[error("No staff member {0}.")]
+    NotFound(i64),
+    #[error("Admins cannot disable themselves or take away their own admin role.")]
+    Oneself,
+    #[error("At least one enabled admin must remain.")]
+    LastAdmin,
+    #[error(transparent)]
+    Database(#[from] DieselError),
+}
+
+/// Disables or re-enables a staff member or admin, or gives them another
+/// company role; returns them as they were and as they are. Disabling ends
+/// every session they have. An admin cannot do either to themselves, and
+/// the last enabled admin stays one, so the company is never locked out.
+pub async fn change_staff(
+    conn: &mut AsyncPgConnection,
+    by: UserId,
+    id: i64,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> Result<(User, User), StaffChangeError> {
+    use diesel_async::AsyncConnection;
+    conn.transaction(async |conn| {
+        // One change to the admins at a time: two admins demoting each
+        // other at once must not both succeed.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('staff:admins'))")
+            .execute(conn)
+            .await?;
+        let before = users::table
+            .find(id)
+            .filter(users::role.eq_any([Role::Staff.as_str(), Role::Admin.as_str()]))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(StaffChangeError::NotFound(id))?;
+        let role = role.filter(|r| r.is_company()).unwrap_or(before.role());
+        let disabled = disabled.unwrap_or(before.disabled);
+        let stays_admin = role == Role::Admin && !disabled;
+        if before.role() == Role::Admin && !before.disabled && !stays_admin {
+            if UserId(id) == by {
+                return Err(StaffChangeError::Oneself);
+            }
+            let admins: i64 = users::table
+                .filter(users::role.eq(Role::Admin.as_str()))
+                .filter(users::disabled.eq(false))
+                .count()
+                .get_result(conn)
+                .await?;
+            if admins <= 1 {
+                return Err(StaffChangeError::LastAdmin);
+            }
+        }
+        if disabled && UserId(id) == by {
+            return Err(StaffChangeError::Oneself);
+        }
+        let after = diesel::update(users::table.find(id))
+            .set((users::role.eq(role.as_str()), users::disabled.eq(disabled)))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await?;
+        if disabled {
+            diesel::delete(
+                crate::schema::sessions::table.filter(crate::schema::sessions::user_id.eq(id)),
+            )
+            .execute(conn)
+            .await?;
+        }
+        Ok((before, after))
+    })
+    .await
 }
 
 /// Whether anyone can sign in to the staff section yet.

@@ -1,0 +1,14 @@
+DROP INDEX audit_log_action_idx;
+DROP INDEX audit_log_subject_idx;
+DROP INDEX audit_log_actor_idx;
+DROP TABLE password_resets;
+DROP TABLE sso_logins;
+DROP TABLE sign_in_challenges;
+DROP TABLE recovery_codes;
+ALTER TABLE users DROP CONSTRAINT users_totp_enabled_has_a_secret;
+ALTER TABLE users DROP COLUMN totp_last_step;
+ALTER TABLE users DROP COLUMN totp_enabled;
+ALTER TABLE users DROP COLUMN totp_secret_sealed;
+DROP INDEX accounts_calling_plan_id_idx;
+ALTER TABLE accounts DROP CONSTRAINT accounts_calling_plan_currency;
+ALTER TABLE accounts DROP COLUMN calling_plan_id;
