@@ -265,7 +265,7 @@ pub(crate) async fn statement(
     )
     .await
     .map_err(internal)?
-    .map(|s| <Statement as From<statements::Statement>>::from(s))
+    .map(<Statement as From<statements::Statement>>::from)
     .ok_or_else(|| format!("No account {account}.").into())
 }
 
