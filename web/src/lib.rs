@@ -37,6 +37,8 @@ pub struct AppState {
     pub gateway: Gateway,
     /// Calling plans' rate tables, shared by every way CDRs come in.
     pub rate_tables: RateTables,
+    /// Sessions used and not yet extended.
+    pub session_activity: Arc<switchboard_core::people::sessions::Activity>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             sign_in_limits,
             gateway,
             rate_tables,
+            session_activity: Arc::default(),
         })
     }
 

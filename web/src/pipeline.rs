@@ -204,17 +204,39 @@ async fn find_viewer(state: &AppState, token: Option<&str>, ip: &str) -> anyhow:
         });
     };
     let mut conn = db::conn(&state.pool).await?;
-    let user = sessions::lookup(
-        &mut conn,
-        token,
-        state.session_lifetime(),
-        state.session_max_age(),
-    )
-    .await?;
+    let user = sessions::lookup(&mut conn, token, state.session_max_age()).await?;
+    drop(conn);
+    if user.is_some() && state.session_activity.used(token) {
+        extend_sessions_soon(state);
+    }
     Ok(Viewer {
         user,
         ip: ip.to_owned(),
     })
+}
+
+/// Extends the sessions used on this instance a minute from now: a read
+/// writes nothing, and a busy minute costs one write. (Sessions last hours,
+/// so a minute's use forgotten by an instance that stops is harmless.)
+fn extend_sessions_soon(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(sessions::EXTEND_AFTER).await;
+        if let Err(error) = extend_sessions_in_use(&state).await {
+            tracing::warn!(error = %format!("{error:#}"), "could not extend the sessions in use");
+        }
+    });
+}
+
+/// Extends, by the session lifetime from now, every session used on this
+/// instance since the last time; returns how many were extended.
+pub async fn extend_sessions_in_use(state: &AppState) -> anyhow::Result<usize> {
+    let used = state.session_activity.take();
+    if used.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = db::conn(&state.pool).await?;
+    Ok(sessions::extend(&mut conn, &used, state.session_lifetime()).await?)
 }
 
 /// Refuses a state-changing request that does not carry the CSRF token bound
