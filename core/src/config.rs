@@ -100,6 +100,23 @@ pub struct Settings {
     /// Scheduled backups, and the passphrase that seals the key in every backup.
     #[serde(default)]
     pub backups: BackupSettings,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `/metrics`, in Prometheus' text format: off the public listener, or
+/// behind a token on it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct MetricsSettings {
+    /// An address of its own that serves only `/metrics`, without a token
+    /// (keep it off the public network: `127.0.0.1:9464`, say).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// On the public listener, `/metrics` answers only a request with
+    /// `Authorization: Bearer` and this token; without it, it is not there.
+    #[serde(default)]
+    pub token: Option<Secret>,
 }
 
 /// Pulling PBXs' CDR tables.
@@ -429,6 +446,13 @@ impl Settings {
         );
         anyhow::ensure!(self.pool_size > 0, "pool_size must be at least 1");
         anyhow::ensure!(self.backups.keep > 0, "backups.keep must be at least 1");
+        anyhow::ensure!(
+            self.metrics
+                .token
+                .as_ref()
+                .is_none_or(|t| t.expose().len() >= 16),
+            "metrics.token must be at least 16 characters"
+        );
         match self.payments.gateway.as_str() {
             "test" => anyhow::ensure!(
                 self.mode == Mode::Development,

@@ -16,6 +16,7 @@ mod jobs;
 mod ledger;
 mod limits;
 mod mariadb;
+mod metrics;
 mod operations;
 mod outbox;
 mod pages;

@@ -18,6 +18,7 @@ pub mod assets;
 pub mod auth;
 pub mod health;
 pub mod layout;
+pub mod metrics;
 pub mod notice;
 pub mod operations;
 pub mod pipeline;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response};
 use switchboard_core::keys::random_token;
 use switchboard_core::people::sessions::{self, SessionUser};
-use switchboard_core::{db, Role};
+use switchboard_core::{db, metrics, Role};
 use switchboard_graphql::{SessionToken, Viewer};
 
 use crate::AppState;
@@ -147,7 +147,14 @@ async fn handle<E: Endpoint + ?Sized>(
                     });
                     match endpoint.call(req).await {
                         Ok(response) => response.into_response(),
-                        Err(error) => error.into_response(),
+                        Err(error) => {
+                            let route = error.data::<PathPattern>().cloned();
+                            let mut response = error.into_response();
+                            if let Some(route) = route {
+                                response.set_data(route);
+                            }
+                            response
+                        }
                     }
                 }
             }
@@ -163,11 +170,20 @@ async fn handle<E: Endpoint + ?Sized>(
         }
     }
     add_security_headers(&mut response, https);
+    let took = started.elapsed();
+    // By the route's pattern (`/orders/:id`), so the series stay few.
+    let route = response.data::<PathPattern>().map(|p| p.0.clone());
+    metrics::global().request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        response.status().as_u16(),
+        took,
+    );
     tracing::info!(
         target: "switchboard::request",
         "{method} {path} {} {}ms",
         response.status().as_u16(),
-        started.elapsed().as_millis()
+        took.as_millis()
     );
     response
 }
