@@ -12,6 +12,7 @@ mod commerce;
 mod graphql_api;
 mod harness;
 mod health;
+mod instances;
 mod jobs;
 mod ledger;
 mod limits;
