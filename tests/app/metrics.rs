@@ -180,33 +180,22 @@ async fn metrics_count_cdrs_taken_in_and_turned_away() {
     let app =
         TestApp::spawn_with(|settings| settings.metrics.token = Some(Secret::new(TOKEN))).await;
     let (staff, _, pbx, _) = crate::calls::pbx_with_rates(&app).await;
-    let issued = app
-        .graphql(
-            &staff,
-            "mutation($p: ID!) { issueCdrToken(pbxId: $p) }",
-            json!({ "p": pbx.to_string() }),
-        )
-        .await;
-    let token = issued["data"]["issueCdrToken"].as_str().expect("a token");
+    let token = crate::billing::push_token(&app, &staff, pbx).await;
     let accepted = "switchboard_cdrs_total{source=\"push\",outcome=\"accepted\"}";
     let rejected = "switchboard_cdrs_total{source=\"push\",outcome=\"rejected\"}";
     let before = scrape(&app).await;
-    let stored: serde_json::Value = reqwest::Client::new()
-        .post(app.url("/cdrs/push"))
-        .bearer_auth(token)
-        .json(&json!({ "cdrs": [
+    let stored = crate::billing::push(
+        &app,
+        &token,
+        json!([
             { "calldate": "2026-11-21T08:00:00Z", "src": "201", "dst": "15550100100",
               "dcontext": "from-internal", "channel": "PJSIP/201-00000001",
               "dstchannel": "PJSIP/voipms-00000002", "duration": 70, "billsec": 61,
               "disposition": "ANSWERED", "uniqueid": "1763712000.1" },
             { "calldate": "yesterday", "disposition": "ANSWERED" },
-        ]}))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("JSON");
+        ]),
+    )
+    .await;
     assert_eq!(stored["accepted"], 1);
     let after = scrape(&app).await;
     let grew = |series: &str| {
