@@ -348,6 +348,16 @@ async fn serve_on(
         );
     }
     drop(conn);
+    if let Some(listen) = settings.metrics.listen {
+        let (acceptor, address) = server::bind(listen).await?;
+        tracing::info!(%address, "serving /metrics");
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(error) = server::serve_metrics(acceptor, state).await {
+                tracing::error!(error = %format!("{error:#}"), "the metrics listener stopped");
+            }
+        });
+    }
     let mailer = switchboard_jobs::Mailer::from_settings(settings, key.clone())?;
     let workers = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
     tracing::info!(%address, base_url = %state_settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");

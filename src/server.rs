@@ -8,7 +8,9 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, post, Endpoint, EndpointExt, Route, Server};
 use switchboard_admin::catalogue;
 use switchboard_web::layout::message_page;
-use switchboard_web::{api, assets, auth, health, pipeline, sso, two_factor, webhooks, AppState};
+use switchboard_web::{
+    api, assets, auth, health, metrics, pipeline, sso, two_factor, webhooks, AppState,
+};
 
 /// Every route of Switchboard, inside the request pipeline.
 pub fn routes(state: AppState) -> impl Endpoint {
@@ -32,6 +34,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/favicon.ico", get(assets::favicon))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .at("/metrics", get(metrics::public))
         .at("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .at(
             "/sign-in/code",
@@ -165,6 +168,21 @@ pub fn routes(state: AppState) -> impl Endpoint {
             )
         });
     pipeline::wrap(routes, state)
+}
+
+/// Serves `metrics.listen`: `/metrics` alone, without a token, until the
+/// process ends.
+pub async fn serve_metrics(
+    acceptor: impl Acceptor + 'static,
+    state: AppState,
+) -> anyhow::Result<()> {
+    let routes = Route::new()
+        .at("/metrics", get(metrics::private))
+        .data(state);
+    Server::new_with_acceptor(acceptor)
+        .run(routes)
+        .await
+        .map_err(Into::into)
 }
 
 /// A bound listener and the address it got (port 0 picks a free port).

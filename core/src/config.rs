@@ -106,6 +106,9 @@ pub struct Settings {
     /// Adding funds, and the standing rules' periods.
     #[serde(default)]
     pub billing: BillingSettings,
+    /// Who may read `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 /// An OpenID Connect provider staff may sign in through. A provider's user
@@ -191,6 +194,20 @@ fn default_starting_credit() -> Vec<u32> {
 }
 fn default_starting_credit_chosen() -> u32 {
     25
+}
+
+/// `/metrics`, in Prometheus' text format: off the public listener, or
+/// behind a token on it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct MetricsSettings {
+    /// An address of its own that serves only `/metrics`, without a token
+    /// (keep it off the public network: `127.0.0.1:9464`, say).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// On the public listener, `/metrics` answers only a request with
+    /// `Authorization: Bearer` and this token; without it, it is not there.
+    #[serde(default)]
+    pub token: Option<Secret>,
 }
 
 /// Pulling PBXs' CDR tables.
@@ -529,6 +546,13 @@ impl Settings {
                 .starting_credit
                 .contains(&self.billing.starting_credit_chosen),
             "billing.starting_credit_chosen must be one of billing.starting_credit"
+        );
+        anyhow::ensure!(
+            self.metrics
+                .token
+                .as_ref()
+                .is_none_or(|t| t.expose().len() >= 16),
+            "metrics.token must be at least 16 characters"
         );
         match self.payments.gateway.as_str() {
             "test" => anyhow::ensure!(

@@ -26,6 +26,7 @@ pub mod db;
 pub mod domain;
 pub mod forms;
 pub mod keys;
+pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod people;

@@ -20,6 +20,7 @@ use switchboard_controller::Controller;
 use switchboard_core::config::Settings;
 use switchboard_core::db::{self, Pool};
 use switchboard_core::keys::SecretKey;
+use switchboard_core::metrics::JobOutcome;
 use switchboard_core::schema::background_jobs;
 use switchboard_core::{people::sessions, people::sign_in, queue};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
@@ -421,12 +422,30 @@ async fn run_one(
     let Some(claim) = claim(conn, lease(ctx, lane), lane).await? else {
         return Ok(None);
     };
+    let outcome = run_claimed(conn, ctx, &claim).await?;
+    switchboard_core::metrics::global().job(
+        &claim.job_type,
+        match outcome {
+            Outcome::Succeeded => JobOutcome::Succeeded,
+            Outcome::Failed => JobOutcome::Failed,
+            Outcome::GivenUp => JobOutcome::GivenUp,
+        },
+    );
+    Ok(Some(outcome))
+}
+
+/// Runs a claimed job, and retries or gives it up if it fails.
+async fn run_claimed(
+    conn: &mut AsyncPgConnection,
+    ctx: &JobContext,
+    claim: &Claim,
+) -> anyhow::Result<Outcome> {
     let Some(job) = Job::from_name(&claim.job_type) else {
         // A job this version does not know (left by another version, say):
         // keeping it would retry it forever.
         tracing::error!(job = %claim.job_type, id = claim.id, "no job is called this; given up");
-        finish(conn, &claim).await?;
-        return Ok(Some(Outcome::GivenUp));
+        finish(conn, claim).await?;
+        return Ok(Outcome::GivenUp);
     };
     if claim.attempts > job.max_attempts() {
         // Every attempt allowed was claimed and none came back: the runner
@@ -435,8 +454,8 @@ async fn run_one(
             .last_error
             .clone()
             .unwrap_or_else(|| "the runner stopped during every attempt".into());
-        give_up(conn, ctx, job, &claim, &error).await?;
-        return Ok(Some(Outcome::GivenUp));
+        give_up(conn, ctx, job, claim, &error).await?;
+        return Ok(Outcome::GivenUp);
     }
     // A job that calls outside manages its own transactions around the
     // call; the others run in one, undone whole if they fail.
@@ -447,8 +466,8 @@ async fn run_one(
         job.run(conn, ctx, &claim.data).await
     };
     let Err(error) = result else {
-        finish(conn, &claim).await?;
-        return Ok(Some(Outcome::Succeeded));
+        finish(conn, claim).await?;
+        return Ok(Outcome::Succeeded);
     };
     let error = format!("{error:#}");
     tracing::warn!(job = %claim.job_type, attempts = claim.attempts, %error, "job failed");
@@ -460,17 +479,17 @@ async fn run_one(
         tracing::error!(job = %claim.job_type, error = %format!("{hook:#}"), "recording a failure failed");
     }
     if claim.attempts >= job.max_attempts() {
-        give_up(conn, ctx, job, &claim, &error).await?;
-        return Ok(Some(Outcome::GivenUp));
+        give_up(conn, ctx, job, claim, &error).await?;
+        return Ok(Outcome::GivenUp);
     }
-    diesel::update(claimed(&claim))
+    diesel::update(claimed(claim))
         .set((
             background_jobs::last_error.eq(&error),
             background_jobs::run_after.eq(Utc::now() + backoff(claim.attempts - 1)),
         ))
         .execute(conn)
         .await?;
-    Ok(Some(Outcome::Failed))
+    Ok(Outcome::Failed)
 }
 
 /// Starts the schedule, the job runner and the outbox; `Workers::stop` ends

@@ -11,7 +11,7 @@ use crate::calls::{add_rate, another_pbx, balance_of, pbx_with_rates};
 use crate::harness::TestApp;
 
 /// A PBX's push token.
-async fn push_token(app: &TestApp, staff: &reqwest::Client, pbx: i64) -> String {
+pub(crate) async fn push_token(app: &TestApp, staff: &reqwest::Client, pbx: i64) -> String {
     let issued = app
         .graphql(
             staff,
@@ -26,7 +26,7 @@ async fn push_token(app: &TestApp, staff: &reqwest::Client, pbx: i64) -> String 
 }
 
 /// Pushes CDRs as a PBX does; returns the answer.
-async fn push(app: &TestApp, token: &str, cdrs: serde_json::Value) -> serde_json::Value {
+pub(crate) async fn push(app: &TestApp, token: &str, cdrs: serde_json::Value) -> serde_json::Value {
     reqwest::Client::new()
         .post(app.url("/cdrs/push"))
         .bearer_auth(token)

@@ -120,6 +120,13 @@ pub struct TestApp {
     pub jobs: JobContext,
 }
 
+/// A listener on a free loopback port, and its address.
+async fn free_port() -> (impl poem::listener::Acceptor, std::net::SocketAddr) {
+    switchboard::server::bind("127.0.0.1:0".parse().expect("an address"))
+        .await
+        .expect("binding a free port")
+}
+
 /// Settings as a test server uses them.
 pub fn test_settings(base_url: &str) -> Settings {
     let mut settings = Settings::load(None, &Overrides::default()).expect("default settings");
@@ -137,21 +144,49 @@ impl TestApp {
     /// The same, letting the test change the settings first.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         let db_url = fresh_database().await;
-        let pool = db::pool(&db_url, 8).expect("building the pool");
-        let free_port = || switchboard::server::bind("127.0.0.1:0".parse().expect("address"));
-        let (acceptor, address) = free_port().await.expect("binding a free port");
-        let base_url = format!("http://{address}");
         let simulator = Simulator::new().with_hang(std::time::Duration::from_secs(30));
-        let (sim_acceptor, sim_address) = free_port().await.expect("binding a free port");
+        let (sim_acceptor, sim_address) = free_port().await;
         tokio::spawn(switchboard_controller::simulator::serve(
             sim_acceptor,
             simulator.clone(),
         ));
-        let mut settings = test_settings(&base_url);
+        let mut settings = test_settings("http://127.0.0.1");
         settings.controller.base_url = Some(format!("http://{sim_address}"));
         settings.controller.timeout_seconds = 2;
+        let (acceptor, address) = free_port().await;
+        settings.base_url = format!("http://{address}");
         configure(&mut settings);
-        let key = SecretKey::generate();
+        Self::serve(acceptor, db_url, SecretKey::generate(), settings, simulator)
+    }
+
+    /// Another instance beside this one, as a load balancer has them: its
+    /// own server, pool and job runner over the same database, with the same
+    /// key, settings and controller.
+    pub async fn spawn_beside(&self) -> TestApp {
+        let (acceptor, _) = free_port().await;
+        Self::serve(
+            acceptor,
+            self.db_url.clone(),
+            self.jobs.key.clone(),
+            (*self.jobs.settings).clone(),
+            self.simulator.clone(),
+        )
+    }
+
+    fn serve(
+        acceptor: impl poem::listener::Acceptor + 'static,
+        db_url: String,
+        key: SecretKey,
+        settings: Settings,
+        simulator: Simulator,
+    ) -> TestApp {
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .expect("a bound address");
+        let base_url = format!("http://{address}");
+        let pool = db::pool(&db_url, 8).expect("building the pool");
         let controller_url = settings.controller.base_url.clone().unwrap_or_default();
         let state = AppState::new(pool.clone(), key.clone(), settings.clone())
             .expect("the application state");

@@ -297,6 +297,59 @@ async fn a_session_ends_at_its_maximum_age_however_busy_it_is() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn reading_pages_writes_nothing_to_the_session_and_its_use_extends_it_later() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::sessions;
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("reader", 0).await;
+    let http = app.signed_in(&username, &password).await;
+    // Last used ten minutes ago, and ending in an hour.
+    let (seen, expires) = (
+        chrono::Utc::now() - chrono::Duration::minutes(10),
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    );
+    diesel::update(sessions::table)
+        .set((
+            sessions::last_seen_at.eq(seen),
+            sessions::expires_at.eq(expires),
+        ))
+        .execute(&mut app.conn().await)
+        .await
+        .expect("aged");
+    let row = || async {
+        sessions::table
+            .select((sessions::last_seen_at, sessions::expires_at))
+            .first::<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>(
+                &mut app.conn().await,
+            )
+            .await
+            .expect("the session")
+    };
+    let before = row().await;
+    for path in ["/portal", "/portal/reports", "/plans"] {
+        let page = http.get(app.url(path)).send().await.expect("GET");
+        assert_eq!(page.status(), 200, "{path}");
+    }
+    assert_eq!(row().await, before, "the reads wrote nothing");
+
+    let extended = switchboard_web::pipeline::extend_sessions_in_use(&app.state)
+        .await
+        .expect("extended");
+    assert_eq!(extended, 1);
+    let (seen_now, expires_now) = row().await;
+    assert!(seen_now > seen + chrono::Duration::minutes(9));
+    assert!(expires_now > expires + chrono::Duration::hours(1));
+    assert_eq!(
+        switchboard_web::pipeline::extend_sessions_in_use(&app.state)
+            .await
+            .expect("nothing to extend"),
+        0,
+        "each use is written once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn admin_pages_show_only_notices_the_server_wrote() {
     let app = TestApp::spawn().await;
     let (_, password) = app.user("noticed", Role::Admin, None).await;

@@ -18,6 +18,7 @@ pub mod assets;
 pub mod auth;
 pub mod health;
 pub mod layout;
+pub mod metrics;
 pub mod notice;
 pub mod operations;
 pub mod pipeline;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub rate_tables: RateTables,
     /// The OpenID provider staff may sign in through, when one is set up.
     pub sso: Option<sso::Provider>,
+    /// Sessions used and not yet extended.
+    pub session_activity: Arc<switchboard_core::people::sessions::Activity>,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             gateway,
             rate_tables,
             sso,
+            session_activity: Arc::default(),
         })
     }
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response};
+use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response};
 use switchboard_core::keys::random_token;
 use switchboard_core::people::sessions::{self, SessionUser};
-use switchboard_core::{db, Role};
+use switchboard_core::{db, metrics, Role};
 use switchboard_graphql::{SessionToken, Viewer};
 
 use crate::AppState;
@@ -158,7 +158,14 @@ async fn handle<E: Endpoint + ?Sized>(
                     });
                     match endpoint.call(req).await {
                         Ok(response) => response.into_response(),
-                        Err(error) => error.into_response(),
+                        Err(error) => {
+                            let route = error.data::<PathPattern>().cloned();
+                            let mut response = error.into_response();
+                            if let Some(route) = route {
+                                response.set_data(route);
+                            }
+                            response
+                        }
                     }
                 }
             }
@@ -174,11 +181,20 @@ async fn handle<E: Endpoint + ?Sized>(
         }
     }
     add_security_headers(&mut response, https);
+    let took = started.elapsed();
+    // By the route's pattern (`/orders/:id`), so the series stay few.
+    let route = response.data::<PathPattern>().map(|p| p.0.clone());
+    metrics::global().request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        response.status().as_u16(),
+        took,
+    );
     tracing::info!(
         target: "switchboard::request",
         "{method} {path} {} {}ms",
         response.status().as_u16(),
-        started.elapsed().as_millis()
+        took.as_millis()
     );
     response
 }
@@ -215,17 +231,39 @@ async fn find_viewer(state: &AppState, token: Option<&str>, ip: &str) -> anyhow:
         });
     };
     let mut conn = db::conn(&state.pool).await?;
-    let user = sessions::lookup(
-        &mut conn,
-        token,
-        state.session_lifetime(),
-        state.session_max_age(),
-    )
-    .await?;
+    let user = sessions::lookup(&mut conn, token, state.session_max_age()).await?;
+    drop(conn);
+    if user.is_some() && state.session_activity.used(token) {
+        extend_sessions_soon(state);
+    }
     Ok(Viewer {
         user,
         ip: ip.to_owned(),
     })
+}
+
+/// Extends the sessions used on this instance a minute from now: a read
+/// writes nothing, and a busy minute costs one write. (Sessions last hours,
+/// so a minute's use forgotten by an instance that stops is harmless.)
+fn extend_sessions_soon(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(sessions::EXTEND_AFTER).await;
+        if let Err(error) = extend_sessions_in_use(&state).await {
+            tracing::warn!(error = %format!("{error:#}"), "could not extend the sessions in use");
+        }
+    });
+}
+
+/// Extends, by the session lifetime from now, every session used on this
+/// instance since the last time; returns how many were extended.
+pub async fn extend_sessions_in_use(state: &AppState) -> anyhow::Result<usize> {
+    let used = state.session_activity.take();
+    if used.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = db::conn(&state.pool).await?;
+    Ok(sessions::extend(&mut conn, &used, state.session_lifetime()).await?)
 }
 
 /// Refuses a state-changing request that does not carry the CSRF token bound

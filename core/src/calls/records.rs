@@ -743,6 +743,14 @@ pub async fn ingest(
         Ok(result)
     })
     .await
+    .inspect(|ingested: &Ingested| {
+        crate::metrics::global().cdrs(
+            source,
+            ingested.accepted,
+            ingested.duplicates,
+            ingested.rejected,
+        );
+    })
 }
 
 /// Keeps the lines that could not be read, with why.

@@ -2,6 +2,8 @@
 //! serve any request. The cookie carries a random token; the table only its
 //! SHA-256.
 
+use std::collections::HashSet;
+
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -23,17 +25,8 @@ pub struct SessionUser {
     pub two_factor: bool,
 }
 
-/// user id, username, role, account, must change password, two-factor,
-/// last seen.
-type SessionRow = (
-    i64,
-    String,
-    String,
-    Option<i64>,
-    bool,
-    bool,
-    chrono::DateTime<Utc>,
-);
+/// user id, username, role, account, must change password, two-factor.
+type SessionRow = (i64, String, String, Option<i64>, bool, bool);
 
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -62,13 +55,13 @@ pub async fn create(
 }
 
 /// The user behind a token, if the session is live and the user may still
-/// sign in. Using a session extends it by `lifetime` (at most once a minute,
-/// to spare the database a write per request), but never past `max_age`
-/// from its start: a stolen session that is kept busy still ends.
+/// sign in. Reading writes nothing: a session's use is noted in memory
+/// ([`Activity`]) and extends it in the background, within a minute.
+/// However much it is used, a session ends `max_age` after its start: a
+/// stolen session that is kept busy still ends.
 pub async fn lookup(
     conn: &mut AsyncPgConnection,
     token: &str,
-    lifetime: Duration,
     max_age: Duration,
 ) -> QueryResult<Option<SessionUser>> {
     let hash = token_hash(token);
@@ -86,25 +79,14 @@ pub async fn lookup(
             users::account_id,
             users::must_change_password,
             users::totp_enabled,
-            sessions::last_seen_at,
         ))
         .first(conn)
         .await
         .optional()?;
-    let Some((user_id, username, role, account_id, must_change_password, two_factor, last_seen)) =
-        found
+    let Some((user_id, username, role, account_id, must_change_password, two_factor)) = found
     else {
         return Ok(None);
     };
-    if now - last_seen > Duration::minutes(1) {
-        diesel::update(sessions::table.find(&hash))
-            .set((
-                sessions::last_seen_at.eq(now),
-                sessions::expires_at.eq(now + lifetime),
-            ))
-            .execute(conn)
-            .await?;
-    }
     let Ok(role) = role.parse() else {
         return Ok(None);
     };
@@ -116,6 +98,55 @@ pub async fn lookup(
         must_change_password,
         two_factor,
     }))
+}
+
+/// How long after a session's use it is extended (with every other session
+/// used meanwhile).
+pub const EXTEND_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The sessions this instance saw used and has not extended yet.
+#[derive(Debug, Default)]
+pub struct Activity {
+    seen: std::sync::Mutex<HashSet<String>>,
+}
+
+impl Activity {
+    /// Notes that the session of `token` was used. True for the first
+    /// session noted since the last [`Activity::take`]: its caller extends
+    /// what is noted `EXTEND_AFTER` later.
+    pub fn used(&self, token: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let first = seen.is_empty();
+        seen.insert(token_hash(token));
+        first
+    }
+
+    /// The sessions noted since the last time, to extend.
+    pub fn take(&self) -> Vec<String> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *seen).into_iter().collect()
+    }
+}
+
+/// Extends sessions that were used (as [`Activity::take`] returns them) by
+/// `lifetime` from now; a session that ran out meanwhile stays ended.
+pub async fn extend(
+    conn: &mut AsyncPgConnection,
+    used: &[String],
+    lifetime: Duration,
+) -> QueryResult<usize> {
+    let now = Utc::now();
+    diesel::update(
+        sessions::table
+            .filter(sessions::token_hash.eq_any(used))
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((
+        sessions::last_seen_at.eq(now),
+        sessions::expires_at.eq(now + lifetime),
+    ))
+    .execute(conn)
+    .await
 }
 
 /// Ends one session.
