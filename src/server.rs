@@ -91,6 +91,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
             post(switchboard_portal::funds::remove_card),
         )
         .at(
+            "/portal/funds/card/replace",
+            post(switchboard_portal::funds::replace_card),
+        )
+        .at(
             "/portal/statements",
             get(switchboard_portal::funds::statements),
         )

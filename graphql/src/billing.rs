@@ -285,6 +285,14 @@ pub struct AddFundsPayload {
     pub payment_url: String,
 }
 
+/// Where to give a new card.
+#[derive(SimpleObject)]
+pub struct CardSetupPayload {
+    /// Stripe's page for the new card; it sends the client back to the
+    /// Funds section.
+    pub setup_url: String,
+}
+
 /// Automatic top-up settings as the client types them.
 #[derive(InputObject)]
 pub struct AutoReplenishInput {
@@ -369,6 +377,44 @@ impl BillingMutation {
             order: order.into(),
             payment_url,
         })
+    }
+
+    /// Where the viewer gives a new card to keep for automatic top-ups
+    /// (Stripe Checkout in `mode=setup`). The card on file changes once
+    /// Stripe confirms the new one; nothing is charged.
+    #[graphql(guard = "Allow(CUSTOMERS)")]
+    async fn replace_card(&self, ctx: &Context<'_>) -> Result<CardSetupPayload> {
+        let commerce = commerce(ctx)?;
+        let Gateway::Stripe(stripe) = &commerce.gateway else {
+            return Err("The test gateway keeps test cards directly: use saveTestCard.".into());
+        };
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        let account = own_account(&mut conn, ctx).await?;
+        let customer = orders::stripe_customer(&mut conn, account.id)
+            .await
+            .map_err(internal)?
+            .filter(|c| c.starts_with("cus_"));
+        let email = if account.email.is_empty() {
+            guards::user(ctx)?.username.clone()
+        } else {
+            account.email.clone()
+        };
+        let holder = switchboard_payments::stripe::CardHolder {
+            id: account.id,
+            currency: &account.currency,
+            email: &email,
+            customer: customer.as_deref(),
+        };
+        let setup_url = stripe
+            .card_setup(commerce.settings.base_url(), &holder, Utc::now())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %format!("{e:#}"), "opening a card setup failed");
+                async_graphql::Error::new(
+                    "The payment service is not answering; your card is unchanged. Try again in a moment.",
+                )
+            })?;
+        Ok(CardSetupPayload { setup_url })
     }
 
     /// Sets the viewer's automatic top-ups. Turning them on needs a saved card.

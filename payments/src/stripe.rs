@@ -10,7 +10,9 @@ use stripe::{
     CheckoutSessionCustomerCreation, CheckoutSessionMode, Client, CreateCheckoutSession,
     CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionLineItemsPriceDataProductData, CreateCheckoutSessionPaymentIntentData,
-    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, Currency, RequestStrategy, StripeError,
+    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    CreateCheckoutSessionPaymentMethodTypes, CreateCheckoutSessionSetupIntentData, CreateCustomer,
+    Currency, Customer, CustomerId, RequestStrategy, StripeError,
 };
 use switchboard_core::commerce::orders::{self, Order};
 use switchboard_core::config::StripeSettings;
@@ -234,6 +236,92 @@ impl StripeGateway {
         }
     }
 
+    /// Where a client gives a new card to keep: a Checkout Session in
+    /// `mode=setup` for the account's Stripe customer (made first when the
+    /// account has none). Nothing is saved here: the signed webhook of the
+    /// completed session saves the card ([`StripeGateway::setup_card`]).
+    /// A second press within ten minutes gets the same session (the key is
+    /// the account and the ten minutes).
+    pub async fn card_setup(
+        &self,
+        base_url: &str,
+        account: &CardHolder<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<String> {
+        let window = now.timestamp() / 600;
+        let customer = match account.customer {
+            Some(customer) => customer.to_owned(),
+            None => {
+                let mut params = CreateCustomer::new();
+                params.email = Some(account.email);
+                params.metadata = Some([("account".to_owned(), account.id.to_string())].into());
+                let customer: Customer = self
+                    .post("/customers", &params, &format!("customer:{}", account.id))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("making the Stripe customer: {e}"))?;
+                customer.id.to_string()
+            }
+        };
+        let customer: CustomerId = customer
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{customer:?} is not a Stripe customer id"))?;
+        let currency: Currency = account
+            .currency
+            .to_lowercase()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("Stripe does not take {}", account.currency))?;
+        let success = format!("{base_url}/portal/funds/card?from=stripe");
+        let cancel = format!("{base_url}/portal/funds/card");
+        let metadata: stripe::Metadata = [("account".to_owned(), account.id.to_string())].into();
+        let mut params = CreateCheckoutSession::new();
+        params.mode = Some(CheckoutSessionMode::Setup);
+        params.success_url = Some(&success);
+        params.cancel_url = Some(&cancel);
+        params.customer = Some(customer);
+        params.currency = Some(currency);
+        params.payment_method_types = Some(vec![CreateCheckoutSessionPaymentMethodTypes::Card]);
+        params.metadata = Some(metadata.clone());
+        params.setup_intent_data = Some(CreateCheckoutSessionSetupIntentData {
+            metadata: Some(metadata),
+            ..Default::default()
+        });
+        let key = format!("card-setup:{}:{window}", account.id);
+        let session: Session = self
+            .post("/checkout/sessions", &params, &key)
+            .await
+            .map_err(|e| anyhow::anyhow!("opening a Checkout Session for a card: {e}"))?;
+        session
+            .url
+            .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
+    }
+
+    /// The card a completed `mode=setup` session kept, with its customer:
+    /// read from the session's SetupIntent.
+    pub async fn setup_card(
+        &self,
+        setup_intent: &str,
+    ) -> anyhow::Result<Option<(Option<String>, CardOnFile)>> {
+        #[derive(Deserialize)]
+        struct SetupIntent {
+            status: String,
+            payment_method: Option<serde_json::Value>,
+            customer: Option<serde_json::Value>,
+        }
+        let intent: SetupIntent = call(self.client.get(&format!("/setup_intents/{setup_intent}")))
+            .await
+            .map_err(|e| anyhow::anyhow!("reading SetupIntent {setup_intent}: {e}"))?;
+        if intent.status != "succeeded" {
+            return Ok(None);
+        }
+        let (Some(method), customer) = (
+            intent.payment_method.as_ref().and_then(object_id),
+            intent.customer.as_ref().and_then(object_id),
+        ) else {
+            return Ok(None);
+        };
+        Ok(self.card_of(&method).await?.map(|card| (customer, card)))
+    }
+
     /// Charges a saved card off-session (see `off_session`); `None` while
     /// the payment is still processing.
     pub async fn charge_saved_card(
@@ -312,13 +400,27 @@ impl StripeGateway {
     /// The card a payment was made with, to charge it later.
     pub async fn payment_method_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
         let intent = self.payment_intent(payment_intent).await?;
-        Ok(match intent.payment_method {
-            Some(serde_json::Value::String(id)) => Some(id),
-            Some(serde_json::Value::Object(object)) => {
-                object.get("id").and_then(|v| v.as_str()).map(str::to_owned)
-            }
-            _ => None,
-        })
+        Ok(intent.payment_method.as_ref().and_then(object_id))
+    }
+}
+
+/// Who a card is kept for: the account, its currency and email, and its
+/// Stripe customer if it has one.
+pub struct CardHolder<'a> {
+    pub id: i64,
+    pub currency: &'a str,
+    pub email: &'a str,
+    pub customer: Option<&'a str>,
+}
+
+/// The id of a field Stripe gives either as an id or, expanded, as the object.
+fn object_id(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(id) => Some(id.clone()),
+        serde_json::Value::Object(object) => {
+            object.get("id").and_then(|v| v.as_str()).map(str::to_owned)
+        }
+        _ => None,
     }
 }
 

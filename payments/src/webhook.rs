@@ -141,6 +141,12 @@ enum Action {
     TopUp(i64, replenish::Outcome),
     Refund(Refund),
     Dispute(Dispute),
+    /// A `mode=setup` session kept a new card for an account.
+    SaveCard {
+        account: i64,
+        customer: Option<String>,
+        card: orders::CardOnFile,
+    },
 }
 
 /// The parts of a refunded charge (`charge.refunded`) Switchboard reads.
@@ -227,6 +233,11 @@ impl Webhook<'_> {
         // Stripe is asked (for the card of a payment) before the transaction,
         // so no transaction waits on it.
         let action = match event.kind.as_str() {
+            "checkout.session.completed"
+                if object.get("mode").and_then(|m| m.as_str()) == Some("setup") =>
+            {
+                self.card_kept(object).await?
+            }
             "checkout.session.completed" => self
                 .report(object, Status::FromSession)
                 .await?
@@ -287,10 +298,56 @@ impl Webhook<'_> {
                 }
                 Some(Action::Refund(refund)) => self.refund(conn, &refund).await?,
                 Some(Action::Dispute(dispute)) => self.dispute(conn, &dispute).await?,
+                Some(Action::SaveCard {
+                    account,
+                    customer,
+                    card,
+                }) => {
+                    orders::save_card(conn, account, customer.as_deref(), &card)
+                        .await
+                        .map_err(|e| WebhookError::Internal(e.into()))?;
+                    format!("card ending {} kept for account {account}", card.last4)
+                }
             };
             Ok(WebhookOutcome::Handled(format!("{}: {done}", event.kind)))
         })
         .await
+    }
+
+    /// The card a completed `mode=setup` session kept, for the account its
+    /// metadata names (Switchboard wrote it; the event is signed). Stripe
+    /// is asked for the card; when it cannot answer the delivery fails and
+    /// Stripe sends it again.
+    async fn card_kept(&self, session: &serde_json::Value) -> Result<Option<Action>, WebhookError> {
+        let Some(account) = session
+            .pointer("/metadata/account")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<i64>().ok())
+        else {
+            tracing::info!("a setup session that names no account: not Switchboard's");
+            return Ok(None);
+        };
+        let Some(intent) = session.get("setup_intent").and_then(|v| match v {
+            serde_json::Value::String(id) => Some(id.clone()),
+            other => other
+                .get("id")
+                .and_then(|id| id.as_str())
+                .map(str::to_owned),
+        }) else {
+            return Err(WebhookError::Malformed(
+                "a completed setup session without its SetupIntent".into(),
+            ));
+        };
+        let kept = self
+            .stripe
+            .setup_card(&intent)
+            .await
+            .map_err(WebhookError::Internal)?;
+        Ok(kept.map(|(customer, card)| Action::SaveCard {
+            account,
+            customer,
+            card,
+        }))
     }
 
     /// Records a Checkout Session's payment for its order.

@@ -18,6 +18,7 @@ const ADD_FUNDS: &str = include_str!("../operations/add_funds.graphql");
 const SET_AUTO_REPLENISH: &str = include_str!("../operations/set_auto_replenish.graphql");
 const REMOVE_SAVED_CARD: &str = include_str!("../operations/remove_saved_card.graphql");
 const SAVE_TEST_CARD: &str = include_str!("../operations/save_test_card.graphql");
+const REPLACE_CARD: &str = include_str!("../operations/replace_card.graphql");
 const STATEMENT: &str = include_str!("../operations/statement.graphql");
 
 #[derive(Deserialize)]
@@ -407,14 +408,25 @@ pub async fn remove_card(req: &Request, Data(state): Data<&AppState>) -> Respons
     }
 }
 
+#[derive(Deserialize)]
+pub struct CardQuery {
+    /// `stripe` when Stripe sends the client back with a new card.
+    from: Option<String>,
+}
+
 /// `GET /portal/funds/card`: how to save or replace the card.
 #[handler]
-pub async fn card_page(req: &Request, Data(state): Data<&AppState>) -> Response {
+pub async fn card_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(query): Query<CardQuery>,
+) -> Response {
     let ctx = match client(req) {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    card_form(state, &ctx, "", None, StatusCode::OK)
+    let returned = query.from.as_deref() == Some("stripe");
+    card_form(state, &ctx, "", None, StatusCode::OK, returned)
 }
 
 fn card_form(
@@ -423,6 +435,7 @@ fn card_form(
     card: &str,
     error: Option<&str>,
     status: StatusCode,
+    returned: bool,
 ) -> Response {
     let test = state.settings.payments.gateway == "test";
     let page = Page {
@@ -445,8 +458,18 @@ fn card_form(
                         button.primary type="submit" { "Save the card" }
                     }
                 } @else {
-                    p { "Your card is kept when you add funds: add any amount with the new card, and it replaces the one on file." }
-                    p { a.button href="/portal/funds#add" { "Add funds with the new card" } }
+                    @if returned {
+                        div.alert.info role="status" {
+                            "Stripe has your new card. It replaces the one on file as soon as Stripe confirms it, usually within a minute: see "
+                            a href="/portal/funds" { "Funds" } "."
+                        }
+                    }
+                    p { "The card on file pays automatic top-ups. Give a new one at Stripe's secure page; nothing is charged now." }
+                    form.stack method="post" action="/portal/funds/card/replace" {
+                        (csrf_field(ctx))
+                        button.primary type="submit" { "Give a new card" }
+                    }
+                    p.hint { "Adding funds with a new card also keeps it." }
                 }
                 p { a href="/portal/funds" { "Back to Funds" } }
             }
@@ -480,7 +503,41 @@ pub async fn save_card(
             &form.card_number,
             Some(&error.message()),
             StatusCode::UNPROCESSABLE_ENTITY,
+            false,
         ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplaceCardData {
+    replace_card: CardSetup,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CardSetup {
+    setup_url: String,
+}
+
+/// `POST /portal/funds/card/replace`: sends the client to Stripe for a new card.
+#[handler]
+pub async fn replace_card(req: &Request, Data(state): Data<&AppState>) -> Response {
+    let ctx = match client(req) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    match operations::run::<ReplaceCardData>(state, &ctx, REPLACE_CARD, serde_json::json!({})).await
+    {
+        Ok(data) => Redirect::see_other(data.replace_card.setup_url).into_response(),
+        Err(error) => {
+            // The operation refuses only when Stripe does not answer.
+            let status = match error {
+                OperationError::Refused(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ref other => other.status(),
+            };
+            card_form(state, &ctx, "", Some(&error.message()), status, false)
+        }
     }
 }
 

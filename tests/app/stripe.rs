@@ -855,3 +855,177 @@ async fn a_declined_or_unauthenticated_top_up_tells_the_client_and_waits_a_day()
     );
     assert_eq!(balance_of(&app, declined).await, 1_000_000);
 }
+
+/// Presses "Give a new card"; returns the response.
+async fn press_replace_card(app: &TestApp, http: &reqwest::Client) -> reqwest::Response {
+    let token = app.csrf_token(http, "/portal/funds/card").await;
+    http.post(app.url("/portal/funds/card/replace"))
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .expect("POST")
+}
+
+async fn card_of_user(
+    app: &TestApp,
+    username: &str,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let mut conn = app.conn().await;
+    accounts::table
+        .inner_join(switchboard_core::schema::users::table)
+        .filter(switchboard_core::schema::users::username.eq(username))
+        .select((
+            accounts::stripe_customer_id,
+            accounts::stripe_payment_method_id,
+            accounts::card_last4,
+        ))
+        .first(&mut conn)
+        .await
+        .expect("the account")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_replaces_the_saved_card_through_a_setup_session_kept_only_by_the_signed_webhook()
+{
+    let (app, fake) = stripe_app().await;
+    let (http, _order, _) = sign_up(&app, "carla").await;
+    let paid = fake.complete("cs_test_1", true, "evt_paid_carla");
+    assert_eq!(deliver(&app.base_url, &paid, signed(&paid)).await, 200);
+    let visa = (
+        Some("cus_test_1".to_owned()),
+        Some("pm_card_visa".to_owned()),
+        Some("4242".to_owned()),
+    );
+    assert_eq!(card_of_user(&app, "carla").await, visa);
+
+    let response = press_replace_card(&app, &http).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "https://checkout.stripe.test/c/pay/cs_test_2"
+    );
+    let sent = fake.session("cs_test_2").form;
+    let field = |name: &str| {
+        sent.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let account: i64 = {
+        let mut conn = app.conn().await;
+        switchboard_core::schema::users::table
+            .filter(switchboard_core::schema::users::username.eq("carla"))
+            .select(switchboard_core::schema::users::account_id)
+            .first::<Option<i64>>(&mut conn)
+            .await
+            .expect("the user")
+            .expect("a client")
+    };
+    assert_eq!(field("mode"), Some("setup"));
+    assert_eq!(
+        field("customer"),
+        Some("cus_test_1"),
+        "the card's own customer"
+    );
+    assert_eq!(field("currency"), Some("usd"));
+    assert_eq!(field("payment_method_types[0]"), Some("card"));
+    assert_eq!(
+        field("metadata[account]"),
+        Some(account.to_string().as_str())
+    );
+    assert!(
+        sent.iter().all(|(k, _)| !k.starts_with("line_items")),
+        "{sent:?}"
+    );
+    assert!(
+        field("success_url").is_some_and(|u| u.ends_with("/portal/funds/card?from=stripe")),
+        "{sent:?}"
+    );
+    let key = fake
+        .posts()
+        .into_iter()
+        .rfind(|p| p.path == "/v1/checkout/sessions")
+        .and_then(|p| p.idempotency_key)
+        .expect("a key");
+    assert!(key.starts_with(&format!("card-setup:{account}:")), "{key}");
+
+    // A second press gets the same session; nothing changes before Stripe
+    // confirms the new card.
+    let again = press_replace_card(&app, &http).await;
+    assert_eq!(
+        again.headers()["location"],
+        "https://checkout.stripe.test/c/pay/cs_test_2"
+    );
+    assert_eq!(fake.sessions().len(), 2);
+    let back = app.page(&http, "/portal/funds/card?from=stripe").await;
+    assert!(back.contains("Stripe has your new card"), "{back}");
+    assert_eq!(card_of_user(&app, "carla").await, visa);
+
+    // The client gives a Mastercard. A forged event changes nothing; the
+    // signed one, delivered three times, keeps the new card once.
+    let completed = fake.complete_setup("cs_test_2", "pm_card_mastercard", "evt_setup_1");
+    assert_eq!(deliver(&app.base_url, &completed, None).await, 400);
+    assert_eq!(card_of_user(&app, "carla").await, visa);
+    for _ in 0..3 {
+        assert_eq!(
+            deliver(&app.base_url, &completed, signed(&completed)).await,
+            200
+        );
+    }
+    assert_eq!(
+        card_of_user(&app, "carla").await,
+        (
+            Some("cus_test_1".to_owned()),
+            Some("pm_card_mastercard".to_owned()),
+            Some("4444".to_owned()),
+        )
+    );
+    let funds = app.page(&http, "/portal/funds").await;
+    assert!(funds.contains("MASTERCARD ending 4444"), "{funds}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_card_for_an_account_without_a_stripe_customer_makes_one_and_stripe_down_changes_nothing()
+{
+    let (app, fake) = stripe_app().await;
+    let (http, _order, _) = sign_up(&app, "dora").await;
+    assert_eq!(card_of_user(&app, "dora").await, (None, None, None));
+
+    fake.fail_next(1);
+    let down = press_replace_card(&app, &http).await;
+    assert_eq!(down.status(), 503);
+    let page = down.text().await.expect("body");
+    assert!(page.contains("your card is unchanged"), "{page}");
+
+    let response = press_replace_card(&app, &http).await;
+    assert_eq!(response.status(), 303);
+    let customers = fake.customers();
+    assert_eq!(customers.len(), 1, "one customer, whatever was retried");
+    let (customer, form) = &customers[0];
+    assert!(
+        form.contains(&("email".to_owned(), "dora@example.com".to_owned())),
+        "{form:?}"
+    );
+    let session = fake.sessions().len();
+    let sent = fake.session(&format!("cs_test_{session}")).form;
+    assert!(
+        sent.contains(&("customer".to_owned(), customer.clone())),
+        "{sent:?}"
+    );
+    let completed = fake.complete_setup(
+        &format!("cs_test_{session}"),
+        "pm_card_visa",
+        "evt_setup_dora",
+    );
+    assert_eq!(
+        deliver(&app.base_url, &completed, signed(&completed)).await,
+        200
+    );
+    assert_eq!(
+        card_of_user(&app, "dora").await,
+        (
+            Some(customer.clone()),
+            Some("pm_card_visa".to_owned()),
+            Some("4242".to_owned()),
+        )
+    );
+}

@@ -30,6 +30,8 @@ pub struct StoredSession {
     pub expires_at: i64,
     /// Set when the session completes, as Stripe does.
     pub payment_intent: Option<String>,
+    /// Set when a `mode=setup` session completes.
+    pub setup_intent: Option<String>,
 }
 
 impl StoredSession {
@@ -49,12 +51,16 @@ impl StoredSession {
             "client_reference_id": self.field("client_reference_id"),
             "amount_total": self.field("line_items[0][price_data][unit_amount]").and_then(|v| v.parse::<i64>().ok()),
             "currency": self.field("line_items[0][price_data][currency]"),
-            "customer": "cus_test_1",
+            "customer": self.field("customer").unwrap_or_else(|| "cus_test_1".into()),
             "payment_intent": self.payment_intent,
+            "setup_intent": self.setup_intent,
             "payment_status": self.payment_status,
             "status": self.status,
             "expires_at": self.expires_at,
-            "metadata": { "order": self.field("metadata[order]") },
+            "metadata": match self.field("metadata[account]") {
+                Some(account) => serde_json::json!({ "account": account }),
+                None => serde_json::json!({ "order": self.field("metadata[order]") }),
+            },
         })
     }
 }
@@ -77,6 +83,10 @@ struct Saved {
 #[derive(Default)]
 struct State {
     sessions: Vec<StoredSession>,
+    /// Customers made through the API: id and the form that made it.
+    customers: Vec<(String, Vec<(String, String)>)>,
+    /// SetupIntents of completed setup sessions: id, customer, card.
+    setup_intents: Vec<(String, String, String)>,
     /// Off-session PaymentIntents: id and the form that made it.
     intents: Vec<(String, Vec<(String, String)>)>,
     posts: Vec<Post>,
@@ -107,6 +117,8 @@ impl FakeStripe {
             .at("/v1/payment_intents/:id", get(payment_intent))
             .at("/v1/payment_intents", post(create_payment_intent))
             .at("/v1/payment_methods/:id", get(payment_method))
+            .at("/v1/customers", post(create_customer))
+            .at("/v1/setup_intents/:id", get(setup_intent))
             .data(fake.clone());
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(routes));
         fake
@@ -216,6 +228,33 @@ impl FakeStripe {
         self.event(id, event_id, "checkout.session.completed")
     }
 
+    /// The client gives `payment_method` (a test card: `pm_card_visa`,
+    /// `pm_card_mastercard`) on a `mode=setup` session: it completes with a
+    /// SetupIntent for the session's customer. Returns the
+    /// `checkout.session.completed` event Stripe would send.
+    pub fn complete_setup(&self, id: &str, payment_method: &str, event_id: &str) -> String {
+        let number = id.rsplit('_').next().unwrap_or("0").to_owned();
+        let intent = format!("seti_test_{number}");
+        let customer = self
+            .session(id)
+            .field("customer")
+            .expect("a setup session's customer");
+        self.edit(id, |s| {
+            s.status = "complete".into();
+            s.payment_status = "no_payment_required".into();
+            s.setup_intent = Some(intent.clone());
+        });
+        self.state()
+            .setup_intents
+            .push((intent, customer, payment_method.to_owned()));
+        self.event(id, event_id, "checkout.session.completed")
+    }
+
+    /// Customers made through the API, with the forms that made them.
+    pub fn customers(&self) -> Vec<(String, Vec<(String, String)>)> {
+        self.state().customers.clone()
+    }
+
     /// An event about one session as it stands now.
     pub fn event(&self, id: &str, event_id: &str, kind: &str) -> String {
         event_json(event_id, kind, self.session(id).json())
@@ -317,15 +356,29 @@ async fn create_session(req: &Request, Data(fake): Data<&FakeStripe>, body: Stri
         return unauthorised();
     }
     let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    for required in [
-        "mode",
-        "success_url",
-        "cancel_url",
-        "client_reference_id",
-        "line_items[0][price_data][unit_amount]",
-        "line_items[0][price_data][currency]",
-        "line_items[0][quantity]",
-    ] {
+    let setup = form.iter().any(|(k, v)| k == "mode" && v == "setup");
+    if setup && form.iter().any(|(k, _)| k.starts_with("line_items")) {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "You can not pass `line_items` in `setup` mode.",
+        );
+    }
+    let required: &[&str] = if setup {
+        // Without `payment_method_types`, Stripe also wants `currency`.
+        &["mode", "success_url", "cancel_url", "customer", "currency"]
+    } else {
+        &[
+            "mode",
+            "success_url",
+            "cancel_url",
+            "client_reference_id",
+            "line_items[0][price_data][unit_amount]",
+            "line_items[0][price_data][currency]",
+            "line_items[0][quantity]",
+        ]
+    };
+    for required in required {
         if !form.iter().any(|(k, _)| k == required) {
             // Refused before the endpoint runs: Stripe saves no answer.
             return stripe_error(
@@ -350,6 +403,7 @@ async fn create_session(req: &Request, Data(fake): Data<&FakeStripe>, body: Stri
             payment_status: "unpaid".into(),
             expires_at: chrono::Utc::now().timestamp() + 24 * 3600,
             payment_intent: None,
+            setup_intent: None,
         };
         let answer = session.json();
         state.sessions.push(session);
@@ -486,13 +540,70 @@ fn payment_method(req: &Request, Path(id): Path<String>) -> Response {
     if !authorised(req) {
         return unauthorised();
     }
+    let card = match id.as_str() {
+        "pm_card_mastercard" => {
+            serde_json::json!({ "brand": "mastercard", "last4": "4444", "exp_month": 3, "exp_year": 2031 })
+        }
+        _ => {
+            serde_json::json!({ "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034 })
+        }
+    };
     Json(serde_json::json!({
         "id": id,
         "object": "payment_method",
         "type": "card",
-        "card": { "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034 },
+        "card": card,
     }))
     .into_response()
+}
+
+#[handler]
+async fn create_customer(req: &Request, Data(fake): Data<&FakeStripe>, body: String) -> Response {
+    if !authorised(req) {
+        return unauthorised();
+    }
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    fake.idempotent(req, &body, |state| {
+        let id = format!("cus_made_{}", state.customers.len() + 1);
+        let email = form
+            .iter()
+            .find(|(k, _)| k == "email")
+            .map(|(_, v)| v.clone());
+        state.customers.push((id.clone(), form));
+        (
+            StatusCode::OK,
+            serde_json::json!({ "id": id, "object": "customer", "email": email }),
+        )
+    })
+}
+
+#[handler]
+fn setup_intent(req: &Request, Data(fake): Data<&FakeStripe>, Path(id): Path<String>) -> Response {
+    if !authorised(req) {
+        return unauthorised();
+    }
+    let found = fake
+        .state()
+        .setup_intents
+        .iter()
+        .find(|(intent, _, _)| *intent == id)
+        .cloned();
+    match found {
+        Some((id, customer, payment_method)) => Json(serde_json::json!({
+            "id": id,
+            "object": "setup_intent",
+            "status": "succeeded",
+            "usage": "off_session",
+            "customer": customer,
+            "payment_method": payment_method,
+        }))
+        .into_response(),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such setupintent: '{id}'"),
+        ),
+    }
 }
 
 /// A payment intent: the one a completed session made carries the session's

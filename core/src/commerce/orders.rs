@@ -627,6 +627,18 @@ pub async fn save_card(
         .map(drop)
 }
 
+/// The Stripe customer an account's saved card belongs to, if any.
+pub async fn stripe_customer(
+    conn: &mut AsyncPgConnection,
+    account: i64,
+) -> QueryResult<Option<String>> {
+    accounts_table::table
+        .find(account)
+        .select(accounts_table::stripe_customer_id)
+        .first(conn)
+        .await
+}
+
 /// Forgets an account's saved card: no automatic top-up can charge it.
 pub async fn remove_card(conn: &mut AsyncPgConnection, account: i64) -> QueryResult<()> {
     diesel::update(accounts_table::table.find(account))
