@@ -380,13 +380,34 @@ impl BillingMutation {
     }
 
     /// Where the viewer gives a new card to keep for automatic top-ups
-    /// (Stripe Checkout in `mode=setup`). The card on file changes once
-    /// Stripe confirms the new one; nothing is charged.
+    /// (Stripe Checkout in `mode=setup`; with the test gateway, the card
+    /// page, where a test card is saved with `saveTestCard`). The card on file changes once
+    /// Stripe confirms the new one; nothing is charged. `requestKey` is a
+    /// random value (16 to 64 letters, digits, `-` or `_`) made for this
+    /// request: sending it again returns the same page instead of another.
     #[graphql(guard = "Allow(CUSTOMERS)")]
-    async fn replace_card(&self, ctx: &Context<'_>) -> Result<CardSetupPayload> {
+    async fn replace_card(
+        &self,
+        ctx: &Context<'_>,
+        request_key: String,
+    ) -> Result<CardSetupPayload> {
+        let well_formed = (16..=64).contains(&request_key.len())
+            && request_key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(
+                "requestKey must be 16 to 64 letters, digits, '-' or '_', made anew for each request."
+                    .into(),
+            );
+        }
         let commerce = commerce(ctx)?;
         let Gateway::Stripe(stripe) = &commerce.gateway else {
-            return Err("The test gateway keeps test cards directly: use saveTestCard.".into());
+            // The test gateway's cards are given on the card page itself
+            // (`saveTestCard`).
+            return Ok(CardSetupPayload {
+                setup_url: format!("{}/portal/funds/card", commerce.settings.base_url()),
+            });
         };
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let account = own_account(&mut conn, ctx).await?;
@@ -406,7 +427,7 @@ impl BillingMutation {
             customer: customer.as_deref(),
         };
         let setup_url = stripe
-            .card_setup(commerce.settings.base_url(), &holder, Utc::now())
+            .card_setup(commerce.settings.base_url(), &holder, &request_key)
             .await
             .map_err(|e| {
                 tracing::error!(error = %format!("{e:#}"), "opening a card setup failed");

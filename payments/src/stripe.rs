@@ -240,15 +240,15 @@ impl StripeGateway {
     /// `mode=setup` for the account's Stripe customer (made first when the
     /// account has none). Nothing is saved here: the signed webhook of the
     /// completed session saves the card ([`StripeGateway::setup_card`]).
-    /// A second press within ten minutes gets the same session (the key is
-    /// the account and the ten minutes).
+    /// The same `request` (the form's one-time value) gets the same session,
+    /// so a double press opens one; a new request, after a failure say,
+    /// opens another (Stripe keeps a failed answer under its key).
     pub async fn card_setup(
         &self,
         base_url: &str,
         account: &CardHolder<'_>,
-        now: chrono::DateTime<chrono::Utc>,
+        request: &str,
     ) -> anyhow::Result<String> {
-        let window = now.timestamp() / 600;
         let customer = match account.customer {
             Some(customer) => customer.to_owned(),
             None => {
@@ -285,7 +285,7 @@ impl StripeGateway {
             metadata: Some(metadata),
             ..Default::default()
         });
-        let key = format!("card-setup:{}:{window}", account.id);
+        let key = format!("card-setup:{}:{request}", account.id);
         let session: Session = self
             .post("/checkout/sessions", &params, &key)
             .await

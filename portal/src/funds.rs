@@ -7,6 +7,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Query, Redirect};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
+use switchboard_core::keys::random_token;
 use switchboard_core::Role;
 use switchboard_web::auth::require;
 use switchboard_web::layout::{csrf_field, error_page, html_response};
@@ -467,6 +468,7 @@ fn card_form(
                     p { "The card on file pays automatic top-ups. Give a new one at Stripe's secure page; nothing is charged now." }
                     form.stack method="post" action="/portal/funds/card/replace" {
                         (csrf_field(ctx))
+                        input type="hidden" name="request_key" value=(random_token());
                         button.primary type="submit" { "Give a new card" }
                     }
                     p.hint { "Adding funds with a new card also keeps it." }
@@ -520,15 +522,26 @@ struct CardSetup {
     setup_url: String,
 }
 
+#[derive(Deserialize)]
+pub struct ReplaceCardForm {
+    /// The form's one-time value: a double press opens one Stripe page.
+    #[serde(default)]
+    request_key: String,
+}
+
 /// `POST /portal/funds/card/replace`: sends the client to Stripe for a new card.
 #[handler]
-pub async fn replace_card(req: &Request, Data(state): Data<&AppState>) -> Response {
+pub async fn replace_card(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(form): Form<ReplaceCardForm>,
+) -> Response {
     let ctx = match client(req) {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    match operations::run::<ReplaceCardData>(state, &ctx, REPLACE_CARD, serde_json::json!({})).await
-    {
+    let variables = serde_json::json!({ "requestKey": form.request_key });
+    match operations::run::<ReplaceCardData>(state, &ctx, REPLACE_CARD, variables).await {
         Ok(data) => Redirect::see_other(data.replace_card.setup_url).into_response(),
         Err(error) => {
             // The operation refuses only when Stripe does not answer.

@@ -380,6 +380,11 @@ fn matrix() -> Vec<Row> {
             CUSTOMERS,
         ),
         row(
+            "Mutation.replaceCard",
+            r#"mutation { replaceCard(requestKey: "matrix-request-key-0001") { setupUrl } }"#,
+            CUSTOMERS,
+        ),
+        row(
             "Mutation.removeSavedCard",
             "mutation { removeSavedCard { id } }",
             CUSTOMERS,

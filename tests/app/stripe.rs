@@ -856,11 +856,32 @@ async fn a_declined_or_unauthenticated_top_up_tells_the_client_and_waits_a_day()
     assert_eq!(balance_of(&app, declined).await, 1_000_000);
 }
 
-/// Presses "Give a new card"; returns the response.
-async fn press_replace_card(app: &TestApp, http: &reqwest::Client) -> reqwest::Response {
-    let token = app.csrf_token(http, "/portal/funds/card").await;
+/// The card page's form: its CSRF token and its one-time request key.
+async fn card_form(app: &TestApp, http: &reqwest::Client) -> [(&'static str, String); 2] {
+    let page = app.page(http, "/portal/funds/card").await;
+    let key = page
+        .split("name=\"request_key\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no request key: {page}"))
+        .to_owned();
+    [
+        (
+            "csrf",
+            crate::harness::csrf_in(&page).expect("a CSRF token"),
+        ),
+        ("request_key", key),
+    ]
+}
+
+/// Presses "Give a new card" on `form`; returns the response.
+async fn press_replace_card(
+    app: &TestApp,
+    http: &reqwest::Client,
+    form: &[(&'static str, String); 2],
+) -> reqwest::Response {
     http.post(app.url("/portal/funds/card/replace"))
-        .form(&[("csrf", token)])
+        .form(form)
         .send()
         .await
         .expect("POST")
@@ -898,7 +919,8 @@ async fn a_client_replaces_the_saved_card_through_a_setup_session_kept_only_by_t
     );
     assert_eq!(card_of_user(&app, "carla").await, visa);
 
-    let response = press_replace_card(&app, &http).await;
+    let form = card_form(&app, &http).await;
+    let response = press_replace_card(&app, &http, &form).await;
     assert_eq!(response.status(), 303);
     assert_eq!(
         response.headers()["location"],
@@ -946,11 +968,24 @@ async fn a_client_replaces_the_saved_card_through_a_setup_session_kept_only_by_t
         .rfind(|p| p.path == "/v1/checkout/sessions")
         .and_then(|p| p.idempotency_key)
         .expect("a key");
-    assert!(key.starts_with(&format!("card-setup:{account}:")), "{key}");
+    assert_eq!(key, format!("card-setup:{account}:{}", form[1].1));
+    let refused = app
+        .graphql(
+            &http,
+            r#"mutation { replaceCard(requestKey: "short") { setupUrl } }"#,
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("requestKey must be")),
+        "{refused}"
+    );
 
-    // A second press gets the same session; nothing changes before Stripe
-    // confirms the new card.
-    let again = press_replace_card(&app, &http).await;
+    // A second press of the same form gets the same session; nothing
+    // changes before Stripe confirms the new card.
+    let again = press_replace_card(&app, &http, &form).await;
     assert_eq!(
         again.headers()["location"],
         "https://checkout.stripe.test/c/pay/cs_test_2"
@@ -990,13 +1025,16 @@ async fn a_card_for_an_account_without_a_stripe_customer_makes_one_and_stripe_do
     let (http, _order, _) = sign_up(&app, "dora").await;
     assert_eq!(card_of_user(&app, "dora").await, (None, None, None));
 
+    // Stripe fails the session and keeps that answer under its key: the
+    // page that says so carries a new key, so trying again works.
     fake.fail_next(1);
-    let down = press_replace_card(&app, &http).await;
+    let down = press_replace_card(&app, &http, &card_form(&app, &http).await).await;
     assert_eq!(down.status(), 503);
     let page = down.text().await.expect("body");
     assert!(page.contains("your card is unchanged"), "{page}");
+    assert_eq!(card_of_user(&app, "dora").await, (None, None, None));
 
-    let response = press_replace_card(&app, &http).await;
+    let response = press_replace_card(&app, &http, &card_form(&app, &http).await).await;
     assert_eq!(response.status(), 303);
     let customers = fake.customers();
     assert_eq!(customers.len(), 1, "one customer, whatever was retried");

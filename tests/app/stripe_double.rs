@@ -228,11 +228,11 @@ impl FakeStripe {
         self.event(id, event_id, "checkout.session.completed")
     }
 
-    /// The client gives `payment_method` (a test card: `pm_card_visa`,
+    /// The client gives `method` (a test card: `pm_card_visa`,
     /// `pm_card_mastercard`) on a `mode=setup` session: it completes with a
     /// SetupIntent for the session's customer. Returns the
     /// `checkout.session.completed` event Stripe would send.
-    pub fn complete_setup(&self, id: &str, payment_method: &str, event_id: &str) -> String {
+    pub fn complete_setup(&self, id: &str, method: &str, event_id: &str) -> String {
         let number = id.rsplit('_').next().unwrap_or("0").to_owned();
         let intent = format!("seti_test_{number}");
         let customer = self
@@ -246,7 +246,7 @@ impl FakeStripe {
         });
         self.state()
             .setup_intents
-            .push((intent, customer, payment_method.to_owned()));
+            .push((intent, customer, method.to_owned()));
         self.event(id, event_id, "checkout.session.completed")
     }
 
@@ -589,13 +589,13 @@ fn setup_intent(req: &Request, Data(fake): Data<&FakeStripe>, Path(id): Path<Str
         .find(|(intent, _, _)| *intent == id)
         .cloned();
     match found {
-        Some((id, customer, payment_method)) => Json(serde_json::json!({
+        Some((id, customer, method)) => Json(serde_json::json!({
             "id": id,
             "object": "setup_intent",
             "status": "succeeded",
             "usage": "off_session",
             "customer": customer,
-            "payment_method": payment_method,
+            "payment_method": method,
         }))
         .into_response(),
         None => stripe_error(
