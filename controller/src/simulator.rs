@@ -390,6 +390,16 @@ fn list(Data(sim): Data<&Simulator>) -> Response {
     Json(sim.pbxes()).into_response()
 }
 
+/// Serves the simulator until the process ends.
+pub async fn serve(
+    acceptor: impl poem::listener::Acceptor + 'static,
+    simulator: Simulator,
+) -> std::io::Result<()> {
+    poem::Server::new_with_acceptor(acceptor)
+        .run(simulator.routes())
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,14 +439,4 @@ mod tests {
         assert_ne!(next.id, made.id);
         assert_ne!(next.hostname, made.hostname);
     }
-}
-
-/// Serves the simulator until the process ends.
-pub async fn serve(
-    acceptor: impl poem::listener::Acceptor + 'static,
-    simulator: Simulator,
-) -> std::io::Result<()> {
-    poem::Server::new_with_acceptor(acceptor)
-        .run(simulator.routes())
-        .await
 }

@@ -319,8 +319,10 @@ mod tests {
 
     #[test]
     fn the_outside_line_digit_is_dropped_before_anything_else() {
-        let mut us = DiallingRules::default();
-        us.outside_line = "9".into();
+        let us = DiallingRules {
+            outside_line: "9".into(),
+            ..DiallingRules::default()
+        };
         assert_eq!(us.normalize("915550100199"), number("15550100199"));
         assert_eq!(us.normalize("95550100199"), number("15550100199"));
         assert_eq!(us.normalize("9011442079460958"), number("442079460958"));
@@ -398,14 +400,24 @@ mod tests {
     #[test]
     fn rules_staff_set_are_checked_field_by_field() {
         assert_eq!(DiallingRules::default().check(), Ok(()));
-        let mut bad = DiallingRules::default();
-        bad.country_code = "0".into();
-        assert!(bad.check().is_err());
-        let mut bad = DiallingRules::default();
-        bad.trunks = vec!["PJSIP/voip ms".into()];
-        assert!(bad.check().unwrap_err().contains("voip ms"));
-        let mut bad = DiallingRules::default();
-        bad.service_numbers = vec!["9x1".into()];
-        assert!(bad.check().unwrap_err().contains("service number"));
+        let zero_country = DiallingRules {
+            country_code: "0".into(),
+            ..DiallingRules::default()
+        };
+        assert!(zero_country.check().is_err());
+        let spaced_trunk = DiallingRules {
+            trunks: vec!["PJSIP/voip ms".into()],
+            ..DiallingRules::default()
+        };
+        let why = spaced_trunk.check().expect_err("a trunk with a space");
+        assert!(why.contains("voip ms"), "{why}");
+        let lettered_service = DiallingRules {
+            service_numbers: vec!["9x1".into()],
+            ..DiallingRules::default()
+        };
+        let why = lettered_service
+            .check()
+            .expect_err("a service number with a letter");
+        assert!(why.contains("service number"), "{why}");
     }
 }
