@@ -143,7 +143,13 @@ struct Call {
     direction: String,
     status: String,
     rating: String,
-    cost: Formatted,
+    /// With every digit it has: a call may cost less than a cent.
+    cost: ExactCost,
+}
+
+#[derive(Deserialize)]
+struct ExactCost {
+    exact: String,
 }
 
 /// A state or standing as a badge: `CALLING_SUSPENDED` reads "calling suspended".
@@ -476,7 +482,7 @@ async fn account_page(
                             td { (call.to) }
                             td { (call.direction) }
                             td { (call.status.replace('_', " ")) }
-                            td.num { @if call.rating == "unrated" { span.muted { "unrated" } } @else { (call.cost.formatted) } }
+                            td.num { @if call.rating == "unrated" { span.muted { "unrated" } } @else { (call.cost.exact) } }
                         }
                     }
                     @if a.recent_calls.is_empty() { tr { td.empty colspan="6" { "No calls yet." } } }

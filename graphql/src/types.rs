@@ -44,6 +44,9 @@ pub struct Money {
     pub currency: String,
     /// Rounded half-even to cents, for people: `$12.35`.
     pub formatted: String,
+    /// For people, with every digit it has but at least cents: `$0.0042`
+    /// (one call's cost, which `formatted` would show as `$0.00`).
+    pub exact: String,
 }
 
 impl Money {
@@ -52,6 +55,7 @@ impl Money {
             micros: Micros(amount.micros()),
             currency: currency.to_owned(),
             formatted: amount.format(currency),
+            exact: amount.format_exact(currency),
         }
     }
 }

@@ -57,7 +57,14 @@ struct CallLine {
     status: String,
     duration: i32,
     rating: String,
-    cost: Money,
+    cost: ExactCost,
+}
+
+/// A call's cost with every digit it has (a short call may cost less than
+/// a cent, and is still charged).
+#[derive(Deserialize)]
+struct ExactCost {
+    exact: String,
 }
 
 /// Seconds as people read a call's length: `2:05`, `1:02:03`.
@@ -250,7 +257,7 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
                             td data-label="Status" { span class={ "badge " (if call.status == "answered" { "good" } else { "" }) } { (call.status.replace('_', " ")) } }
                             td.num data-label="Cost" {
                                 @if call.rating == "unrated" { span.muted title="No rate matched this number yet; staff are looking into it." { "pending" } }
-                                @else { (call.cost.formatted) }
+                                @else { (call.cost.exact) }
                             }
                         }
                     }

@@ -668,6 +668,14 @@ async fn a_plans_calling_plan_and_every_calls_exact_cost_are_read_through_the_ap
         seen, [1_234; 4],
         "the 21st to the 24th, newest first, each exactly as billed"
     );
+    // Each is shown as what it cost, on the client's home and the staff's
+    // account page, not as "$0.00".
+    let home = app.page(&client, "/portal").await;
+    assert_eq!(home.matches("$0.001234").count(), 5, "{home}");
+    let staff_page = app
+        .page(&admin, &format!("/admin/accounts/{account}"))
+        .await;
+    assert_eq!(staff_page.matches("$0.001234").count(), 5, "{staff_page}");
     let csv = app
         .graphql(
             &client,

@@ -210,7 +210,7 @@ async fn a_months_tables_show_the_apis_figures_and_each_totals_to_the_summary() 
     let api = app
         .graphql(
             &client,
-            "{ viewer { account { recentCalls(limit: 10) { to rating cost { formatted } }
+            "{ viewer { account { recentCalls(limit: 10) { to rating cost { exact } }
                 recentEntries(limit: 10) { memo amount { formatted } } } } }",
             json!({}),
         )
@@ -230,7 +230,7 @@ async fn a_months_tables_show_the_apis_figures_and_each_totals_to_the_summary() 
             let cost = if c["rating"] == "unrated" {
                 "pending"
             } else {
-                c["cost"]["formatted"].as_str().expect("cost")
+                c["cost"]["exact"].as_str().expect("cost")
             };
             (c["to"].as_str().expect("to").to_owned(), cost.to_owned())
         })

@@ -55,6 +55,25 @@ impl Money {
         }
     }
 
+    /// The amount for people with every digit it has, at least cents:
+    /// `$0.0042`, `$0.10`, `-$1,234.567891`. For one call's cost, which
+    /// rounded to cents may read `$0.00` though it is charged.
+    pub fn format_exact(self, currency: &str) -> String {
+        let decimal = self.decimal();
+        let (sign, unsigned) = match decimal.strip_prefix('-') {
+            Some(rest) => ("-", rest),
+            None => ("", decimal.as_str()),
+        };
+        let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let fraction = fraction.trim_end_matches('0');
+        let whole = group_thousands(whole.parse().unwrap_or(0));
+        let number = format!("{whole}.{fraction:0<2}");
+        match currency_symbol(currency) {
+            Some(symbol) => format!("{sign}{symbol}{number}"),
+            None => format!("{sign}{number} {currency}"),
+        }
+    }
+
     /// The exact amount as a decimal with six places: `0.012740`, `-3.500000`.
     pub fn decimal(self) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };
@@ -258,6 +277,20 @@ mod tests {
         assert_eq!(Money(12_000_000).format("CHF"), "12.00 CHF");
         assert_eq!(Money(0).format("USD"), "$0.00");
         assert_eq!(Money(-4_999).format("USD"), "$0.00");
+    }
+
+    #[test]
+    fn a_calls_cost_is_shown_with_every_digit_it_has() {
+        assert_eq!(Money(4_200).format_exact("USD"), "$0.0042");
+        assert_eq!(
+            Money(4_200).format("USD"),
+            "$0.00",
+            "what cents alone would say"
+        );
+        assert_eq!(Money(100_000).format_exact("EUR"), "€0.10");
+        assert_eq!(Money(-1_234_567_891).format_exact("USD"), "-$1,234.567891");
+        assert_eq!(Money(0).format_exact("USD"), "$0.00");
+        assert_eq!(Money(12_000_001).format_exact("CHF"), "12.000001 CHF");
     }
 
     #[test]
