@@ -359,22 +359,7 @@ pub async fn recent_entries(
     account: AccountId,
     limit: i64,
 ) -> QueryResult<Vec<StatementLine>> {
-    journal_entries::table
-        .inner_join(journal_transactions::table)
-        .inner_join(ledger_accounts::table)
-        .filter(ledger_accounts::account_id.eq(account.0))
-        .order(journal_entries::id.desc())
-        .limit(limit)
-        .select((
-            journal_entries::id,
-            journal_entries::transaction_id,
-            journal_transactions::posted_at,
-            journal_transactions::kind,
-            journal_transactions::memo,
-            journal_entries::amount,
-        ))
-        .load(conn)
-        .await
+    entries_page(conn, account, None, limit).await
 }
 
 /// One page of a customer account's statement, newest first: the entries
