@@ -1067,3 +1067,59 @@ async fn a_card_for_an_account_without_a_stripe_customer_makes_one_and_stripe_do
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_amount_to_add_that_is_zero_negative_too_large_or_not_a_number_is_refused_and_nothing_charged(
+) {
+    let (app, fake) = stripe_app().await;
+    let (_, username, password) = app.client("amy", 5_000_000).await;
+    let http = TestApp::browser();
+    app.sign_in(&http, &username, &password).await;
+    let orders_now = || async {
+        orders::table
+            .count()
+            .get_result::<i64>(&mut app.conn().await)
+            .await
+            .expect("count")
+    };
+    let before = orders_now().await;
+    for (amount, said) in [
+        ("0", "between $10.00 and $1,000.00"),
+        ("-25", "between $10.00 and $1,000.00"),
+        ("1000.01", "between $10.00 and $1,000.00"),
+        ("9.99", "between $10.00 and $1,000.00"),
+        ("ten", "not a number"),
+        ("", "not a number"),
+        ("25.005", "whole cents"),
+        ("1e3", "not a number"),
+    ] {
+        let answer = app
+            .graphql(
+                &http,
+                "mutation($a: String!) { addFunds(amount: $a) { paymentUrl } }",
+                serde_json::json!({ "a": amount }),
+            )
+            .await;
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(said), "{amount:?}: {answer}");
+    }
+    assert_eq!(orders_now().await, before, "no order for a refused amount");
+    assert!(fake.sessions().is_empty(), "nothing sent to Stripe");
+
+    let answer = app
+        .graphql(
+            &http,
+            "mutation($a: String!) { addFunds(amount: $a) { paymentUrl } }",
+            serde_json::json!({ "a": "25.50" }),
+        )
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let sent = &fake.sessions()[0];
+    assert!(
+        sent.contains(&(
+            "line_items[0][price_data][unit_amount]".to_owned(),
+            "2550".to_owned()
+        )),
+        "{sent:?}"
+    );
+}
