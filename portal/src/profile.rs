@@ -82,13 +82,15 @@ pub struct ProfileQuery {
     saved_sig: Option<String>,
 }
 
+/// A message for the whole page: whether it is good news, and its text.
+type PageMessage = (bool, String);
+
 /// What a form sent, to show again with what was wrong.
 #[derive(Default)]
 struct Typed {
     profile: Option<ProfileForm>,
     new_email: Option<String>,
-    /// A message for the whole page, good news or not.
-    message: Option<(bool, String)>,
+    message: Option<PageMessage>,
     fields: Vec<(String, String)>,
 }
 
@@ -221,7 +223,7 @@ fn saved(state: &AppState, message: &str) -> Response {
 }
 
 /// The fields an operation said were wrong, or its one message.
-fn refusal(error: &OperationError) -> (Vec<(String, String)>, Option<(bool, String)>) {
+fn refusal(error: &OperationError) -> (Vec<(String, String)>, Option<PageMessage>) {
     match error {
         OperationError::Invalid(fields) => (
             fields.clone(),
