@@ -9,7 +9,7 @@ use poem::{get, post, Endpoint, EndpointExt, Route, Server};
 use switchboard_admin::catalogue;
 use switchboard_web::layout::message_page;
 use switchboard_web::{
-    api, assets, auth, health, metrics, pipeline, sso, two_factor, webhooks, AppState,
+    api, assets, auth, health, metrics, pipeline, recovery, sso, two_factor, webhooks, AppState,
 };
 
 /// Every route of Switchboard, inside the request pipeline.
@@ -46,6 +46,15 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at(
             "/password/reset",
             get(auth::reset_page).post(auth::reset_password),
+        )
+        .at(
+            "/password/forgot",
+            get(recovery::forgot_page).post(recovery::forgot),
+        )
+        .at(
+            "/account/email/confirm",
+            get(switchboard_portal::profile::confirm_page)
+                .post(switchboard_portal::profile::confirm),
         )
         .at(
             "/account/two-factor",
@@ -93,6 +102,14 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at(
             "/portal/funds/card/replace",
             post(switchboard_portal::funds::replace_card),
+        )
+        .at(
+            "/portal/profile",
+            get(switchboard_portal::profile::profile).post(switchboard_portal::profile::update),
+        )
+        .at(
+            "/portal/profile/email",
+            post(switchboard_portal::profile::change_email),
         )
         .at(
             "/portal/statements",

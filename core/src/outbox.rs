@@ -195,6 +195,85 @@ pub fn password_reset(to: &str, username: &str, link: &str, hours: i64) -> Email
     }
 }
 
+/// A link to set a new password, asked for with "Forgot your password?".
+/// It works like a password, so it is queued sealed.
+pub fn password_recovery(to: &str, username: &str, link: &str, hours: i64) -> Email {
+    let lifetime = if hours == 1 {
+        "one hour".to_owned()
+    } else {
+        format!("{hours} hours")
+    };
+    client_notice(
+        to,
+        "Set a new Switchboard password",
+        &[
+            format!(
+                "Someone, probably you, asked for a link to set a new password for your \
+                 Switchboard user {username}. Follow it to choose one:"
+            ),
+            format!(
+                "The link works once, for {lifetime}. If you did not ask for it, ignore this \
+                 email: your password stays as it is. We never send passwords by email."
+            ),
+        ],
+        Some(("Set a new password", link)),
+    )
+}
+
+/// A link that makes this the address of a user. It proves the mailbox, so
+/// it is queued sealed.
+pub fn email_change_link(to: &str, username: &str, link: &str, hours: i64) -> Email {
+    client_notice(
+        to,
+        "Confirm your new Switchboard email address",
+        &[
+            format!(
+                "The Switchboard user {username} asked to use this address from now on. It \
+                 takes effect when you follow the link:"
+            ),
+            format!(
+                "The link works once, for {hours} hours. If you did not ask for this, ignore \
+                 this email: nothing changes."
+            ),
+        ],
+        Some(("Use this address", link)),
+    )
+}
+
+/// To the address a user had, when a new one took its place.
+pub fn email_changed(to: &str, username: &str, new_address: &str) -> Email {
+    client_notice(
+        to,
+        "Your Switchboard email address was changed",
+        &[
+            format!(
+                "The email address of your Switchboard user {username} is now {new_address}; \
+                 this address gets no more email about it."
+            ),
+            "If this was not you, reply to this email or contact support at once.".to_owned(),
+        ],
+        None,
+    )
+}
+
+/// To an address a user asked to change to that another user already has:
+/// the profile page itself does not say so.
+pub fn email_change_to_taken_address(to: &str) -> Email {
+    client_notice(
+        to,
+        "Your Switchboard email address",
+        &[
+            "Someone asked to use this address for a Switchboard user, but another user \
+             already has it, so nothing changed."
+                .to_owned(),
+            "If that was you, sign in with the user that has this address, or choose another \
+             address. If it was not you, there is nothing to do."
+                .to_owned(),
+        ],
+        None,
+    )
+}
+
 /// To the owner of an address someone tried to sign up with again: the
 /// checkout form itself does not say the address has an account.
 pub fn sign_up_with_taken_address(to: &str) -> Email {

@@ -95,6 +95,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    password_recovery_requests (id) {
+        id -> BigInt,
+        ip -> Text,
+        email -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_changes (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        from_email -> Text,
+        new_email -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     sessions (token_hash) {
         token_hash -> Text,
         user_id -> BigInt,
@@ -248,6 +269,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sign_in_challenges -> users (user_id));
 diesel::joinable!(password_resets -> users (user_id));
+diesel::joinable!(email_changes -> users (user_id));
 diesel::joinable!(ledger_accounts -> accounts (account_id));
 diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
 diesel::joinable!(journal_entries -> ledger_accounts (ledger_account_id));
@@ -279,6 +301,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_challenges,
     sso_logins,
     password_resets,
+    password_recovery_requests,
+    email_changes,
     standing_changes,
     recurring_items,
     replenishments,

@@ -14,6 +14,7 @@ pub mod guards;
 pub mod limits;
 mod mutation;
 pub mod people;
+pub mod profile;
 mod query;
 pub mod rates;
 pub mod types;
@@ -43,6 +44,7 @@ pub struct MutationRoot(
     rates::RatesMutation,
     calls::CallsMutation,
     people::PeopleMutation,
+    profile::ProfileMutation,
 );
 
 /// The schema type.

@@ -63,7 +63,12 @@ pub mod cost {
 
 /// Fields that check or set a password (argon2, on purpose slow): a request
 /// may hold one of them.
-const PASSWORD_FIELDS: [&str; 2] = ["signUp", "changePassword"];
+const PASSWORD_FIELDS: [&str; 4] = [
+    "signUp",
+    "changePassword",
+    "requestEmailChange",
+    "resetPassword",
+];
 
 /// Introspection fields that return lists.
 const INTROSPECTION_LISTS: [&str; 8] = [
@@ -114,7 +119,7 @@ pub enum Refusal {
     IntrospectionTooDeep,
     #[error("Fragment {0} spreads itself.")]
     FragmentCycle(String),
-    #[error("A request may check a password once: send one signUp or changePassword at a time.")]
+    #[error("A request may check a password once: send one signUp, changePassword, requestEmailChange or resetPassword at a time.")]
     SeveralPasswordChecks,
     #[error("Text may not contain the NUL character (\\u0000){0}.")]
     Nul(String),

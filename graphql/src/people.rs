@@ -285,18 +285,27 @@ impl PeopleMutation {
         Ok(true)
     }
 
-    /// Sets a new password with the token of a link an admin sent; every
-    /// session of the user ends.
+    /// Sets a new password with the token of a link an admin sent or one
+    /// asked for with requestPasswordRecovery; every session of the user
+    /// ends. With `username` (the link names it), a link for another user
+    /// is refused.
     async fn reset_password(
         &self,
         ctx: &Context<'_>,
         token: String,
         new_password: String,
+        username: Option<String>,
     ) -> Result<bool> {
         let viewer = actor(ctx);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         conn.transaction(async |conn| {
-            let user = password_resets::redeem(conn, token.trim(), &new_password).await?;
+            let user = password_resets::redeem(
+                conn,
+                token.trim(),
+                username.as_deref().filter(|u| !u.trim().is_empty()),
+                &new_password,
+            )
+            .await?;
             // Anonymous, the link's owner acts; signed in, whoever is.
             let actor = match viewer.user_id {
                 Some(_) => viewer.clone(),
@@ -630,8 +639,11 @@ impl PeopleMutation {
     }
 }
 
+/// What [`reauthenticate`] says of a wrong password.
+pub(crate) const WRONG_PASSWORD: &str = "Your password is wrong.";
+
 /// The viewer, after checking their password again against the sign-in limits.
-async fn reauthenticate(ctx: &Context<'_>, password: &str) -> Result<User> {
+pub(crate) async fn reauthenticate(ctx: &Context<'_>, password: &str) -> Result<User> {
     let user = guards::user(ctx)?;
     sign_in::sign_in(
         pool(ctx)?,
@@ -643,7 +655,7 @@ async fn reauthenticate(ctx: &Context<'_>, password: &str) -> Result<User> {
     )
     .await
     .map_err(|e| match e {
-        SignInError::Refused => "Your password is wrong.".into(),
+        SignInError::Refused => WRONG_PASSWORD.into(),
         throttled @ SignInError::Throttled { .. } => throttled.to_string().into(),
         other => internal(other),
     })
@@ -657,11 +669,9 @@ async fn send_reset_link(
     user: &User,
 ) -> Result<()> {
     conn.transaction(async |conn| {
-        let token = password_resets::create(conn, user.id()).await?;
-        let link = format!(
-            "{}/password/reset?token={token}",
-            commerce.settings.base_url()
-        );
+        let token =
+            password_resets::create(conn, user.id(), password_resets::LIFETIME_HOURS).await?;
+        let link = reset_link(commerce, &token, &user.username);
         let email = outbox::password_reset(
             &user.email,
             &user.username,
@@ -680,4 +690,13 @@ async fn send_reset_link(
     })
     .await
     .map_err(internal)
+}
+
+/// The address of a link to set a password: the token, and the username
+/// the form shows and sends back.
+pub(crate) fn reset_link(commerce: &crate::Commerce, token: &str, username: &str) -> String {
+    format!(
+        "{}/password/reset?token={token}&user={username}",
+        commerce.settings.base_url()
+    )
 }

@@ -147,6 +147,10 @@ pub struct User {
     pub role: Role,
     /// The user must choose a new password before doing anything else.
     pub must_change_password: bool,
+    /// Where their email goes, and where a link to set a new password is sent.
+    pub email: String,
+    /// A new address asked for and waiting for its link to be followed.
+    pub pending_email: Option<String>,
 }
 
 /// Who is asking, and the account they act for.

@@ -21,8 +21,9 @@ use switchboard_core::config::Settings;
 use switchboard_core::db::{self, Pool};
 use switchboard_core::keys::SecretKey;
 use switchboard_core::metrics::JobOutcome;
+use switchboard_core::people::{email_changes, recovery, sessions, sign_in};
+use switchboard_core::queue;
 use switchboard_core::schema::background_jobs;
-use switchboard_core::{people::sessions, people::sign_in, queue};
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 pub mod backups;
@@ -157,8 +158,10 @@ impl Job {
         match self {
             Job::PurgeExpiredSessions => {
                 let sessions = sessions::purge_expired(conn).await?;
-                let attempts = sign_in::purge_old_attempts(conn).await?;
-                tracing::info!(sessions, attempts, "purged expired sessions");
+                let attempts = sign_in::purge_old_attempts(conn).await?
+                    + recovery::purge_old_requests(conn).await?;
+                let links = email_changes::purge_expired(conn).await?;
+                tracing::info!(sessions, attempts, links, "purged expired sessions");
                 Ok(())
             }
             Job::ProvisionPbx => provisioning::provision(conn, ctx, data).await,

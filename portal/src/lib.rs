@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod funds;
+pub mod profile;
 pub mod reports;
 
 use maud::html;

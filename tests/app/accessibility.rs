@@ -166,7 +166,9 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         "/terms",
         "/privacy",
         "/sign-in",
-        "/password/reset?token=none",
+        "/password/forgot",
+        "/password/reset?token=none&user=axe-client",
+        "/account/email/confirm?token=none",
         "/no/such/page",
     ] {
         check(&browser, &app, path, &mut wrong).await;
@@ -211,6 +213,7 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         "/portal",
         "/portal/reports",
         "/portal/reports?month=last",
+        "/portal/profile",
         "/account/password",
         "/graphql/console",
         "/no/such/page",
@@ -251,6 +254,22 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
             json!([]),
             "{path}: rows whose last column is off screen"
         );
+    }
+    // The profile's forms fit a phone: nothing wider than the window.
+    for path in ["/portal/profile", "/password/forgot"] {
+        browser.goto(&app.url(path)).await.expect("open");
+        let overflow: Value = browser
+            .execute(
+                "const width = document.documentElement.clientWidth;
+                 return [...document.querySelectorAll('main input, main select, main textarea, main button')]
+                   .filter(e => e.getBoundingClientRect().right > width + 1)
+                   .map(e => e.id || e.name || e.tagName);",
+                vec![],
+            )
+            .await
+            .expect("measured");
+        screenshot(&browser, &format!("phone{}", path.replace('/', "-"))).await;
+        assert_eq!(overflow, json!([]), "{path}: fields wider than a phone");
     }
     browser.close().await.expect("close");
 }

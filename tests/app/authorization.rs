@@ -35,7 +35,7 @@ const ADMINS: &[&str] = &[ADMIN];
 
 /// Besides the roots, the objects whose every field is in the matrix or read
 /// with its parent.
-const CHECKED_TYPES: [&str; 5] = ["Account", "Order", "Pbx", "CallingPlan", "Plan"];
+const CHECKED_TYPES: [&str; 6] = ["Account", "Order", "Pbx", "CallingPlan", "Plan", "User"];
 
 /// Fields that are plain values of their parent: whoever may read the parent
 /// may read them, and they do no work of their own.
@@ -87,6 +87,12 @@ const READ_WITH_PARENT: &[&str] = &[
     "Plan.includedExtensions",
     "Plan.active",
     "Plan.position",
+    "User.id",
+    "User.username",
+    "User.role",
+    "User.mustChangePassword",
+    "User.email",
+    "User.pendingEmail",
 ];
 
 /// Fields open to a user who must still replace a one-time password: what
@@ -521,6 +527,26 @@ fn matrix() -> Vec<Row> {
             ADMINS,
         ),
         row(
+            "Mutation.updateProfile",
+            r#"mutation { updateProfile(input: { contactName: "Matrix {unique}", company: "Matrix", phone: "+1 555 010 0100", address: "1 Main Street", timeZone: "Europe/London" }) { id } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.requestEmailChange",
+            r#"mutation { requestEmailChange(newEmail: "moved{unique}@example.com", currentPassword: "{password}") }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.confirmEmailChange",
+            r#"mutation { confirmEmailChange(token: "{email_change_token}") }"#,
+            ANYONE,
+        ),
+        row(
+            "Mutation.requestPasswordRecovery",
+            r#"mutation { requestPasswordRecovery(login: "nobody{unique}@example.com") }"#,
+            ANYONE,
+        ),
+        row(
             "Mutation.changePassword",
             r#"mutation { changePassword(currentPassword: "{password}", newPassword: "{password}-{unique}") }"#,
             SIGNED_IN,
@@ -757,10 +783,33 @@ impl World {
                 )
                 .await;
             let mut conn = self.app.conn().await;
-            let token = switchboard_core::people::password_resets::create(&mut conn, user)
-                .await
-                .expect("a reset link");
+            let token = switchboard_core::people::password_resets::create(
+                &mut conn,
+                user,
+                switchboard_core::people::password_resets::LIFETIME_HOURS,
+            )
+            .await
+            .expect("a reset link");
             text = text.replace("{reset_token}", &token);
+        }
+        if text.contains("{email_change_token}") {
+            let n = self.counter.fetch_add(1, Ordering::SeqCst);
+            let name = format!("matrix-moving-{n}");
+            let (user, _) = self
+                .app
+                .user(&name, Role::Client, Some(self.client_account))
+                .await;
+            let mut conn = self.app.conn().await;
+            let token = switchboard_core::people::email_changes::request(
+                &mut conn,
+                user,
+                &format!("{name}@example.com"),
+                &switchboard_core::domain::Email::parse(&format!("{name}-moved@example.com"))
+                    .expect("an address"),
+            )
+            .await
+            .expect("a change asked for");
+            text = text.replace("{email_change_token}", &token);
         }
         let user = asker.viewer.user.as_ref().map(|u| u.user_id);
         if text.contains("{two_factor_off}") || text.contains("{totp_code}") {

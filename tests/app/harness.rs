@@ -483,6 +483,24 @@ impl TestApp {
     }
 }
 
+/// Posts a form the way its page does: with the CSRF token of `page`.
+pub async fn post_form(
+    app: &TestApp,
+    http: &reqwest::Client,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = app.csrf_token(http, page).await;
+    let mut form: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    http.post(app.url(action))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST")
+}
+
 /// The value of the first `csrf` hidden field in a page.
 pub fn csrf_in(page: &str) -> Option<String> {
     let start = page.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();

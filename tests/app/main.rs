@@ -26,6 +26,7 @@ mod pulling;
 mod rates;
 mod reports;
 mod security;
+mod self_service;
 mod sign_in;
 mod single_sign_on;
 mod smtp;

@@ -9,7 +9,7 @@ use switchboard_core::schema::{audit_log, journal_transactions, pbxes};
 use switchboard_core::{AccountKind, Role};
 
 use crate::browser::{browser, sign_in};
-use crate::harness::{csrf_in, TestApp};
+use crate::harness::{csrf_in, post_form, TestApp};
 
 /// An audit record as a test reads it: action, actor, subject, ip, before, after.
 type Audited = (
@@ -60,23 +60,6 @@ async fn pbx_with_password(
         .await
         .expect("sealed");
     pbx
-}
-
-async fn post_form(
-    app: &TestApp,
-    http: &reqwest::Client,
-    page: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let token = app.csrf_token(http, page).await;
-    let mut form: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
-    form.extend_from_slice(fields);
-    http.post(app.url(action))
-        .form(&form)
-        .send()
-        .await
-        .expect("POST")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -123,6 +123,7 @@ fn sign_in_form(
                 input #password type="password" name="password" autocomplete="current-password" required;
                 button.primary type="submit" { "Sign in" }
             }
+            p { a href="/password/forgot" { "Forgot your password?" } }
             @if let Some(sso) = sso {
                 p.or { "or" }
                 @let href = match next {
@@ -434,16 +435,26 @@ pub async fn change_password(
 #[derive(Deserialize)]
 pub struct ResetQuery {
     token: Option<String>,
+    /// The user the link names, shown and sent back with the new password.
+    user: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct ResetForm {
     token: String,
+    #[serde(default)]
+    username: String,
     new_password: String,
     confirm_password: String,
 }
 
-fn reset_form(ctx: &PageContext, token: &str, error: Option<&str>, done: bool) -> maud::Markup {
+fn reset_form(
+    ctx: &PageContext,
+    token: &str,
+    username: &str,
+    error: Option<&str>,
+    done: bool,
+) -> maud::Markup {
     Page {
         title: "Set your password",
         nav: Nav::SignIn,
@@ -460,6 +471,11 @@ fn reset_form(ctx: &PageContext, token: &str, error: Option<&str>, done: bool) -
                 form.stack method="post" action="/password/reset" {
                     (csrf_field(ctx))
                     input type="hidden" name="token" value=(token);
+                    @if !username.is_empty() {
+                        // Shown, and read by password managers to file the new password.
+                        label for="username" { "Username" }
+                        input #username type="text" name="username" value=(username) autocomplete="username" readonly;
+                    }
                     label for="new_password" { "New password " span.hint { "(at least 10 characters)" } }
                     input #new_password type="password" name="new_password" autocomplete="new-password" required minlength="10";
                     label for="confirm_password" { "New password again" }
@@ -477,11 +493,15 @@ fn reset_form(ctx: &PageContext, token: &str, error: Option<&str>, done: bool) -
 pub fn reset_page(req: &Request, Query(query): Query<ResetQuery>) -> Response {
     let ctx = PageContext::of(req);
     let token = query.token.unwrap_or_default();
-    html_response(StatusCode::OK, reset_form(&ctx, &token, None, false))
+    let username = query.user.unwrap_or_default();
+    html_response(
+        StatusCode::OK,
+        reset_form(&ctx, &token, &username, None, false),
+    )
 }
 
-const RESET_PASSWORD: &str = "mutation Reset($token: String!, $new: String!) { \
-                              resetPassword(token: $token, newPassword: $new) }";
+const RESET_PASSWORD: &str = "mutation Reset($token: String!, $new: String!, $user: String) { \
+                              resetPassword(token: $token, newPassword: $new, username: $user) }";
 
 /// `POST /password/reset`: runs the `resetPassword` mutation.
 #[handler]
@@ -497,17 +517,28 @@ pub async fn reset_password(
             reset_form(
                 &ctx,
                 &form.token,
+                &form.username,
                 Some("The two new passwords differ."),
                 false,
             ),
         );
     }
-    let variables = serde_json::json!({ "token": form.token, "new": form.new_password });
+    let variables = serde_json::json!({
+        "token": form.token,
+        "new": form.new_password,
+        "user": Some(form.username.trim()).filter(|u| !u.is_empty()),
+    });
     match operations::run::<serde_json::Value>(state, &ctx, RESET_PASSWORD, variables).await {
-        Ok(_) => html_response(StatusCode::OK, reset_form(&ctx, "", None, true)),
+        Ok(_) => html_response(StatusCode::OK, reset_form(&ctx, "", "", None, true)),
         Err(error @ OperationError::Refused(_)) => html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            reset_form(&ctx, &form.token, Some(&error.message()), false),
+            reset_form(
+                &ctx,
+                &form.token,
+                &form.username,
+                Some(&error.message()),
+                false,
+            ),
         ),
         Err(error) => error_page(&ctx, error.status(), &error.message()),
     }

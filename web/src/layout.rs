@@ -18,6 +18,7 @@ pub enum Nav {
     ClientReports,
     ClientFunds,
     ClientStatements,
+    ClientProfile,
     StaffAccounts,
     StaffOutbox,
     StaffPlans,
@@ -93,6 +94,18 @@ const YOU: Link = Link {
     href: "/account/password",
     label: "Password",
     group: &[
+        (Nav::Password, "/account/password", "Password"),
+        (Nav::TwoFactor, "/account/two-factor", "Two-factor sign-in"),
+    ],
+};
+
+/// The same for clients and resellers, with their profile first.
+const CLIENT_YOU: Link = Link {
+    nav: Nav::ClientProfile,
+    href: "/portal/profile",
+    label: "Profile",
+    group: &[
+        (Nav::ClientProfile, "/portal/profile", "Profile"),
         (Nav::Password, "/account/password", "Password"),
         (Nav::TwoFactor, "/account/two-factor", "Two-factor sign-in"),
     ],
@@ -211,7 +224,7 @@ fn nav_links(role: Option<Role>) -> Vec<Link> {
             Link::page(Nav::ClientReports, "/portal/reports", "Reports"),
             Link::page(Nav::ClientFunds, "/portal/funds", "Funds"),
             Link::page(Nav::ClientStatements, "/portal/statements", "Statements"),
-            YOU,
+            CLIENT_YOU,
             Link::page(Nav::Api, "/graphql", "API"),
         ],
         Some(role @ (Role::Staff | Role::Admin)) => {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod notice;
 pub mod operations;
 pub mod pipeline;
+pub mod recovery;
 pub mod sso;
 pub mod two_factor;
 pub mod webhooks;

@@ -398,8 +398,136 @@ pub async fn update(
     .await
 }
 
+/// The details a client keeps up themselves, each as typed.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileEdit {
+    pub contact_name: String,
+    pub company: String,
+    pub phone: String,
+    pub address: String,
+    /// An IANA time zone: `Europe/Paris`, `America/New_York`, `UTC`.
+    pub time_zone: String,
+}
+
+/// A profile that passed its checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub contact_name: String,
+    pub company: String,
+    pub phone: String,
+    pub address: String,
+    pub time_zone: String,
+}
+
+impl ProfileEdit {
+    /// Checks every field at once: a clear message for each that is wrong.
+    pub fn check(&self) -> Result<Profile, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let contact_name = self.contact_name.trim();
+        if contact_name.is_empty() {
+            errors.add("contact_name", "must not be empty");
+        }
+        for (field, value, max) in [
+            ("contact_name", contact_name, 120),
+            ("company", self.company.trim(), 120),
+            ("phone", self.phone.trim(), 40),
+            ("address", self.address.trim(), 300),
+        ] {
+            if value.chars().count() > max {
+                errors.add(field, &format!("must be at most {max} characters"));
+            }
+        }
+        let phone = self.phone.trim();
+        if !phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+            || (!phone.is_empty() && !phone.chars().any(|c| c.is_ascii_digit()))
+        {
+            errors.add(
+                "phone",
+                "may hold only digits, spaces, +, -, dots and brackets",
+            );
+        }
+        let time_zone = match self.time_zone.trim().parse::<chrono_tz::Tz>() {
+            Ok(zone) => zone.name().to_owned(),
+            Err(_) => {
+                errors.add(
+                    "time_zone",
+                    "is not a time zone we know: choose one such as Europe/London",
+                );
+                String::new()
+            }
+        };
+        errors.into_result(Profile {
+            contact_name: contact_name.to_owned(),
+            company: self.company.trim().to_owned(),
+            phone: phone.to_owned(),
+            address: self.address.trim().to_owned(),
+            time_zone,
+        })
+    }
+}
+
+impl Profile {
+    /// The profile as the audit log keeps it.
+    pub fn for_audit(&self) -> serde_json::Value {
+        serde_json::json!({
+            "contact_name": self.contact_name,
+            "company": self.company,
+            "phone": self.phone,
+            "address": self.address,
+            "time_zone": self.time_zone,
+        })
+    }
+
+    /// An account's profile as it is.
+    pub fn of(account: &Account) -> Profile {
+        Profile {
+            contact_name: account.contact_name.clone(),
+            company: account.company.clone(),
+            phone: account.phone.clone(),
+            address: account.address.clone(),
+            time_zone: account.time_zone.clone(),
+        }
+    }
+}
+
+/// Sets an account's profile; returns it as it was and as it is, or `None`
+/// when there is no such account.
+pub async fn update_profile(
+    conn: &mut AsyncPgConnection,
+    id: AccountId,
+    profile: &Profile,
+) -> QueryResult<Option<(Profile, Profile)>> {
+    conn.transaction(async |conn| {
+        let Some(before) = accounts::table
+            .find(id.0)
+            .select(Account::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let after = diesel::update(accounts::table.find(id.0))
+            .set((
+                accounts::contact_name.eq(&profile.contact_name),
+                accounts::company.eq(&profile.company),
+                accounts::phone.eq(&profile.phone),
+                accounts::address.eq(&profile.address),
+                accounts::time_zone.eq(&profile.time_zone),
+            ))
+            .returning(Account::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(Some((Profile::of(&before), Profile::of(&after))))
+    })
+    .await
+}
+
 /// Escapes `%`, `_` and `\` so a search for them finds them literally.
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -412,6 +540,42 @@ fn escape_like(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::ProfileEdit;
+
+    fn edit(phone: &str, time_zone: &str) -> ProfileEdit {
+        ProfileEdit {
+            contact_name: " Ada Lovelace ".into(),
+            phone: phone.into(),
+            time_zone: time_zone.into(),
+            ..ProfileEdit::default()
+        }
+    }
+
+    #[test]
+    fn a_profile_takes_a_known_time_zone_and_a_dialable_phone() {
+        let profile = edit("+44 (20) 7946-0958", "Europe/London")
+            .check()
+            .expect("valid");
+        assert_eq!(profile.contact_name, "Ada Lovelace");
+        assert_eq!(profile.time_zone, "Europe/London");
+        assert!(edit("", "UTC").check().is_ok(), "no phone is fine");
+    }
+
+    #[test]
+    fn a_profile_names_every_wrong_field() {
+        let errors = ProfileEdit {
+            contact_name: "  ".into(),
+            phone: "call me".into(),
+            time_zone: "Mars/Olympus".into(),
+            address: "x".repeat(301),
+            ..ProfileEdit::default()
+        }
+        .check()
+        .expect_err("invalid");
+        let fields: Vec<&str> = errors.fields().collect();
+        assert_eq!(fields, ["contact_name", "address", "phone", "time_zone"]);
+    }
+
     #[test]
     fn like_wildcards_are_searched_literally() {
         assert_eq!(super::escape_like("50%_a\\b"), "50\\%\\_a\\\\b");

@@ -1,9 +1,13 @@
 //! People: accounts (who pays), users (who signs in), their passwords,
-//! second factors, sessions, sign-in limits and single sign-on.
+//! second factors, sessions, sign-in limits and single sign-on, and what
+//! clients change themselves (their profile, a new email address, a
+//! forgotten password).
 
 pub mod accounts;
+pub mod email_changes;
 pub mod password_resets;
 pub mod passwords;
+pub mod recovery;
 pub mod sessions;
 pub mod sign_in;
 pub mod single_sign_on;
