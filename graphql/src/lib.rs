@@ -16,6 +16,7 @@ mod mutation;
 pub mod people;
 mod query;
 pub mod rates;
+pub mod support;
 pub mod types;
 
 pub use commerce::Commerce;
@@ -32,6 +33,7 @@ pub struct QueryRoot(
     calls::CallsQuery,
     people::PeopleQuery,
     audit::AuditQuery,
+    support::SupportQuery,
 );
 
 /// Every change.
@@ -43,6 +45,7 @@ pub struct MutationRoot(
     rates::RatesMutation,
     calls::CallsMutation,
     people::PeopleMutation,
+    support::SupportMutation,
 );
 
 /// The schema type.

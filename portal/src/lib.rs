@@ -3,6 +3,7 @@
 
 pub mod funds;
 pub mod reports;
+pub mod support;
 
 use maud::html;
 use poem::http::StatusCode;

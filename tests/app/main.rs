@@ -32,4 +32,5 @@ mod smtp;
 mod staff;
 mod stripe;
 mod stripe_double;
+mod support;
 mod two_factor;

@@ -23,6 +23,7 @@ pub mod notice;
 pub mod operations;
 pub mod pipeline;
 pub mod sso;
+pub mod support;
 pub mod two_factor;
 pub mod webhooks;
 
