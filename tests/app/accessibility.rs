@@ -105,7 +105,7 @@ async fn wait_for_heading(browser: &Client, heading: &str) {
     }
 }
 
-async fn click(browser: &Client, locator: Locator<'_>) {
+pub async fn click(browser: &Client, locator: Locator<'_>) {
     browser
         .wait()
         .for_element(locator)

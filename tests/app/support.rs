@@ -12,6 +12,7 @@ use switchboard_core::schema::{emails, ticket_messages, tickets};
 use switchboard_core::{AccountKind, Role};
 use switchboard_graphql::Viewer;
 
+use crate::accessibility::click;
 use crate::browser::{browser, screenshot, sign_in, wait_until};
 use crate::harness::TestApp;
 use crate::smtp::SmtpServer;
@@ -328,22 +329,25 @@ async fn html_in_a_message_is_shown_escaped_with_its_line_breaks() {
     let (_, staff_password) = app.user("sam", Role::Staff, None).await;
     let http = app.signed_in(&username, &password).await;
     let token = app.csrf_token(&http, "/portal/tickets/new").await;
-    let response = http
-        .post(app.url("/portal/tickets"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("subject", "<img src=x onerror=alert(1)>"),
-            ("category", "OTHER"),
-            ("pbx_id", ""),
-            (
-                "message",
-                "<script>alert('owned')</script>\r\nSecond <b>line</b>",
-            ),
-            ("request_key", "escape-test-form-0001"),
-        ])
-        .send()
-        .await
-        .expect("POST");
+    let form = [
+        ("csrf", token.as_str()),
+        ("subject", "<img src=x onerror=alert(1)>"),
+        ("category", "OTHER"),
+        ("pbx_id", ""),
+        (
+            "message",
+            "<script>alert('owned')</script>\r\nSecond <b>line</b>",
+        ),
+        ("request_key", "escape-test-form-0001"),
+    ];
+    let send = || async {
+        http.post(app.url("/portal/tickets"))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    };
+    let response = send().await;
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"]
         .to_str()
@@ -387,23 +391,7 @@ async fn html_in_a_message_is_shown_escaped_with_its_line_breaks() {
     assert!(html.contains(expected), "{html}");
 
     // The same form sent twice opened one ticket.
-    let again = http
-        .post(app.url("/portal/tickets"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("subject", "<img src=x onerror=alert(1)>"),
-            ("category", "OTHER"),
-            ("pbx_id", ""),
-            (
-                "message",
-                "<script>alert('owned')</script>\r\nSecond <b>line</b>",
-            ),
-            ("request_key", "escape-test-form-0001"),
-        ])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(again.status(), 303);
+    assert_eq!(send().await.status(), 303);
     let count: i64 = tickets::table
         .count()
         .get_result(&mut app.conn().await)
@@ -430,17 +418,6 @@ async fn mail_to(smtp: &SmtpServer, to: &str, found: impl Fn(&str) -> bool) -> S
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn click(browser: &Client, locator: Locator<'_>) {
-    browser
-        .wait()
-        .for_element(locator)
-        .await
-        .unwrap_or_else(|e| panic!("{locator:?}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {locator:?}: {e}"));
 }
 
 async fn type_into(browser: &Client, id: &str, text: &str) {
