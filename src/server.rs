@@ -119,7 +119,38 @@ pub fn routes(state: AppState) -> impl Endpoint {
             "/portal/reports/calls.csv",
             get(switchboard_portal::reports::calls_csv),
         )
+        .at(
+            "/portal/tickets",
+            get(switchboard_portal::support::list).post(switchboard_portal::support::open),
+        )
+        .at("/portal/tickets/new", get(switchboard_portal::support::new))
+        .at(
+            "/portal/tickets/:id",
+            get(switchboard_portal::support::show),
+        )
+        .at(
+            "/portal/tickets/:id/reply",
+            post(switchboard_portal::support::reply),
+        )
         .at("/admin", get(switchboard_admin::home))
+        .at("/admin/tickets", get(switchboard_admin::support::queue))
+        .at("/admin/tickets/:id", get(switchboard_admin::support::show))
+        .at(
+            "/admin/tickets/:id/reply",
+            post(switchboard_admin::support::reply),
+        )
+        .at(
+            "/admin/tickets/:id/note",
+            post(switchboard_admin::support::note),
+        )
+        .at(
+            "/admin/tickets/:id/assign",
+            post(switchboard_admin::support::assign),
+        )
+        .at(
+            "/admin/tickets/:id/close",
+            post(switchboard_admin::support::close),
+        )
         .at("/admin/outbox", get(switchboard_admin::outbox))
         .at("/admin/outbox/:id", get(switchboard_admin::message))
         .at(

@@ -8,6 +8,7 @@ pub mod calling;
 pub mod catalogue;
 pub mod rates;
 pub mod staff;
+pub mod support;
 
 use maud::html;
 use poem::http::StatusCode;

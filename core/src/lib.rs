@@ -8,6 +8,7 @@
 //! - `people`: accounts, users, passwords, sessions, sign-in
 //! - `billing`: recurring charges, automatic top-ups, statements
 //! - `standing`: where an account stands, and what follows from it
+//! - `support`: trouble tickets, their threads and the notices they send
 //! - the rest are the plumbing every context shares: the database and its
 //!   private cluster, configuration, keys, the job queue, the outbox, the
 //!   audit log, form errors, safe CSV cells and the shared identifier types.
@@ -34,6 +35,7 @@ pub mod queue;
 pub mod schema;
 pub mod sealed;
 pub mod standing;
+pub mod support;
 
 pub use domain::{AccountId, AccountKind, Role, Standing, UserId, Username};
 pub use money::Money;

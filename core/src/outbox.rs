@@ -120,7 +120,7 @@ pub async fn list(
 }
 
 /// Wraps a message body in the layout every email shares.
-fn layout(title: &str, body: Markup) -> String {
+pub(crate) fn layout(title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {

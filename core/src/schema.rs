@@ -250,6 +250,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tickets (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        opened_by -> BigInt,
+        pbx_id -> Nullable<BigInt>,
+        subject -> Text,
+        category -> Text,
+        state -> Text,
+        assignee_id -> Nullable<BigInt>,
+        request_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    ticket_messages (id) {
+        id -> BigInt,
+        ticket_id -> BigInt,
+        author_id -> BigInt,
+        from_staff -> Bool,
+        internal -> Bool,
+        body -> Text,
+        request_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(standing_changes -> accounts (account_id));
 diesel::joinable!(recurring_items -> accounts (account_id));
 diesel::joinable!(replenishments -> accounts (account_id));
@@ -259,6 +289,9 @@ diesel::joinable!(orders -> plans (plan_id));
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(pbxes -> accounts (account_id));
+diesel::joinable!(tickets -> accounts (account_id));
+diesel::joinable!(ticket_messages -> tickets (ticket_id));
+diesel::joinable!(ticket_messages -> users (author_id));
 diesel::joinable!(pbxes -> plans (plan_id));
 diesel::joinable!(rates -> calling_plans (calling_plan_id));
 diesel::joinable!(cdrs -> pbxes (pbx_id));
@@ -306,6 +339,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     standing_changes,
     recurring_items,
     replenishments,
+    tickets,
+    ticket_messages,
 );
 
 diesel::table! {

@@ -17,6 +17,7 @@ pub mod people;
 pub mod profile;
 mod query;
 pub mod rates;
+pub mod support;
 pub mod types;
 
 pub use commerce::Commerce;
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     calls::CallsQuery,
     people::PeopleQuery,
     audit::AuditQuery,
+    support::SupportQuery,
 );
 
 /// Every change.
@@ -45,6 +47,7 @@ pub struct MutationRoot(
     calls::CallsMutation,
     people::PeopleMutation,
     profile::ProfileMutation,
+    support::SupportMutation,
 );
 
 /// The schema type.

@@ -397,6 +397,17 @@ impl Account {
         .await
     }
 
+    /// This account's trouble tickets, newest first.
+    #[graphql(complexity = "(first.clamp(1, 200) as usize) * child_complexity")]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "At most 200.")] first: i32,
+        after: Option<String>,
+    ) -> Result<async_graphql::connection::Connection<String, crate::support::Ticket>> {
+        crate::support::of_account(ctx, parse_id(&self.id)?, first, after).await
+    }
+
     /// This account's PBXs, oldest first; they all draw on this balance.
     #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {

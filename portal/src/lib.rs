@@ -4,6 +4,7 @@
 pub mod funds;
 pub mod profile;
 pub mod reports;
+pub mod support;
 
 use maud::html;
 use poem::http::StatusCode;

@@ -105,7 +105,7 @@ async fn wait_for_heading(browser: &Client, heading: &str) {
     }
 }
 
-async fn click(browser: &Client, locator: Locator<'_>) {
+pub async fn click(browser: &Client, locator: Locator<'_>) {
     browser
         .wait()
         .for_element(locator)
@@ -209,16 +209,20 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
             .expect("the PBX")
     };
     calls_for(&app, pbx).await;
+    let ticket = crate::support::a_ticket_with_a_note(&app, "axe-client").await;
     for path in [
-        "/portal",
-        "/portal/reports",
-        "/portal/reports?month=last",
-        "/portal/profile",
-        "/account/password",
-        "/graphql/console",
-        "/no/such/page",
+        "/portal".to_owned(),
+        "/portal/reports".to_owned(),
+        "/portal/reports?month=last".to_owned(),
+        "/portal/profile".to_owned(),
+        "/portal/tickets".to_owned(),
+        "/portal/tickets/new".to_owned(),
+        format!("/portal/tickets/{ticket}"),
+        "/account/password".to_owned(),
+        "/graphql/console".to_owned(),
+        "/no/such/page".to_owned(),
     ] {
-        check(&browser, &app, path, &mut wrong).await;
+        check(&browser, &app, &path, &mut wrong).await;
     }
     check_graphiql(&browser, &app, &mut wrong).await;
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -228,8 +232,13 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         .set_window_size(390, 844)
         .await
         .expect("a phone's size");
-    for path in ["/portal", "/portal/reports?month=last"] {
-        browser.goto(&app.url(path)).await.expect("open");
+    for path in [
+        "/portal".to_owned(),
+        "/portal/reports?month=last".to_owned(),
+        "/portal/tickets".to_owned(),
+        format!("/portal/tickets/{ticket}"),
+    ] {
+        browser.goto(&app.url(&path)).await.expect("open");
         let hidden: Value = browser
             .execute(
                 "const width = document.documentElement.clientWidth;
@@ -333,6 +342,7 @@ async fn an_account_with_everything(app: &TestApp) -> (i64, i64, i64, i64) {
 async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pixels() {
     let app = TestApp::spawn().await;
     let (account, pbx, calling_plan, message) = an_account_with_everything(&app).await;
+    let ticket = crate::support::a_ticket_with_a_note(&app, "axe-owner").await;
     let (_, password) = app.user("axe-admin", Role::Admin, None).await;
     let browser = browser().await;
     sign_in(&browser, &app, "axe-admin", &password).await;
@@ -354,6 +364,9 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
         format!("/admin/calling-plans/{calling_plan}?history=1"),
         format!("/admin/calling-plans/{calling_plan}?edit=1#edit-rate"),
         "/admin/calls".to_owned(),
+        "/admin/tickets".to_owned(),
+        "/admin/tickets?state=AWAITING_CLIENT&assignee=nobody".to_owned(),
+        format!("/admin/tickets/{ticket}"),
         "/admin/outbox".to_owned(),
         format!("/admin/outbox/{message}"),
         format!("/admin/outbox/{message}?open=sealed"),

@@ -35,7 +35,15 @@ const ADMINS: &[&str] = &[ADMIN];
 
 /// Besides the roots, the objects whose every field is in the matrix or read
 /// with its parent.
-const CHECKED_TYPES: [&str; 6] = ["Account", "Order", "Pbx", "CallingPlan", "Plan", "User"];
+const CHECKED_TYPES: [&str; 7] = [
+    "Account",
+    "Order",
+    "Pbx",
+    "CallingPlan",
+    "Plan",
+    "User",
+    "Ticket",
+];
 
 /// Fields that are plain values of their parent: whoever may read the parent
 /// may read them, and they do no work of their own.
@@ -93,6 +101,16 @@ const READ_WITH_PARENT: &[&str] = &[
     "User.mustChangePassword",
     "User.email",
     "User.pendingEmail",
+    "Ticket.id",
+    "Ticket.subject",
+    "Ticket.category",
+    "Ticket.state",
+    "Ticket.accountId",
+    "Ticket.pbxId",
+    "Ticket.openedBy",
+    "Ticket.createdAt",
+    "Ticket.updatedAt",
+    "Ticket.closedAt",
 ];
 
 /// Fields open to a user who must still replace a one-time password: what
@@ -120,10 +138,11 @@ const fn row(
 }
 
 /// `{account}` is an account the viewer may see (their own, a reseller's
-/// sub-account, any for staff), `{order}` an order of the viewer's own
-/// awaiting payment (a client's for staff), `{pbx}` a PBX of a client with a
-/// CDR source, `{failed_pbx}` a new failed PBX each time, `{unique}` a new
-/// word each time, `{password}` the viewer's password.
+/// sub-account, any for staff), `{ticket}` a ticket of that account,
+/// `{order}` an order of the viewer's own awaiting payment (a client's for
+/// staff), `{pbx}` a PBX of a client with a CDR source, `{failed_pbx}` a new
+/// failed PBX each time, `{unique}` a new word each time, `{password}` the
+/// viewer's password.
 fn matrix() -> Vec<Row> {
     vec![
         row(
@@ -547,6 +566,66 @@ fn matrix() -> Vec<Row> {
             ANYONE,
         ),
         row(
+            "Query.ticket",
+            r#"{ ticket(id: "{ticket}") { subject } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Query.tickets",
+            "{ tickets(state: OPEN, unassigned: true) { edges { node { subject } } } }",
+            COMPANY,
+        ),
+        row(
+            "Query.ticketAssignees",
+            "{ ticketAssignees { username } }",
+            COMPANY,
+        ),
+        row(
+            "Account.tickets",
+            r#"{ account(id: "{account}") { tickets(first: 5) { edges { node { subject } } } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Ticket.messages",
+            r#"{ ticket(id: "{ticket}") { messages { body author internal } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Ticket.assignee",
+            r#"{ ticket(id: "{ticket}") { assignee { username } } }"#,
+            COMPANY,
+        ),
+        row(
+            "Ticket.account",
+            r#"{ ticket(id: "{ticket}") { account { name } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Mutation.openTicket",
+            r#"mutation { openTicket(input: { subject: "Matrix {unique}", category: OTHER, message: "Hello" }) { id } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.replyToTicket",
+            r#"mutation { replyToTicket(ticketId: "{ticket}", message: "Matrix reply {unique}") { state } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Mutation.addTicketNote",
+            r#"mutation { addTicketNote(ticketId: "{ticket}", note: "Matrix note {unique}") { state } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.assignTicket",
+            r#"mutation { assignTicket(ticketId: "{ticket}", assigneeId: "{staff_user}") { id } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.closeTicket",
+            r#"mutation { closeTicket(ticketId: "{ticket}") { state } }"#,
+            COMPANY,
+        ),
+        row(
             "Mutation.changePassword",
             r#"mutation { changePassword(currentPassword: "{password}", newPassword: "{password}-{unique}") }"#,
             SIGNED_IN,
@@ -569,6 +648,8 @@ struct Asker {
     password: String,
     /// A PBX of the account this asker sees.
     own_pbx: i64,
+    /// A ticket of the account this asker sees.
+    ticket: i64,
 }
 
 /// Accounts, orders, PBXs and plans the operations need, and who asks.
@@ -607,6 +688,7 @@ impl World {
         let mut pbx = 0;
         let mut orders_of = Vec::new();
         let mut pbxes_of = Vec::new();
+        let mut tickets_of = Vec::new();
         for (n, account) in [client_account, reseller_account, sub_account]
             .into_iter()
             .enumerate()
@@ -614,6 +696,7 @@ impl World {
             orders_of.push(order_of(&app, account, plan, n).await);
             let id = a_pbx(&app, account, plan, "active").await;
             pbxes_of.push(id);
+            tickets_of.push(a_ticket(&app, account, n).await);
             if account == client_account {
                 pbx = id;
             }
@@ -667,6 +750,7 @@ impl World {
             order: orders_of[0].clone(),
             password: String::new(),
             own_pbx: pbxes_of[0],
+            ticket: tickets_of[0],
         }];
         let people = [
             (
@@ -705,6 +789,7 @@ impl World {
                     order: orders_of[order].clone(),
                     password,
                     own_pbx: pbxes_of[order],
+                    ticket: tickets_of[order],
                 };
                 if role == RESELLER && !one_time_password {
                     // A reseller acting on its sub-account.
@@ -715,6 +800,7 @@ impl World {
                         account: sub_account,
                         password,
                         own_pbx: pbxes_of[2],
+                        ticket: tickets_of[2],
                         ..asker.clone()
                     });
                 }
@@ -742,6 +828,7 @@ impl World {
             .replace("{calling_plan}", &self.calling_plan.to_string())
             .replace("{pbx}", &self.pbx.to_string())
             .replace("{own_pbx}", &asker.own_pbx.to_string())
+            .replace("{ticket}", &asker.ticket.to_string())
             .replace("{email}", &self.email.to_string())
             .replace("{password}", &asker.password);
         while text.contains("{unique}") {
@@ -898,6 +985,33 @@ async fn unrated_call_that_now_has_a_rate(app: &TestApp, plan: i64, calling_plan
         chrono::Duration::hours(1),
     )
     .await;
+}
+
+/// A ticket opened on `account` by a client of its own; its id.
+async fn a_ticket(app: &TestApp, account: AccountId, n: usize) -> i64 {
+    use switchboard_core::support::tickets::{self, Mail, NewTicket, Writer};
+    let (user, _) = app
+        .user(&format!("matrix-opener-{n}"), Role::Client, Some(account))
+        .await;
+    let writer = Writer {
+        user_id: user,
+        username: format!("matrix-opener-{n}"),
+        role: Role::Client,
+    };
+    let mail = Mail {
+        base_url: "http://127.0.0.1",
+        staff_address: "staff@example.com",
+    };
+    let new = NewTicket {
+        subject: "Matrix".into(),
+        category: "other".into(),
+        pbx_id: None,
+        message: "Hello".into(),
+    };
+    tickets::open(&mut app.conn().await, mail, &writer, account, &new, None)
+        .await
+        .expect("a ticket")
+        .ticket
 }
 
 async fn matrix_plan(app: &TestApp) -> i64 {

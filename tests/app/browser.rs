@@ -209,7 +209,7 @@ async fn staff_sign_in_and_see_the_accounts_list() {
 
 /// Waits (up to 15 s) until the browser's address satisfies `done`: a click
 /// that submits a form returns before the next page has loaded.
-async fn wait_until(browser: &Client, done: impl Fn(&url::Url) -> bool) {
+pub async fn wait_until(browser: &Client, done: impl Fn(&url::Url) -> bool) {
     let started = Instant::now();
     loop {
         if let Ok(url) = browser.current_url().await {

@@ -33,4 +33,5 @@ mod smtp;
 mod staff;
 mod stripe;
 mod stripe_double;
+mod support;
 mod two_factor;

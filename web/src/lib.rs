@@ -24,6 +24,7 @@ pub mod operations;
 pub mod pipeline;
 pub mod recovery;
 pub mod sso;
+pub mod support;
 pub mod two_factor;
 pub mod webhooks;
 
