@@ -11,6 +11,7 @@ pub mod billing;
 pub mod calls;
 pub mod commerce;
 pub mod guards;
+pub mod gui_passwords;
 pub mod limits;
 mod mutation;
 pub mod people;
@@ -43,6 +44,7 @@ pub struct MutationRoot(
     rates::RatesMutation,
     calls::CallsMutation,
     people::PeopleMutation,
+    gui_passwords::GuiPasswordMutation,
 );
 
 /// The schema type.

@@ -207,8 +207,10 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
             .expect("the PBX")
     };
     calls_for(&app, pbx).await;
+    let gui_password = format!("/portal/pbxes/{pbx}/password");
     for path in [
         "/portal",
+        gui_password.as_str(),
         "/portal/reports",
         "/portal/reports?month=last",
         "/account/password",
