@@ -323,7 +323,7 @@ async fn serve_on(
             Some(cluster) => cluster.bin_dir().to_path_buf(),
             None => cluster::find_server_binaries()?,
         },
-        gateway: switchboard_payments::Gateway::from_settings(&settings)?,
+        gateway: switchboard_payments::Gateway::from_settings(settings)?,
         clock: switchboard_core::clock::Clock::system(),
     };
     if demo {

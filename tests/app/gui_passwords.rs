@@ -8,7 +8,7 @@ use fantoccini::Locator;
 use switchboard_controller::simulator::Faults;
 use switchboard_core::commerce::pbxes::{self, GUI_PASSWORD};
 use switchboard_core::schema::{audit_log, background_jobs, pbx_password_changes};
-use switchboard_core::AccountId;
+use switchboard_core::{AccountId, Role};
 
 use crate::balance::{pbx_on_simulator, run_jobs_with};
 use crate::browser::{browser, sign_in};
@@ -321,4 +321,66 @@ async fn a_client_cannot_change_another_clients_pbx_password() {
     run_jobs_with(&app, &app.jobs, 2).await;
     assert_eq!(stored_password(&app, pbx).await, "Old-Password-1");
     assert_eq!(controller_password(&app, &on_controller), "Old-Password-1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sets_a_new_pbx_gui_password_through_the_controller() {
+    let app = TestApp::spawn().await;
+    let (account, _, _) = app.client("adminset", 10_000_000).await;
+    let (pbx, on_controller) = running_pbx(&app, account, "adminset-1", "Old-Password-1").await;
+    let (_, staff_password) = app.user("sam", Role::Staff, None).await;
+    let (_, admin_password) = app.user("ada", Role::Admin, None).await;
+    let page = format!("/admin/pbxes/{pbx}");
+    let action = format!("/admin/pbxes/{pbx}/password");
+
+    // Staff see the PBX but may not set its password.
+    let staff = app.signed_in("sam", &staff_password).await;
+    let shown = app.page(&staff, &page).await;
+    assert!(!shown.contains("gui-password-form"), "{shown}");
+    let token = app.csrf_token(&staff, &page).await;
+    let refused = staff
+        .post(app.url(&action))
+        .form(&[("csrf", token.as_str()), ("choice", "generate")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), 403);
+
+    // An admin has one generated: shown once, in force once the controller took it.
+    let admin = app.signed_in("ada", &admin_password).await;
+    let token = app.csrf_token(&admin, &page).await;
+    let answer = admin
+        .post(app.url(&action))
+        .form(&[("csrf", token.as_str()), ("choice", "generate")])
+        .send()
+        .await
+        .expect("POST")
+        .text()
+        .await
+        .expect("the page");
+    let start = answer
+        .find("id=\"new-gui-password\"")
+        .unwrap_or_else(|| panic!("{answer}"));
+    let shown_password: String = answer[start..]
+        .split('>')
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the password")
+        .to_owned();
+    assert_eq!(stored_password(&app, pbx).await, "Old-Password-1");
+    run_jobs_with(&app, &app.jobs, 3).await;
+    assert_eq!(controller_password(&app, &on_controller), shown_password);
+    assert_eq!(stored_password(&app, pbx).await, shown_password);
+    let after = app.page(&admin, &page).await;
+    assert!(
+        after.contains("took effect at") && !after.contains(&shown_password),
+        "{after}"
+    );
+    let audited: Vec<(String, String)> = audit_log::table
+        .filter(audit_log::action.eq("pbx.change_gui_password"))
+        .select((audit_log::actor, audit_log::detail))
+        .load(&mut app.conn().await)
+        .await
+        .expect("audit");
+    assert_eq!(audited, [("ada".to_owned(), "set by an admin".to_owned())]);
 }
