@@ -11,9 +11,10 @@ use switchboard_core::schema::{audit_log, background_jobs, pbx_password_changes}
 use switchboard_core::{AccountId, Role};
 
 use crate::balance::{pbx_on_simulator, run_jobs_with};
-use crate::browser::{browser, sign_in};
+use crate::browser::{browser, screenshot, sign_in};
 use crate::commerce::seed_plan;
 use crate::harness::TestApp;
+use crate::turned_off::{click, text_of};
 
 /// A client's PBX at the simulator whose GUI password is `password`, there
 /// and as stored (sealed).
@@ -70,26 +71,10 @@ async fn a_client_changes_the_pbx_password() {
     let (pbx, on_controller) = running_pbx(&app, account, "gui-1", "Old-Password-1").await;
     let browser = browser().await;
     sign_in(&browser, &app, &username, &password).await;
-    browser
-        .wait()
-        .for_element(Locator::Css(&format!(
-            "a[href='/portal/pbxes/{pbx}/password']"
-        )))
-        .await
-        .expect("the PBX's password link")
-        .click()
-        .await
-        .expect("click");
+    click(&browser, &format!("a[href='/portal/pbxes/{pbx}/password']")).await;
 
     // A weak password is refused, and nothing changes.
-    browser
-        .wait()
-        .for_element(Locator::Id("choice-typed"))
-        .await
-        .expect("the choice")
-        .click()
-        .await
-        .expect("click");
+    click(&browser, "#choice-typed").await;
     browser
         .find(Locator::Id("gui-password"))
         .await
@@ -97,57 +82,20 @@ async fn a_client_changes_the_pbx_password() {
         .send_keys("letmein")
         .await
         .expect("type");
-    browser
-        .find(Locator::Css("#gui-password-form button[type=submit]"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("click");
-    let refused = browser
-        .wait()
-        .for_element(Locator::Id("gui-password-error"))
-        .await
-        .expect("a refusal")
-        .text()
-        .await
-        .expect("text");
+    click(&browser, "#gui-password-form button[type=submit]").await;
+    let refused = text_of(&browser, "#gui-password-error").await;
     assert!(refused.contains("at least 12 characters"), "{refused}");
 
     // A generated one is shown once and is on its way.
-    browser
-        .find(Locator::Id("choice-generate"))
-        .await
-        .expect("the choice")
-        .click()
-        .await
-        .expect("click");
-    browser
-        .find(Locator::Css("#gui-password-form button[type=submit]"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("click");
-    let new_password = browser
-        .wait()
-        .for_element(Locator::Id("new-gui-password"))
-        .await
-        .expect("the new password")
-        .text()
-        .await
-        .expect("text");
+    click(&browser, "#choice-generate").await;
+    click(&browser, "#gui-password-form button[type=submit]").await;
+    let new_password = text_of(&browser, "#new-gui-password").await;
+    screenshot(&browser, "gui-password-shown-once").await;
     assert_eq!(
         switchboard_core::commerce::gui_passwords::check_strength(&new_password),
         Ok(())
     );
-    let status = browser
-        .find(Locator::Css("[data-testid=password-status]"))
-        .await
-        .expect("the status")
-        .text()
-        .await
-        .expect("text");
+    let status = text_of(&browser, "[data-testid=password-status]").await;
     assert!(status.contains("old password stays in force"), "{status}");
     assert_eq!(stored_password(&app, pbx).await, "Old-Password-1");
 
@@ -160,14 +108,8 @@ async fn a_client_changes_the_pbx_password() {
         .click()
         .await
         .expect("click");
-    let status = browser
-        .wait()
-        .for_element(Locator::Css("[data-testid=password-status]"))
-        .await
-        .expect("the status")
-        .text()
-        .await
-        .expect("text");
+    let status = text_of(&browser, "[data-testid=password-status]").await;
+    screenshot(&browser, "gui-password-took-effect").await;
     assert!(status.contains("took effect at"), "{status}");
     let page = browser.source().await.expect("the page");
     assert!(!page.contains(&new_password), "shown once only");

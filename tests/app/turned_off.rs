@@ -16,7 +16,7 @@ use crate::balance::{
     adjust, controller_view, on_clock, pbx_on_simulator, pbx_states, queue_review, run_jobs_with,
     standing,
 };
-use crate::browser::{browser, sign_in};
+use crate::browser::{browser, screenshot, sign_in};
 use crate::commerce::seed_plan;
 use crate::harness::TestApp;
 
@@ -31,7 +31,8 @@ async fn queued_commands(app: &TestApp) -> Vec<String> {
         .expect("jobs")
 }
 
-async fn click(browser: &fantoccini::Client, css: &str) {
+/// Clicks the element `css` finds, once it is there.
+pub async fn click(browser: &fantoccini::Client, css: &str) {
     browser
         .wait()
         .for_element(Locator::Css(css))
@@ -42,7 +43,8 @@ async fn click(browser: &fantoccini::Client, css: &str) {
         .expect("click");
 }
 
-async fn text_of(browser: &fantoccini::Client, css: &str) -> String {
+/// The text of the element `css` finds, once it is there.
+pub async fn text_of(browser: &fantoccini::Client, css: &str) -> String {
     browser
         .wait()
         .for_element(Locator::Css(css))
@@ -86,6 +88,7 @@ async fn an_admin_turns_an_account_off_and_back_on() {
         .expect("click");
     switch_with_reason(&browser, "Suspected fraud, under review", "#turn-off").await;
     let notice = text_of(&browser, "[data-testid=turned-off-notice]").await;
+    screenshot(&browser, "account-turned-off").await;
     assert!(
         notice.contains("Turned off by an admin") && notice.contains("Suspected fraud"),
         "{notice}"

@@ -111,15 +111,15 @@ pub fn form(ctx: &PageContext, action: &str, typed: &ChangeForm, error: Option<&
     html! {
         form #gui-password-form .card.stack method="post" action=(action) {
             (csrf_field(ctx))
-            fieldset {
+            fieldset.choices {
                 legend { "New GUI password" }
-                div {
+                label.checkbox {
                     input #choice-generate type="radio" name="choice" value="generate" checked[!typed_choice];
-                    " " label for="choice-generate" { "Generate a strong one for me" }
+                    "Generate a strong one for me"
                 }
-                div {
+                label.checkbox {
                     input #choice-typed type="radio" name="choice" value="typed" checked[typed_choice];
-                    " " label for="choice-typed" { "I'll choose one:" }
+                    "I'll choose one:"
                 }
                 div {
                     label for="gui-password" { "Password" }
