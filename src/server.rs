@@ -84,6 +84,11 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/portal", get(switchboard_portal::home))
         .at("/portal/reports", get(switchboard_portal::reports::reports))
         .at(
+            "/portal/pbxes/:id/password",
+            get(switchboard_portal::gui_password::password_page)
+                .post(switchboard_portal::gui_password::change_password),
+        )
+        .at(
             "/portal/funds",
             get(switchboard_portal::funds::funds).post(switchboard_portal::funds::add),
         )
@@ -162,6 +167,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
             get(switchboard_admin::accounts::edit).post(switchboard_admin::accounts::update),
         )
         .at(
+            "/admin/accounts/:id/switch",
+            post(switchboard_admin::accounts::switch),
+        )
+        .at(
             "/admin/accounts/:id/adjust",
             post(switchboard_admin::accounts::adjust),
         )
@@ -187,6 +196,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/admin/pbxes", get(catalogue::pbxes_list))
         .at("/admin/pbxes/:id", get(catalogue::pbx_page))
         .at("/admin/pbxes/:id/reveal", post(catalogue::reveal))
+        .at(
+            "/admin/pbxes/:id/password",
+            post(catalogue::set_gui_password),
+        )
         .at("/admin/calls", get(switchboard_admin::call_records::list))
         .at(
             "/admin/calls/price",

@@ -30,6 +30,8 @@ struct Account {
     currency: String,
     standing: String,
     turned_off: bool,
+    turned_off_reason: Option<String>,
+    turned_off_at: Option<chrono::DateTime<chrono::Utc>>,
     time_zone: String,
     created_at: chrono::DateTime<chrono::Utc>,
     parent_id: Option<String>,
@@ -191,6 +193,7 @@ struct Shown {
     adjust: AdjustForm,
     adjust_error: Option<String>,
     user_error: Option<(String, String)>,
+    switch_error: Option<String>,
     notice: Option<String>,
 }
 
@@ -268,7 +271,31 @@ async fn account_page(
         h1 { (a.name) }
         @if let Some(notice) = &shown.notice { div #notice .alert.ok role="status" { (notice) } }
         @if a.turned_off {
-            div.alert.error role="alert" { "This account is turned off." }
+            div.alert.error role="alert" data-testid="turned-off-notice" {
+                strong { "Turned off by an admin" }
+                @if let Some(at) = a.turned_off_at { " since " (at.format("%Y-%m-%d %H:%M UTC")) }
+                @if let Some(reason) = &a.turned_off_reason { ": " (reason) }
+                ". This overrides the standing: its PBXs stay powered off and recurring charges pause until an admin turns it on."
+            }
+        }
+        @if is_admin {
+            form #turn-switch .card.inline method="post" action={ "/admin/accounts/" (a.id) "/switch" } {
+                (csrf_field(ctx))
+                input type="hidden" name="action" value=(if a.turned_off { "on" } else { "off" });
+                div {
+                    label.muted for="switch-reason" { @if a.turned_off { "Why turn it on" } @else { "Why turn it off (its users see this)" } }
+                    input #switch-reason type="text" name="reason" required maxlength="500"
+                        aria-invalid=[shown.switch_error.as_ref().map(|_| "true")] aria-describedby=[shown.switch_error.as_ref().map(|_| "switch-error")];
+                }
+                @if a.turned_off {
+                    button.primary #turn-on type="submit" { "Turn the account on" }
+                } @else {
+                    button.primary #turn-off type="submit" { "Turn the account off" }
+                }
+                @if let Some(error) = &shown.switch_error {
+                    div #switch-error .field-error role="alert" { (error) }
+                }
+            }
         }
         @if is_admin {
             p { a.button href={ "/admin/accounts/" (a.id) "/edit" } { "Edit the account" } " " a.button href={ "/admin/audit?account=" (a.id) } { "Its audit log" } }
@@ -570,6 +597,73 @@ pub async fn adjust(
                 &id,
                 None,
                 refused(form, why),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(error) => error_page(&ctx, error.status(), &error.message()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+const TURN_OFF: &str = "mutation TurnOff($account: ID!, $reason: String!) { \
+                        turnAccountOff(accountId: $account, reason: $reason) { turnedOff } }";
+const TURN_ON: &str = "mutation TurnOn($account: ID!, $reason: String!) { \
+                       turnAccountOn(accountId: $account, reason: $reason) { turnedOff } }";
+
+/// `POST /admin/accounts/:id/switch`: an admin turns the account off or on
+/// with a reason, through `turnAccountOff` or `turnAccountOn`.
+#[handler]
+pub async fn switch(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<SwitchForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let (operation, done) = match form.action.as_str() {
+        "off" => (
+            TURN_OFF,
+            "Turned off: its PBXs are being stopped and powered off, and recurring charges pause.",
+        ),
+        "on" => (
+            TURN_ON,
+            "Turned on: its PBXs are being powered on and calling resumed as its standing allows.",
+        ),
+        _ => {
+            return error_page(
+                &ctx,
+                StatusCode::BAD_REQUEST,
+                "That is not something this page does.",
+            )
+        }
+    };
+    let variables = serde_json::json!({ "account": id, "reason": form.reason });
+    match operations::run::<serde_json::Value>(state, &ctx, operation, variables).await {
+        Ok(_) => {
+            let query = notice::query(&state.key, "done", done);
+            Redirect::see_other(format!("/admin/accounts/{id}?{query}")).into_response()
+        }
+        Err(error @ OperationError::Refused(_)) => {
+            let shown = Shown {
+                switch_error: Some(error.message()),
+                ..Shown::default()
+            };
+            account_page(
+                state,
+                &ctx,
+                &id,
+                None,
+                shown,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await

@@ -414,6 +414,7 @@ struct PbxDetail {
     created_at: chrono::DateTime<chrono::Utc>,
     activated_at: Option<chrono::DateTime<chrono::Utc>>,
     last_error: Option<String>,
+    password_change: Option<switchboard_web::gui_password::PasswordChange>,
     account: PbxAccount,
     plan: PbxPlan,
     health: PbxHealth,
@@ -445,7 +446,54 @@ pub async fn pbx_page(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    show_pbx(state, &ctx, &id, None).await
+    show_pbx(state, &ctx, &id, PbxShown::default()).await
+}
+
+/// What the PBX page shows besides the PBX: the outcome of a reveal, or of
+/// setting a new password.
+#[derive(Default)]
+struct PbxShown {
+    revealed: Option<Result<String, String>>,
+    new_password: Option<String>,
+    typed: switchboard_web::gui_password::ChangeForm,
+    change_error: Option<String>,
+}
+
+/// `POST /admin/pbxes/:id/password`: an admin sets a new GUI password
+/// through `changePbxPassword` (sent to the controller as a job, audited)
+/// and sees it once.
+#[handler]
+pub async fn set_gui_password(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    poem::web::Path(id): poem::web::Path<String>,
+    Form(form): Form<switchboard_web::gui_password::ChangeForm>,
+) -> Response {
+    use switchboard_web::gui_password;
+    let ctx = match require(req, &[Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let variables = form.variables(&id);
+    let shown =
+        match operations::run::<serde_json::Value>(state, &ctx, gui_password::CHANGE, variables)
+            .await
+        {
+            Ok(answer) => PbxShown {
+                new_password: gui_password::started_password(answer),
+                ..PbxShown::default()
+            },
+            Err(error @ OperationError::Refused(_)) => PbxShown {
+                change_error: Some(error.message()),
+                typed: gui_password::ChangeForm {
+                    choice: form.choice,
+                    password: String::new(),
+                },
+                ..PbxShown::default()
+            },
+            Err(error) => return error_page(&ctx, error.status(), &error.message()),
+        };
+    show_pbx(state, &ctx, &id, shown).await
 }
 
 #[derive(Deserialize)]
@@ -480,16 +528,16 @@ pub async fn reveal(
         .await
         .map(|r| r.reveal_pbx_password)
         .map_err(|e| e.message());
-    show_pbx(state, &ctx, &id, Some(revealed)).await
+    let shown = PbxShown {
+        revealed: Some(revealed),
+        ..PbxShown::default()
+    };
+    show_pbx(state, &ctx, &id, shown).await
 }
 
 /// The PBX page, with the outcome of a reveal when there was one.
-async fn show_pbx(
-    state: &AppState,
-    ctx: &PageContext,
-    id: &str,
-    revealed: Option<Result<String, String>>,
-) -> Response {
+async fn show_pbx(state: &AppState, ctx: &PageContext, id: &str, shown: PbxShown) -> Response {
+    let revealed = shown.revealed;
     let data: PbxData =
         match operations::run(state, ctx, PBX, serde_json::json!({ "id": id })).await {
             Ok(data) => data,
@@ -554,6 +602,13 @@ async fn show_pbx(
                 }
                 p.muted { "Each reveal is recorded in the audit log." }
             }
+        }
+        @if ctx.role() == Some(Role::Admin) {
+            h3 #set-gui-password { "Set a new GUI password" }
+            p.muted { "Sent to the PBX through the hosting controller; the stored password changes only once the controller confirms it. Recorded in the audit log." }
+            @if let Some(password) = &shown.new_password { (switchboard_web::gui_password::shown_once(password)) }
+            (switchboard_web::gui_password::status(pbx.password_change.as_ref()))
+            (switchboard_web::gui_password::form(ctx, &format!("/admin/pbxes/{}/password#set-gui-password", pbx.id), &shown.typed, shown.change_error.as_deref()))
         }
     })
 }

@@ -177,7 +177,7 @@ pub async fn home(
                             td { (account.kind.to_lowercase()) }
                             td {
                                 span class={ "badge " (account.standing.to_lowercase()) } { (account.standing.to_lowercase().replace('_', " ")) }
-                                @if account.turned_off { " " span.badge.off { "off" } }
+                                @if account.turned_off { " " span.badge.off title="Turned off by an admin: this overrides the standing." { "turned off" } }
                             }
                             td.num class=[account.balance.micros.starts_with('-').then_some("negative")] { (account.balance.formatted) }
                         }

@@ -36,6 +36,9 @@ pub async fn enqueue(
 /// Sends commands about one PBX to the controller. Data: a
 /// `commerce::pbx_commands::CommandJob` as JSON.
 pub const PBX_COMMAND: &str = "pbx_command";
+/// Sends a PBX's new GUI password to the controller. Data: the id of the
+/// `commerce::gui_passwords` change.
+pub const SET_PBX_PASSWORD: &str = "set_pbx_password";
 /// Looks at accounts' standing. Data: an account id, or empty for every
 /// account that may need it.
 pub const REVIEW_STANDING: &str = "review_standing";

@@ -32,6 +32,8 @@ diesel::table! {
         card_last4 -> Nullable<Text>,
         card_exp_month -> Nullable<Integer>,
         card_exp_year -> Nullable<Integer>,
+        turned_off_reason -> Nullable<Text>,
+        turned_off_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -292,6 +294,7 @@ diesel::joinable!(pbxes -> accounts (account_id));
 diesel::joinable!(tickets -> accounts (account_id));
 diesel::joinable!(ticket_messages -> tickets (ticket_id));
 diesel::joinable!(ticket_messages -> users (author_id));
+diesel::joinable!(pbx_password_changes -> pbxes (pbx_id));
 diesel::joinable!(pbxes -> plans (plan_id));
 diesel::joinable!(rates -> calling_plans (calling_plan_id));
 diesel::joinable!(cdrs -> pbxes (pbx_id));
@@ -341,6 +344,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     replenishments,
     tickets,
     ticket_messages,
+    pbx_password_changes,
 );
 
 diesel::table! {
@@ -560,5 +564,18 @@ diesel::table! {
         reason -> Text,
         received_at -> Timestamptz,
         raw_digest -> Text,
+    }
+}
+
+diesel::table! {
+    pbx_password_changes (id) {
+        id -> BigInt,
+        pbx_id -> BigInt,
+        password_sealed -> Text,
+        state -> Text,
+        last_error -> Nullable<Text>,
+        requested_by -> Nullable<BigInt>,
+        requested_at -> Timestamptz,
+        settled_at -> Nullable<Timestamptz>,
     }
 }

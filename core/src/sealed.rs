@@ -64,6 +64,15 @@ pub const COLUMNS: &[Column] = &[
         purpose: PBX_GUI_PASSWORD,
         rows: "true",
     },
+    // A new GUI password on its way: sealed for the same purpose as the
+    // PBX's own, as it becomes the PBX's unchanged once the controller
+    // confirmed it.
+    Column {
+        table: "pbx_password_changes",
+        column: "password_sealed",
+        purpose: PBX_GUI_PASSWORD,
+        rows: "true",
+    },
     Column {
         table: "pbxes",
         column: "cdr_source_sealed",

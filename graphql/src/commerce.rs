@@ -395,6 +395,14 @@ impl Pbx {
         }
     }
 
+    /// The latest new GUI password asked for, and whether it took effect.
+    async fn password_change(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::gui_passwords::PbxPasswordChange>> {
+        crate::gui_passwords::latest(ctx, parse_id(&self.id)?).await
+    }
+
     /// The controller's last complaint, for staff.
     #[graphql(guard = "Allow(STAFF)")]
     async fn last_error(&self) -> Option<String> {

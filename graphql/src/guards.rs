@@ -40,6 +40,8 @@ pub const CUSTOMERS: &[Role] = &[Role::Client, Role::Reseller];
 pub const STAFF: &[Role] = &[Role::Staff, Role::Admin];
 /// The company's owners.
 pub const ADMIN: &[Role] = &[Role::Admin];
+/// Customers acting on their own, and admins on anyone's (a PBX's GUI password).
+pub const CUSTOMERS_AND_ADMIN: &[Role] = &[Role::Client, Role::Reseller, Role::Admin];
 
 /// Lets a field through for the listed roles only, once the user has
 /// replaced any one-time password and, as an admin where two factors are

@@ -11,6 +11,7 @@ pub mod billing;
 pub mod calls;
 pub mod commerce;
 pub mod guards;
+pub mod gui_passwords;
 pub mod limits;
 mod mutation;
 pub mod people;
@@ -48,6 +49,7 @@ pub struct MutationRoot(
     people::PeopleMutation,
     profile::ProfileMutation,
     support::SupportMutation,
+    gui_passwords::GuiPasswordMutation,
 );
 
 /// The schema type.

@@ -225,6 +225,31 @@ impl PeopleMutation {
         Ok(Account::new(row, balance))
     }
 
+    /// Turns an account off, with a reason its users see: its PBXs stop
+    /// calling and are powered off, recurring charges pause, and standing
+    /// no longer moves its PBXs until an admin turns it on again.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn turn_account_off(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+        reason: String,
+    ) -> Result<Account> {
+        switch_account(ctx, account_id, reason, true).await
+    }
+
+    /// Turns an account on again: its PBXs are powered on and calling
+    /// resumed as its standing allows, and standing applies again.
+    #[graphql(guard = "Allow(ADMIN)")]
+    async fn turn_account_on(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+        reason: String,
+    ) -> Result<Account> {
+        switch_account(ctx, account_id, reason, false).await
+    }
+
     /// Gives a user a one-time password, to be replaced at their next
     /// sign-in; their sessions end. The password is never shown again.
     #[graphql(guard = "Allow(ADMIN)")]
@@ -641,6 +666,52 @@ impl PeopleMutation {
 
 /// What [`reauthenticate`] says of a wrong password.
 pub(crate) const WRONG_PASSWORD: &str = "Your password is wrong.";
+/// Turns an account off (`off`) or on, audited with the reason in the same
+/// transaction.
+async fn switch_account(
+    ctx: &Context<'_>,
+    account_id: ID,
+    reason: String,
+    off: bool,
+) -> Result<Account> {
+    use switchboard_core::standing::switch::{self, SwitchError};
+    let id = AccountId(parse_id(&account_id)?);
+    let base_url = commerce(ctx)?.settings.base_url().to_owned();
+    let actor = actor(ctx);
+    let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+    conn.transaction(async |conn| {
+        let now = Utc::now();
+        let (before, after) = if off {
+            switch::turn_off(conn, id, &reason, &base_url, now).await?
+        } else {
+            switch::turn_on(conn, id, &reason, &base_url, now).await?
+        };
+        audit::record_change(
+            conn,
+            &actor,
+            if off {
+                "account.turn_off"
+            } else {
+                "account.turn_on"
+            },
+            &format!("account:{id}"),
+            reason.trim(),
+            &Change::from_to(switch::for_audit(&before), switch::for_audit(&after)),
+        )
+        .await?;
+        Ok::<_, SwitchError>(())
+    })
+    .await
+    .map_err(|e| match e {
+        SwitchError::Database(e) => internal(e),
+        refusal => refusal.to_string().into(),
+    })?;
+    let (row, balance) = accounts::get(&mut conn, id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| format!("No account {id}."))?;
+    Ok(Account::new(row, balance))
+}
 
 /// The viewer, after checking their password again against the sign-in limits.
 pub(crate) async fn reauthenticate(ctx: &Context<'_>, password: &str) -> Result<User> {

@@ -182,6 +182,10 @@ pub struct Account {
     pub standing: Standing,
     /// Turned off by an admin, whatever the standing.
     pub turned_off: bool,
+    /// Why an admin turned it off, while it is off.
+    pub turned_off_reason: Option<String>,
+    /// When an admin turned it off, while it is off.
+    pub turned_off_at: Option<DateTime<Utc>>,
     pub balance: Money,
     pub low_balance_threshold: Money,
     pub credit_limit: Money,
@@ -438,6 +442,8 @@ impl Account {
             },
             standing: row.standing().into(),
             turned_off: row.turned_off,
+            turned_off_reason: row.turned_off_reason,
+            turned_off_at: row.turned_off_at,
             balance: Money::new(balance, &currency),
             low_balance_threshold: Money::new(CoreMoney(row.low_balance_threshold), &currency),
             credit_limit: Money::new(CoreMoney(row.credit_limit), &currency),

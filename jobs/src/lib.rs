@@ -29,6 +29,7 @@ use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 pub mod backups;
 pub mod balance;
 pub mod cdr_pull;
+pub mod gui_passwords;
 pub mod mailer;
 mod provisioning;
 
@@ -74,9 +75,11 @@ pub enum Job {
     BillRecurring,
     /// Emails last month's statements. Data: the month, `YYYY-MM`.
     SendStatements,
+    /// Sends a PBX's new GUI password to the controller. Data: the change's id.
+    SetPbxPassword,
 }
 
-const ALL_JOBS: [Job; 9] = [
+const ALL_JOBS: [Job; 10] = [
     Job::PurgeExpiredSessions,
     Job::ProvisionPbx,
     Job::PullCdrs,
@@ -86,6 +89,7 @@ const ALL_JOBS: [Job; 9] = [
     Job::Replenish,
     Job::BillRecurring,
     Job::SendStatements,
+    Job::SetPbxPassword,
 ];
 
 impl Job {
@@ -101,6 +105,7 @@ impl Job {
             Job::Replenish => queue::REPLENISH,
             Job::BillRecurring => queue::BILL_RECURRING,
             Job::SendStatements => queue::SEND_STATEMENTS,
+            Job::SetPbxPassword => queue::SET_PBX_PASSWORD,
         }
     }
 
@@ -121,6 +126,7 @@ impl Job {
             // open; the others commit each account, period or statement on
             // its own, so a stop midway keeps what was done.
             Job::PbxCommand
+            | Job::SetPbxPassword
             | Job::Replenish
             | Job::ReviewStanding
             | Job::BillRecurring
@@ -141,6 +147,10 @@ impl Job {
             // Doubling from a second to an hour, then hourly: about a day
             // of trying before staff are asked to see to the PBX.
             Job::PbxCommand => 32,
+            // 1 + 2 + … + 64 seconds: the person who asked is waiting on a
+            // page, so after two minutes the change is said to have failed
+            // and the old password to be in force.
+            Job::SetPbxPassword => 8,
             // About an hour; an attempt left without an answer is then
             // marked failed, and the next day's attempt is another charge.
             Job::Replenish => 12,
@@ -188,6 +198,7 @@ impl Job {
             Job::Replenish => balance::replenish(conn, ctx, data).await,
             Job::BillRecurring => balance::bill_recurring(conn, ctx).await,
             Job::SendStatements => balance::send_statements(conn, ctx, data).await,
+            Job::SetPbxPassword => gui_passwords::send(conn, ctx, data).await,
         }
     }
 
@@ -208,6 +219,7 @@ impl Job {
             | Job::BillRecurring
             | Job::SendStatements => Ok(()),
             Job::ProvisionPbx => provisioning::note_failure(conn, data, error).await,
+            Job::SetPbxPassword => gui_passwords::note_failure(conn, data, error).await,
         }
     }
 
@@ -229,6 +241,7 @@ impl Job {
             Job::TakeBackup => backups::give_up(conn, ctx, data, error).await,
             Job::PbxCommand => balance::pbx_command_given_up(conn, ctx, data, error).await,
             Job::Replenish => balance::replenish_given_up(conn, ctx, data, error).await,
+            Job::SetPbxPassword => gui_passwords::give_up(conn, ctx, data, error).await,
         }
     }
 }

@@ -64,6 +64,7 @@ pub async fn provision(
             return Ok(());
         }
         pbxes::mark_active(conn, id, &created.id, &created.hostname).await?;
+        switchboard_core::commerce::pbx_commands::hold_if_turned_off(conn, id).await?;
         // The signup paid the first month; the plan is billed from the next.
         recurring::start_pbx_plan(
             conn,

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod funds;
+pub mod gui_password;
 pub mod profile;
 pub mod reports;
 pub mod support;
@@ -35,6 +36,8 @@ struct Account {
     name: String,
     standing: String,
     turned_off: bool,
+    turned_off_reason: Option<String>,
+    turned_off_at: Option<chrono::DateTime<chrono::Utc>>,
     balance: Money,
     low_balance_threshold: Money,
     pbxes: Vec<Pbx>,
@@ -183,9 +186,16 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
     .respond(html! {
         h1 { (account.name) }
         @if account.turned_off {
-            div.alert.error role="alert" { "This account has been turned off. Contact support." }
+            div.alert.error role="alert" data-testid="turned-off-notice" {
+                strong { "This account is turned off" }
+                @if let Some(at) = account.turned_off_at { " since " (at.format("%Y-%m-%d %H:%M UTC")) }
+                ". "
+                @if let Some(reason) = &account.turned_off_reason { "Reason: " (reason) ". " }
+                "Your PBXs are powered off and no monthly charges are billed while it is off; nothing has been deleted. Contact support to have it turned on again."
+            }
         }
         @match account.standing.as_str() {
+            _ if account.turned_off => {},
             "CALLING_SUSPENDED" => div.alert.error role="alert" data-testid="standing-notice" { "Outbound calling is suspended on your PBXs: the balance is below what the account may owe. " a href="/portal/funds" { "Add funds" } " to resume calling at once." },
             "POWERED_OFF" => div.alert.error role="alert" data-testid="standing-notice" { "Your PBXs are powered off for an unpaid balance. Nothing has been deleted. " a href="/portal/funds" { "Add funds" } " to power them on again." },
             _ => {},
@@ -210,7 +220,10 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
             }
             div.card.figure {
                 div.label { "Standing" }
-                div.value { span class={ "badge " (standing_class) } { (standing_label(&account.standing)) } }
+                div.value {
+                    span class={ "badge " (standing_class) } { (standing_label(&account.standing)) }
+                    @if account.turned_off { " " span.badge.off data-testid="turned-off" { "turned off by us" } }
+                }
             }
         }
         @for order in account.orders.iter().filter(|o| o.state == "AWAITING_PAYMENT") {
@@ -222,7 +235,7 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         h2 { "Your PBXs" }
         div.table-wrap {
             table #pbxes .stackable {
-                thead { tr { th scope="col" { "PBX" } th scope="col" { "Address" } th scope="col" { "State" } th scope="col" { "Running" } } }
+                thead { tr { th scope="col" { "PBX" } th scope="col" { "Address" } th scope="col" { "State" } th scope="col" { "Running" } th scope="col" { "GUI password" } } }
                 tbody {
                     @for pbx in &account.pbxes {
                         tr {
@@ -236,10 +249,14 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
                                     _ => span.muted title="The hosting controller did not answer just now." { "unknown" },
                                 }
                             }
+                            td data-label="GUI password" {
+                                @if matches!(pbx.state.as_str(), "ACTIVE" | "CALLING_SUSPENDED" | "POWERED_OFF") { a href={ "/portal/pbxes/" (pbx.id) "/password" } { "Change" } }
+                                @else { span.muted { "once it runs" } }
+                            }
                         }
                     }
                     @if account.pbxes.is_empty() {
-                        tr { td.empty colspan="4" { "No PBX yet. " a href="/plans" { "Choose a plan" } } }
+                        tr { td.empty colspan="5" { "No PBX yet. " a href="/plans" { "Choose a plan" } } }
                     }
                 }
             }

@@ -212,6 +212,7 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
     let ticket = crate::support::a_ticket_with_a_note(&app, "axe-client").await;
     for path in [
         "/portal".to_owned(),
+        format!("/portal/pbxes/{pbx}/password"),
         "/portal/reports".to_owned(),
         "/portal/reports?month=last".to_owned(),
         "/portal/profile".to_owned(),

@@ -54,6 +54,8 @@ const READ_WITH_PARENT: &[&str] = &[
     "Account.currency",
     "Account.standing",
     "Account.turnedOff",
+    "Account.turnedOffReason",
+    "Account.turnedOffAt",
     "Account.balance",
     "Account.lowBalanceThreshold",
     "Account.creditLimit",
@@ -142,7 +144,8 @@ const fn row(
 /// `{order}` an order of the viewer's own awaiting payment (a client's for
 /// staff), `{pbx}` a PBX of a client with a CDR source, `{failed_pbx}` a new
 /// failed PBX each time, `{unique}` a new word each time, `{password}` the
-/// viewer's password.
+/// viewer's password, `{spare_account}` a new account each time,
+/// `{off_account}` a new account turned off.
 fn matrix() -> Vec<Row> {
     vec![
         row(
@@ -626,6 +629,26 @@ fn matrix() -> Vec<Row> {
             COMPANY,
         ),
         row(
+            "Mutation.turnAccountOff",
+            r#"mutation { turnAccountOff(accountId: "{spare_account}", reason: "matrix") { turnedOff } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.turnAccountOn",
+            r#"mutation { turnAccountOn(accountId: "{off_account}", reason: "matrix") { turnedOff } }"#,
+            ADMINS,
+        ),
+        row(
+            "Mutation.changePbxPassword",
+            r#"mutation { changePbxPassword(pbxId: "{own_pbx}", generate: true) { password change { state } } }"#,
+            &[CLIENT, RESELLER, ADMIN],
+        ),
+        row(
+            "Pbx.passwordChange",
+            r#"{ pbx(id: "{own_pbx}") { passwordChange { state } } }"#,
+            SIGNED_IN,
+        ),
+        row(
             "Mutation.changePassword",
             r#"mutation { changePassword(currentPassword: "{password}", newPassword: "{password}-{unique}") }"#,
             SIGNED_IN,
@@ -695,6 +718,12 @@ impl World {
         {
             orders_of.push(order_of(&app, account, plan, n).await);
             let id = a_pbx(&app, account, plan, "active").await;
+            // Running at the controller, so its GUI password can be changed.
+            diesel::update(pbxes::table.find(id))
+                .set(pbxes::controller_id.eq(format!("matrix-{id}")))
+                .execute(&mut app.conn().await)
+                .await
+                .expect("a controller id");
             pbxes_of.push(id);
             tickets_of.push(a_ticket(&app, account, n).await);
             if account == client_account {
@@ -834,6 +863,30 @@ impl World {
         while text.contains("{unique}") {
             let n = self.counter.fetch_add(1, Ordering::SeqCst);
             text = text.replacen("{unique}", &n.to_string(), 1);
+        }
+        while text.contains("{spare_account}") || text.contains("{off_account}") {
+            let off = !text.contains("{spare_account}");
+            let n = self.counter.fetch_add(1, Ordering::SeqCst);
+            let account = self
+                .app
+                .account(&format!("Spare {n}"), AccountKind::Retail, None, 0)
+                .await;
+            if off {
+                use diesel_async::RunQueryDsl;
+                use switchboard_core::schema::accounts;
+                diesel::update(accounts::table.find(account.0))
+                    .set((
+                        accounts::turned_off.eq(true),
+                        accounts::turned_off_reason.eq("matrix"),
+                        accounts::turned_off_at.eq(chrono::Utc::now()),
+                    ))
+                    .execute(&mut self.app.conn().await)
+                    .await
+                    .expect("turned off");
+                text = text.replacen("{off_account}", &account.0.to_string(), 1);
+            } else {
+                text = text.replacen("{spare_account}", &account.0.to_string(), 1);
+            }
         }
         while text.contains("{failed_pbx}") {
             let pbx = a_pbx(&self.app, self.client_account, self.plan, "failed").await;

@@ -49,7 +49,7 @@ pub async fn run_jobs_with(app: &TestApp, ctx: &JobContext, passes: usize) {
 }
 
 /// Queues a standing review of every account that may need one.
-async fn queue_review(app: &TestApp) {
+pub async fn queue_review(app: &TestApp) {
     switchboard_jobs::enqueue(
         &mut app.conn().await,
         switchboard_jobs::Job::ReviewStanding,
@@ -77,7 +77,7 @@ async fn balance(app: &TestApp, account: AccountId) -> i64 {
         .micros()
 }
 
-async fn standing(app: &TestApp, account: AccountId) -> String {
+pub async fn standing(app: &TestApp, account: AccountId) -> String {
     accounts::table
         .find(account.0)
         .select(accounts::standing)
@@ -86,7 +86,7 @@ async fn standing(app: &TestApp, account: AccountId) -> String {
         .expect("standing")
 }
 
-async fn adjust(app: &TestApp, account: AccountId, micros: i64, key: &str) {
+pub async fn adjust(app: &TestApp, account: AccountId, micros: i64, key: &str) {
     ledger::adjust(
         &mut app.conn().await,
         account,
@@ -239,7 +239,7 @@ async fn a_simulated_year_bills_every_period_exactly_once() {
 }
 
 /// A PBX that the simulator made, recorded as active for `account`.
-async fn pbx_on_simulator(
+pub async fn pbx_on_simulator(
     app: &TestApp,
     account: AccountId,
     plan: i64,
@@ -267,7 +267,7 @@ async fn pbx_on_simulator(
 }
 
 /// What the simulator says of its PBX: (powered, calling).
-fn controller_view(app: &TestApp, id: &str) -> (bool, bool) {
+pub fn controller_view(app: &TestApp, id: &str) -> (bool, bool) {
     let pbx = app
         .simulator
         .pbxes()
@@ -277,7 +277,7 @@ fn controller_view(app: &TestApp, id: &str) -> (bool, bool) {
     (pbx.powered, pbx.calling)
 }
 
-async fn pbx_states(app: &TestApp, account: AccountId) -> Vec<String> {
+pub async fn pbx_states(app: &TestApp, account: AccountId) -> Vec<String> {
     pbxes::table
         .filter(pbxes::account_id.eq(account.0))
         .order(pbxes::id)

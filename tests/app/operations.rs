@@ -67,6 +67,19 @@ async fn busy_pbx(app: &TestApp) -> (i64, String) {
     pbxes::set_cdr_source(&mut conn, key, pbx, CDR_SOURCE, "UTC")
         .await
         .expect("a CDR source");
+    // A new GUI password still on its way to the controller.
+    {
+        use switchboard_core::schema::pbx_password_changes as changes;
+        diesel::insert_into(changes::table)
+            .values((
+                changes::pbx_id.eq(pbx),
+                changes::password_sealed
+                    .eq(key.encrypt(pbxes::GUI_PASSWORD, "Next-Gui-Password-1")),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("a pending password change");
+    }
     let welcome = Email {
         to: "busy@example.com".into(),
         subject: "Your PBX is ready".into(),

@@ -313,6 +313,9 @@ async fn staff_trying_an_admin_action_through_the_api_are_refused() {
         r#"mutation { createStaffUser(input: { username: "mole", email: "mole@example.com", role: ADMIN, oneTimePassword: "a-good-password" }) { id } }"#.to_owned(),
         format!(r#"mutation {{ updateStaffUser(userId: "{c}", role: ADMIN) {{ role }} }}"#),
         format!(r#"mutation {{ setRate(input: {{ callingPlanId: "{plan}", prefix: "44", perMinute: "0.001" }}) {{ prefix }} }}"#),
+        format!(r#"mutation {{ turnAccountOff(accountId: "{a}", reason: "r") {{ turnedOff }} }}"#),
+        format!(r#"mutation {{ turnAccountOn(accountId: "{a}", reason: "r") {{ turnedOff }} }}"#),
+        r#"mutation { changePbxPassword(pbxId: "1", generate: true) { password } }"#.to_owned(),
         "{ auditLog { edges { node { action } } } }".to_owned(),
         "{ staffUsers { username } }".to_owned(),
     ] {
@@ -767,7 +770,10 @@ async fn calling_status_shows_live_calls_from_the_controller_and_accounts_in_tro
     };
     let (good, trouble) = (account_of("goodco").await, account_of("troubleco").await);
     diesel::update(switchboard_core::schema::accounts::table.find(trouble))
-        .set(switchboard_core::schema::accounts::turned_off.eq(true))
+        .set((
+            switchboard_core::schema::accounts::turned_off.eq(true),
+            switchboard_core::schema::accounts::turned_off_at.eq(chrono::Utc::now()),
+        ))
         .execute(&mut app.conn().await)
         .await
         .expect("turned off");

@@ -16,6 +16,7 @@ use switchboard_payments::Gateway;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod gui_password;
 pub mod health;
 pub mod layout;
 pub mod metrics;

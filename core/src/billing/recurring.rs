@@ -5,6 +5,12 @@
 //! with `FOR UPDATE SKIP LOCKED`, each period posted and the item moved on
 //! in one short transaction, so several instances share the work, a stop in
 //! the middle loses nothing and doubles nothing.
+//!
+//! An account an admin turned off is not billed for periods that start
+//! while it is off: they wait while it is off and are skipped when it is
+//! turned on, so billing resumes with the first period that starts after.
+//! The period under way when it was turned off was paid in advance and
+//! stays paid.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -178,6 +184,12 @@ async fn bill_one_period(
                 .is_null()
                 .or(recurring_items::ends_at.gt(recurring_items::next_due_at.nullable())),
         )
+        // Periods that start while the account is turned off wait (and are
+        // skipped when it is turned on).
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = recurring_items.account_id \
+             AND a.turned_off AND a.turned_off_at <= recurring_items.next_due_at)",
+        ))
         .order((recurring_items::next_due_at, recurring_items::id))
         .select(Item::as_select())
         .for_update()
@@ -239,6 +251,54 @@ async fn bill_one_period(
         .execute(conn)
         .await?;
     Ok(Some(billed))
+}
+
+/// Moves an account's items past the periods that started from `from` to
+/// `to` (the time an account was turned off and on again) unbilled. An
+/// item with an earlier period still unbilled is left to be billed as it
+/// is: its periods were due before the account was turned off.
+pub async fn skip_periods_between(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let items: Vec<Item> = recurring_items::table
+        .filter(recurring_items::account_id.eq(account.0))
+        .filter(recurring_items::next_due_at.ge(from))
+        .filter(recurring_items::next_due_at.le(to))
+        .select(Item::as_select())
+        .for_update()
+        .load(conn)
+        .await?;
+    let mut skipped = 0;
+    for item in items {
+        let first_after = skip_to(item.anchor, item.next_period, to);
+        if first_after == item.next_period {
+            continue;
+        }
+        let Some(due) = period_start(item.anchor, first_after) else {
+            continue;
+        };
+        diesel::update(recurring_items::table.find(item.id))
+            .set((
+                recurring_items::next_period.eq(first_after),
+                recurring_items::next_due_at.eq(due),
+            ))
+            .execute(conn)
+            .await?;
+        skipped += usize::try_from(first_after - item.next_period).unwrap_or(0);
+    }
+    Ok(skipped)
+}
+
+/// The first period from `next` on that starts after `to`.
+fn skip_to(anchor: DateTime<Utc>, next: i32, to: DateTime<Utc>) -> i32 {
+    let mut n = next;
+    while period_start(anchor, n).is_some_and(|start| start <= to) {
+        n += 1;
+    }
+    n
 }
 
 /// An account's recurring items, oldest first.

@@ -474,6 +474,8 @@ mod tests {
             card_last4: None,
             card_exp_month: None,
             card_exp_year: None,
+            turned_off_reason: None,
+            turned_off_at: None,
         }
     }
 

@@ -88,6 +88,32 @@ pub async fn move_account_pbxes(
     Ok(moved.len())
 }
 
+/// A PBX that became active for an account an admin has turned off is
+/// powered off at once, as its account's others were. Returns whether it was.
+pub async fn hold_if_turned_off(conn: &mut AsyncPgConnection, pbx: i64) -> QueryResult<bool> {
+    use crate::schema::accounts;
+    let account: Option<i64> = pbxes::table
+        .inner_join(accounts::table)
+        .filter(pbxes::id.eq(pbx))
+        .filter(accounts::turned_off)
+        .select(accounts::id)
+        .first(conn)
+        .await
+        .optional()?;
+    match account {
+        Some(account) => move_account_pbxes(
+            conn,
+            account,
+            &["active"],
+            "powered_off",
+            &[Command::SuspendCalling, Command::PowerOff],
+        )
+        .await
+        .map(|moved| moved > 0),
+        None => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

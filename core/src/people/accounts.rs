@@ -46,6 +46,10 @@ pub struct Account {
     pub card_last4: Option<String>,
     pub card_exp_month: Option<i32>,
     pub card_exp_year: Option<i32>,
+    /// Why an admin turned the account off, while it is.
+    pub turned_off_reason: Option<String>,
+    /// When an admin turned it off, while it is.
+    pub turned_off_at: Option<DateTime<Utc>>,
 }
 
 impl Account {

@@ -237,14 +237,17 @@ async fn apply(
     }
     match to {
         Standing::CallingSuspended => {
-            move_account_pbxes(
-                conn,
-                row.id,
-                &["active"],
-                "calling_suspended",
-                &[Command::SuspendCalling],
-            )
-            .await?;
+            // An admin's turn-off overrides standing: its PBXs stay off.
+            if !row.turned_off {
+                move_account_pbxes(
+                    conn,
+                    row.id,
+                    &["active"],
+                    "calling_suspended",
+                    &[Command::SuspendCalling],
+                )
+                .await?;
+            }
             let days = policy.periods.grace.num_days();
             let client = outbox::client_notice(
                 &row.email,
@@ -259,14 +262,16 @@ async fn apply(
             outbox::queue(conn, &staff_facts("calling suspended"), Some(&key("staff"))).await?;
         }
         Standing::PoweredOff => {
-            move_account_pbxes(
-                conn,
-                row.id,
-                &["active", "calling_suspended"],
-                "powered_off",
-                &[Command::PowerOff],
-            )
-            .await?;
+            if !row.turned_off {
+                move_account_pbxes(
+                    conn,
+                    row.id,
+                    &["active", "calling_suspended"],
+                    "powered_off",
+                    &[Command::PowerOff],
+                )
+                .await?;
+            }
             let client = outbox::client_notice(
                 &row.email,
                 "Your PBXs are powered off",
@@ -301,12 +306,21 @@ async fn apply(
                 )
                 .await?;
             }
-            let client = outbox::client_notice(
-                &row.email,
-                "Your PBXs are back",
-                &[format!("Thank you: your balance is {shown}. Your PBXs are being powered on and outbound calling is resumed; this takes a minute or two.")],
-                Some(("Your control panel", &home)),
-            );
+            let client = if row.turned_off {
+                outbox::client_notice(
+                    &row.email,
+                    "Your balance is paid",
+                    &[format!("Thank you: your balance is {shown}. Your account is still turned off by us, so your PBXs stay off until we turn it on again.")],
+                    Some(("Your control panel", &home)),
+                )
+            } else {
+                outbox::client_notice(
+                    &row.email,
+                    "Your PBXs are back",
+                    &[format!("Thank you: your balance is {shown}. Your PBXs are being powered on and outbound calling is resumed; this takes a minute or two.")],
+                    Some(("Your control panel", &home)),
+                )
+            };
             outbox::queue(conn, &client, Some(&key("client"))).await?;
             outbox::queue(
                 conn,
