@@ -516,11 +516,21 @@ impl Settings {
             );
             figment = figment.merge(Toml::file(file));
         }
-        let settings: Settings = figment
+        let figment = figment
             .merge(Env::prefixed("SWITCHBOARD_").split("__"))
-            .merge(Serialized::defaults(overrides))
+            .merge(Serialized::defaults(overrides));
+        let mut settings: Settings = figment
             .extract()
             .context("the configuration is not valid")?;
+        // Unless told otherwise, people reach the server where it listens,
+        // so links and the sign-in address follow `--listen`.
+        if !figment.contains("base_url") && settings.listen.port() != 0 {
+            let mut reachable = settings.listen;
+            if reachable.ip().is_unspecified() {
+                reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            settings.base_url = format!("http://{reachable}");
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -638,6 +648,32 @@ mod tests {
             };
             let settings = load(Some("switchboard.toml"), &overrides)?;
             assert_eq!(settings.data_dir, PathBuf::from("/srv/c"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_address_people_use_follows_the_listening_one_unless_it_is_set() {
+        Jail::expect_with(|jail| {
+            let listening = Overrides {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 18080))),
+                ..Overrides::default()
+            };
+            assert_eq!(load(None, &listening)?.base_url(), "http://127.0.0.1:18080");
+            assert_eq!(
+                load(None, &Overrides::default())?.base_url(),
+                "http://127.0.0.1:8080"
+            );
+            let everywhere = Overrides {
+                listen: Some(SocketAddr::from(([0, 0, 0, 0], 9000))),
+                ..Overrides::default()
+            };
+            assert_eq!(load(None, &everywhere)?.base_url(), "http://127.0.0.1:9000");
+            jail.set_env("SWITCHBOARD_BASE_URL", "https://pbx.example.com");
+            assert_eq!(
+                load(None, &listening)?.base_url(),
+                "https://pbx.example.com"
+            );
             Ok(())
         });
     }
