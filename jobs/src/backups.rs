@@ -36,8 +36,12 @@ pub async fn take(ctx: &JobContext, data: &str) -> anyhow::Result<()> {
     let slot = slot_of(data)?;
     let settings = &ctx.settings.backups;
     let Some(folder) = &settings.folder else {
-        // Turned off since it was queued.
-        return Ok(());
+        // Instances share the schedule's jobs: one without a folder must not
+        // mark the slot done without a backup. The job fails loudly, another
+        // instance may take it, and staff are told if none can.
+        anyhow::bail!(
+            "this instance has no backups.folder: give every instance the same backups settings"
+        );
     };
     let to = folder.join(backup::scheduled_name(slot));
     if !to.exists() {

@@ -856,3 +856,56 @@ async fn a_scheduled_backup_that_keeps_failing_is_reported_to_staff() {
         .expect("count");
     assert_eq!(left, 0, "given up after its retries");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_without_a_backups_folder_leaves_the_slot_to_one_that_has_one() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let app = TestApp::spawn().await;
+    busy_pbx(&app).await;
+    let slot = switchboard_jobs::backups::slot("2026-12-01T03:00:12Z".parse().expect("time"));
+    let mut conn = app.conn().await;
+    assert!(switchboard_jobs::backups::queue(&mut conn, slot)
+        .await
+        .expect("queued"));
+    // This instance has no folder: the slot is not marked done.
+    let pass = switchboard_jobs::run_due_in(&app.pool, &app.jobs, switchboard_jobs::Lane::Backups)
+        .await
+        .expect("ran");
+    assert_eq!((pass.succeeded, pass.failed), (0, 1));
+    let left: Vec<Option<String>> = background_jobs::table
+        .filter(background_jobs::job_type.eq("take_backup"))
+        .select(background_jobs::last_error)
+        .load(&mut conn)
+        .await
+        .expect("jobs");
+    assert_eq!(left.len(), 1, "the slot is still to be taken");
+    assert!(
+        left[0]
+            .as_deref()
+            .is_some_and(|e| e.contains("backups.folder")),
+        "{left:?}"
+    );
+
+    // An instance with a folder takes it.
+    diesel::update(background_jobs::table)
+        .set(background_jobs::run_after.eq(chrono::Utc::now()))
+        .execute(&mut conn)
+        .await
+        .expect("due now");
+    let mut settings = (*app.jobs.settings).clone();
+    settings.backups.folder = Some(folder.path().to_owned());
+    settings.backups.passphrase = Some(switchboard_core::config::Secret::new(PASSPHRASE));
+    let with_folder = switchboard_jobs::JobContext {
+        settings: std::sync::Arc::new(settings),
+        ..app.jobs.clone()
+    };
+    let pass =
+        switchboard_jobs::run_due_in(&app.pool, &with_folder, switchboard_jobs::Lane::Backups)
+            .await
+            .expect("ran");
+    assert_eq!((pass.succeeded, pass.failed), (1, 0));
+    assert!(folder
+        .path()
+        .join("switchboard-20261201T030000Z.tar")
+        .exists());
+}
