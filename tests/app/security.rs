@@ -350,6 +350,33 @@ async fn reading_pages_writes_nothing_to_the_session_and_its_use_extends_it_late
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_session_used_in_its_last_seconds_does_not_lapse_before_its_extension() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::sessions;
+    let app = TestApp::spawn().await;
+    let (_, username, password) = app.client("lastminute", 0).await;
+    let http = app.signed_in(&username, &password).await;
+    // Two seconds left: the page is read while the session is live…
+    diesel::update(sessions::table)
+        .set(sessions::expires_at.eq(chrono::Utc::now() + chrono::Duration::seconds(2)))
+        .execute(&mut app.conn().await)
+        .await
+        .expect("nearly out");
+    let page = http.get(app.url("/portal")).send().await.expect("GET");
+    assert_eq!(page.status(), 200);
+    // …and the extension runs after it ran out.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let extended = switchboard_web::pipeline::extend_sessions_in_use(&app.state)
+        .await
+        .expect("extended");
+    assert_eq!(extended, 1, "a session used while live is extended");
+    let page = http.get(app.url("/portal")).send().await.expect("GET");
+    assert_eq!(page.status(), 200, "still signed in");
+    assert!(!page.url().path().starts_with("/sign-in"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn admin_pages_show_only_notices_the_server_wrote() {
     let app = TestApp::spawn().await;
     let (_, password) = app.user("noticed", Role::Admin, None).await;

@@ -129,17 +129,22 @@ impl Activity {
 }
 
 /// Extends sessions that were used (as [`Activity::take`] returns them) by
-/// `lifetime` from now; a session that ran out meanwhile stays ended.
+/// `lifetime` from now. Each was live when it was used, at most
+/// [`EXTEND_AFTER`] ago (twice that allows for a late run), so one that ran
+/// out in between is extended too: a session used in its last minute does
+/// not lapse. One ended meanwhile (signed out, its user's sessions ended) is
+/// gone and stays so.
 pub async fn extend(
     conn: &mut AsyncPgConnection,
     used: &[String],
     lifetime: Duration,
 ) -> QueryResult<usize> {
     let now = Utc::now();
+    let used_while_live = now - Duration::seconds(2 * EXTEND_AFTER.as_secs() as i64);
     diesel::update(
         sessions::table
             .filter(sessions::token_hash.eq_any(used))
-            .filter(sessions::expires_at.gt(now)),
+            .filter(sessions::expires_at.gt(used_while_live)),
     )
     .set((
         sessions::last_seen_at.eq(now),
