@@ -378,21 +378,11 @@ async fn a_visitor_signs_up_pays_and_gets_a_running_pbx() {
     assert!(hostname.ends_with(".pbx.switchboard.test"), "{hostname}");
 
     // The welcome email reached the SMTP listener, with the PBX's password.
-    let started = Instant::now();
-    let welcome = loop {
-        if let Some(message) = smtp
-            .messages()
-            .into_iter()
-            .find(|m| m.data.contains("Subject: Your Switchboard PBX is ready"))
-        {
-            break message;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no welcome email"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let welcome = smtp
+        .wait_for("welcome email", |m| {
+            m.data.contains("Subject: Your Switchboard PBX is ready")
+        })
+        .await;
     assert_eq!(welcome.to, ["<vera@example.com>"]);
     let password = app.simulator.pbxes()[0].gui_password.clone();
     assert!(

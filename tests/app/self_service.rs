@@ -2,8 +2,6 @@
 //! link sent to it, and a forgotten password through a link sent to their
 //! address.
 
-use std::time::{Duration, Instant};
-
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use fantoccini::Locator;
@@ -180,21 +178,11 @@ async fn a_client_recovers_a_forgotten_password() {
         switchboard_web::recovery::SENT
     );
 
-    let started = Instant::now();
-    let email = loop {
-        if let Some(message) = smtp
-            .messages()
-            .into_iter()
-            .find(|m| m.data.contains("Subject: Set a new Switchboard password"))
-        {
-            break message;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no recovery email"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let email = smtp
+        .wait_for("recovery email", |m| {
+            m.data.contains("Subject: Set a new Switchboard password")
+        })
+        .await;
     assert_eq!(email.to, ["<forgetful@example.com>"]);
     let body = unquoted(&email.data);
     assert!(!body.contains(&password), "never a password");

@@ -48,6 +48,22 @@ impl SmtpServer {
     pub fn messages(&self) -> Vec<Received> {
         self.received.lock().expect("messages").clone()
     }
+
+    /// Waits (up to 20 s) for the first message that satisfies `found`.
+    pub async fn wait_for(&self, what: &str, found: impl Fn(&Received) -> bool) -> Received {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(message) = self.messages().into_iter().find(|m| found(m)) {
+                return message;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "no {what}: {:?}",
+                self.messages()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
 }
 
 async fn session(

@@ -3,8 +3,6 @@
 //! never reaches another's ticket, nor a note, and a message is shown as
 //! typed, escaped.
 
-use std::time::{Duration, Instant};
-
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::RunQueryDsl;
 use fantoccini::{Client, Locator};
@@ -402,22 +400,12 @@ async fn html_in_a_message_is_shown_escaped_with_its_line_breaks() {
 
 /// Waits (up to 20 s) for an email to `to` whose data satisfies `found`.
 async fn mail_to(smtp: &SmtpServer, to: &str, found: impl Fn(&str) -> bool) -> String {
-    let started = Instant::now();
-    loop {
-        if let Some(message) = smtp
-            .messages()
-            .into_iter()
-            .find(|m| m.to == [format!("<{to}>")] && found(&m.data))
-        {
-            return message.data;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no such email to {to}: {:?}",
-            smtp.messages()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let address = [format!("<{to}>")];
+    smtp.wait_for(&format!("such email to {to}"), |m| {
+        m.to == address && found(&m.data)
+    })
+    .await
+    .data
 }
 
 async fn type_into(browser: &Client, id: &str, text: &str) {
