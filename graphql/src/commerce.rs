@@ -37,6 +37,8 @@ pub struct Commerce {
     /// Calling plans' rate tables, kept while their rates are unchanged, for
     /// pricing imported CDRs.
     pub rate_tables: switchboard_core::calls::calling_plans::RateTables,
+    /// The plans on sale, kept in memory between staff's changes.
+    pub catalogue: switchboard_core::commerce::catalogue::Catalogue,
 }
 
 /// How long a PBX's status is reused.
@@ -565,23 +567,31 @@ impl CommerceQuery {
     /// The plans on sale, in catalogue order.
     #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        Ok(plans::list(&mut conn, false)
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .map(Plan::from)
-            .collect())
+        let catalogue = &commerce(ctx)?.catalogue;
+        let plans = match catalogue.fresh() {
+            Some(plans) => plans.iter().filter(|p| p.active).cloned().collect(),
+            None => {
+                let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+                catalogue.on_sale(&mut conn).await.map_err(internal)?
+            }
+        };
+        Ok(plans.into_iter().map(Plan::from).collect())
     }
 
     /// One plan on sale by its slug.
     async fn plan(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Plan>> {
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        Ok(plans::by_slug(&mut conn, &slug)
-            .await
-            .map_err(internal)?
-            .filter(|p| p.active)
-            .map(Plan::from))
+        let catalogue = &commerce(ctx)?.catalogue;
+        let plan = match catalogue.fresh() {
+            Some(plans) => plans.iter().find(|p| p.active && p.slug == slug).cloned(),
+            None => {
+                let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+                catalogue
+                    .on_sale_by_slug(&mut conn, &slug)
+                    .await
+                    .map_err(internal)?
+            }
+        };
+        Ok(plan.map(Plan::from))
     }
 
     /// Every plan, hidden ones too, for staff.
@@ -1032,6 +1042,7 @@ impl CommerceMutation {
             })
             .await
             .map_err(plan_error)?;
+        commerce(ctx)?.catalogue.forget();
         Ok(plan.into())
     }
 
@@ -1060,6 +1071,7 @@ impl CommerceMutation {
             })
             .await
             .map_err(plan_error)?;
+        commerce(ctx)?.catalogue.forget();
         Ok(plan.into())
     }
 }

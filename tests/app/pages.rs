@@ -1,5 +1,6 @@
 //! What every page and file shares: headers, the icon, the footer's links.
 
+use diesel_async::RunQueryDsl;
 use switchboard_core::Role;
 
 use crate::harness::TestApp;
@@ -220,4 +221,42 @@ async fn staff_lists_open_the_account_the_pbx_and_the_message_they_list() {
         )
         .await;
     assert_eq!(foreign["errors"][0]["message"], format!("No PBX {pbx}."));
+}
+
+/// The storefront reads the plans from memory: a change written straight
+/// to the table (as another instance's would be) is not read on every
+/// visit, while a change staff make here shows on the next page at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_storefront_keeps_the_plans_in_memory_and_shows_a_staff_change_at_once() {
+    let app = TestApp::spawn().await;
+    let plan = crate::commerce::seed_plan(&app).await;
+    let visitor = TestApp::browser();
+    assert!(app.page(&visitor, "/plans").await.contains("$79.00"));
+
+    let mut conn = app.conn().await;
+    diesel::sql_query("UPDATE plans SET monthly_fee = 81000000")
+        .execute(&mut conn)
+        .await
+        .expect("a change behind the server's back");
+    let plans = app.page(&visitor, "/plans").await;
+    assert!(
+        plans.contains("$79.00") && !plans.contains("$81.00"),
+        "served from memory: {plans}"
+    );
+    assert!(app.page(&visitor, "/plans/office").await.contains("$79.00"));
+
+    let (_, password) = app.user("catalogue-admin", Role::Admin, None).await;
+    let admin = app.signed_in("catalogue-admin", &password).await;
+    let changed = app
+        .graphql(
+            &admin,
+            r#"mutation($id: ID!) { updatePlan(id: $id, input: { slug: "office", name: "Office", setupFee: "99", monthlyFee: "85", includedExtensions: 15 }) { id } }"#,
+            serde_json::json!({ "id": plan.to_string() }),
+        )
+        .await;
+    assert!(changed.get("errors").is_none(), "{changed}");
+    for path in ["/", "/plans", "/plans/office"] {
+        let page = app.page(&visitor, path).await;
+        assert!(page.contains("$85.00"), "{path}: {page}");
+    }
 }

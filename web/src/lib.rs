@@ -75,6 +75,7 @@ impl AppState {
             controller,
             status_cache: Arc::default(),
             rate_tables: rate_tables.clone(),
+            catalogue: Default::default(),
         };
         Ok(AppState {
             schema: switchboard_graphql::schema(pool.clone(), sign_in_limits, commerce),

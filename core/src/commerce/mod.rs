@@ -1,6 +1,7 @@
 //! Commerce: the plan catalogue, orders and their fulfilment, the PBXs
 //! they provision, and payments refunded or disputed afterwards.
 
+pub mod catalogue;
 pub mod gui_passwords;
 pub mod orders;
 pub mod pbx_commands;
