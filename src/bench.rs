@@ -342,7 +342,7 @@ async fn fill(
 
 /// A calling plan priced by the rates in `csv` (in force since 2020) and a
 /// plan on sale billed by it, under `slug`; returns the calling plan.
-async fn sold_plan(
+pub(crate) async fn sold_plan(
     conn: &mut db::PooledConn,
     slug: &str,
     name: &str,
@@ -441,4 +441,4 @@ async fn large_rate_table(
     Ok(())
 }
 
-const RATES: &str = "prefix,per_minute,initial_increment,subsequent_increment\n1,0.012,6,6\n1416,0.015,6,6\n44,0.021,30,6\n447,0.12,30,6\n33,0.028,30,6\n49,0.025,30,6\n61,0.045,60,60\n";
+pub(crate) const RATES: &str = "prefix,per_minute,initial_increment,subsequent_increment\n1,0.012,6,6\n1416,0.015,6,6\n44,0.021,30,6\n447,0.12,30,6\n33,0.028,30,6\n49,0.025,30,6\n61,0.045,60,60\n";

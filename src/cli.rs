@@ -71,6 +71,16 @@ pub enum Command {
         /// a fragment bomb and a month's CSV under thousands of aliases.
         #[arg(long)]
         hostile: bool,
+        /// Instead, measure the storefront's and the client panel's pages
+        /// under many visitors at once, beside `/healthz`.
+        #[arg(long)]
+        pages: bool,
+        /// With `--pages`: visitors at once, each on its own connection.
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        /// With `--pages`: seconds each route is measured.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// Runs the PBX simulator: a hosting controller that speaks the
     /// reference contract, keeping its PBXs in a file when given one.
@@ -163,12 +173,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             large,
             ingest_only,
             hostile,
+            pages,
+            connections,
+            seconds,
         } => {
             let database = database::open_named(&settings, "switchboard_bench", "bench").await?;
             let result = async {
                 db::migrate(&database.url).await?;
                 if hostile {
                     crate::hostile::run(&database.url, settings.clone()).await
+                } else if pages {
+                    let shape = crate::page_load::Shape {
+                        connections,
+                        seconds,
+                    };
+                    crate::page_load::run(&database.url, settings.clone(), shape).await
                 } else {
                     crate::bench::run(&database.url, settings.clone(), large, ingest_only).await
                 }

@@ -8,4 +8,5 @@ pub mod cli;
 pub mod database;
 pub mod demo;
 pub mod hostile;
+pub mod page_load;
 pub mod server;

@@ -260,3 +260,22 @@ async fn the_storefront_keeps_the_plans_in_memory_and_shows_a_staff_change_at_on
         assert!(page.contains("$85.00"), "{path}: {page}");
     }
 }
+
+/// `bench --pages` asks every route it reports as the visitor it names (a
+/// signed-in client for the panel) and stops on any answer but 200, so a
+/// short run passing means its figures are the pages' own.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_benchmark_gets_every_route_it_reports_answered() {
+    let url = crate::harness::fresh_database().await;
+    let settings = crate::harness::test_settings("http://127.0.0.1");
+    switchboard::page_load::run(
+        &url,
+        settings,
+        switchboard::page_load::Shape {
+            connections: 4,
+            seconds: 1,
+        },
+    )
+    .await
+    .expect("every route answered 200 under load");
+}

@@ -1,0 +1,253 @@
+//! `switchboard bench --pages`: how many requests a second the busiest
+//! pages answer with many visitors at once, and how long the slowest wait,
+//! beside `/healthz` (the server's floor: no database, nothing rendered)
+//! measured in the same run, so the shares hold on a noisy machine.
+//!
+//! The server runs as `serve` does, in a runtime of its own with one worker
+//! thread per core, on loopback, with its database pool of `serve`'s size.
+//! The visitors run in this process's runtime: each keeps one connection
+//! open and sends its next request when the last is answered (as `wrk`
+//! does). The panel pages are asked as a signed-in client whose PBX has two
+//! months of calls; the public ones anonymously.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use switchboard_controller::traffic;
+use switchboard_core::config::Settings;
+use switchboard_core::domain::Email;
+use switchboard_core::keys::SecretKey;
+use switchboard_core::people::accounts::{self, NewAccount};
+use switchboard_core::people::sessions;
+use switchboard_core::people::users::{self, NewUser};
+use switchboard_core::{calls, calls::calling_plans, db, AccountKind, Role, Username};
+use switchboard_web::pipeline::session_cookie;
+use switchboard_web::AppState;
+
+/// The routes measured, and whether they are asked signed in.
+const ROUTES: [(&str, bool); 5] = [
+    ("/healthz", false),
+    ("/", false),
+    ("/plans", false),
+    ("/portal", true),
+    ("/portal/reports?month=last", true),
+];
+
+/// How a run is shaped.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Visitors at once, each on its own connection.
+    pub connections: usize,
+    /// How long each route is measured, after a second of warming up.
+    pub seconds: u64,
+}
+
+/// Runs the measurement against the database at `url` (which it fills) and
+/// prints it.
+pub async fn run(url: &str, settings: Settings, shape: Shape) -> anyhow::Result<()> {
+    let pool = db::pool(url, settings.pool_size)?;
+    let key = SecretKey::generate();
+    println!("Preparing a client whose PBX has two months of calls, on a rated plan …");
+    let cookie = client_with_calls(&pool, settings.https()).await?;
+    let state = AppState::new(pool.clone(), key, settings)?;
+
+    let (address_tx, address_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let (acceptor, address) =
+                crate::server::bind("127.0.0.1:0".parse().expect("an address")).await?;
+            let _ = address_tx.send(address);
+            crate::server::serve(acceptor, state, async {
+                let _ = stop_rx.await;
+            })
+            .await
+        })
+    });
+    let base = format!("http://{}", address_rx.await?);
+
+    println!(
+        "{} connections at once, {} s per route after 1 s of warming up:",
+        shape.connections, shape.seconds
+    );
+    println!(
+        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "route", "requests/s", "p50 ms", "p99 ms", "max ms", "/healthz"
+    );
+    let mut floor = None;
+    for (route, signed_in) in ROUTES {
+        let cookie = signed_in.then(|| cookie.clone());
+        let load = measure(&base, route, cookie, shape).await?;
+        let rate = load.rate();
+        let floor = *floor.get_or_insert(rate);
+        println!(
+            "{route:<28} {rate:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.2}",
+            load.at(0.5),
+            load.at(0.99),
+            load.at(1.0),
+            rate / floor
+        );
+    }
+    let _ = stop_tx.send(());
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the server thread panicked"))??;
+    Ok(())
+}
+
+/// What one route's visitors saw.
+struct Load {
+    took: Vec<Duration>,
+    over: Duration,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.took.len() as f64 / self.over.as_secs_f64()
+    }
+
+    /// The latency at quantile `q`, in milliseconds.
+    fn at(&self, q: f64) -> f64 {
+        let n = self.took.len();
+        let index = ((n as f64 * q) as usize).min(n.saturating_sub(1));
+        self.took
+            .get(index)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    }
+}
+
+/// Asks `route` from `shape.connections` visitors at once for a second
+/// (not counted) and then `shape.seconds`; a request that does not answer
+/// 200 stops the run, since its time would not be the page's.
+async fn measure(
+    base: &str,
+    route: &str,
+    cookie: Option<String>,
+    shape: Shape,
+) -> anyhow::Result<Load> {
+    let counting = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut visitors = Vec::new();
+    for _ in 0..shape.connections {
+        // One client per visitor: one kept-alive connection each.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let url = format!("{base}{route}");
+        let cookie = cookie.clone();
+        let (counting, stop) = (counting.clone(), stop.clone());
+        visitors.push(tokio::spawn(async move {
+            let mut took = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let mut request = http.get(&url);
+                if let Some(cookie) = &cookie {
+                    request = request.header("cookie", cookie);
+                }
+                let started = Instant::now();
+                let response = request.send().await?;
+                let status = response.status();
+                response.bytes().await?;
+                let elapsed = started.elapsed();
+                anyhow::ensure!(status == 200, "{url} answered {status}");
+                if counting.load(Ordering::Relaxed) {
+                    took.push(elapsed);
+                }
+            }
+            anyhow::Ok(took)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    counting.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(shape.seconds)).await;
+    counting.store(false, Ordering::Relaxed);
+    let over = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut took = Vec::new();
+    for visitor in visitors {
+        took.extend(visitor.await??);
+    }
+    took.sort();
+    Ok(Load { took, over })
+}
+
+/// A client account on a rated plan with a PBX holding two months of
+/// synthetic calls, signed in: its session cookie.
+async fn client_with_calls(pool: &db::Pool, https: bool) -> anyhow::Result<String> {
+    use diesel_async::RunQueryDsl;
+    let mut conn = db::conn(pool).await?;
+    let tag = Utc::now().timestamp_micros();
+    crate::bench::sold_plan(
+        &mut conn,
+        &format!("pages-{tag}"),
+        &format!("Pages {tag}"),
+        crate::bench::RATES,
+        None,
+    )
+    .await?;
+    let account = accounts::create(
+        &mut conn,
+        &NewAccount {
+            name: format!("Pages {tag}"),
+            kind: AccountKind::Retail,
+            parent: None,
+            currency: "USD".into(),
+            contact_name: String::new(),
+            company: String::new(),
+            email: format!("pages{tag}@example.com"),
+            phone: String::new(),
+            address: String::new(),
+        },
+    )
+    .await?;
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let pbx = diesel::sql_query(format!(
+        "INSERT INTO pbxes (account_id, plan_id, request_id, gui_password_sealed, state) \
+         SELECT {}, id, 'pages-{tag}', 'v1:x', 'active' FROM plans WHERE slug = 'pages-{tag}' RETURNING id",
+        account.0
+    ))
+    .get_result::<Id>(&mut conn)
+    .await?
+    .id;
+    let records = traffic::generate(tag as u64, Utc::now(), 62, 20, "15550100199");
+    let rates = calling_plans::RateTables::default();
+    for batch in records.chunks(2_000) {
+        calls::ingest(&mut conn, &rates, pbx, "pull", batch, &[])
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    println!("  {} CDRs for its PBX", records.len());
+    let user = users::create(
+        &mut conn,
+        &NewUser {
+            username: Username::parse(&format!("pages{tag}")).map_err(anyhow::Error::msg)?,
+            email: Email::parse(&format!("pages{tag}@example.com")).map_err(anyhow::Error::msg)?,
+            password: switchboard_core::people::passwords::generate(),
+            role: Role::Client,
+            account: Some(account),
+            must_change_password: false,
+        },
+    )
+    .await?;
+    let token = sessions::create(
+        &mut conn,
+        user,
+        chrono::Duration::hours(2),
+        "127.0.0.1",
+        "bench",
+    )
+    .await?;
+    Ok(format!("{}={token}", session_cookie(https)))
+}
