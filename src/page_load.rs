@@ -22,7 +22,7 @@ use switchboard_core::keys::SecretKey;
 use switchboard_core::people::accounts::{self, NewAccount};
 use switchboard_core::people::sessions;
 use switchboard_core::people::users::{self, NewUser};
-use switchboard_core::{calls, calls::calling_plans, db, AccountKind, Role, Username};
+use switchboard_core::{calls, calls::calling_plans, db, metrics, AccountKind, Role, Username};
 use switchboard_web::pipeline::session_cookie;
 use switchboard_web::AppState;
 
@@ -81,9 +81,13 @@ pub async fn run(url: &str, settings: Settings, shape: Shape) -> anyhow::Result<
         "route", "requests/s", "p50 ms", "p99 ms", "max ms", "/healthz"
     );
     let mut floor = None;
+    let mut breakdowns = Vec::new();
     for (route, signed_in) in ROUTES {
         let cookie = signed_in.then(|| cookie.clone());
+        let pattern = route.split('?').next().unwrap_or(route);
+        let before = metrics::global().work_of(pattern);
         let load = measure(&base, route, cookie, shape).await?;
+        breakdowns.push((route, metrics::global().work_of(pattern).since(&before)));
         let rate = load.rate();
         let floor = *floor.get_or_insert(rate);
         println!(
@@ -94,6 +98,26 @@ pub async fn run(url: &str, settings: Settings, shape: Shape) -> anyhow::Result<
             rate / floor
         );
     }
+    println!("Where a request's time went, on average over the same run (server side):");
+    println!(
+        "{:<28} {:>10} {:>11} {:>9} {:>12} {:>10}",
+        "route", "total ms", "statements", "db ms", "graphql ms", "other ms"
+    );
+    for (route, work) in breakdowns {
+        let per = |x: f64| x / work.requests.max(1) as f64;
+        println!(
+            "{route:<28} {:>10.2} {:>11.1} {:>9.2} {:>12.2} {:>10.2}",
+            per(work.seconds) * 1000.0,
+            per(work.statements as f64),
+            per(work.database_seconds) * 1000.0,
+            per(work.graphql_seconds) * 1000.0,
+            per(work.seconds - work.graphql_seconds) * 1000.0,
+        );
+    }
+    println!(
+        "(db: waiting for the database's answers, wherever sent; graphql: running the page's \
+         operation, its statements included; other: the rest — the session, rendering, the pipeline)"
+    );
     let _ = stop_tx.send(());
     server
         .join()

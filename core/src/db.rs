@@ -3,7 +3,9 @@
 use anyhow::Context;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -17,7 +19,19 @@ pub type PooledConn = Object<AsyncPgConnection>;
 
 /// Builds a pool; no connection is made until one is needed.
 pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    // Every connection times its statements for the request sending them
+    // (`/metrics`, `bench --pages`).
+    diesel::connection::set_default_instrumentation(|| {
+        Some(Box::new(crate::metrics::StatementTimer::default()))
+    })
+    .context("timing statements")?;
+    // A connection is handed out without a `SELECT 1` first: that was a
+    // round trip on every checkout, half the statements of a panel page.
+    // One whose socket closed (the server restarted or dropped it) is
+    // marked broken by the driver and left behind all the same.
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(std::time::Duration::from_secs(10)))

@@ -5,8 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 
 /// Upper bounds of the request latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -31,6 +34,86 @@ pub struct Registry {
     jobs: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// (source, outcome) → CDRs.
     cdrs: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// route → where its requests' time went.
+    work: Mutex<BTreeMap<String, WorkTotals>>,
+}
+
+tokio::task_local! {
+    /// The request the current task serves, for statements to count against.
+    static WORK: Arc<Work>;
+}
+
+/// What one request spent beyond its own code: statements sent to the
+/// database and the time until each answered, and time running GraphQL
+/// operations (their statements included).
+#[derive(Debug, Default)]
+pub struct Work {
+    statements: AtomicU64,
+    database_nanos: AtomicU64,
+    graphql_nanos: AtomicU64,
+}
+
+/// Runs `request`, counting against `work` every statement its task sends
+/// and every GraphQL operation it runs.
+pub async fn tallying<F: std::future::Future>(work: Arc<Work>, request: F) -> F::Output {
+    WORK.scope(work, request).await
+}
+
+fn nanos(took: Duration) -> u64 {
+    u64::try_from(took.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Counts `took` running a GraphQL operation against the current request.
+pub fn graphql_ran(took: Duration) {
+    let _ = WORK.try_with(|work| work.graphql_nanos.fetch_add(nanos(took), Ordering::Relaxed));
+}
+
+/// Times each statement a connection sends, for the request whose task
+/// sends it (statements sent outside a request, by jobs, are not counted).
+#[derive(Debug, Default)]
+pub struct StatementTimer {
+    started: Option<Instant>,
+}
+
+impl Instrumentation for StatementTimer {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartQuery { .. } => self.started = Some(Instant::now()),
+            InstrumentationEvent::FinishQuery { .. } => {
+                if let Some(started) = self.started.take() {
+                    let took = nanos(started.elapsed());
+                    let _ = WORK.try_with(|work| {
+                        work.statements.fetch_add(1, Ordering::Relaxed);
+                        work.database_nanos.fetch_add(took, Ordering::Relaxed);
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Requests of a route and where their time went, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WorkTotals {
+    pub requests: u64,
+    pub seconds: f64,
+    pub statements: u64,
+    pub database_seconds: f64,
+    pub graphql_seconds: f64,
+}
+
+impl WorkTotals {
+    /// What was added between `earlier` and this.
+    pub fn since(&self, earlier: &WorkTotals) -> WorkTotals {
+        WorkTotals {
+            requests: self.requests - earlier.requests,
+            seconds: self.seconds - earlier.seconds,
+            statements: self.statements - earlier.statements,
+            database_seconds: self.database_seconds - earlier.database_seconds,
+            graphql_seconds: self.graphql_seconds - earlier.graphql_seconds,
+        }
+    }
 }
 
 /// The registry of this process.
@@ -75,6 +158,24 @@ impl Registry {
                 *bucket += 1;
             }
         }
+    }
+
+    /// Adds what a request of `route` spent, taking `took` in all.
+    pub fn work(&self, route: &str, took: Duration, work: &Work) {
+        let mut totals = self.work.lock().unwrap_or_else(|p| p.into_inner());
+        let total = totals.entry(route.to_owned()).or_default();
+        let seconds = |nanos: &AtomicU64| nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        total.requests += 1;
+        total.seconds += took.as_secs_f64();
+        total.statements += work.statements.load(Ordering::Relaxed);
+        total.database_seconds += seconds(&work.database_nanos);
+        total.graphql_seconds += seconds(&work.graphql_nanos);
+    }
+
+    /// Where the time of `route`'s requests went, so far.
+    pub fn work_of(&self, route: &str) -> WorkTotals {
+        let totals = self.work.lock().unwrap_or_else(|p| p.into_inner());
+        totals.get(route).copied().unwrap_or_default()
     }
 
     /// Counts a job's run.
@@ -147,6 +248,34 @@ impl Registry {
                  switchboard_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
                 latency.count, latency.seconds, latency.count
             );
+        }
+        let work = self.work.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (name, help, value) in [
+            (
+                "switchboard_http_request_db_statements_total",
+                "Statements requests sent to the database, by route pattern.",
+                (|w: &WorkTotals| w.statements as f64) as fn(&WorkTotals) -> f64,
+            ),
+            (
+                "switchboard_http_request_db_seconds_total",
+                "Time requests waited for the database's answers, by route pattern.",
+                |w: &WorkTotals| w.database_seconds,
+            ),
+            (
+                "switchboard_http_request_graphql_seconds_total",
+                "Time requests spent running GraphQL operations, statements included, by route pattern.",
+                |w: &WorkTotals| w.graphql_seconds,
+            ),
+        ] {
+            family(&mut out, name, "counter", help);
+            for (route, totals) in &work {
+                let _ = writeln!(
+                    out,
+                    "{name}{{route=\"{}\"}} {}",
+                    escape(route),
+                    value(totals)
+                );
+            }
         }
         family(
             &mut out,

@@ -19,11 +19,13 @@ pub async fn graphql(
     Data(state): Data<&AppState>,
     GraphQLRequest(request): GraphQLRequest,
 ) -> GraphQLResponse {
-    state
+    let started = std::time::Instant::now();
+    let response = state
         .schema
         .execute(with_viewer(request, &PageContext::of(req)))
-        .await
-        .into()
+        .await;
+    switchboard_core::metrics::graphql_ran(started.elapsed());
+    response.into()
 }
 
 fn with_viewer(mut request: async_graphql::Request, ctx: &PageContext) -> async_graphql::Request {

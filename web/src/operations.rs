@@ -63,7 +63,9 @@ pub async fn run<T: DeserializeOwned>(
     if let Some(token) = &ctx.session_token {
         request = request.data(SessionToken(token.clone()));
     }
+    let started = std::time::Instant::now();
     let response = state.schema.execute(request).await;
+    switchboard_core::metrics::graphql_ran(started.elapsed());
     if !response.errors.is_empty() {
         let fields: Vec<(String, String)> = response
             .errors

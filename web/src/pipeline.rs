@@ -126,51 +126,55 @@ async fn handle<E: Endpoint + ?Sized>(
         }
     };
 
-    let mut response = match find_viewer(state, session_token.as_deref(), &ip).await {
-        Err(error) => {
-            tracing::error!(%error, "looking up the session failed");
-            simple_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database is not answering; try again in a moment.",
-            )
-        }
-        Ok(ref viewer) if !read_body(&mut req, body_limit(viewer)).await => simple_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The request is larger than Switchboard accepts.",
-        ),
-        Ok(viewer) => {
-            let session_token = session_token.filter(|_| viewer.user.is_some());
-            let csrf_seed = session_token
-                .as_deref()
-                .unwrap_or(&anonymous_seed)
-                .to_owned();
-            match check_csrf(state, &mut req, &csrf_seed, session_token.is_some()).await {
-                Err(response) => response,
-                Ok(()) => {
-                    if let Some(token) = &session_token {
-                        req.extensions_mut().insert(SessionToken(token.clone()));
-                    }
-                    req.extensions_mut().insert(PageContext {
-                        viewer,
-                        csrf_token: state.key.sign("csrf", csrf_seed.as_bytes()),
-                        session_token,
-                        path: path.clone(),
-                    });
-                    match endpoint.call(req).await {
-                        Ok(response) => response.into_response(),
-                        Err(error) => {
-                            let route = error.data::<PathPattern>().cloned();
-                            let mut response = error.into_response();
-                            if let Some(route) = route {
-                                response.set_data(route);
+    let work = Arc::new(metrics::Work::default());
+    let mut response = metrics::tallying(work.clone(), async {
+        match find_viewer(state, session_token.as_deref(), &ip).await {
+            Err(error) => {
+                tracing::error!(%error, "looking up the session failed");
+                simple_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is not answering; try again in a moment.",
+                )
+            }
+            Ok(ref viewer) if !read_body(&mut req, body_limit(viewer)).await => simple_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request is larger than Switchboard accepts.",
+            ),
+            Ok(viewer) => {
+                let session_token = session_token.filter(|_| viewer.user.is_some());
+                let csrf_seed = session_token
+                    .as_deref()
+                    .unwrap_or(&anonymous_seed)
+                    .to_owned();
+                match check_csrf(state, &mut req, &csrf_seed, session_token.is_some()).await {
+                    Err(response) => response,
+                    Ok(()) => {
+                        if let Some(token) = &session_token {
+                            req.extensions_mut().insert(SessionToken(token.clone()));
+                        }
+                        req.extensions_mut().insert(PageContext {
+                            viewer,
+                            csrf_token: state.key.sign("csrf", csrf_seed.as_bytes()),
+                            session_token,
+                            path: path.clone(),
+                        });
+                        match endpoint.call(req).await {
+                            Ok(response) => response.into_response(),
+                            Err(error) => {
+                                let route = error.data::<PathPattern>().cloned();
+                                let mut response = error.into_response();
+                                if let Some(route) = route {
+                                    response.set_data(route);
+                                }
+                                response
                             }
-                            response
                         }
                     }
                 }
             }
         }
-    };
+    })
+    .await;
 
     if let Some(seed) = new_csrf_seed {
         if !response.headers().contains_key(header::SET_COOKIE) {
@@ -184,12 +188,9 @@ async fn handle<E: Endpoint + ?Sized>(
     let took = started.elapsed();
     // By the route's pattern (`/orders/:id`), so the series stay few.
     let route = response.data::<PathPattern>().map(|p| p.0.clone());
-    metrics::global().request(
-        route.as_deref().unwrap_or("unmatched"),
-        method.as_str(),
-        response.status().as_u16(),
-        took,
-    );
+    let route = route.as_deref().unwrap_or("unmatched");
+    metrics::global().request(route, method.as_str(), response.status().as_u16(), took);
+    metrics::global().work(route, took, &work);
     tracing::info!(
         target: "switchboard::request",
         "{method} {path} {} {}ms",
