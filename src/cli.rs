@@ -379,11 +379,13 @@ async fn serve_on(
     }
     let mailer = switchboard_jobs::Mailer::from_settings(settings, key.clone())?;
     let workers = switchboard_jobs::start(pool.clone(), jobs, mailer).await?;
+    let catalogue = state.follow_catalogue_changes(&database.url);
     tracing::info!(%address, base_url = %state_settings.base_url(), gateway = state.gateway.name(), "Switchboard is listening");
     let served = server::serve(acceptor, state, server::shutdown_signal()).await;
     // Before the caller stops the database: work that finds it gone would
     // log failures that are no failures.
     workers.stop().await;
+    catalogue.abort();
     key_lock.abort();
     served
 }

@@ -52,6 +52,7 @@ pub async fn run(url: &str, settings: Settings, shape: Shape) -> anyhow::Result<
     println!("Preparing a client whose PBX has two months of calls, on a rated plan …");
     let cookie = client_with_calls(&pool, settings.https()).await?;
     let state = AppState::new(pool.clone(), key, settings)?;
+    state.follow_catalogue_changes(url);
 
     let (address_tx, address_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

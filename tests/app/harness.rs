@@ -190,6 +190,7 @@ impl TestApp {
         let controller_url = settings.controller.base_url.clone().unwrap_or_default();
         let state = AppState::new(pool.clone(), key.clone(), settings.clone())
             .expect("the application state");
+        state.follow_catalogue_changes(&db_url);
         let gateway =
             switchboard_payments::Gateway::from_settings(&settings).expect("the payment gateway");
         let jobs = JobContext {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use switchboard_core::calls::calling_plans::RateTables;
+use switchboard_core::commerce::catalogue::Catalogue;
 use switchboard_core::config::Settings;
 use switchboard_core::db::Pool;
 use switchboard_core::keys::SecretKey;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub sso: Option<sso::Provider>,
     /// Sessions used and not yet extended.
     pub session_activity: Arc<switchboard_core::people::sessions::Activity>,
+    /// The plans on sale kept in memory, trusted while changes are heard.
+    pub catalogue: Catalogue,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
             None => None,
         };
         let rate_tables = RateTables::default();
+        let catalogue = Catalogue::default();
         let sso = match &settings.sso {
             Some(sso) => Some(sso::Provider::new(sso, settings.base_url())?),
             None => None,
@@ -75,7 +79,7 @@ impl AppState {
             controller,
             status_cache: Arc::default(),
             rate_tables: rate_tables.clone(),
-            catalogue: Default::default(),
+            catalogue: catalogue.clone(),
         };
         Ok(AppState {
             schema: switchboard_graphql::schema(pool.clone(), sign_in_limits, commerce),
@@ -87,7 +91,15 @@ impl AppState {
             rate_tables,
             sso,
             session_activity: Arc::default(),
+            catalogue,
         })
+    }
+
+    /// Starts hearing changes to the catalogue from the database at `url`,
+    /// so the storefront can serve the plans from memory; until this runs
+    /// (and whenever its connection is down) they are read on every visit.
+    pub fn follow_catalogue_changes(&self, url: &str) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.catalogue.clone().follow_changes(url.to_owned()))
     }
 
     /// How long an unused session lives.

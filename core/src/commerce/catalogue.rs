@@ -2,24 +2,27 @@
 //! every visit and they change only when staff change them, so each visit
 //! reading them from the database would be a round trip spent for nothing.
 //!
-//! A change made through this instance empties the copy once committed
-//! ([`Catalogue::forget`]); a change made through another instance of the
-//! same database is seen here once the copy is older than its freshness
-//! window, when the next visit reads the table again. What a signup is
-//! charged is always read from the table, never from this copy.
+//! The copy is trusted only while this instance listens on
+//! `switchboard_catalogue`, where the database announces every committed
+//! change to `plans` (a trigger: staff's changes through any instance, and
+//! changes made by hand); each announcement empties it. While the listening
+//! connection is down, every visit reads the table, as before. A change made
+//! through this instance also empties it at once ([`Catalogue::forget`]),
+//! without waiting for the announcement. What a signup is charged is always
+//! read from the table, never from this copy.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
+use futures::StreamExt;
 
 use crate::commerce::plans::{self, Plan};
 
-/// How long a copy serves before the table is read again, so another
-/// instance's change shows here within this.
-pub const FRESH_FOR: Duration = Duration::from_secs(5);
+/// Where the database announces changes to the catalogue.
+pub const CHANNEL: &str = "switchboard_catalogue";
 
 /// Every plan (hidden ones too) in catalogue order, as last read.
 #[derive(Clone, Debug)]
@@ -27,39 +30,25 @@ pub struct Catalogue {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Inner {
-    fresh_for: Duration,
-    copy: RwLock<Option<Copy>>,
+    /// Whether announcements are being heard, so a copy can be trusted.
+    listening: AtomicBool,
+    copy: RwLock<Option<Arc<Vec<Plan>>>>,
     /// Moved on by every `forget`, so a read that began before a change and
     /// ends after it does not keep what it read.
     generation: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Copy {
-    read_at: Instant,
-    plans: Arc<Vec<Plan>>,
-}
-
 impl Default for Catalogue {
     fn default() -> Catalogue {
-        Catalogue::new(FRESH_FOR)
+        Catalogue {
+            inner: Arc::new(Inner::default()),
+        }
     }
 }
 
 impl Catalogue {
-    /// An empty catalogue whose copies serve for `fresh_for`.
-    pub fn new(fresh_for: Duration) -> Catalogue {
-        Catalogue {
-            inner: Arc::new(Inner {
-                fresh_for,
-                copy: RwLock::new(None),
-                generation: AtomicU64::new(0),
-            }),
-        }
-    }
-
     /// The plans on sale, in catalogue order.
     pub async fn on_sale(&self, conn: &mut AsyncPgConnection) -> QueryResult<Vec<Plan>> {
         Ok(self
@@ -85,12 +74,13 @@ impl Catalogue {
             .cloned())
     }
 
-    /// The copy when it is fresh; `None` when the table must be read.
+    /// The copy when it can be trusted; `None` when the table must be read.
     pub fn fresh(&self) -> Option<Arc<Vec<Plan>>> {
+        if !self.inner.listening.load(Ordering::Acquire) {
+            return None;
+        }
         let copy = self.inner.copy.read().unwrap_or_else(|p| p.into_inner());
-        copy.as_ref()
-            .filter(|copy| copy.read_at.elapsed() < self.inner.fresh_for)
-            .map(|copy| copy.plans.clone())
+        copy.clone()
     }
 
     /// Every plan, from the copy when fresh, else read and kept.
@@ -99,14 +89,10 @@ impl Catalogue {
             return Ok(plans);
         }
         let generation = self.inner.generation.load(Ordering::Acquire);
-        let read_at = Instant::now();
         let plans = Arc::new(plans::list(conn, true).await?);
         let mut copy = self.inner.copy.write().unwrap_or_else(|p| p.into_inner());
         if self.inner.generation.load(Ordering::Acquire) == generation {
-            *copy = Some(Copy {
-                read_at,
-                plans: plans.clone(),
-            });
+            *copy = Some(plans.clone());
         }
         Ok(plans)
     }
@@ -116,5 +102,45 @@ impl Catalogue {
         let mut copy = self.inner.copy.write().unwrap_or_else(|p| p.into_inner());
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         *copy = None;
+    }
+}
+
+impl Catalogue {
+    /// Listens for announced changes on a connection of its own to `url`,
+    /// forgetting the copy on each, for as long as the process runs; a
+    /// lost connection is made again after a second, the copy untrusted
+    /// meanwhile.
+    pub async fn follow_changes(self, url: String) {
+        loop {
+            if let Err(error) = self.listen(&url).await {
+                tracing::warn!(%error, "not hearing catalogue changes; the storefront reads plans from the database until heard again");
+            }
+            self.inner.listening.store(false, Ordering::Release);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn listen(&self, url: &str) -> anyhow::Result<()> {
+        let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let (heard, mut announcements) = tokio::sync::mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(_) = message? {
+                    let _ = heard.send(());
+                }
+            }
+            anyhow::Ok(())
+        });
+        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        // Changes committed before this were not announced to us.
+        self.forget();
+        self.inner.listening.store(true, Ordering::Release);
+        while announcements.recv().await.is_some() {
+            self.forget();
+        }
+        drop(client);
+        driver.await??;
+        anyhow::bail!("the listening connection closed")
     }
 }
