@@ -83,6 +83,15 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/graphql/schema", get(api::schema_sdl))
         .at("/portal", get(switchboard_portal::home))
         .at("/portal/reports", get(switchboard_portal::reports::reports))
+        .at("/portal/pbxes", get(switchboard_portal::pbxes::pbxes))
+        .at(
+            "/portal/pbxes/new",
+            get(switchboard_portal::pbxes::new).post(switchboard_portal::pbxes::order),
+        )
+        .at(
+            "/portal/pbxes/:id/label",
+            post(switchboard_portal::pbxes::set_label),
+        )
         .at(
             "/portal/pbxes/:id/password",
             get(switchboard_portal::gui_password::password_page)

@@ -40,9 +40,12 @@ struct Viewer {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Account {
     name: String,
     report: Report,
+    this_month: crate::pbxes::UsageMonth,
+    last_month: crate::pbxes::UsageMonth,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +277,8 @@ pub async fn reports(
                 h2 { "By PBX" }
                 (totals_table("by-pbx", "PBX", &r.by_pbx, &r.total))
             }
+            h2 { "Calls and charges per PBX" }
+            (crate::pbxes::usage_table("usage-per-pbx", &[&account.this_month, &account.last_month]))
             p.muted.note {
                 "Every amount is summed exactly and rounded to the cent once, so a table's rows, "
                 "each rounded on its own, may add up to a cent more or less than its total."
