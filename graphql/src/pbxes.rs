@@ -154,19 +154,23 @@ impl PbxesMutation {
             plan: &plan,
             request_key: &request_key,
         };
-        let placed =
-            match pbx_orders::order_pbx(&mut conn, &commerce(ctx)?.key, &actor(ctx), &request)
-                .await
-            {
-                Ok(placed) => placed,
-                Err(PbxOrderError::Database(e)) => return Err(internal(e)),
-                Err(PbxOrderError::Ledger(e)) => return Err(internal(e)),
-                Err(error @ PbxOrderError::ShortOf { missing, .. }) => {
-                    return Err(async_graphql::Error::new(error.to_string())
-                        .extend_with(|_, e| e.set("missing", missing.micros().to_string())))
-                }
-                Err(other) => return Err(other.to_string().into()),
-            };
+        let placed = match pbx_orders::order_pbx(
+            &mut conn,
+            &commerce(ctx)?.key,
+            &actor(ctx),
+            &request,
+        )
+        .await
+        {
+            Ok(placed) => placed,
+            Err(PbxOrderError::Database(e)) => return Err(internal(e)),
+            Err(PbxOrderError::Ledger(e)) => return Err(internal(e)),
+            Err(error @ PbxOrderError::ShortOf { missing, .. }) => {
+                return Err(async_graphql::Error::new(error.to_string())
+                    .extend_with(|_, e| e.set("missing", missing.micros().to_string())))
+            }
+            Err(other) => return Err(other.to_string().into()),
+        };
         let pbx = pbxes::get(&mut conn, placed.pbx_id)
             .await
             .map_err(internal)?

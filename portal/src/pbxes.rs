@@ -195,7 +195,14 @@ pub async fn pbxes(
         query.saved.as_deref(),
         query.saved_sig.as_deref(),
     );
-    pbxes_page(state, &ctx, saved.map(|s| (true, s.to_owned())), None, StatusCode::OK).await
+    pbxes_page(
+        state,
+        &ctx,
+        saved.map(|s| (true, s.to_owned())),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The list page, with good news or an error (and the label typed, by PBX).
@@ -211,7 +218,11 @@ async fn pbxes_page(
         Err(error) => return error_page(ctx, error.status(), &error.message()),
     };
     let Some(a) = data.viewer.account else {
-        return error_page(ctx, StatusCode::NOT_FOUND, "Your user belongs to no account.");
+        return error_page(
+            ctx,
+            StatusCode::NOT_FOUND,
+            "Your user belongs to no account.",
+        );
     };
     let page = Page {
         title: "Your PBXs",
@@ -366,13 +377,16 @@ async fn new_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let data: NewPbxData = match operations::run(state, ctx, NEW_PBX, serde_json::json!({})).await
-    {
+    let data: NewPbxData = match operations::run(state, ctx, NEW_PBX, serde_json::json!({})).await {
         Ok(data) => data,
         Err(error) => return error_page(ctx, error.status(), &error.message()),
     };
     let Some(a) = data.viewer.account else {
-        return error_page(ctx, StatusCode::NOT_FOUND, "Your user belongs to no account.");
+        return error_page(
+            ctx,
+            StatusCode::NOT_FOUND,
+            "Your user belongs to no account.",
+        );
     };
     let balance = a.balance.money();
     let smallest = CoreMoney(a.top_up_limits.min.micros.parse().unwrap_or_default());

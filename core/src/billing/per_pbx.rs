@@ -38,9 +38,8 @@ impl PbxUsage {
 
 /// The account's figure: the sum of its lines.
 pub fn total(lines: &[PbxUsage]) -> PbxUsage {
-    let sum = |f: fn(&PbxUsage) -> Money| {
-        money::checked_sum(lines.iter().map(f)).unwrap_or(Money::ZERO)
-    };
+    let sum =
+        |f: fn(&PbxUsage) -> Money| money::checked_sum(lines.iter().map(f)).unwrap_or(Money::ZERO);
     PbxUsage {
         pbx_id: None,
         label: String::new(),

@@ -11,8 +11,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::audit::{self, Actor};
 use crate::commerce::orders::Order;
-use crate::commerce::plans::{self, Plan};
 use crate::commerce::pbxes;
+use crate::commerce::plans::{self, Plan};
 use crate::domain::AccountId;
 use crate::keys::{random_token, SecretKey};
 use crate::money::ledger::{self, Book, LedgerError, NewTransaction};
@@ -185,7 +185,10 @@ pub async fn order_pbx(
             actor,
             "order.create",
             &format!("order:{}", order.id),
-            &format!("account:{} plan:{} pbx:{pbx_id}", request.account.0, plan.slug),
+            &format!(
+                "account:{} plan:{} pbx:{pbx_id}",
+                request.account.0, plan.slug
+            ),
             &audit::Change::created(serde_json::json!({
                 "kind": "pbx",
                 "plan": plan.slug,
@@ -226,7 +229,11 @@ async fn write_order(
         .get_result(conn)
         .await?;
     for (kind, description, amount) in [
-        ("setup_fee", format!("Setup of {}", plan.name), plan.setup_fee),
+        (
+            "setup_fee",
+            format!("Setup of {}", plan.name),
+            plan.setup_fee,
+        ),
         (
             "first_month",
             format!("First month of {}", plan.name),

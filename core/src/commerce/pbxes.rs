@@ -411,7 +411,10 @@ mod tests {
     fn a_label_is_one_trimmed_line_of_at_most_sixty_characters() {
         assert_eq!(parse_label("  Main office "), Ok("Main office".to_owned()));
         assert_eq!(parse_label(""), Ok(String::new()));
-        assert_eq!(parse_label(&"é".repeat(60)).map(|l| l.chars().count()), Ok(60));
+        assert_eq!(
+            parse_label(&"é".repeat(60)).map(|l| l.chars().count()),
+            Ok(60)
+        );
         assert!(parse_label(&"x".repeat(61)).is_err());
         assert!(parse_label("two\nlines").is_err());
     }
