@@ -234,13 +234,14 @@ async fn a_double_submitted_pbx_order_is_one_order_and_one_charge() {
         + "name=\"request_key\" value=\"".len();
     let key = page[key_at..key_at + page[key_at..].find('"').expect("its end")].to_owned();
     let before = counts(&app).await;
+    let fields = [("plan", "office"), ("request_key", key.as_str())];
     let submit = || {
         post_form(
             &app,
             &http,
             "/portal/pbxes/new",
             "/portal/pbxes/new",
-            &[("plan", "office"), ("request_key", key.as_str())],
+            &fields,
         )
     };
     let (one, two) = tokio::join!(submit(), submit());
