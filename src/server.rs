@@ -205,6 +205,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/admin/pbxes", get(catalogue::pbxes_list))
         .at("/admin/pbxes/:id", get(catalogue::pbx_page))
         .at("/admin/pbxes/:id/reveal", post(catalogue::reveal))
+        .at("/admin/pbxes/:id/label", post(catalogue::set_label))
         .at(
             "/admin/pbxes/:id/password",
             post(catalogue::set_gui_password),

@@ -441,3 +441,54 @@ async fn the_statement_and_the_reports_split_the_month_by_pbx() {
         assert!(usage.contains("$178.25"), "{path}: the account's total");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_name_a_clients_pbx_and_the_audit_log_says_who_and_what() {
+    let app = TestApp::spawn().await;
+    let (_, pbx, username, password) = a_client_with_a_pbx(&app, "named", 0).await;
+    let (_, staff_password) = app.user("namer", switchboard_core::Role::Staff, None).await;
+    let staff = app.signed_in("namer", &staff_password).await;
+    let page = format!("/admin/pbxes/{pbx}");
+    let response = post_form(
+        &app,
+        &staff,
+        &page,
+        &format!("/admin/pbxes/{pbx}/label"),
+        &[("label", "  Front desk ")],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert!(app
+        .page(&staff, &page)
+        .await
+        .contains("value=\"Front desk\""));
+    let (actor, before, after): (String, Option<String>, Option<String>) = audit_log::table
+        .filter(audit_log::action.eq("pbx.set_label"))
+        .filter(audit_log::subject.eq(format!("pbx:{pbx}")))
+        .select((audit_log::actor, audit_log::before, audit_log::after))
+        .first(&mut app.conn().await)
+        .await
+        .expect("an audit record");
+    assert_eq!(actor, "namer");
+    assert_eq!(before.as_deref(), Some(r#"{"label":""}"#));
+    assert_eq!(after.as_deref(), Some(r#"{"label":"Front desk"}"#));
+    let client = app.signed_in(&username, &password).await;
+    let home = app.page(&client, "/portal").await;
+    assert!(
+        home.contains(&format!("#{pbx} Front desk")),
+        "the client sees the name"
+    );
+    let too_long = post_form(
+        &app,
+        &staff,
+        &page,
+        &format!("/admin/pbxes/{pbx}/label"),
+        &[("label", &"x".repeat(61))],
+    )
+    .await;
+    assert_eq!(
+        too_long.status(),
+        422,
+        "a name past 60 characters is refused"
+    );
+}
