@@ -28,19 +28,19 @@ struct FundsData {
 }
 
 #[derive(Deserialize)]
-struct Viewer<A> {
-    account: Option<A>,
+pub(crate) struct Viewer<A> {
+    pub(crate) account: Option<A>,
 }
 
 #[derive(Deserialize)]
-struct Formatted {
-    formatted: String,
+pub(crate) struct Formatted {
+    pub(crate) formatted: String,
 }
 
 #[derive(Deserialize)]
-struct Amount {
-    micros: String,
-    formatted: String,
+pub(crate) struct Amount {
+    pub(crate) micros: String,
+    pub(crate) formatted: String,
 }
 
 impl Amount {

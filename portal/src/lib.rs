@@ -19,7 +19,10 @@ use switchboard_web::layout::{csrf_field, error_page, html_response};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
-pub const CLIENT_HOME: &str = include_str!("../operations/client_home.graphql");
+pub const CLIENT_HOME: &str = concat!(
+    include_str!("../operations/client_home.graphql"),
+    include_str!("../operations/pbx_usage.graphql")
+);
 
 #[derive(Deserialize)]
 struct ClientHome {

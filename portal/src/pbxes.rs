@@ -16,31 +16,19 @@ use switchboard_web::layout::{csrf_field, error_page, html_response};
 use switchboard_web::operations;
 use switchboard_web::{notice, AppState, Nav, Page, PageContext};
 
-const PBXES: &str = include_str!("../operations/pbxes.graphql");
+use crate::funds::{Amount, Formatted, Viewer};
+
+const PBXES: &str = concat!(
+    include_str!("../operations/pbxes.graphql"),
+    include_str!("../operations/pbx_usage.graphql")
+);
 const NEW_PBX: &str = include_str!("../operations/new_pbx.graphql");
 const ORDER_PBX: &str = include_str!("../operations/order_pbx.graphql");
 const SET_PBX_LABEL: &str = include_str!("../operations/set_pbx_label.graphql");
 
-#[derive(Deserialize)]
-struct Viewer<A> {
-    account: Option<A>,
-}
-
-#[derive(Deserialize)]
-struct Formatted {
-    formatted: String,
-}
-
-#[derive(Deserialize)]
-struct Amount {
-    micros: String,
-    formatted: String,
-}
-
-impl Amount {
-    fn money(&self) -> CoreMoney {
-        CoreMoney(self.micros.parse().unwrap_or_default())
-    }
+/// An amount the API gave, as money to reckon with.
+fn money(amount: &Amount) -> CoreMoney {
+    CoreMoney(amount.micros.parse().unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -388,7 +376,7 @@ async fn new_page(
             "Your user belongs to no account.",
         );
     };
-    let balance = a.balance.money();
+    let balance = money(&a.balance);
     let smallest = CoreMoney(a.top_up_limits.min.micros.parse().unwrap_or_default());
     let chosen = data
         .plans
@@ -397,7 +385,7 @@ async fn new_page(
         .or(data.plans.first());
     // What the plan sent lacks, and the top-up that covers it.
     let short = chosen.filter(|_| !form.plan.is_empty()).and_then(|plan| {
-        pbx_orders::shortfall(balance, plan.first_payment.money())
+        pbx_orders::shortfall(balance, money(&plan.first_payment))
             .map(|missing| (plan, missing, pbx_orders::top_up_for(missing, smallest)))
     });
     // A new key for each form shown; a form sent back with an error keeps
@@ -427,7 +415,7 @@ async fn new_page(
                         legend { "Plan" }
                         @for plan in &data.plans {
                             @let id = format!("plan_{}", plan.slug);
-                            @let covered = pbx_orders::shortfall(balance, plan.first_payment.money()).is_none();
+                            @let covered = pbx_orders::shortfall(balance, money(&plan.first_payment)).is_none();
                             label.checkbox for=(id) {
                                 input id=(id) type="radio" name="plan" value=(plan.slug)
                                     checked[chosen.is_some_and(|c| c.slug == plan.slug)];

@@ -12,7 +12,10 @@ use switchboard_web::layout::error_page;
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
-pub const REPORT: &str = include_str!("../operations/report.graphql");
+pub const REPORT: &str = concat!(
+    include_str!("../operations/report.graphql"),
+    include_str!("../operations/pbx_usage.graphql")
+);
 const CALLS_CSV: &str = include_str!("../operations/calls_csv.graphql");
 
 #[derive(Deserialize)]
