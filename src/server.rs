@@ -83,6 +83,15 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/graphql/schema", get(api::schema_sdl))
         .at("/portal", get(switchboard_portal::home))
         .at("/portal/reports", get(switchboard_portal::reports::reports))
+        .at("/portal/pbxes", get(switchboard_portal::pbxes::pbxes))
+        .at(
+            "/portal/pbxes/new",
+            get(switchboard_portal::pbxes::new).post(switchboard_portal::pbxes::order),
+        )
+        .at(
+            "/portal/pbxes/:id/label",
+            post(switchboard_portal::pbxes::set_label),
+        )
         .at(
             "/portal/pbxes/:id/password",
             get(switchboard_portal::gui_password::password_page)
@@ -196,6 +205,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/admin/pbxes", get(catalogue::pbxes_list))
         .at("/admin/pbxes/:id", get(catalogue::pbx_page))
         .at("/admin/pbxes/:id/reveal", post(catalogue::reveal))
+        .at("/admin/pbxes/:id/label", post(catalogue::set_label))
         .at(
             "/admin/pbxes/:id/password",
             post(catalogue::set_gui_password),

@@ -114,6 +114,7 @@ struct Contact {
 #[serde(rename_all = "camelCase")]
 struct Pbx {
     id: String,
+    label: String,
     state: String,
     hostname: Option<String>,
     created_at: chrono::DateTime<chrono::Utc>,
@@ -422,7 +423,7 @@ async fn account_page(
                 tbody {
                     @for pbx in &a.pbxes {
                         tr {
-                            td { a href={ "/admin/pbxes/" (pbx.id) } { "PBX #" (pbx.id) } }
+                            td { a href={ "/admin/pbxes/" (pbx.id) } { "PBX #" (pbx.id) } @if !pbx.label.is_empty() { " " (pbx.label) } }
                             td { (pbx.hostname.as_deref().unwrap_or("—")) }
                             td { (badge(&pbx.state)) }
                             td { (pbx.created_at.format("%Y-%m-%d %H:%M")) }

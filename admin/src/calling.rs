@@ -18,7 +18,7 @@ use crate::Connection;
 
 const STATUS: &str = "query Calling($trouble: Boolean!, $after: String) { \
     callingStatus(trouble: $trouble, first: 25, after: $after) { \
-      edges { node { id state hostname account { id name standing turnedOff } \
+      edges { node { id label state hostname account { id name standing turnedOff } \
         health { state calling } liveCalls { from to direction startedAt } } } \
       pageInfo { hasNextPage endCursor } } }";
 
@@ -36,6 +36,7 @@ struct StatusData {
 struct Pbx {
     id: String,
     state: String,
+    label: String,
     hostname: Option<String>,
     account: Account,
     health: Health,
@@ -134,7 +135,7 @@ pub async fn status(
                     @for edge in &data.calling_status.edges {
                         @let p = &edge.node;
                         tr {
-                            td { a href={ "/admin/pbxes/" (p.id) } { "#" (p.id) } br; span.muted { (p.hostname.as_deref().unwrap_or("")) } }
+                            td { a href={ "/admin/pbxes/" (p.id) } { "#" (p.id) } @if !p.label.is_empty() { " " (p.label) } br; span.muted { (p.hostname.as_deref().unwrap_or("")) } }
                             td { a href={ "/admin/accounts/" (p.account.id) } { (p.account.name) } }
                             td { (badge(&p.account.standing)) @if p.account.turned_off { " " span.badge.off { "turned off" } } }
                             td { (badge(&p.state)) }

@@ -268,6 +268,7 @@ struct PbxesData {
 #[serde(rename_all = "camelCase")]
 struct Pbx {
     id: String,
+    label: String,
     account: PbxAccount,
     state: String,
     hostname: Option<String>,
@@ -340,7 +341,7 @@ pub async fn pbxes_list(
                     @for edge in &data.pbxes.edges {
                         @let pbx = &edge.node;
                         tr {
-                            td { a href={ "/admin/pbxes/" (pbx.id) } { "PBX #" (pbx.id) } }
+                            td { a href={ "/admin/pbxes/" (pbx.id) } { "PBX #" (pbx.id) } @if !pbx.label.is_empty() { br; (pbx.label) } }
                             td { a href={ "/admin/accounts/" (pbx.account.id) } { (pbx.account.name) } }
                             td { (pbx.hostname.as_deref().unwrap_or("—")) }
                             td {
@@ -409,6 +410,7 @@ struct PbxData {
 #[serde(rename_all = "camelCase")]
 struct PbxDetail {
     id: String,
+    label: String,
     state: String,
     hostname: Option<String>,
     created_at: chrono::DateTime<chrono::Utc>,
@@ -497,6 +499,35 @@ pub async fn set_gui_password(
 }
 
 #[derive(Deserialize)]
+pub struct LabelForm {
+    #[serde(default)]
+    label: String,
+}
+
+const SET_PBX_LABEL: &str = "mutation SetPbxLabel($pbx: ID!, $label: String!) { \
+                             setPbxLabel(pbxId: $pbx, label: $label) { id } }";
+
+/// `POST /admin/pbxes/:id/label`: names a PBX through `setPbxLabel`
+/// (audited).
+#[handler]
+pub async fn set_label(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    poem::web::Path(id): poem::web::Path<String>,
+    Form(form): Form<LabelForm>,
+) -> Response {
+    let ctx = match require(req, &[Role::Staff, Role::Admin]) {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    let variables = serde_json::json!({ "pbx": id, "label": form.label });
+    match operations::run::<serde_json::Value>(state, &ctx, SET_PBX_LABEL, variables).await {
+        Ok(_) => Redirect::see_other(format!("/admin/pbxes/{id}")).into_response(),
+        Err(error) => error_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &error.message()),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct RevealForm {
     password: String,
 }
@@ -561,6 +592,15 @@ async fn show_pbx(state: &AppState, ctx: &PageContext, id: &str, shown: PbxShown
             table.summary #pbx {
                 tr { th scope="row" { "Account" } td { a href={ "/admin/accounts/" (pbx.account.id) } { (pbx.account.name) } } }
                 tr { th scope="row" { "Plan" } td { (pbx.plan.name) } }
+                tr { th scope="row" { label for="pbx-label" { "Name" } } td {
+                    form.inline method="post" action={ "/admin/pbxes/" (pbx.id) "/label" } {
+                        (csrf_field(ctx))
+                        input #pbx-label type="text" name="label" maxlength="60" value=(pbx.label);
+                        " "
+                        button type="submit" { "Save the name" }
+                    }
+                    p.muted { "What the client calls it; they see it too. Recorded in the audit log." }
+                } }
                 tr { th scope="row" { "Address" } td { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { "not yet" } } }
                 tr { th scope="row" { "Created (UTC)" } td { (pbx.created_at.format("%Y-%m-%d %H:%M")) } }
                 tr { th scope="row" { "Active since (UTC)" } td { (pbx.activated_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "—".into())) } }

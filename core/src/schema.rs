@@ -398,6 +398,7 @@ diesel::table! {
         paid_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         checkout_attempt -> Integer,
+        request_key -> Nullable<Text>,
     }
 }
 
@@ -454,6 +455,7 @@ diesel::table! {
         cdr_source_sealed -> Nullable<Text>,
         dialling_rules -> Nullable<Jsonb>,
         cdr_pull_from -> Nullable<Timestamptz>,
+        label -> Text,
     }
 }
 

@@ -138,6 +138,8 @@ pub struct Statement {
     pub closing_balance: Money,
     pub lines: Vec<StatementLine>,
     pub usage_per_pbx: Vec<PbxUsage>,
+    /// Each PBX's calls and charges, then the charges tied to no PBX.
+    pub per_pbx: Vec<crate::pbxes::PbxUsageLine>,
 }
 
 impl From<statements::Statement> for Statement {
@@ -164,6 +166,7 @@ impl From<statements::Statement> for Statement {
                     amount: money(CoreMoney(l.amount)),
                 })
                 .collect(),
+            per_pbx: crate::pbxes::PbxUsageLine::all(&s.per_pbx, &c),
             usage_per_pbx: s
                 .usage_per_pbx
                 .into_iter()

@@ -187,6 +187,8 @@ pub enum OrderKind {
     Signup,
     /// Funds added to the balance.
     TopUp,
+    /// Another PBX, paid from the balance.
+    Pbx,
 }
 
 /// Where an order is.
@@ -268,10 +270,10 @@ impl From<orders::Order> for Order {
     fn from(order: orders::Order) -> Order {
         Order {
             id: ID(order.public_id),
-            kind: if order.kind == "top_up" {
-                OrderKind::TopUp
-            } else {
-                OrderKind::Signup
+            kind: match order.kind.as_str() {
+                "top_up" => OrderKind::TopUp,
+                "pbx" => OrderKind::Pbx,
+                _ => OrderKind::Signup,
             },
             state: order_state(&order.state),
             total: Money::new(CoreMoney(order.total), &order.currency),
@@ -315,6 +317,8 @@ pub struct Pbx {
     pub state: PbxState,
     /// Where the PBX answers, once the controller made it.
     pub hostname: Option<String>,
+    /// What its client calls it (empty for none).
+    pub label: String,
     pub account_id: ID,
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
@@ -452,6 +456,7 @@ impl From<pbxes::Pbx> for Pbx {
                 _ => PbxState::Provisioning,
             },
             hostname: pbx.hostname,
+            label: pbx.label,
             account_id: ID(pbx.account_id.to_string()),
             created_at: pbx.created_at,
             activated_at: pbx.activated_at,

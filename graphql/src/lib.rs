@@ -14,6 +14,7 @@ pub mod guards;
 pub mod gui_passwords;
 pub mod limits;
 mod mutation;
+pub mod pbxes;
 pub mod people;
 pub mod profile;
 mod query;
@@ -50,6 +51,7 @@ pub struct MutationRoot(
     profile::ProfileMutation,
     support::SupportMutation,
     gui_passwords::GuiPasswordMutation,
+    pbxes::PbxesMutation,
 );
 
 /// The schema type.

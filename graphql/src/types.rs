@@ -293,6 +293,17 @@ impl Account {
         crate::billing::statement(ctx, parse_id(&self.id)?, months_back).await
     }
 
+    /// What each PBX cost this month (0) or one of the 24 before it: its
+    /// calls and its charges, with the account's total.
+    #[graphql(complexity = "crate::limits::cost::REPORT + child_complexity")]
+    async fn pbx_usage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] months_back: i32,
+    ) -> Result<crate::pbxes::PbxUsageMonth> {
+        crate::pbxes::usage(ctx, parse_id(&self.id)?, months_back).await
+    }
+
     /// The smallest and largest amount that may be added at once.
     async fn top_up_limits(&self, ctx: &Context<'_>) -> Result<crate::billing::TopUpLimits> {
         crate::billing::top_up_limits(ctx, &self.currency)

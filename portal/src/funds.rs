@@ -28,19 +28,19 @@ struct FundsData {
 }
 
 #[derive(Deserialize)]
-struct Viewer<A> {
-    account: Option<A>,
+pub(crate) struct Viewer<A> {
+    pub(crate) account: Option<A>,
 }
 
 #[derive(Deserialize)]
-struct Formatted {
-    formatted: String,
+pub(crate) struct Formatted {
+    pub(crate) formatted: String,
 }
 
 #[derive(Deserialize)]
-struct Amount {
-    micros: String,
-    formatted: String,
+pub(crate) struct Amount {
+    pub(crate) micros: String,
+    pub(crate) formatted: String,
 }
 
 impl Amount {
@@ -578,7 +578,7 @@ struct Statement {
     other: Formatted,
     closing_balance: Amount,
     lines: Vec<Line>,
-    usage_per_pbx: Vec<PbxUsage>,
+    per_pbx: Vec<crate::pbxes::UsageLine>,
 }
 
 #[derive(Deserialize)]
@@ -588,14 +588,6 @@ struct Line {
     kind: String,
     memo: String,
     amount: Amount,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PbxUsage {
-    pbx_id: String,
-    calls: i64,
-    cost: Formatted,
 }
 
 #[derive(Deserialize)]
@@ -665,18 +657,8 @@ pub async fn statements(
                 tr.total { th scope="row" { "Closing balance" } td.num data-testid="closing-balance" { (s.closing_balance.formatted) } }
             }
         }
-        h2 { "Calls per PBX" }
-        div.table-wrap {
-            table #usage-per-pbx .stackable {
-                thead { tr { th scope="col" { "PBX" } th.num scope="col" { "Calls" } th.num scope="col" { "Cost" } } }
-                tbody {
-                    @for u in &s.usage_per_pbx {
-                        tr { td data-label="PBX" { "#" (u.pbx_id) } td.num data-label="Calls" { (u.calls) } td.num data-label="Cost" { (u.cost.formatted) } }
-                    }
-                    @if s.usage_per_pbx.is_empty() { tr { td.empty colspan="3" { "No calls this month." } } }
-                }
-            }
-        }
+        h2 { "Per PBX" }
+        (crate::pbxes::statement_table(&s.per_pbx))
         h2 { "Every movement" }
         div.table-wrap {
             table #statement-lines .stackable {

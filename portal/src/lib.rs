@@ -3,6 +3,7 @@
 
 pub mod funds;
 pub mod gui_password;
+pub mod pbxes;
 pub mod profile;
 pub mod reports;
 pub mod support;
@@ -18,7 +19,10 @@ use switchboard_web::layout::{csrf_field, error_page, html_response};
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
-pub const CLIENT_HOME: &str = include_str!("../operations/client_home.graphql");
+pub const CLIENT_HOME: &str = concat!(
+    include_str!("../operations/client_home.graphql"),
+    include_str!("../operations/pbx_usage.graphql")
+);
 
 #[derive(Deserialize)]
 struct ClientHome {
@@ -41,6 +45,8 @@ struct Account {
     balance: Money,
     low_balance_threshold: Money,
     pbxes: Vec<Pbx>,
+    this_month: pbxes::UsageMonth,
+    last_month: pbxes::UsageMonth,
     orders: Vec<Order>,
     recent_calls: Vec<CallLine>,
     recent_entries: Vec<Entry>,
@@ -85,6 +91,8 @@ fn call_length(seconds: i32) -> String {
 #[derive(Deserialize)]
 struct Pbx {
     id: String,
+    #[serde(default)]
+    label: String,
     state: String,
     hostname: Option<String>,
     #[serde(default)]
@@ -239,7 +247,7 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
                 tbody {
                     @for pbx in &account.pbxes {
                         tr {
-                            td data-label="PBX" { "#" (pbx.id) }
+                            td data-label="PBX" data-testid="pbx-name" { (pbxes::pbx_name(&pbx.id, &pbx.label)) }
                             td data-label="Address" { @if let Some(host) = &pbx.hostname { a href={ "https://" (host) "/" } { (host) } } @else { span.muted { "not yet" } } }
                             td data-label="State" { span class={ "badge " (pbx_badge(&pbx.state)) } data-testid="pbx-state" { (pbx_state_label(&pbx.state)) } }
                             td data-label="Running" data-testid="pbx-health" {
@@ -261,6 +269,9 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
                 }
             }
         }
+        p { a href="/portal/pbxes/new" { "Order another PBX" } " · " a href="/portal/pbxes" { "Name your PBXs" } }
+        h2 { "Usage per PBX" }
+        (pbxes::usage_table("usage-per-pbx", &[&account.this_month, &account.last_month]))
         h2 { "Last calls" }
         div.table-wrap {
             table #calls .stackable {

@@ -12,7 +12,10 @@ use switchboard_web::layout::error_page;
 use switchboard_web::operations;
 use switchboard_web::{AppState, Nav, Page};
 
-pub const REPORT: &str = include_str!("../operations/report.graphql");
+pub const REPORT: &str = concat!(
+    include_str!("../operations/report.graphql"),
+    include_str!("../operations/pbx_usage.graphql")
+);
 const CALLS_CSV: &str = include_str!("../operations/calls_csv.graphql");
 
 #[derive(Deserialize)]
@@ -40,9 +43,12 @@ struct Viewer {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Account {
     name: String,
     report: Report,
+    this_month: crate::pbxes::UsageMonth,
+    last_month: crate::pbxes::UsageMonth,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +280,8 @@ pub async fn reports(
                 h2 { "By PBX" }
                 (totals_table("by-pbx", "PBX", &r.by_pbx, &r.total))
             }
+            h2 { "Calls and charges per PBX" }
+            (crate::pbxes::usage_table("usage-per-pbx", &[&account.this_month, &account.last_month]))
             p.muted.note {
                 "Every amount is summed exactly and rounded to the cent once, so a table's rows, "
                 "each rounded on its own, may add up to a cent more or less than its total."

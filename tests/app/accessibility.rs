@@ -213,6 +213,8 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
     for path in [
         "/portal".to_owned(),
         format!("/portal/pbxes/{pbx}/password"),
+        "/portal/pbxes".to_owned(),
+        "/portal/pbxes/new".to_owned(),
         "/portal/reports".to_owned(),
         "/portal/reports?month=last".to_owned(),
         "/portal/funds".to_owned(),
@@ -238,6 +240,7 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         .expect("a phone's size");
     for path in [
         "/portal".to_owned(),
+        "/portal/pbxes".to_owned(),
         "/portal/reports?month=last".to_owned(),
         "/portal/tickets".to_owned(),
         format!("/portal/tickets/{ticket}"),
@@ -269,7 +272,12 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         );
     }
     // The profile's forms fit a phone: nothing wider than the window.
-    for path in ["/portal/profile", "/password/forgot"] {
+    for path in [
+        "/portal/profile",
+        "/password/forgot",
+        "/portal/pbxes",
+        "/portal/pbxes/new",
+    ] {
         browser.goto(&app.url(path)).await.expect("open");
         let overflow: Value = browser
             .execute(

@@ -78,6 +78,7 @@ const READ_WITH_PARENT: &[&str] = &[
     "Pbx.id",
     "Pbx.state",
     "Pbx.hostname",
+    "Pbx.label",
     "Pbx.accountId",
     "Pbx.createdAt",
     "Pbx.activatedAt",
@@ -649,6 +650,21 @@ fn matrix() -> Vec<Row> {
             SIGNED_IN,
         ),
         row(
+            "Account.pbxUsage",
+            r#"{ account(id: "{account}") { pbxUsage(monthsBack: 1) { month pbxes { label } total { total { micros } } } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Mutation.orderPbx",
+            r#"mutation { orderPbx(plan: "matrix-free", requestKey: "matrix-order-key-{unique}") { new pbx { state } } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.setPbxLabel",
+            r#"mutation { setPbxLabel(pbxId: "{own_pbx}", label: "Matrix {unique}") { label } }"#,
+            SIGNED_IN,
+        ),
+        row(
             "Mutation.changePassword",
             r#"mutation { changePassword(currentPassword: "{password}", newPassword: "{password}-{unique}") }"#,
             SIGNED_IN,
@@ -702,6 +718,7 @@ impl World {
             .account("Sub Co", AccountKind::Retail, Some(reseller_account), 0)
             .await;
         let plan = matrix_plan(&app).await;
+        free_plan(&app).await;
         let calling_plan = {
             let mut conn = app.conn().await;
             switchboard_core::calls::calling_plans::create(&mut conn, "Matrix", "USD", None)
@@ -1077,6 +1094,26 @@ async fn matrix_plan(app: &TestApp) -> i64 {
             setup_fee: "1".into(),
             monthly_fee: "2".into(),
             included_extensions: "3".into(),
+            active: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("a plan")
+}
+
+/// A plan that costs nothing up front, so that every customer may order
+/// another PBX on it whatever their balance.
+async fn free_plan(app: &TestApp) -> i64 {
+    switchboard_core::commerce::plans::create(
+        &mut app.conn().await,
+        &switchboard_core::commerce::plans::PlanInput {
+            slug: "matrix-free".into(),
+            name: "Matrix free".into(),
+            currency: "USD".into(),
+            setup_fee: "0".into(),
+            monthly_fee: "0".into(),
+            included_extensions: "1".into(),
             active: true,
             ..Default::default()
         },

@@ -20,6 +20,7 @@ mod ledger;
 mod limits;
 mod mariadb;
 mod metrics;
+mod more_pbxs;
 mod operations;
 mod outbox;
 mod pages;

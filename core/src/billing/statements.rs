@@ -1,6 +1,6 @@
 //! Monthly statements: an account's month in the account's time zone, read
 //! from the ledger (opening and closing balance, payments, charges, usage,
-//! adjustments) with its calls' cost per PBX beside it. Figures are exact
+//! adjustments) with each PBX's calls and charges beside it. Figures are exact
 //! micro-units, rounded only when shown.
 
 use chrono::{DateTime, Utc};
@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::billing::per_pbx;
 use crate::calls::month_bounds;
 use crate::domain::AccountId;
 use crate::money::{self, Money};
@@ -57,6 +58,8 @@ pub struct Statement {
     pub other: Money,
     pub lines: Vec<Line>,
     pub usage_per_pbx: Vec<PbxUsage>,
+    /// Each PBX's calls and charges, and the charges tied to no PBX.
+    pub per_pbx: Vec<per_pbx::PbxUsage>,
 }
 
 #[derive(QueryableByName)]
@@ -115,6 +118,7 @@ pub async fn statement(
     .bind::<Timestamptz, _>(to)
     .load(conn)
     .await?;
+    let per_pbx = per_pbx::between(conn, account, from, to).await?;
     let total = |kinds: &[&str], inside: bool| {
         money::checked_sum(
             lines
@@ -137,6 +141,7 @@ pub async fn statement(
         other: total(&["payment", "charge", "usage"], false),
         lines,
         usage_per_pbx,
+        per_pbx,
     }))
 }
 
@@ -156,12 +161,17 @@ pub fn email(to: &str, name: &str, statement: &Statement, base_url: &str) -> out
             statement.closing.format(c),
         ),
     ];
-    for pbx in &statement.usage_per_pbx {
+    for pbx in &statement.per_pbx {
+        let name = match (pbx.pbx_id, pbx.label.as_str()) {
+            (Some(id), "") => format!("PBX #{id}"),
+            (Some(id), label) => format!("PBX #{id} ({label})"),
+            (None, _) => "Not tied to a PBX".to_owned(),
+        };
         paragraphs.push(format!(
-            "PBX #{}: {} calls, {}.",
-            pbx.pbx_id,
+            "{name}: {} calls costing {}, plan and other charges {}.",
             pbx.calls,
-            Money(pbx.cost).format(c)
+            pbx.calls_cost.format(c),
+            pbx.charges.format(c)
         ));
     }
     let link = format!("{base_url}/portal/statements");

@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod gui_passwords;
 pub mod orders;
 pub mod pbx_commands;
+pub mod pbx_orders;
 pub mod pbxes;
 pub mod plans;
 pub mod reversals;

@@ -17,7 +17,7 @@ use crate::money::ledger::{self, Book, NewTransaction};
 use crate::money::Money;
 use crate::people::accounts::{self, NewAccount};
 use crate::people::users::{self as users_mod, CreateUserError, NewUser};
-use crate::schema::{accounts as accounts_table, order_lines, orders, payments, pbxes, users};
+use crate::schema::{accounts as accounts_table, order_lines, orders, payments, users};
 use crate::{commerce::pbxes as pbxes_mod, outbox, people::passwords, queue};
 
 /// An order as stored.
@@ -987,25 +987,7 @@ async fn fulfil(
             .execute(conn)
             .await?;
     }
-    let password = passwords::generate();
-    let pbx_id: i64 = diesel::insert_into(pbxes::table)
-        .values((
-            pbxes::account_id.eq(order.account_id),
-            pbxes::plan_id.eq(plan.id),
-            pbxes::order_id.eq(order.id),
-            pbxes::request_id.eq(format!("pbx-{}", order.public_id)),
-            pbxes::gui_password_sealed.eq(key.encrypt(pbxes_mod::GUI_PASSWORD, &password)),
-        ))
-        .returning(pbxes::id)
-        .get_result(conn)
-        .await?;
-    queue::enqueue(
-        conn,
-        queue::PROVISION_PBX,
-        &pbx_id.to_string(),
-        Some(&format!("provision:{pbx_id}")),
-    )
-    .await?;
+    let pbx_id = pbxes_mod::create_for_order(conn, key, order, plan.id).await?;
     let (name, email): (String, String) = accounts_table::table
         .find(order.account_id)
         .select((accounts_table::name, accounts_table::email))

@@ -27,6 +27,77 @@ pub struct Pbx {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
+    /// What its client calls it (empty for none).
+    pub label: String,
+}
+
+/// Creates the PBX a paid order bought, with a fresh GUI password sealed
+/// with `key`, and queues its provisioning: the same for a signup and for
+/// another PBX ordered later. Returns its id.
+pub async fn create_for_order(
+    conn: &mut AsyncPgConnection,
+    key: &crate::keys::SecretKey,
+    order: &crate::commerce::orders::Order,
+    plan_id: i64,
+) -> QueryResult<i64> {
+    let password = crate::people::passwords::generate();
+    let pbx_id: i64 = diesel::insert_into(pbxes::table)
+        .values((
+            pbxes::account_id.eq(order.account_id),
+            pbxes::plan_id.eq(plan_id),
+            pbxes::order_id.eq(order.id),
+            pbxes::request_id.eq(format!("pbx-{}", order.public_id)),
+            pbxes::gui_password_sealed.eq(key.encrypt(GUI_PASSWORD, &password)),
+        ))
+        .returning(pbxes::id)
+        .get_result(conn)
+        .await?;
+    crate::queue::enqueue(
+        conn,
+        crate::queue::PROVISION_PBX,
+        &pbx_id.to_string(),
+        Some(&format!("provision:{pbx_id}")),
+    )
+    .await?;
+    Ok(pbx_id)
+}
+
+/// The longest label a PBX may have, in characters.
+pub const LABEL_MAX: usize = 60;
+
+/// A PBX's label as typed, trimmed; empty clears it.
+pub fn parse_label(typed: &str) -> Result<String, String> {
+    let label = typed.trim();
+    if label.chars().count() > LABEL_MAX {
+        return Err(format!("must be at most {LABEL_MAX} characters"));
+    }
+    if label.chars().any(char::is_control) {
+        return Err("must be one line of text".into());
+    }
+    Ok(label.to_owned())
+}
+
+/// Gives a PBX a label; returns the one it had, `None` when there is no
+/// such PBX.
+pub async fn set_label(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    label: &str,
+) -> QueryResult<Option<String>> {
+    let before: Option<String> = pbxes::table
+        .find(id)
+        .select(pbxes::label)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    if before.is_some() {
+        diesel::update(pbxes::table.find(id))
+            .set(pbxes::label.eq(label))
+            .execute(conn)
+            .await?;
+    }
+    Ok(before)
 }
 
 /// One PBX.
@@ -330,4 +401,21 @@ pub async fn calling_status(
         query = query.filter(pbxes::id.lt(before));
     }
     query.load(conn).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_is_one_trimmed_line_of_at_most_sixty_characters() {
+        assert_eq!(parse_label("  Main office "), Ok("Main office".to_owned()));
+        assert_eq!(parse_label(""), Ok(String::new()));
+        assert_eq!(
+            parse_label(&"é".repeat(60)).map(|l| l.chars().count()),
+            Ok(60)
+        );
+        assert!(parse_label(&"x".repeat(61)).is_err());
+        assert!(parse_label("two\nlines").is_err());
+    }
 }

@@ -42,6 +42,12 @@ impl Money {
         }
     }
 
+    /// Whole cents, rounded up: what to ask a card for so that at least
+    /// this amount arrives (a shortfall to cover, say).
+    pub fn cents_up(self) -> i64 {
+        self.0.div_euclid(MICROS_PER_CENT) + i64::from(self.0.rem_euclid(MICROS_PER_CENT) > 0)
+    }
+
     /// The amount for people: `-$1,234.57`, `€0.10`, `12.00 CHF`.
     pub fn format(self, currency: &str) -> String {
         let cents = self.to_cents();

@@ -1,0 +1,179 @@
+//! What each PBX of an account cost in a month: its calls (from the rated
+//! calls) and its charges (its plan's setup and first month, from the order
+//! that bought it, and its plan's recurring periods), beside the account's
+//! total. A charge is tied to its PBX by what caused it, which its ledger
+//! transaction's idempotency key names (`order:<id>:charges`,
+//! `recurring:<item>:<period>`); a charge tied to no PBX (an account-wide
+//! service, say) is counted on a line of its own.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::calls::month_bounds;
+use crate::domain::AccountId;
+use crate::money::{self, Money};
+use crate::people::accounts;
+
+/// One PBX's month, or (with no PBX) the charges tied to none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PbxUsage {
+    /// `None` for the line of charges tied to no PBX, and for the total.
+    pub pbx_id: Option<i64>,
+    pub label: String,
+    pub calls: i64,
+    pub calls_cost: Money,
+    pub charges: Money,
+}
+
+impl PbxUsage {
+    /// Its calls and its charges.
+    pub fn total(&self) -> Money {
+        self.calls_cost
+            .checked_add(self.charges)
+            .unwrap_or(self.calls_cost)
+    }
+}
+
+/// The account's figure: the sum of its lines.
+pub fn total(lines: &[PbxUsage]) -> PbxUsage {
+    let sum =
+        |f: fn(&PbxUsage) -> Money| money::checked_sum(lines.iter().map(f)).unwrap_or(Money::ZERO);
+    PbxUsage {
+        pbx_id: None,
+        label: String::new(),
+        calls: lines.iter().map(|l| l.calls).sum(),
+        calls_cost: sum(|l| l.calls_cost),
+        charges: sum(|l| l.charges),
+    }
+}
+
+/// A month of an account, per PBX.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Month {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub currency: String,
+    /// Every PBX of the account, oldest first, then the charges tied to no
+    /// PBX if there were any.
+    pub lines: Vec<PbxUsage>,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pbx_id: Option<i64>,
+    #[diesel(sql_type = Text)]
+    label: String,
+    #[diesel(sql_type = BigInt)]
+    calls: i64,
+    #[diesel(sql_type = BigInt)]
+    calls_cost: i64,
+    #[diesel(sql_type = BigInt)]
+    charges: i64,
+}
+
+/// The month `months_back` before `now`'s, in the account's time zone;
+/// `None` for no such account.
+pub async fn month(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    now: DateTime<Utc>,
+    months_back: u32,
+) -> QueryResult<Option<Month>> {
+    let Some((row, _)) = accounts::get(conn, account).await? else {
+        return Ok(None);
+    };
+    let zone: chrono_tz::Tz = row.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let (from, to) = month_bounds(now, zone, months_back);
+    Ok(Some(Month {
+        from,
+        to,
+        currency: row.currency,
+        lines: between(conn, account, from, to).await?,
+    }))
+}
+
+/// Each PBX's calls that started, and charges posted, in `[from, to)`.
+pub async fn between(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<Vec<PbxUsage>> {
+    let rows: Vec<Row> = diesel::sql_query(
+        "WITH charged AS ( \
+           SELECT coalesce(r.subject_id, po.id) AS pbx_id, sum(-e.amount)::bigint AS charges \
+           FROM journal_entries e \
+           JOIN journal_transactions t ON t.id = e.transaction_id \
+           JOIN ledger_accounts a ON a.id = e.ledger_account_id \
+           LEFT JOIN recurring_items r ON r.account_id = $1 AND r.kind = 'pbx_plan' \
+             AND starts_with(t.idempotency_key, 'recurring:' || r.id || ':') \
+           LEFT JOIN orders o ON o.account_id = $1 \
+             AND t.idempotency_key = 'order:' || o.id || ':charges' \
+           LEFT JOIN pbxes po ON po.order_id = o.id \
+           WHERE a.account_id = $1 AND t.kind = 'charge' \
+             AND t.posted_at >= $2 AND t.posted_at < $3 \
+           GROUP BY 1 \
+         ), called AS ( \
+           SELECT pbx_id, count(*)::bigint AS calls, coalesce(sum(cost), 0)::bigint AS cost \
+           FROM calls WHERE account_id = $1 AND start >= $2 AND start < $3 \
+           GROUP BY pbx_id \
+         ) \
+         SELECT p.id AS pbx_id, p.label, coalesce(c.calls, 0)::bigint AS calls, \
+           coalesce(c.cost, 0)::bigint AS calls_cost, coalesce(ch.charges, 0)::bigint AS charges \
+         FROM pbxes p \
+         LEFT JOIN called c ON c.pbx_id = p.id \
+         LEFT JOIN charged ch ON ch.pbx_id = p.id \
+         WHERE p.account_id = $1 \
+         UNION ALL \
+         SELECT NULL, '', 0, 0, charges FROM charged WHERE pbx_id IS NULL AND charges <> 0 \
+         ORDER BY 1 NULLS LAST",
+    )
+    .bind::<BigInt, _>(account.0)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PbxUsage {
+            pbx_id: r.pbx_id,
+            label: r.label,
+            calls: r.calls,
+            calls_cost: Money(r.calls_cost),
+            charges: Money(r.charges),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(pbx: Option<i64>, calls: i64, cost: i64, charges: i64) -> PbxUsage {
+        PbxUsage {
+            pbx_id: pbx,
+            label: String::new(),
+            calls,
+            calls_cost: Money(cost),
+            charges: Money(charges),
+        }
+    }
+
+    #[test]
+    fn the_account_total_is_the_sum_of_its_lines() {
+        let lines = [
+            line(Some(1), 3, 120_000, 20_000_000),
+            line(Some(2), 1, 5_000, 35_000_000),
+            line(None, 0, 0, 4_000_000),
+        ];
+        let sum = total(&lines);
+        assert_eq!(sum.calls, 4);
+        assert_eq!(sum.calls_cost, Money(125_000));
+        assert_eq!(sum.charges, Money(59_000_000));
+        assert_eq!(sum.total(), Money(59_125_000));
+        assert_eq!(lines[0].total(), Money(20_120_000));
+    }
+}
