@@ -18,6 +18,7 @@ pub mod people;
 pub mod profile;
 mod query;
 pub mod rates;
+pub mod services;
 pub mod support;
 pub mod types;
 
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     people::PeopleQuery,
     audit::AuditQuery,
     support::SupportQuery,
+    services::ServicesQuery,
 );
 
 /// Every change.
@@ -50,6 +52,7 @@ pub struct MutationRoot(
     profile::ProfileMutation,
     support::SupportMutation,
     gui_passwords::GuiPasswordMutation,
+    services::ServicesMutation,
 );
 
 /// The schema type.

@@ -319,6 +319,22 @@ pub async fn balance(conn: &mut AsyncPgConnection, account: AccountId) -> QueryR
         .map(Money)
 }
 
+/// A customer account's balance with its ledger row locked until the
+/// transaction ends, for a charge that must not take more than there is: no
+/// other posting to the account slips in between the check and the charge.
+pub async fn locked_balance(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+) -> QueryResult<Money> {
+    ledger_accounts::table
+        .filter(ledger_accounts::account_id.eq(account.0))
+        .select(ledger_accounts::balance)
+        .for_update()
+        .first(conn)
+        .await
+        .map(Money)
+}
+
 /// One of the company's books' balance: the sum of its entries (books keep
 /// no cached balance, so that postings never queue behind their rows).
 pub async fn book_balance(
