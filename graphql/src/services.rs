@@ -459,7 +459,9 @@ impl ServicesMutation {
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         conn.transaction(async |conn| {
             let id = services::create(conn, &input).await?;
-            let service = services::get(conn, id).await?.ok_or(ServiceError::NoService)?;
+            let service = services::get(conn, id)
+                .await?
+                .ok_or(ServiceError::NoService)?;
             audit::record_change(
                 conn,
                 &actor,
@@ -490,9 +492,13 @@ impl ServicesMutation {
         let input = CoreInput::from(input);
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         conn.transaction(async |conn| {
-            let before = services::get(conn, id).await?.ok_or(ServiceError::NoService)?;
+            let before = services::get(conn, id)
+                .await?
+                .ok_or(ServiceError::NoService)?;
             services::update(conn, id, &input).await?;
-            let after = services::get(conn, id).await?.ok_or(ServiceError::NoService)?;
+            let after = services::get(conn, id)
+                .await?
+                .ok_or(ServiceError::NoService)?;
             audit::record_change(
                 conn,
                 &actor,

@@ -5,6 +5,7 @@ pub mod funds;
 pub mod gui_password;
 pub mod profile;
 pub mod reports;
+pub mod services;
 pub mod support;
 
 use maud::html;
