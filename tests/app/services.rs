@@ -20,7 +20,7 @@ use switchboard_graphql::Viewer;
 
 use crate::accessibility::click;
 use crate::browser::{browser, screenshot, sign_in, wait_until};
-use crate::harness::{csrf_in, TestApp};
+use crate::harness::{csrf_in, post_form, TestApp};
 use crate::smtp::SmtpServer;
 
 const MAIL: Mail<'static> = Mail {
@@ -568,4 +568,100 @@ async fn a_client_orders_a_service_and_staff_are_told() {
     assert!(listed.contains("Call recording storage"), "{listed}");
     assert!(listed.contains("Active"), "{listed}");
     browser.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_keep_the_catalogue_with_a_form_and_each_change_is_audited() {
+    use switchboard_core::schema::{audit_log, services as catalogue};
+    let app = TestApp::spawn().await;
+    let (staff, password) = app.user("stella", Role::Staff, None).await;
+    let http = app.signed_in("stella", &password).await;
+    let (_, client, client_password) = app.client("chloe", 0).await;
+    let client = app.signed_in(&client, &client_password).await;
+    let form = |name: &'static str, one_time: &'static str, offered: bool| {
+        let mut fields = vec![
+            ("id", ""),
+            ("name", name),
+            ("description", "Faxes arrive as PDFs."),
+            ("currency", "USD"),
+            ("one_time_fee", one_time),
+            ("monthly_fee", "4.99"),
+            ("attaches_to", "PBX"),
+            ("needs_staff", "yes"),
+        ];
+        if offered {
+            fields.push(("offered", "yes"));
+        }
+        fields
+    };
+
+    // Wrong input: each wrong field named beside it, nothing stored.
+    let response = post_form(
+        &app,
+        &http,
+        "/admin/services",
+        "/admin/services",
+        &form("", "1.001", true),
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("the page");
+    assert!(page.contains("Name must be 1 to 80 characters."), "{page}");
+    assert!(
+        page.contains("One-time fee must be whole cents, such as 4.99."),
+        "{page}"
+    );
+    let stored: i64 = catalogue::table
+        .count()
+        .get_result(&mut app.conn().await)
+        .await
+        .expect("a count");
+    assert_eq!(stored, 0);
+
+    // Added: clients see it, and the audit log says who added what.
+    let response = post_form(
+        &app,
+        &http,
+        "/admin/services",
+        "/admin/services",
+        &form("Fax to email", "10", true),
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert!(app
+        .page(&client, "/portal/services")
+        .await
+        .contains("Fax to email"));
+    let id: i64 = catalogue::table
+        .select(catalogue::id)
+        .first(&mut app.conn().await)
+        .await
+        .expect("the service");
+
+    // Withdrawn: clients no longer see it.
+    let mut withdraw = form("Fax to email", "10", false);
+    let id_text = id.to_string();
+    withdraw[0] = ("id", &id_text);
+    let response = post_form(&app, &http, "/admin/services", "/admin/services", &withdraw).await;
+    assert_eq!(response.status(), 303);
+    assert!(!app
+        .page(&client, "/portal/services")
+        .await
+        .contains("Fax to email"));
+    let actions: Vec<(String, Option<String>)> = audit_log::table
+        .filter(audit_log::actor_user_id.eq(staff.0))
+        .filter(audit_log::action.like("service%"))
+        .order(audit_log::id)
+        .select((audit_log::action, audit_log::after))
+        .load(&mut app.conn().await)
+        .await
+        .expect("the audit log");
+    assert_eq!(
+        actions.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
+        ["service.create", "service.update"]
+    );
+    assert!(actions[1]
+        .1
+        .as_deref()
+        .is_some_and(|after| after.contains("\"offered\":false")));
 }
