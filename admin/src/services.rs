@@ -13,6 +13,8 @@ use switchboard_web::layout::{csrf_field, error_page, html_response, Field};
 use switchboard_web::operations::{self, OperationError};
 use switchboard_web::{notice, AppState, Nav, Page, PageContext};
 
+use crate::catalogue::decimal;
+
 const SERVICES: &str = include_str!("../operations/services.graphql");
 const CREATE: &str = include_str!("../operations/create_service.graphql");
 const UPDATE: &str = include_str!("../operations/update_service.graphql");
@@ -50,13 +52,6 @@ struct Amount {
     formatted: String,
     #[serde(default)]
     currency: String,
-}
-
-/// Micro-units as the decimal a person would type.
-fn decimal(micros: &str) -> String {
-    let value: i64 = micros.parse().unwrap_or_default();
-    let text = format!("{}.{:06}", value / 1_000_000, (value % 1_000_000).abs());
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The service form's fields.

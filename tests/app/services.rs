@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, QueryDsl, TextExpressionMethods};
 use diesel_async::RunQueryDsl;
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use switchboard_core::billing::recurring;
 use switchboard_core::commerce::services::{self, NewOrder, Orderer, ServiceInput};
 use switchboard_core::money::ledger;
@@ -22,6 +22,7 @@ use crate::accessibility::click;
 use crate::browser::{browser, screenshot, sign_in, wait_until};
 use crate::harness::{csrf_in, post_form, TestApp};
 use crate::smtp::SmtpServer;
+use crate::support::{sign_out, text_of};
 
 const MAIL: Mail<'static> = Mail {
     base_url: "http://127.0.0.1",
@@ -459,26 +460,6 @@ async fn cancelling_ends_billing_at_the_end_of_the_period_paid() {
         .expect("cancelled")
     };
     assert_eq!(again.ends_at, Some(ends));
-}
-
-async fn sign_out(browser: &Client) {
-    click(browser, Locator::Css(".who button")).await;
-    browser
-        .wait()
-        .for_element(Locator::Css(".alert.info"))
-        .await
-        .expect("signed out");
-}
-
-async fn text_of(browser: &Client, css: &str) -> String {
-    browser
-        .wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .expect("text")
 }
 
 #[tokio::test(flavor = "multi_thread")]
