@@ -192,6 +192,82 @@ async fn seed_pbx(
     Ok(())
 }
 
+/// The add-ons clients can order: (name, description, one-time fee, monthly
+/// fee, attaches to, staff set it up).
+const SERVICES: &[(&str, &str, &str, &str, &str, bool)] = &[
+    (
+        "Five more extensions",
+        "Five extensions over what the plan includes, for new desks or a softphone each.",
+        "0",
+        "7.50",
+        "pbx",
+        false,
+    ),
+    (
+        "Call recording storage",
+        "Keeps every recorded call for a year (up to 50 GB), searchable from the PBX.",
+        "0",
+        "9.99",
+        "pbx",
+        true,
+    ),
+    (
+        "Fax to email",
+        "A fax number whose faxes arrive as PDF attachments in a mailbox you choose.",
+        "10.00",
+        "4.99",
+        "pbx",
+        true,
+    ),
+    (
+        "Toll-free number",
+        "A toll-free number routed to your PBX; calls to it are billed at inbound rates.",
+        "15.00",
+        "6.00",
+        "account",
+        true,
+    ),
+    (
+        "Priority support",
+        "Answers within an hour on working days, and a named engineer for your account.",
+        "0",
+        "25.00",
+        "account",
+        false,
+    ),
+];
+
+/// Adds the demo's services the catalogue lacks.
+async fn seed_services(conn: &mut diesel_async::AsyncPgConnection) -> anyhow::Result<()> {
+    use switchboard_core::commerce::services::{self, ServiceInput};
+    let existing: Vec<String> = services::catalogue(conn, false)
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    for (name, description, one_time, monthly, attaches_to, needs_staff) in SERVICES {
+        if existing.iter().any(|e| e == name) {
+            continue;
+        }
+        services::create(
+            conn,
+            &ServiceInput {
+                name: (*name).into(),
+                description: (*description).into(),
+                currency: "USD".into(),
+                one_time_fee: (*one_time).into(),
+                monthly_fee: (*monthly).into(),
+                attaches_to: (*attaches_to).into(),
+                needs_staff: *needs_staff,
+                offered: true,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the service {name}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Creates what is missing and sets fresh passwords for the two demo users.
 pub async fn seed(
     pool: &db::Pool,
@@ -222,6 +298,7 @@ pub async fn seed(
             .map_err(|e| anyhow::anyhow!("seeding the plan {slug}: {e}"))?;
         }
     }
+    seed_services(&mut conn).await?;
     let mut client_account = None;
     for (index, demo) in ACCOUNTS.iter().enumerate() {
         let existing = accounts::list(

@@ -146,6 +146,20 @@ pub fn routes(state: AppState) -> impl Endpoint {
             "/portal/tickets/:id/reply",
             post(switchboard_portal::support::reply),
         )
+        .at("/portal/services", get(switchboard_portal::services::list))
+        .at(
+            "/portal/services/order/:service",
+            get(switchboard_portal::services::order_page)
+                .post(switchboard_portal::services::place_order),
+        )
+        .at(
+            "/portal/services/:id",
+            get(switchboard_portal::services::show),
+        )
+        .at(
+            "/portal/services/:id/cancel",
+            post(switchboard_portal::services::cancel),
+        )
         .at("/admin", get(switchboard_admin::home))
         .at("/admin/tickets", get(switchboard_admin::support::queue))
         .at("/admin/tickets/:id", get(switchboard_admin::support::show))
@@ -164,6 +178,22 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at(
             "/admin/tickets/:id/close",
             post(switchboard_admin::support::close),
+        )
+        .at(
+            "/admin/services",
+            get(switchboard_admin::services::catalogue).post(switchboard_admin::services::save),
+        )
+        .at(
+            "/admin/service-orders",
+            get(switchboard_admin::services::orders),
+        )
+        .at(
+            "/admin/service-orders/:id",
+            get(switchboard_admin::services::order_page),
+        )
+        .at(
+            "/admin/service-orders/:id/done",
+            post(switchboard_admin::services::complete),
         )
         .at("/admin/outbox", get(switchboard_admin::outbox))
         .at("/admin/outbox/:id", get(switchboard_admin::message))

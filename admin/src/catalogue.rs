@@ -46,7 +46,7 @@ struct Amount {
 }
 
 /// Micro-units as the decimal a person would type.
-fn decimal(micros: &str) -> String {
+pub(crate) fn decimal(micros: &str) -> String {
     let value: i64 = micros.parse().unwrap_or_default();
     let text = format!("{}.{:06}", value / 1_000_000, (value % 1_000_000).abs());
     text.trim_end_matches('0').trim_end_matches('.').to_owned()

@@ -7,6 +7,7 @@ pub mod call_records;
 pub mod calling;
 pub mod catalogue;
 pub mod rates;
+pub mod services;
 pub mod staff;
 pub mod support;
 

@@ -283,6 +283,43 @@ diesel::table! {
 }
 
 diesel::joinable!(standing_changes -> accounts (account_id));
+diesel::table! {
+    services (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        currency -> Text,
+        one_time_fee -> BigInt,
+        monthly_fee -> BigInt,
+        attaches_to -> Text,
+        needs_staff -> Bool,
+        offered -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    service_orders (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        service_id -> BigInt,
+        pbx_id -> Nullable<BigInt>,
+        ordered_by -> BigInt,
+        request_key -> Text,
+        name -> Text,
+        currency -> Text,
+        one_time_fee -> BigInt,
+        monthly_fee -> BigInt,
+        state -> Text,
+        ordered_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+        completed_by -> Nullable<BigInt>,
+        cancelled_at -> Nullable<Timestamptz>,
+        ends_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(recurring_items -> accounts (account_id));
 diesel::joinable!(replenishments -> accounts (account_id));
 diesel::joinable!(users -> accounts (account_id));
@@ -309,9 +346,13 @@ diesel::joinable!(email_changes -> users (user_id));
 diesel::joinable!(ledger_accounts -> accounts (account_id));
 diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
 diesel::joinable!(journal_entries -> ledger_accounts (ledger_account_id));
+diesel::joinable!(service_orders -> accounts (account_id));
+diesel::joinable!(service_orders -> services (service_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    services,
+    service_orders,
     sign_up_attempts,
     users,
     sessions,

@@ -19,6 +19,7 @@ pub mod people;
 pub mod profile;
 mod query;
 pub mod rates;
+pub mod services;
 pub mod support;
 pub mod types;
 
@@ -37,6 +38,7 @@ pub struct QueryRoot(
     people::PeopleQuery,
     audit::AuditQuery,
     support::SupportQuery,
+    services::ServicesQuery,
 );
 
 /// Every change.
@@ -52,6 +54,7 @@ pub struct MutationRoot(
     support::SupportMutation,
     gui_passwords::GuiPasswordMutation,
     pbxes::PbxesMutation,
+    services::ServicesMutation,
 );
 
 /// The schema type.

@@ -423,6 +423,15 @@ impl Account {
         crate::support::of_account(ctx, parse_id(&self.id)?, first, after).await
     }
 
+    /// The services this account ordered, newest first.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
+    async fn service_orders(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::services::ServiceOrder>> {
+        crate::services::of_account(ctx, parse_id(&self.id)?).await
+    }
+
     /// This account's PBXs, oldest first; they all draw on this balance.
     #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {

@@ -6,6 +6,7 @@ pub mod gui_password;
 pub mod pbxes;
 pub mod profile;
 pub mod reports;
+pub mod services;
 pub mod support;
 
 use maud::html;

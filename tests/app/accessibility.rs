@@ -210,6 +210,7 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
     };
     calls_for(&app, pbx).await;
     let ticket = crate::support::a_ticket_with_a_note(&app, "axe-client").await;
+    let (service, service_order) = crate::services::an_ordered_service(&app, "axe-client").await;
     for path in [
         "/portal".to_owned(),
         format!("/portal/pbxes/{pbx}/password"),
@@ -224,6 +225,9 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         "/portal/tickets".to_owned(),
         "/portal/tickets/new".to_owned(),
         format!("/portal/tickets/{ticket}"),
+        "/portal/services".to_owned(),
+        format!("/portal/services/order/{service}"),
+        format!("/portal/services/{service_order}"),
         "/account/password".to_owned(),
         "/graphql/console".to_owned(),
         "/no/such/page".to_owned(),
@@ -244,6 +248,8 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         "/portal/reports?month=last".to_owned(),
         "/portal/tickets".to_owned(),
         format!("/portal/tickets/{ticket}"),
+        "/portal/services".to_owned(),
+        format!("/portal/services/{service_order}"),
     ] {
         browser.goto(&app.url(&path)).await.expect("open");
         let hidden: Value = browser
@@ -273,12 +279,13 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
     }
     // The profile's forms fit a phone: nothing wider than the window.
     for path in [
-        "/portal/profile",
-        "/password/forgot",
-        "/portal/pbxes",
-        "/portal/pbxes/new",
+        "/portal/profile".to_owned(),
+        "/password/forgot".to_owned(),
+        "/portal/pbxes".to_owned(),
+        "/portal/pbxes/new".to_owned(),
+        format!("/portal/services/order/{service}"),
     ] {
-        browser.goto(&app.url(path)).await.expect("open");
+        browser.goto(&app.url(&path)).await.expect("open");
         let overflow: Value = browser
             .execute(
                 "const width = document.documentElement.clientWidth;
@@ -355,6 +362,7 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
     let app = TestApp::spawn().await;
     let (account, pbx, calling_plan, message) = an_account_with_everything(&app).await;
     let ticket = crate::support::a_ticket_with_a_note(&app, "axe-owner").await;
+    let (_, service_order) = crate::services::an_ordered_service(&app, "axe-owner").await;
     let (_, password) = app.user("axe-admin", Role::Admin, None).await;
     let browser = browser().await;
     sign_in(&browser, &app, "axe-admin", &password).await;
@@ -379,6 +387,11 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
         "/admin/tickets".to_owned(),
         "/admin/tickets?state=AWAITING_CLIENT&assignee=nobody".to_owned(),
         format!("/admin/tickets/{ticket}"),
+        "/admin/services".to_owned(),
+        "/admin/services?edit=1#service-form".to_owned(),
+        "/admin/service-orders".to_owned(),
+        "/admin/service-orders?show=all".to_owned(),
+        format!("/admin/service-orders/{service_order}"),
         "/admin/outbox".to_owned(),
         format!("/admin/outbox/{message}"),
         format!("/admin/outbox/{message}?open=sealed"),

@@ -35,7 +35,7 @@ const ADMINS: &[&str] = &[ADMIN];
 
 /// Besides the roots, the objects whose every field is in the matrix or read
 /// with its parent.
-const CHECKED_TYPES: [&str; 7] = [
+const CHECKED_TYPES: [&str; 8] = [
     "Account",
     "Order",
     "Pbx",
@@ -43,6 +43,7 @@ const CHECKED_TYPES: [&str; 7] = [
     "Plan",
     "User",
     "Ticket",
+    "ServiceOrder",
 ];
 
 /// Fields that are plain values of their parent: whoever may read the parent
@@ -114,6 +115,19 @@ const READ_WITH_PARENT: &[&str] = &[
     "Ticket.createdAt",
     "Ticket.updatedAt",
     "Ticket.closedAt",
+    "ServiceOrder.id",
+    "ServiceOrder.name",
+    "ServiceOrder.serviceId",
+    "ServiceOrder.accountId",
+    "ServiceOrder.pbxId",
+    "ServiceOrder.oneTimeFee",
+    "ServiceOrder.monthlyFee",
+    "ServiceOrder.state",
+    "ServiceOrder.orderedAt",
+    "ServiceOrder.completedAt",
+    "ServiceOrder.cancelledAt",
+    "ServiceOrder.endsAt",
+    "ServiceOrder.nextChargeAt",
 ];
 
 /// Fields open to a user who must still replace a one-time password: what
@@ -146,7 +160,8 @@ const fn row(
 /// staff), `{pbx}` a PBX of a client with a CDR source, `{failed_pbx}` a new
 /// failed PBX each time, `{unique}` a new word each time, `{password}` the
 /// viewer's password, `{spare_account}` a new account each time,
-/// `{off_account}` a new account turned off.
+/// `{off_account}` a new account turned off; the services' placeholders
+/// are `crate::services::fill_placeholders`'s.
 fn matrix() -> Vec<Row> {
     vec![
         row(
@@ -649,6 +664,53 @@ fn matrix() -> Vec<Row> {
             r#"{ pbx(id: "{own_pbx}") { passwordChange { state } } }"#,
             SIGNED_IN,
         ),
+        row("Query.services", "{ services { name } }", SIGNED_IN),
+        row("Query.allServices", "{ allServices { name } }", COMPANY),
+        row(
+            "Query.serviceOrder",
+            r#"{ serviceOrder(id: "{own_service_order}") { state } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Query.serviceOrders",
+            "{ serviceOrders(awaitingStaff: true) { edges { node { name } } } }",
+            COMPANY,
+        ),
+        row(
+            "Account.serviceOrders",
+            r#"{ account(id: "{account}") { serviceOrders { state } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "ServiceOrder.account",
+            r#"{ serviceOrder(id: "{own_service_order}") { account { name } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Mutation.orderService",
+            r#"mutation { orderService(input: { serviceId: "{service}", requestKey: "matrix-{unique}" }) { state } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.cancelService",
+            r#"mutation { cancelService(serviceOrderId: "{own_service_order}") { endsAt } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.completeServiceOrder",
+            r#"mutation { completeServiceOrder(serviceOrderId: "{waiting_service_order}") { state } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.createService",
+            r#"mutation { createService(input: { name: "Matrix {unique}", oneTimeFee: "0", monthlyFee: "1", attachesTo: ACCOUNT, needsStaff: false }) { id } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.updateService",
+            r#"mutation { updateService(id: "{service}", input: { name: "Matrix free", oneTimeFee: "0", monthlyFee: "0", attachesTo: ACCOUNT, needsStaff: false }) { id } }"#,
+            COMPANY,
+        ),
         row(
             "Account.pbxUsage",
             r#"{ account(id: "{account}") { pbxUsage(monthsBack: 1) { month pbxes { label } total { total { micros } } } } }"#,
@@ -968,6 +1030,7 @@ impl World {
             .expect("a change asked for");
             text = text.replace("{email_change_token}", &token);
         }
+        text = crate::services::fill_placeholders(&self.app, text, asker.account).await;
         let user = asker.viewer.user.as_ref().map(|u| u.user_id);
         if text.contains("{two_factor_off}") || text.contains("{totp_code}") {
             if let Some(user) = user {

@@ -29,6 +29,7 @@ mod rates;
 mod reports;
 mod security;
 mod self_service;
+mod services;
 mod sign_in;
 mod single_sign_on;
 mod smtp;

@@ -418,7 +418,7 @@ async fn type_into(browser: &Client, id: &str, text: &str) {
         .expect("type");
 }
 
-async fn text_of(browser: &Client, css: &str) -> String {
+pub async fn text_of(browser: &Client, css: &str) -> String {
     browser
         .wait()
         .for_element(Locator::Css(css))
@@ -429,7 +429,7 @@ async fn text_of(browser: &Client, css: &str) -> String {
         .expect("text")
 }
 
-async fn sign_out(browser: &Client) {
+pub async fn sign_out(browser: &Client) {
     click(browser, Locator::Css(".who button")).await;
     wait_until(browser, |url| url.path() == "/sign-in" || url.path() == "/").await;
 }

@@ -20,10 +20,13 @@ pub enum Nav {
     ClientStatements,
     ClientProfile,
     ClientSupport,
+    ClientServices,
     StaffAccounts,
     StaffOutbox,
     StaffTickets,
     StaffPlans,
+    StaffServices,
+    StaffServiceOrders,
     StaffPbxes,
     StaffRates,
     StaffCallRecords,
@@ -78,6 +81,12 @@ const CATALOGUE: Link = Link {
     group: &[
         (Nav::StaffPlans, "/admin/plans", "Plans"),
         (Nav::StaffRates, "/admin/calling-plans", "Calling plans"),
+        (Nav::StaffServices, "/admin/services", "Services"),
+        (
+            Nav::StaffServiceOrders,
+            "/admin/service-orders",
+            "Service orders",
+        ),
     ],
 };
 
@@ -226,6 +235,7 @@ fn nav_links(role: Option<Role>) -> Vec<Link> {
             Link::page(Nav::ClientReports, "/portal/reports", "Reports"),
             Link::page(Nav::ClientFunds, "/portal/funds", "Funds"),
             Link::page(Nav::ClientStatements, "/portal/statements", "Statements"),
+            Link::page(Nav::ClientServices, "/portal/services", "Services"),
             Link::page(Nav::ClientSupport, "/portal/tickets", "Support"),
             CLIENT_YOU,
             Link::page(Nav::Api, "/graphql", "API"),

@@ -1,5 +1,5 @@
-//! Recurring items: anything billed each period (a PBX's plan now; services
-//! and numbers later). One ledger transaction per (item, period), its
+//! Recurring items: anything billed each period (a PBX's plan, an ordered
+//! service; numbers later). One ledger transaction per (item, period), its
 //! idempotency key made of both; periods missed while no server ran are
 //! billed when one runs again, each once. Items are claimed one at a time
 //! with `FOR UPDATE SKIP LOCKED`, each period posted and the item moved on
@@ -24,6 +24,10 @@ use crate::schema::{plans, recurring_items};
 
 /// The kind of a PBX's plan as a recurring item; its subject is the PBX.
 pub const PBX_PLAN: &str = "pbx_plan";
+
+/// The kind of an ordered service's monthly fee; its subject is the order
+/// (`service_orders`).
+pub const SERVICE: &str = "service";
 
 /// A recurring item as stored.
 #[derive(Clone, Debug, Queryable, Selectable)]

@@ -1,5 +1,6 @@
 //! Commerce: the plan catalogue, orders and their fulfilment, the PBXs
-//! they provision, and payments refunded or disputed afterwards.
+//! they provision, payments refunded or disputed afterwards, and the
+//! additional services accounts order from the balance.
 
 pub mod catalogue;
 pub mod gui_passwords;
@@ -9,3 +10,4 @@ pub mod pbx_orders;
 pub mod pbxes;
 pub mod plans;
 pub mod reversals;
+pub mod services;

@@ -113,7 +113,7 @@ pub async fn order_pbx(
     conn.transaction(async |conn| {
         // The balance's row, locked: the same form twice, or two forms at
         // once, are served one after the other.
-        let balance = ledger::balance_for_update(conn, request.account).await?;
+        let balance = ledger::locked_balance(conn, request.account).await?;
         if let Some(order) = orders::table
             .filter(orders::account_id.eq(request.account.0))
             .filter(orders::request_key.eq(request.request_key))

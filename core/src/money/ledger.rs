@@ -320,9 +320,9 @@ pub async fn balance(conn: &mut AsyncPgConnection, account: AccountId) -> QueryR
 }
 
 /// A customer account's balance with its ledger row locked until the
-/// database transaction ends: what a charge that must not exceed the
-/// balance reads, so that two such charges cannot both spend the same money.
-pub async fn balance_for_update(
+/// transaction ends, for a charge that must not take more than there is: no
+/// other posting to the account slips in between the check and the charge.
+pub async fn locked_balance(
     conn: &mut AsyncPgConnection,
     account: AccountId,
 ) -> QueryResult<Money> {

@@ -1,0 +1,2 @@
+DROP TABLE service_orders;
+DROP TABLE services;
