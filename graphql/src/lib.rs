@@ -14,6 +14,7 @@ pub mod guards;
 pub mod gui_passwords;
 pub mod limits;
 mod mutation;
+pub mod numbers;
 pub mod people;
 pub mod profile;
 mod query;
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     people::PeopleQuery,
     audit::AuditQuery,
     support::SupportQuery,
+    numbers::NumbersQuery,
 );
 
 /// Every change.
@@ -50,6 +52,7 @@ pub struct MutationRoot(
     profile::ProfileMutation,
     support::SupportMutation,
     gui_passwords::GuiPasswordMutation,
+    numbers::NumbersMutation,
 );
 
 /// The schema type.

@@ -20,6 +20,7 @@ mod ledger;
 mod limits;
 mod mariadb;
 mod metrics;
+mod numbers;
 mod operations;
 mod outbox;
 mod pages;
