@@ -212,9 +212,12 @@ impl Controller {
     /// Routes a phone number (E.164) to the PBX. `Misconfigured` when the
     /// command is not configured: staff do it by hand then.
     pub async fn assign_number(&self, id: &str, number: &str) -> Result<(), ControllerError> {
-        let command = self.settings.commands.assign_number.as_ref().ok_or_else(|| {
-            ControllerError::Misconfigured("no assign_number command".into())
-        })?;
+        let command = self
+            .settings
+            .commands
+            .assign_number
+            .as_ref()
+            .ok_or_else(|| ControllerError::Misconfigured("no assign_number command".into()))?;
         self.call(command, &[("id", id), ("number", number)])
             .await
             .map(drop)
@@ -222,9 +225,12 @@ impl Controller {
 
     /// Takes a phone number off the PBX.
     pub async fn unassign_number(&self, id: &str, number: &str) -> Result<(), ControllerError> {
-        let command = self.settings.commands.unassign_number.as_ref().ok_or_else(|| {
-            ControllerError::Misconfigured("no unassign_number command".into())
-        })?;
+        let command = self
+            .settings
+            .commands
+            .unassign_number
+            .as_ref()
+            .ok_or_else(|| ControllerError::Misconfigured("no unassign_number command".into()))?;
         self.call(command, &[("id", id), ("number", number)])
             .await
             .map(drop)

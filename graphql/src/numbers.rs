@@ -13,6 +13,7 @@ use switchboard_core::audit::{self, Change};
 use switchboard_core::numbers::inventory::{self, ImportError, Search, Tier};
 use switchboard_core::numbers::ordering::{self, NewOrder, Notices, OrderError};
 use switchboard_core::numbers::Status;
+use switchboard_core::people::accounts;
 use switchboard_core::{db, AccountId, Money as CoreMoney};
 
 use crate::commerce::{commerce, connection};
@@ -393,11 +394,40 @@ async fn visible(
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
-    let own = number.account_id.is_some() && number.account_id == user.account_id.map(|a| a.0);
-    if user.role.is_company() || own || number.status_at(Utc::now()) == Status::Available {
-        Ok(number)
-    } else {
-        Err(not_found())
+    if user.role.is_company() || number.status_at(Utc::now()) == Status::Available {
+        return Ok(number);
+    }
+    let Some(holder) = number.account_id else {
+        return Err(not_found());
+    };
+    match accounts::get(conn, AccountId(holder))
+        .await
+        .map_err(internal)?
+    {
+        Some((account, _)) if guards::may_see_account(user, &account) => Ok(number),
+        _ => Err(not_found()),
+    }
+}
+
+/// The account of a PBX the viewer may see; another's reads as not found.
+async fn visible_account_of_pbx(
+    ctx: &Context<'_>,
+    conn: &mut AsyncPgConnection,
+    pbx: i64,
+) -> Result<AccountId> {
+    let user = guards::user(ctx)?;
+    let not_found = || async_graphql::Error::new(format!("No PBX {pbx} on your account."));
+    let owner = switchboard_core::commerce::pbxes::get(conn, pbx)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?
+        .account_id;
+    match accounts::get(conn, AccountId(owner))
+        .await
+        .map_err(internal)?
+    {
+        Some((account, _)) if guards::may_see_account(user, &account) => Ok(AccountId(owner)),
+        _ => Err(not_found()),
     }
 }
 
@@ -679,17 +709,19 @@ impl NumbersMutation {
         request_key: String,
     ) -> Result<NumberOrder> {
         let user = guards::user(ctx)?;
-        let account = user.account_id.ok_or("Your user belongs to no account.")?;
+        let pbx = parse_id(&pbx_id)?;
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        // The PBX's account pays: the viewer's own, or a reseller's sub-account.
+        let account = visible_account_of_pbx(ctx, &mut conn, pbx).await?;
         let new = NewOrder {
             account,
-            pbx: parse_id(&pbx_id)?,
+            pbx,
             numbers: number_ids.iter().map(parse_id).collect::<Result<_>>()?,
             request_key,
             ordered_by: Some(user.user_id),
             actor: user.username.clone(),
         };
         let notices = notices(ctx)?;
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let now = Utc::now();
         let placed = ordering::order(&mut conn, &new, notices, now)
             .await
@@ -711,12 +743,24 @@ impl NumbersMutation {
     #[graphql(guard = "Allow(CUSTOMERS)")]
     async fn release_number(&self, ctx: &Context<'_>, number_id: ID) -> Result<PhoneNumber> {
         let user = guards::user(ctx)?;
-        let account = user.account_id.ok_or("Your user belongs to no account.")?;
         let id = parse_id(&number_id)?;
         let days = commerce(ctx)?.settings.numbers.quarantine_days;
         let notices = notices(ctx)?;
         let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
         let now = Utc::now();
+        let not_found = || async_graphql::Error::new(format!("No number {id}."));
+        let holder = inventory::get(&mut conn, id)
+            .await
+            .map_err(internal)?
+            .and_then(|n| n.account_id)
+            .ok_or_else(not_found)?;
+        let account = match accounts::get(&mut conn, AccountId(holder))
+            .await
+            .map_err(internal)?
+        {
+            Some((account, _)) if guards::may_see_account(user, &account) => AccountId(holder),
+            _ => return Err(not_found()),
+        };
         let released = ordering::release(
             &mut conn,
             Some(account),

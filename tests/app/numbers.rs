@@ -5,13 +5,14 @@
 //! and quarantines the number; calls to a number are recognized and shown.
 
 use chrono::{Duration, Utc};
-use diesel::{ExpressionMethods, QueryDsl};
+use diesel::{ExpressionMethods, QueryDsl, TextExpressionMethods};
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 use switchboard_core::billing::recurring;
 use switchboard_core::numbers::ordering::{self, NewOrder, Notices, OrderError};
 use switchboard_core::numbers::{inventory, Status};
 use switchboard_core::schema::{emails, number_orders, numbers};
+
 use switchboard_core::{AccountId, AccountKind, Role};
 use switchboard_graphql::Viewer;
 
@@ -49,16 +50,35 @@ pub(crate) async fn staff(app: &TestApp, username: &str) -> Viewer {
 }
 
 /// A client with `balance` and an active PBX: (viewer, account, PBX).
-pub(crate) async fn customer(app: &TestApp, username: &str, balance: i64) -> (Viewer, AccountId, i64) {
+pub(crate) async fn customer(
+    app: &TestApp,
+    username: &str,
+    balance: i64,
+) -> (Viewer, AccountId, i64) {
     let account = app
-        .account(&format!("{username} Co"), AccountKind::Retail, None, balance)
+        .account(
+            &format!("{username} Co"),
+            AccountKind::Retail,
+            None,
+            balance,
+        )
         .await;
     let (user, _) = app.user(username, Role::Client, Some(account)).await;
+    let pbx = pbx_of(app, account, username).await;
+    (
+        Viewer::signed_in(app.session_user(user).await, "192.0.2.20"),
+        account,
+        pbx,
+    )
+}
+
+/// An active PBX of `account`, on a plan of its own named after `name`.
+pub(crate) async fn pbx_of(app: &TestApp, account: AccountId, name: &str) -> i64 {
     let plan = switchboard_core::commerce::plans::create(
         &mut app.conn().await,
         &switchboard_core::commerce::plans::PlanInput {
-            slug: format!("{username}-plan"),
-            name: format!("{username} plan"),
+            slug: format!("{name}-plan"),
+            name: format!("{name} plan"),
             description: "Five desks".into(),
             currency: "USD".into(),
             setup_fee: "10".into(),
@@ -71,14 +91,8 @@ pub(crate) async fn customer(app: &TestApp, username: &str, balance: i64) -> (Vi
     )
     .await
     .expect("a plan");
-    let pbx = app
-        .pbx(account, plan, "active", &format!("pbx-{username}"))
-        .await;
-    (
-        Viewer::signed_in(app.session_user(user).await, "192.0.2.20"),
-        account,
-        pbx,
-    )
+    app.pbx(account, plan, "active", &format!("pbx-{name}"))
+        .await
 }
 
 async fn number_id(app: &TestApp, e164: &str) -> i64 {
@@ -278,7 +292,10 @@ async fn ordering_with_too_little_balance_is_refused_before_anything_is_reserved
         refused.errors
     );
     assert!(refused.errors[0].message.contains("$3.70"));
-    assert_eq!(balance_of(&mut app.conn().await, account.0).await, 2_000_000);
+    assert_eq!(
+        balance_of(&mut app.conn().await, account.0).await,
+        2_000_000
+    );
     assert!(inventory_of(&app)
         .await
         .iter()
@@ -482,10 +499,11 @@ async fn the_controller_failing_to_assign_leaves_the_number_ordered_and_staff_to
         .await
         .expect("its id");
     let number = number_id(&app, "+13125550143").await;
-    app.simulator.arm(switchboard_controller::simulator::Faults {
-        fail: 3,
-        ..Default::default()
-    });
+    app.simulator
+        .arm(switchboard_controller::simulator::Faults {
+            fail: 3,
+            ..Default::default()
+        });
     let placed = run(
         &app,
         &client,
@@ -534,4 +552,177 @@ async fn the_controller_failing_to_assign_leaves_the_number_ordered_and_staff_to
         .find(|p| p.id == created.id)
         .expect("the PBX");
     assert_eq!(on_pbx.numbers, ["+13125550143"]);
+}
+
+/// The inventory loaded, and +1 312 555 0142 ordered by `account` for
+/// `pbx`: its id (for the pages' walks).
+pub(crate) async fn stocked(app: &TestApp, account: AccountId, pbx: i64) -> i64 {
+    let mut conn = app.conn().await;
+    inventory::import(&mut conn, INVENTORY, "USD", "staff", Utc::now())
+        .await
+        .expect("imported");
+    let number = number_id(app, "+13125550142").await;
+    ordering::order(
+        &mut conn,
+        &NewOrder {
+            account,
+            pbx,
+            numbers: vec![number],
+            request_key: "stocked".into(),
+            ordered_by: None,
+            actor: "test".into(),
+        },
+        notices(app),
+        Utc::now(),
+    )
+    .await
+    .expect("ordered");
+    number
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_orders_a_number_from_the_rate_center_list() {
+    use crate::accessibility::click;
+    use crate::browser::{browser, screenshot, sign_in, wait_until};
+    use fantoccini::Locator;
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let app = TestApp::spawn_with(|settings| {
+        let (assign, unassign) =
+            switchboard_core::config::ControllerCommands::reference_number_commands();
+        settings.controller.commands.assign_number = Some(assign);
+        settings.controller.commands.unassign_number = Some(unassign);
+    })
+    .await;
+    let _workers = app.start_workers(smtp.port);
+    let (_, staff_password) = app.user("stella", Role::Staff, None).await;
+    let account = app
+        .account("Lakeside Dental", AccountKind::Retail, None, 20_000_000)
+        .await;
+    let (_, client_password) = app.user("lena", Role::Client, Some(account)).await;
+    let pbx = pbx_of(&app, account, "lena").await;
+    let created = app
+        .jobs
+        .controller
+        .create(&switchboard_controller::CreatePbx {
+            request_id: "pbx-lena".into(),
+            plan: "office".into(),
+            extensions: 5,
+            gui_password: "a-long-password".into(),
+            account: "lena".into(),
+        })
+        .await
+        .expect("a PBX at the controller");
+    diesel::update(switchboard_core::schema::pbxes::table.find(pbx))
+        .set((
+            switchboard_core::schema::pbxes::controller_id.eq(&created.id),
+            switchboard_core::schema::pbxes::hostname.eq(&created.hostname),
+        ))
+        .execute(&mut app.conn().await)
+        .await
+        .expect("lena's PBX");
+    let browser = browser().await;
+
+    // Staff paste a carrier's file, preview it and import it.
+    sign_in(&browser, &app, "stella", &staff_password).await;
+    click(&browser, Locator::LinkText("Numbers")).await;
+    browser
+        .wait()
+        .for_element(Locator::Id("csv"))
+        .await
+        .expect("the upload form")
+        .send_keys(INVENTORY)
+        .await
+        .expect("pasted");
+    click(
+        &browser,
+        Locator::Css("#upload-inventory button[type=submit]"),
+    )
+    .await;
+    click(
+        &browser,
+        Locator::Css("#import-inventory button[type=submit]"),
+    )
+    .await;
+    let notice = browser
+        .wait()
+        .for_element(Locator::Id("notice"))
+        .await
+        .expect("imported")
+        .text()
+        .await
+        .expect("text");
+    assert!(notice.contains("4 new numbers"), "{notice}");
+    click(&browser, Locator::Css(".who button")).await;
+    wait_until(&browser, |url| {
+        url.path() == "/sign-in" || url.path() == "/"
+    })
+    .await;
+
+    // The client finds Chicago's numbers by state and rate center and orders one.
+    sign_in(&browser, &app, "lena", &client_password).await;
+    click(&browser, Locator::LinkText("Numbers")).await;
+    click(&browser, Locator::LinkText("Find a number")).await;
+    click(
+        &browser,
+        Locator::Css("a[href='/portal/numbers/find?state=IL']"),
+    )
+    .await;
+    click(&browser, Locator::LinkText("CHICAGO")).await;
+    click(&browser, Locator::Css("label[for^=number-]")).await;
+    screenshot(&browser, "numbers-chosen").await;
+    click(&browser, Locator::Css("#order-numbers button[type=submit]")).await;
+    let notice = browser
+        .wait()
+        .for_element(Locator::Id("notice"))
+        .await
+        .expect("ordered")
+        .text()
+        .await
+        .expect("text");
+    assert!(notice.contains("+13125550142"), "{notice}");
+    assert!(notice.contains("$1.85"), "{notice}");
+
+    // Staff are told what to configure where; the controller routes it.
+    let told = smtp
+        .wait_for("the staff's notice", |m| {
+            m.data.contains("Subject: Configure +13125550142")
+        })
+        .await;
+    assert!(told.data.contains(&created.hostname), "{}", told.data);
+    let started = std::time::Instant::now();
+    while !app
+        .simulator
+        .pbxes()
+        .iter()
+        .any(|p| p.id == created.id && p.numbers == ["+13125550142"])
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "never assigned"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let number = number_id(&app, "+13125550142").await;
+    while inventory::get(&mut app.conn().await, number)
+        .await
+        .expect("query")
+        .is_none_or(|n| n.status != "active")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "never active"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    browser.refresh().await.expect("reload");
+    let row = browser
+        .wait()
+        .for_element(Locator::Css("#numbers tbody tr"))
+        .await
+        .expect("the number")
+        .text()
+        .await
+        .expect("text");
+    assert!(row.contains("Active"), "{row}");
+    browser.close().await.expect("close");
 }

@@ -155,10 +155,7 @@ pub async fn tiers(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Tier>> {
 /// returns the tier before, if it existed. Numbers already sold keep the
 /// price they were sold at.
 pub async fn set_tier(conn: &mut AsyncPgConnection, tier: &Tier) -> QueryResult<Option<Tier>> {
-    let before = tiers(conn)
-        .await?
-        .into_iter()
-        .find(|t| t.name == tier.name);
+    let before = tiers(conn).await?.into_iter().find(|t| t.name == tier.name);
     diesel::insert_into(number_tiers::table)
         .values((
             number_tiers::name.eq(&tier.name),

@@ -254,7 +254,10 @@ pub fn parse(text: &str, tiers: &HashMap<String, TierPrices>) -> Result<Parsed, 
                 Some(number)
             }
             Err(reason) => {
-                error(Column::Number, format!("{:?} {reason}", field(Column::Number)));
+                error(
+                    Column::Number,
+                    format!("{:?} {reason}", field(Column::Number)),
+                );
                 None
             }
         };
@@ -270,7 +273,10 @@ pub fn parse(text: &str, tiers: &HashMap<String, TierPrices>) -> Result<Parsed, 
         let (given_npa, given_nxx) = if combined.is_empty() {
             (optional(Column::Npa), optional(Column::Nxx))
         } else if combined.len() == 6 {
-            (Some(combined[..3].to_owned()), Some(combined[3..].to_owned()))
+            (
+                Some(combined[..3].to_owned()),
+                Some(combined[3..].to_owned()),
+            )
         } else {
             error(Column::NpaNxx, "must be six digits".into());
             (None, None)
@@ -335,7 +341,10 @@ pub fn parse(text: &str, tiers: &HashMap<String, TierPrices>) -> Result<Parsed, 
             (_, _, Some(prices)) => (prices.setup_fee, prices.monthly_fee, true),
             (_, _, None) if tier.is_some() => (Money::ZERO, Money::ZERO, false),
             (None, _, None) => {
-                error(Column::SetupFee, "is empty and no tier prices the row".into());
+                error(
+                    Column::SetupFee,
+                    "is empty and no tier prices the row".into(),
+                );
                 (Money::ZERO, Money::ZERO, false)
             }
             (_, None, None) => {
@@ -404,7 +413,10 @@ mod tests {
         assert_eq!(first.rate_center, "CHICAGO");
         assert_eq!(first.carrier.as_deref(), Some("Example Telecom"));
         assert_eq!(first.setup_fee, Money::parse_decimal("1").expect("money"));
-        assert_eq!(first.monthly_fee, Money::parse_decimal("0.85").expect("money"));
+        assert_eq!(
+            first.monthly_fee,
+            Money::parse_decimal("0.85").expect("money")
+        );
         assert_eq!(parsed.rows[1].city, None);
     }
 

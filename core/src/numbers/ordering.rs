@@ -99,7 +99,9 @@ pub async fn order(
     }
     let key = new.request_key.trim();
     if key.is_empty() || key.len() > 100 {
-        return Err(OrderError::Invalid("The order form is stale; reload it.".into()));
+        return Err(OrderError::Invalid(
+            "The order form is stale; reload it.".into(),
+        ));
     }
     conn.transaction(async |conn| {
         if let Some(placed) = replay(conn, new.account, key).await? {
@@ -511,8 +513,14 @@ pub async fn assigned(
             .optional()?;
         match number {
             Some(number) if number.status == "ordered" && number.pbx_id == Some(pbx) => {
-                make_active(conn, &number, "controller", "assigned by the controller", now)
-                    .await?;
+                make_active(
+                    conn,
+                    &number,
+                    "controller",
+                    "assigned by the controller",
+                    now,
+                )
+                .await?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -542,7 +550,11 @@ pub async fn assign_failed(
         .set(numbers::last_error.eq(error))
         .execute(conn)
         .await?;
-    let kind = if given_up { "assign_given_up" } else { "assign_failed" };
+    let kind = if given_up {
+        "assign_given_up"
+    } else {
+        "assign_failed"
+    };
     inventory::record(
         conn,
         number_id,
@@ -581,10 +593,7 @@ pub async fn assign_failed(
 
 /// The numbers an account holds (ordered or active), for recognizing the
 /// calls that reach them.
-pub async fn held_by(
-    conn: &mut AsyncPgConnection,
-    account: i64,
-) -> QueryResult<Vec<(i64, E164)>> {
+pub async fn held_by(conn: &mut AsyncPgConnection, account: i64) -> QueryResult<Vec<(i64, E164)>> {
     let rows: Vec<(i64, String)> = numbers::table
         .filter(numbers::account_id.eq(account))
         .select((numbers::id, numbers::e164))
