@@ -474,7 +474,7 @@ pub async fn awaiting(req: &Request, Data(state): Data<&AppState>) -> Response {
                             td {
                                 form method="post" action={ "/admin/numbers/" (n.id) "/activate" } {
                                     (csrf_field(&ctx))
-                                    button type="submit" aria-label={ "Mark " (n.e164) " active" } { "Mark active" }
+                                    button type="submit" aria-label={ "Mark active " (n.e164) } { "Mark active" }
                                 }
                             }
                         }

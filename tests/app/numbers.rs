@@ -558,6 +558,17 @@ async fn the_controller_failing_to_assign_leaves_the_number_ordered_and_staff_to
 /// `pbx`: its id (for the pages' walks).
 pub(crate) async fn stocked(app: &TestApp, account: AccountId, pbx: i64) -> i64 {
     let mut conn = app.conn().await;
+    // Enough to pay for it, whatever the account had.
+    switchboard_core::money::ledger::adjust(
+        &mut conn,
+        account,
+        switchboard_core::Money(10_000_000),
+        "credit for a phone number",
+        &format!("test:stocked:{}", account.0),
+        None,
+    )
+    .await
+    .expect("credited");
     inventory::import(&mut conn, INVENTORY, "USD", "staff", Utc::now())
         .await
         .expect("imported");
@@ -624,7 +635,8 @@ async fn a_client_orders_a_number_from_the_rate_center_list() {
 
     // Staff paste a carrier's file, preview it and import it.
     sign_in(&browser, &app, "stella", &staff_password).await;
-    click(&browser, Locator::LinkText("Numbers")).await;
+    click(&browser, Locator::LinkText("PBXs")).await;
+    click(&browser, Locator::LinkText("Phone numbers")).await;
     browser
         .wait()
         .for_element(Locator::Id("csv"))

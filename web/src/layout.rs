@@ -73,6 +73,16 @@ const CALLS: Link = Link {
     ],
 };
 
+const PBXES: Link = Link {
+    nav: Nav::StaffPbxes,
+    href: "/admin/pbxes",
+    label: "PBXs",
+    group: &[
+        (Nav::StaffPbxes, "/admin/pbxes", "PBXs"),
+        (Nav::StaffNumbers, "/admin/numbers", "Phone numbers"),
+    ],
+};
+
 const CATALOGUE: Link = Link {
     nav: Nav::StaffPlans,
     href: "/admin/plans",
@@ -238,8 +248,7 @@ fn nav_links(role: Option<Role>) -> Vec<Link> {
                 Link::page(Nav::StaffAccounts, "/admin", "Accounts"),
                 Link::page(Nav::StaffTickets, "/admin/tickets", "Tickets"),
                 CALLS,
-                Link::page(Nav::StaffPbxes, "/admin/pbxes", "PBXs"),
-                Link::page(Nav::StaffNumbers, "/admin/numbers", "Numbers"),
+                PBXES,
                 CATALOGUE,
                 Link::page(Nav::StaffOutbox, "/admin/outbox", "Outbox"),
             ];
