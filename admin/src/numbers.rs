@@ -104,18 +104,6 @@ fn given(text: &Option<String>) -> Option<&str> {
     text.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
-/// A query-string value, percent-encoded.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn sub_nav() -> maud::Markup {
     html! {
         nav.subnav aria-label="Numbers" {
@@ -163,18 +151,20 @@ pub async fn inventory(
         .as_deref()
         .filter(|_| data.numbers.page_info.has_next_page)
         .map(|cursor| {
-            let mut parts = vec![format!("after={}", encode(cursor))];
-            for (name, value) in [
+            let pairs: Vec<(&str, &str)> = [
                 ("status", status),
                 ("state", given(&filters.state)),
                 ("rate_center", given(&filters.rate_center)),
                 ("digits", given(&filters.digits)),
-            ] {
-                if let Some(value) = value {
-                    parts.push(format!("{name}={}", encode(value)));
-                }
-            }
-            format!("/admin/numbers?{}", parts.join("&"))
+                ("after", Some(cursor)),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect();
+            format!(
+                "/admin/numbers?{}",
+                serde_urlencoded::to_string(pairs).unwrap_or_default()
+            )
         });
     Page {
         title: "Numbers",

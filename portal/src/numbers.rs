@@ -238,16 +238,14 @@ fn given(text: &Option<String>) -> Option<&str> {
     text.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
-/// A query-string value, percent-encoded.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The find page's address with these parameters (empty ones left out).
+fn find_url(pairs: &[(&str, Option<&str>)]) -> String {
+    let given: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(name, value)| value.map(|v| (*name, v)))
+        .collect();
+    let query = serde_urlencoded::to_string(given).unwrap_or_default();
+    format!("/portal/numbers/find?{query}")
 }
 
 async fn find_page(
@@ -294,19 +292,13 @@ async fn find_page(
         })
         .unwrap_or_default();
     let here = |after: &str| {
-        let mut parts = Vec::new();
-        for (name, value) in [
+        find_url(&[
             ("state", chosen_state),
             ("rate_center", rate_center),
             ("area_code", area_code),
             ("digits", digits),
-        ] {
-            if let Some(value) = value {
-                parts.push(format!("{name}={}", encode(value)));
-            }
-        }
-        parts.push(format!("after={}", encode(after)));
-        format!("/portal/numbers/find?{}", parts.join("&"))
+            ("after", Some(after)),
+        ])
     };
     let page = Page {
         title: "Find a number",
@@ -332,7 +324,7 @@ async fn find_page(
                 nav aria-label="States" {
                     ul.choices {
                         @for s in &found.number_states {
-                            li { a href={ "/portal/numbers/find?state=" (encode(&s.state)) } aria-current=[(chosen_state == Some(s.state.as_str())).then_some("true")] { (s.state) " (" (s.available) ")" } }
+                            li { a href=(find_url(&[("state", Some(&s.state))])) aria-current=[(chosen_state == Some(s.state.as_str())).then_some("true")] { (s.state) " (" (s.available) ")" } }
                         }
                         @if found.number_states.is_empty() { li { "No numbers are for sale at the moment." } }
                     }
@@ -345,7 +337,7 @@ async fn find_page(
                             tbody {
                                 @for rc in centers {
                                     tr {
-                                        td data-label="Rate center" { a href={ "/portal/numbers/find?state=" (encode(chosen)) "&rate_center=" (encode(&rc.rate_center)) } { (rc.rate_center) } }
+                                        td data-label="Rate center" { a href=(find_url(&[("state", Some(chosen)), ("rate_center", Some(&rc.rate_center))])) { (rc.rate_center) } }
                                         td data-label="Numbers" { (rc.available) }
                                         td data-label="From, monthly" { (rc.from_monthly.as_ref().map_or("—", |m| m.formatted.as_str())) }
                                     }

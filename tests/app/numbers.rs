@@ -481,23 +481,7 @@ async fn the_controller_failing_to_assign_leaves_the_number_ordered_and_staff_to
     let staff_viewer = staff(&app, "stella").await;
     run(&app, &staff_viewer, IMPORT, json!({ "csv": INVENTORY })).await;
     let (client, _, pbx) = customer(&app, "carl", 20_000_000).await;
-    let created = app
-        .jobs
-        .controller
-        .create(&switchboard_controller::CreatePbx {
-            request_id: "pbx-carl".into(),
-            plan: "office".into(),
-            extensions: 5,
-            gui_password: "a-long-password".into(),
-            account: "carl".into(),
-        })
-        .await
-        .expect("a PBX at the controller");
-    diesel::update(switchboard_core::schema::pbxes::table.find(pbx))
-        .set(switchboard_core::schema::pbxes::controller_id.eq(&created.id))
-        .execute(&mut app.conn().await)
-        .await
-        .expect("its id");
+    let created = at_the_controller(&app, pbx, "carl").await;
     let number = number_id(&app, "+13125550143").await;
     app.simulator
         .arm(switchboard_controller::simulator::Faults {
@@ -552,6 +536,37 @@ async fn the_controller_failing_to_assign_leaves_the_number_ordered_and_staff_to
         .find(|p| p.id == created.id)
         .expect("the PBX");
     assert_eq!(on_pbx.numbers, ["+13125550143"]);
+}
+
+/// A PBX made at the controller (the simulator) for `pbx`, which now
+/// knows its id and host name; the controller's answer.
+async fn at_the_controller(
+    app: &TestApp,
+    pbx: i64,
+    owner: &str,
+) -> switchboard_controller::Created {
+    use switchboard_core::schema::pbxes;
+    let created = app
+        .jobs
+        .controller
+        .create(&switchboard_controller::CreatePbx {
+            request_id: format!("pbx-{owner}"),
+            plan: "office".into(),
+            extensions: 5,
+            gui_password: "a-long-password".into(),
+            account: owner.into(),
+        })
+        .await
+        .expect("a PBX at the controller");
+    diesel::update(pbxes::table.find(pbx))
+        .set((
+            pbxes::controller_id.eq(&created.id),
+            pbxes::hostname.eq(&created.hostname),
+        ))
+        .execute(&mut app.conn().await)
+        .await
+        .expect("its id and host name");
+    created
 }
 
 /// The inventory loaded, and +1 312 555 0142 ordered by `account` for
@@ -611,26 +626,7 @@ async fn a_client_orders_a_number_from_the_rate_center_list() {
         .await;
     let (_, client_password) = app.user("lena", Role::Client, Some(account)).await;
     let pbx = pbx_of(&app, account, "lena").await;
-    let created = app
-        .jobs
-        .controller
-        .create(&switchboard_controller::CreatePbx {
-            request_id: "pbx-lena".into(),
-            plan: "office".into(),
-            extensions: 5,
-            gui_password: "a-long-password".into(),
-            account: "lena".into(),
-        })
-        .await
-        .expect("a PBX at the controller");
-    diesel::update(switchboard_core::schema::pbxes::table.find(pbx))
-        .set((
-            switchboard_core::schema::pbxes::controller_id.eq(&created.id),
-            switchboard_core::schema::pbxes::hostname.eq(&created.hostname),
-        ))
-        .execute(&mut app.conn().await)
-        .await
-        .expect("lena's PBX");
+    let created = at_the_controller(&app, pbx, "lena").await;
     let browser = browser().await;
 
     // Staff paste a carrier's file, preview it and import it.

@@ -26,6 +26,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use crate::calls::rate_csv::RowError;
+use crate::calls::rate_csv::{self, squash};
 use crate::money::Money;
 use crate::numbers::E164;
 
@@ -113,15 +114,6 @@ impl Column {
     }
 }
 
-/// A header squashed: lower case, letters and digits only.
-fn squash(header: &str) -> String {
-    header
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
 fn column_of(squashed: &str) -> Option<Column> {
     Some(match squashed {
         "number" | "did" | "tn" | "telephonenumber" | "phonenumber" | "phone" | "e164" | "dn"
@@ -160,21 +152,7 @@ fn price(text: &str) -> Result<Money, String> {
 /// and reason; the good rows are returned too, but an import applies only a
 /// file with no errors. `tiers` are the tiers staff priced.
 pub fn parse(text: &str, tiers: &HashMap<String, TierPrices>) -> Result<Parsed, FileError> {
-    let text = text.trim_start_matches('\u{feff}');
-    let first_line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .ok_or(FileError::Empty)?;
-    let delimiter = if first_line.matches(';').count() > first_line.matches(',').count() {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+    let mut reader = rate_csv::reader(text).ok_or(FileError::Empty)?;
     let headers = reader.headers().map_err(|_| FileError::Empty)?.clone();
     let mut columns: BTreeMap<Column, (usize, String)> = BTreeMap::new();
     let mut read = Vec::new();
