@@ -442,3 +442,61 @@ async fn large_rate_table(
 }
 
 pub(crate) const RATES: &str = "prefix,per_minute,initial_increment,subsequent_increment\n1,0.012,6,6\n1416,0.015,6,6\n44,0.021,30,6\n447,0.12,30,6\n33,0.028,30,6\n49,0.025,30,6\n61,0.045,60,60\n";
+
+/// Measures a 100,000-row inventory file: reading and checking it alone,
+/// the preview, the first import (every number new) and a re-import (every
+/// number updated), in the database at `url`.
+pub async fn numbers(url: &str) -> anyhow::Result<()> {
+    use switchboard_core::numbers::{inventory, inventory_csv};
+    const ROWS: usize = 100_000;
+    let pool = db::pool(url, 2)?;
+    let mut conn = db::conn(&pool).await?;
+    diesel::sql_query(
+        "DELETE FROM number_events WHERE number_id IN (SELECT id FROM numbers WHERE status = 'available')",
+    )
+    .execute(&mut conn)
+    .await?;
+    diesel::sql_query("DELETE FROM numbers WHERE status = 'available'")
+        .execute(&mut conn)
+        .await?;
+    let mut csv = String::from("TN;NPA;NXX;Rate Center;State;City;LATA;NRC;MRC\n");
+    for n in 0..ROWS {
+        // Ten exchanges of ten thousand lines, as a carrier's block export lists them.
+        let (nxx, line) = (200 + n / 10_000, n % 10_000);
+        csv.push_str(&format!(
+            "(312) {nxx}-{line:04};312;{nxx};CHICAGO;IL;Chicago;358;1.00;0.85\n"
+        ));
+    }
+    println!("An inventory file of {ROWS} rows, {} bytes:", csv.len());
+    let started = Instant::now();
+    let parsed = inventory_csv::parse(&csv, &Default::default())
+        .map_err(|e| anyhow::anyhow!("the file: {e}"))?;
+    anyhow::ensure!(parsed.errors.is_empty() && parsed.rows.len() == ROWS);
+    println!(
+        "  read and checked:        {:>8.1} ms",
+        ms(started.elapsed())
+    );
+    let started = Instant::now();
+    let preview = inventory::preview(&mut conn, &csv, "USD", Utc::now()).await?;
+    anyhow::ensure!(preview.new == ROWS, "{} new", preview.new);
+    println!(
+        "  preview:                 {:>8.1} ms",
+        ms(started.elapsed())
+    );
+    let started = Instant::now();
+    let imported = inventory::import(&mut conn, &csv, "USD", "bench", Utc::now()).await?;
+    anyhow::ensure!(imported.new == ROWS, "{} new", imported.new);
+    println!(
+        "  imported, all new:       {:>8.1} ms",
+        ms(started.elapsed())
+    );
+    let repriced = csv.replace(";0.85\n", ";0.95\n");
+    let started = Instant::now();
+    let imported = inventory::import(&mut conn, &repriced, "USD", "bench", Utc::now()).await?;
+    anyhow::ensure!(imported.updated == ROWS, "{} updated", imported.updated);
+    println!(
+        "  imported again, updated: {:>8.1} ms",
+        ms(started.elapsed())
+    );
+    Ok(())
+}

@@ -81,6 +81,10 @@ pub enum Command {
         /// With `--pages`: seconds each route is measured.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Instead, measure a 100,000-row phone number inventory file:
+        /// its preview, first import and re-import.
+        #[arg(long)]
+        numbers: bool,
     },
     /// Runs the PBX simulator: a hosting controller that speaks the
     /// reference contract, keeping its PBXs in a file when given one.
@@ -176,11 +180,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             pages,
             connections,
             seconds,
+            numbers,
         } => {
             let database = database::open_named(&settings, "switchboard_bench", "bench").await?;
             let result = async {
                 db::migrate(&database.url).await?;
-                if hostile {
+                if numbers {
+                    crate::bench::numbers(&database.url).await
+                } else if hostile {
                     crate::hostile::run(&database.url, settings.clone()).await
                 } else if pages {
                     let shape = crate::page_load::Shape {
@@ -279,7 +286,16 @@ async fn checked_key(settings: &Settings, url: &str) -> anyhow::Result<SecretKey
     )
 }
 
-async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
+    if settings.controller.base_url.is_none() {
+        // The built-in simulator speaks the reference contract's number
+        // commands, so numbers ordered in development become active.
+        let (assign, unassign) =
+            switchboard_core::config::ControllerCommands::reference_number_commands();
+        let commands = &mut settings.controller.commands;
+        commands.assign_number.get_or_insert(assign);
+        commands.unassign_number.get_or_insert(unassign);
+    }
     anyhow::ensure!(
         !(demo && settings.mode == Mode::Production),
         "--demo is refused in production mode"

@@ -371,6 +371,7 @@ pub async fn seed(
     let client_account = client_account.context("the demo has a client account")?;
     seed_calling_plan(&mut conn).await?;
     seed_pbx(&mut conn, key, controller, client_account).await?;
+    seed_numbers(&mut conn).await?;
     let admin = ensure_user(
         &mut conn,
         "admin",
@@ -391,6 +392,43 @@ pub async fn seed(
         admin: ("admin".into(), admin),
         client: ("demo".into(), client),
     })
+}
+
+/// Rate centers the demo sells numbers in: (state, rate center, city,
+/// LATA, area code, setup, monthly). The numbers are in the 555-01xx
+/// range, which North America keeps for fiction.
+const DEMO_RATE_CENTERS: [(&str, &str, &str, &str, &str, &str, &str); 6] = [
+    ("IL", "CHICAGO", "Chicago", "358", "312", "1.00", "0.85"),
+    ("IL", "EVANSTON", "Evanston", "358", "847", "1.00", "0.85"),
+    ("NY", "NWYRCYZN01", "New York", "132", "212", "2.00", "1.50"),
+    (
+        "CA",
+        "LSAN DA 01",
+        "Los Angeles",
+        "730",
+        "213",
+        "1.00",
+        "1.00",
+    ),
+    ("TX", "AUSTIN", "Austin", "558", "512", "1.00", "0.85"),
+    ("TX", "DALLAS", "Dallas", "552", "214", "1.00", "0.85"),
+];
+
+/// A small inventory, as a carrier's file would list it; loading it again
+/// changes nothing sold.
+async fn seed_numbers(conn: &mut diesel_async::AsyncPgConnection) -> anyhow::Result<()> {
+    let mut csv = String::from("number;rate center;state;city;lata;setup fee;monthly fee\n");
+    for (state, rate_center, city, lata, npa, setup, monthly) in DEMO_RATE_CENTERS {
+        for line in 100..104 {
+            csv.push_str(&format!(
+                "({npa}) 555-0{line};{rate_center};{state};{city};{lata};{setup};{monthly}\n"
+            ));
+        }
+    }
+    switchboard_core::numbers::inventory::import(conn, &csv, "USD", "demo", chrono::Utc::now())
+        .await
+        .context("seeding the demo's phone numbers")?;
+    Ok(())
 }
 
 async fn ensure_user(

@@ -160,6 +160,37 @@ pub fn routes(state: AppState) -> impl Endpoint {
             "/portal/services/:id/cancel",
             post(switchboard_portal::services::cancel),
         )
+        .at("/portal/numbers", get(switchboard_portal::numbers::list))
+        .at(
+            "/portal/numbers/find",
+            get(switchboard_portal::numbers::find),
+        )
+        .at(
+            "/portal/numbers/order",
+            post(switchboard_portal::numbers::order),
+        )
+        .at(
+            "/portal/numbers/:id/release",
+            post(switchboard_portal::numbers::release),
+        )
+        .at("/admin/numbers", get(switchboard_admin::numbers::inventory))
+        .at(
+            "/admin/numbers/awaiting",
+            get(switchboard_admin::numbers::awaiting),
+        )
+        .at(
+            "/admin/numbers/preview",
+            post(switchboard_admin::numbers::preview),
+        )
+        .at(
+            "/admin/numbers/import",
+            post(switchboard_admin::numbers::import),
+        )
+        .at("/admin/numbers/:id", get(switchboard_admin::numbers::show))
+        .at(
+            "/admin/numbers/:id/activate",
+            post(switchboard_admin::numbers::activate),
+        )
         .at("/admin", get(switchboard_admin::home))
         .at("/admin/tickets", get(switchboard_admin::support::queue))
         .at("/admin/tickets/:id", get(switchboard_admin::support::show))

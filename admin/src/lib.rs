@@ -6,6 +6,7 @@ pub mod audit;
 pub mod call_records;
 pub mod calling;
 pub mod catalogue;
+pub mod numbers;
 pub mod rates;
 pub mod services;
 pub mod staff;

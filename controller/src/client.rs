@@ -209,6 +209,43 @@ impl Controller {
         .map(drop)
     }
 
+    /// Routes a phone number (E.164) to the PBX. `Misconfigured` when the
+    /// command is not configured: staff do it by hand then.
+    pub async fn assign_number(&self, id: &str, number: &str) -> Result<(), ControllerError> {
+        let command = self
+            .settings
+            .commands
+            .assign_number
+            .as_ref()
+            .ok_or_else(|| ControllerError::Misconfigured("no assign_number command".into()))?;
+        self.call(command, &[("id", id), ("number", number)])
+            .await
+            .map(drop)
+    }
+
+    /// Takes a phone number off the PBX.
+    pub async fn unassign_number(&self, id: &str, number: &str) -> Result<(), ControllerError> {
+        let command = self
+            .settings
+            .commands
+            .unassign_number
+            .as_ref()
+            .ok_or_else(|| ControllerError::Misconfigured("no unassign_number command".into()))?;
+        self.call(command, &[("id", id), ("number", number)])
+            .await
+            .map(drop)
+    }
+
+    /// Whether numbers are assigned by the controller (else by staff).
+    pub fn assigns_numbers(&self) -> bool {
+        self.settings.commands.assign_number.is_some()
+    }
+
+    /// Whether released numbers are taken off by the controller.
+    pub fn unassigns_numbers(&self) -> bool {
+        self.settings.commands.unassign_number.is_some()
+    }
+
     /// Whether the PBX is up, its version and uptime.
     pub async fn status(&self, id: &str) -> Result<PbxStatus, ControllerError> {
         let body = self

@@ -36,6 +36,9 @@ pub struct SimulatedPbx {
     pub powered: bool,
     pub calling: bool,
     pub created_at: DateTime<Utc>,
+    /// The phone numbers routed to it, E.164.
+    #[serde(default)]
+    pub numbers: Vec<String>,
 }
 
 /// Faults armed for the next commands, each counted down as it fires.
@@ -143,6 +146,8 @@ impl Simulator {
             .at("/pbxes/:id/power/:action", post(power))
             .at("/pbxes/:id/gui-password", put(gui_password))
             .at("/pbxes/:id/calls", get(calls))
+            .at("/pbxes/:id/numbers", post(assign_number))
+            .at("/pbxes/:id/numbers/:number", poem::delete(unassign_number))
             .at("/_simulator/faults", post(arm))
             .at("/_simulator/pbxes", get(list))
             .data(self.clone())
@@ -241,6 +246,7 @@ fn create_in(state: &mut State, body: &CreateBody) -> Response {
                 powered: true,
                 calling: true,
                 created_at: Utc::now(),
+                numbers: Vec::new(),
             };
             state.pbxes.insert(id.clone(), pbx);
             state.by_request.insert(body.request_id.clone(), id.clone());
@@ -374,6 +380,55 @@ async fn calls(Data(sim): Data<&Simulator>, Path(id): Path<String>) -> Response 
                 })
                 .collect();
             Json(serde_json::json!({ "calls": calls })).into_response()
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct NumberBody {
+    number: String,
+}
+
+/// Routes a number to a PBX; assigning it again is harmless.
+#[handler]
+async fn assign_number(
+    Data(sim): Data<&Simulator>,
+    Path(id): Path<String>,
+    Json(body): Json<NumberBody>,
+) -> Response {
+    sim.answer(|state| {
+        let taken = state
+            .pbxes
+            .values()
+            .any(|pbx| pbx.id != id && pbx.numbers.contains(&body.number));
+        match state.pbxes.get_mut(&id) {
+            None => not_found(),
+            Some(_) if taken => {
+                (StatusCode::CONFLICT, "the number is on another PBX").into_response()
+            }
+            Some(pbx) => {
+                if !pbx.numbers.contains(&body.number) {
+                    pbx.numbers.push(body.number.clone());
+                }
+                StatusCode::NO_CONTENT.into_response()
+            }
+        }
+    })
+    .await
+}
+
+/// Takes a number off a PBX; one that is not there is gone already.
+#[handler]
+async fn unassign_number(
+    Data(sim): Data<&Simulator>,
+    Path((id, number)): Path<(String, String)>,
+) -> Response {
+    sim.answer(|state| match state.pbxes.get_mut(&id) {
+        None => not_found(),
+        Some(pbx) => {
+            pbx.numbers.retain(|n| *n != number);
+            StatusCode::NO_CONTENT.into_response()
         }
     })
     .await

@@ -109,6 +109,30 @@ pub struct Settings {
     /// Who may read `/metrics`.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Phone numbers: how long a released one rests before it is sold again.
+    #[serde(default)]
+    pub numbers: NumberSettings,
+}
+
+/// Phone numbers' settings.
+#[derive(Clone, Debug, Deserialize)]
+pub struct NumberSettings {
+    /// Days a released number stays out of the inventory, so calls meant for
+    /// its last owner do not reach the next.
+    #[serde(default = "default_quarantine_days")]
+    pub quarantine_days: u32,
+}
+
+impl Default for NumberSettings {
+    fn default() -> NumberSettings {
+        NumberSettings {
+            quarantine_days: default_quarantine_days(),
+        }
+    }
+}
+
+fn default_quarantine_days() -> u32 {
+    30
 }
 
 /// An OpenID Connect provider staff may sign in through. A provider's user
@@ -327,6 +351,11 @@ pub struct ControllerCommands {
     pub set_gui_password: CommandTemplate,
     pub status: CommandTemplate,
     pub live_calls: CommandTemplate,
+    /// Routes a phone number to a PBX; without it staff configure numbers
+    /// by hand and mark them active.
+    pub assign_number: Option<CommandTemplate>,
+    /// Takes a released number off its PBX; without it staff are told to.
+    pub unassign_number: Option<CommandTemplate>,
 }
 
 impl Default for ControllerCommands {
@@ -350,7 +379,25 @@ impl Default for ControllerCommands {
             ),
             status: command("GET", "/pbxes/{id}", None),
             live_calls: command("GET", "/pbxes/{id}/calls", None),
+            assign_number: None,
+            unassign_number: None,
         }
+    }
+}
+
+impl ControllerCommands {
+    /// The reference contract's number commands (the simulator speaks
+    /// them): `POST /pbxes/{id}/numbers` with the number, and `DELETE
+    /// /pbxes/{id}/numbers/{number}`.
+    pub fn reference_number_commands() -> (CommandTemplate, CommandTemplate) {
+        (
+            command(
+                "POST",
+                "/pbxes/{id}/numbers",
+                Some(r#"{"number":"{number}"}"#),
+            ),
+            command("DELETE", "/pbxes/{id}/numbers/{number}", None),
+        )
     }
 }
 

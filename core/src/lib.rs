@@ -8,6 +8,7 @@
 //! - `people`: accounts, users, passwords, sessions, sign-in
 //! - `billing`: recurring charges, automatic top-ups, statements
 //! - `standing`: where an account stands, and what follows from it
+//! - `numbers`: phone numbers (DIDs): the inventory, orders and releases
 //! - `support`: trouble tickets, their threads and the notices they send
 //! - the rest are the plumbing every context shares: the database and its
 //!   private cluster, configuration, keys, the job queue, the outbox, the
@@ -29,6 +30,7 @@ pub mod forms;
 pub mod keys;
 pub mod metrics;
 pub mod money;
+pub mod numbers;
 pub mod outbox;
 pub mod people;
 pub mod queue;

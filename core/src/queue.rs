@@ -44,6 +44,10 @@ pub const SET_PBX_PASSWORD: &str = "set_pbx_password";
 pub const REVIEW_STANDING: &str = "review_standing";
 /// Charges an account's saved card for an automatic top-up. Data: the account id.
 pub const REPLENISH: &str = "replenish";
+/// Routes an ordered phone number to its PBX at the controller.
+pub const ASSIGN_NUMBER: &str = "assign_number";
+/// Takes a released phone number off its PBX at the controller.
+pub const UNASSIGN_NUMBER: &str = "unassign_number";
 /// Charges every recurring item's periods that are due.
 pub const BILL_RECURRING: &str = "bill_recurring";
 /// Emails last month's statements. Data: the month, `YYYY-MM`.

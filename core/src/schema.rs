@@ -349,6 +349,75 @@ diesel::joinable!(journal_entries -> ledger_accounts (ledger_account_id));
 diesel::joinable!(service_orders -> accounts (account_id));
 diesel::joinable!(service_orders -> services (service_id));
 
+diesel::table! {
+    number_tiers (name) {
+        name -> Text,
+        setup_fee -> BigInt,
+        monthly_fee -> BigInt,
+        currency -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    number_orders (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        pbx_id -> BigInt,
+        ordered_by -> Nullable<BigInt>,
+        request_key -> Text,
+        total -> BigInt,
+        currency -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    numbers (id) {
+        id -> BigInt,
+        e164 -> Text,
+        npa -> Text,
+        nxx -> Text,
+        rate_center -> Text,
+        state -> Text,
+        city -> Nullable<Text>,
+        lata -> Nullable<Text>,
+        carrier -> Nullable<Text>,
+        tier -> Nullable<Text>,
+        priced_by_tier -> Bool,
+        setup_fee -> BigInt,
+        monthly_fee -> BigInt,
+        currency -> Text,
+        status -> Text,
+        account_id -> Nullable<BigInt>,
+        pbx_id -> Nullable<BigInt>,
+        order_id -> Nullable<BigInt>,
+        recurring_item_id -> Nullable<BigInt>,
+        ordered_at -> Nullable<Timestamptz>,
+        activated_at -> Nullable<Timestamptz>,
+        quarantined_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    number_events (id) {
+        id -> BigInt,
+        number_id -> BigInt,
+        at -> Timestamptz,
+        kind -> Text,
+        account_id -> Nullable<BigInt>,
+        pbx_id -> Nullable<BigInt>,
+        actor -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(number_events -> numbers (number_id));
+diesel::joinable!(numbers -> pbxes (pbx_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     services,
@@ -386,6 +455,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     tickets,
     ticket_messages,
     pbx_password_changes,
+    numbers,
+    number_events,
+    number_orders,
+    number_tiers,
 );
 
 diesel::table! {
@@ -571,6 +644,7 @@ diesel::table! {
         cost -> BigInt,
         ledger_transaction_id -> Nullable<BigInt>,
         ingested_at -> Timestamptz,
+        number_id -> Nullable<BigInt>,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod guards;
 pub mod gui_passwords;
 pub mod limits;
 mod mutation;
+pub mod numbers;
 pub mod pbxes;
 pub mod people;
 pub mod profile;
@@ -39,6 +40,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     support::SupportQuery,
     services::ServicesQuery,
+    numbers::NumbersQuery,
 );
 
 /// Every change.
@@ -55,6 +57,7 @@ pub struct MutationRoot(
     gui_passwords::GuiPasswordMutation,
     pbxes::PbxesMutation,
     services::ServicesMutation,
+    numbers::NumbersMutation,
 );
 
 /// The schema type.

@@ -432,6 +432,23 @@ impl Account {
         crate::services::of_account(ctx, parse_id(&self.id)?).await
     }
 
+    /// This account's phone numbers (ordered or active), by number.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
+    async fn numbers(&self, ctx: &Context<'_>) -> Result<Vec<crate::numbers::PhoneNumber>> {
+        crate::numbers::of_account(ctx, parse_id(&self.id)?).await
+    }
+
+    /// Calls that reached each of this account's numbers in a month
+    /// (`2026-11`, UTC), by number.
+    #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
+    async fn inbound_calls_by_number(
+        &self,
+        ctx: &Context<'_>,
+        month: String,
+    ) -> Result<Vec<crate::numbers::InboundNumberCalls>> {
+        crate::numbers::inbound_of_account(ctx, parse_id(&self.id)?, &self.currency, &month).await
+    }
+
     /// This account's PBXs, oldest first; they all draw on this balance.
     #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {

@@ -31,6 +31,7 @@ pub mod balance;
 pub mod cdr_pull;
 pub mod gui_passwords;
 pub mod mailer;
+mod numbers;
 mod provisioning;
 
 pub use mailer::{deliver_due, Delivery, Mailer};
@@ -77,9 +78,13 @@ pub enum Job {
     SendStatements,
     /// Sends a PBX's new GUI password to the controller. Data: the change's id.
     SetPbxPassword,
+    /// Routes an ordered phone number to its PBX. Data: the number's id.
+    AssignNumber,
+    /// Takes a released phone number off its PBX. Data: `number:pbx`.
+    UnassignNumber,
 }
 
-const ALL_JOBS: [Job; 10] = [
+const ALL_JOBS: [Job; 12] = [
     Job::PurgeExpiredSessions,
     Job::ProvisionPbx,
     Job::PullCdrs,
@@ -90,6 +95,8 @@ const ALL_JOBS: [Job; 10] = [
     Job::BillRecurring,
     Job::SendStatements,
     Job::SetPbxPassword,
+    Job::AssignNumber,
+    Job::UnassignNumber,
 ];
 
 impl Job {
@@ -106,6 +113,8 @@ impl Job {
             Job::BillRecurring => queue::BILL_RECURRING,
             Job::SendStatements => queue::SEND_STATEMENTS,
             Job::SetPbxPassword => queue::SET_PBX_PASSWORD,
+            Job::AssignNumber => queue::ASSIGN_NUMBER,
+            Job::UnassignNumber => queue::UNASSIGN_NUMBER,
         }
     }
 
@@ -127,6 +136,8 @@ impl Job {
             // its own, so a stop midway keeps what was done.
             Job::PbxCommand
             | Job::SetPbxPassword
+            | Job::AssignNumber
+            | Job::UnassignNumber
             | Job::Replenish
             | Job::ReviewStanding
             | Job::BillRecurring
@@ -146,7 +157,9 @@ impl Job {
             Job::TakeBackup => 5,
             // Doubling from a second to an hour, then hourly: about a day
             // of trying before staff are asked to see to the PBX.
-            Job::PbxCommand => 32,
+            // Doubling from a second to an hour, then hourly, as PBX
+            // commands; staff hear of the first failure at once.
+            Job::PbxCommand | Job::AssignNumber | Job::UnassignNumber => 32,
             // 1 + 2 + … + 64 seconds: the person who asked is waiting on a
             // page, so after two minutes the change is said to have failed
             // and the old password to be in force.
@@ -199,6 +212,8 @@ impl Job {
             Job::BillRecurring => balance::bill_recurring(conn, ctx).await,
             Job::SendStatements => balance::send_statements(conn, ctx, data).await,
             Job::SetPbxPassword => gui_passwords::send(conn, ctx, data).await,
+            Job::AssignNumber => numbers::assign(conn, ctx, data).await,
+            Job::UnassignNumber => numbers::unassign(conn, ctx, data).await,
         }
     }
 
@@ -206,10 +221,13 @@ impl Job {
     async fn note_failure(
         self,
         conn: &mut AsyncPgConnection,
+        ctx: &JobContext,
         data: &str,
         error: &str,
     ) -> anyhow::Result<()> {
         match self {
+            Job::AssignNumber => numbers::assign_failed(conn, ctx, data, error).await,
+            Job::UnassignNumber => Ok(()),
             Job::PurgeExpiredSessions
             | Job::PullCdrs
             | Job::TakeBackup
@@ -242,6 +260,8 @@ impl Job {
             Job::PbxCommand => balance::pbx_command_given_up(conn, ctx, data, error).await,
             Job::Replenish => balance::replenish_given_up(conn, ctx, data, error).await,
             Job::SetPbxPassword => gui_passwords::give_up(conn, ctx, data, error).await,
+            Job::AssignNumber => numbers::assign_given_up(conn, ctx, data, error).await,
+            Job::UnassignNumber => numbers::unassign_given_up(conn, ctx, data, error).await,
         }
     }
 }
@@ -489,7 +509,7 @@ async fn run_claimed(
     tracing::warn!(job = %claim.job_type, attempts = claim.attempts, %error, "job failed");
     // The hook runs in a transaction of its own: if it fails, the attempt still counts.
     if let Err(hook) = conn
-        .transaction(async |conn| job.note_failure(conn, &claim.data, &error).await)
+        .transaction(async |conn| job.note_failure(conn, ctx, &claim.data, &error).await)
         .await
     {
         tracing::error!(job = %claim.job_type, error = %format!("{hook:#}"), "recording a failure failed");

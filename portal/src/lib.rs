@@ -3,6 +3,7 @@
 
 pub mod funds;
 pub mod gui_password;
+pub mod numbers;
 pub mod pbxes;
 pub mod profile;
 pub mod reports;

@@ -211,6 +211,18 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
     calls_for(&app, pbx).await;
     let ticket = crate::support::a_ticket_with_a_note(&app, "axe-client").await;
     let (service, service_order) = crate::services::an_ordered_service(&app, "axe-client").await;
+    let owner = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use switchboard_core::schema::pbxes;
+        pbxes::table
+            .find(pbx)
+            .select(pbxes::account_id)
+            .first::<i64>(&mut app.conn().await)
+            .await
+            .expect("its account")
+    };
+    crate::numbers::stocked(&app, switchboard_core::AccountId(owner), pbx).await;
     for path in [
         "/portal".to_owned(),
         format!("/portal/pbxes/{pbx}/password"),
@@ -228,6 +240,10 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         "/portal/services".to_owned(),
         format!("/portal/services/order/{service}"),
         format!("/portal/services/{service_order}"),
+        "/portal/numbers".to_owned(),
+        "/portal/numbers/find".to_owned(),
+        "/portal/numbers/find?state=IL".to_owned(),
+        "/portal/numbers/find?state=IL&rate_center=CHICAGO".to_owned(),
         "/account/password".to_owned(),
         "/graphql/console".to_owned(),
         "/no/such/page".to_owned(),
@@ -250,6 +266,9 @@ async fn a_client_reaches_every_page_accessibly_and_sees_costs_at_phone_width() 
         format!("/portal/tickets/{ticket}"),
         "/portal/services".to_owned(),
         format!("/portal/services/{service_order}"),
+        "/portal/numbers".to_owned(),
+        "/portal/numbers/find?state=IL".to_owned(),
+        "/portal/numbers/find?state=IL&rate_center=CHICAGO".to_owned(),
     ] {
         browser.goto(&app.url(&path)).await.expect("open");
         let hidden: Value = browser
@@ -363,6 +382,9 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
     let (account, pbx, calling_plan, message) = an_account_with_everything(&app).await;
     let ticket = crate::support::a_ticket_with_a_note(&app, "axe-owner").await;
     let (_, service_order) = crate::services::an_ordered_service(&app, "axe-owner").await;
+    let owner = switchboard_core::AccountId(account);
+    let number_pbx = crate::numbers::pbx_of(&app, owner, "axe-numbers").await;
+    let number = crate::numbers::stocked(&app, owner, number_pbx).await;
     let (_, password) = app.user("axe-admin", Role::Admin, None).await;
     let browser = browser().await;
     sign_in(&browser, &app, "axe-admin", &password).await;
@@ -395,12 +417,39 @@ async fn an_admin_reaches_every_page_accessibly_and_the_navigation_fits_1366_pix
         "/admin/outbox".to_owned(),
         format!("/admin/outbox/{message}"),
         format!("/admin/outbox/{message}?open=sealed"),
+        "/admin/numbers".to_owned(),
+        "/admin/numbers?status=ORDERED&state=IL".to_owned(),
+        "/admin/numbers/awaiting".to_owned(),
+        format!("/admin/numbers/{number}"),
         "/account/password".to_owned(),
         "/account/two-factor".to_owned(),
         "/graphql/console".to_owned(),
     ] {
         check(&browser, &app, &path, &mut wrong).await;
     }
+    // An inventory file previewed, with its bad rows named.
+    browser
+        .goto(&app.url("/admin/numbers"))
+        .await
+        .expect("open");
+    browser
+        .find(Locator::Id("csv"))
+        .await
+        .expect("the upload form")
+        .send_keys("number,rate_center,state,setup_fee,monthly_fee\n312-555-01,CHICAGO,IL,1,x\n")
+        .await
+        .expect("pasted");
+    click(
+        &browser,
+        Locator::Css("#upload-inventory button[type=submit]"),
+    )
+    .await;
+    browser
+        .wait()
+        .for_element(Locator::Id("bad-rows"))
+        .await
+        .expect("the bad rows");
+    check_here(&browser, "an inventory preview with bad rows", &mut wrong).await;
     // Setting two-factor sign-in up: the QR code and the code's form.
     browser
         .goto(&app.url("/account/two-factor"))

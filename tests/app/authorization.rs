@@ -35,7 +35,7 @@ const ADMINS: &[&str] = &[ADMIN];
 
 /// Besides the roots, the objects whose every field is in the matrix or read
 /// with its parent.
-const CHECKED_TYPES: [&str; 8] = [
+const CHECKED_TYPES: [&str; 9] = [
     "Account",
     "Order",
     "Pbx",
@@ -44,6 +44,7 @@ const CHECKED_TYPES: [&str; 8] = [
     "User",
     "Ticket",
     "ServiceOrder",
+    "PhoneNumber",
 ];
 
 /// Fields that are plain values of their parent: whoever may read the parent
@@ -128,6 +129,23 @@ const READ_WITH_PARENT: &[&str] = &[
     "ServiceOrder.cancelledAt",
     "ServiceOrder.endsAt",
     "ServiceOrder.nextChargeAt",
+    "PhoneNumber.id",
+    "PhoneNumber.e164",
+    "PhoneNumber.npa",
+    "PhoneNumber.nxx",
+    "PhoneNumber.rateCenter",
+    "PhoneNumber.state",
+    "PhoneNumber.city",
+    "PhoneNumber.lata",
+    "PhoneNumber.carrier",
+    "PhoneNumber.tier",
+    "PhoneNumber.setupFee",
+    "PhoneNumber.monthlyFee",
+    "PhoneNumber.status",
+    "PhoneNumber.pbxId",
+    "PhoneNumber.orderedAt",
+    "PhoneNumber.activatedAt",
+    "PhoneNumber.quarantinedUntil",
 ];
 
 /// Fields open to a user who must still replace a one-time password: what
@@ -645,6 +663,92 @@ fn matrix() -> Vec<Row> {
             COMPANY,
         ),
         row(
+            "Query.numberStates",
+            "{ numberStates { state available } }",
+            SIGNED_IN,
+        ),
+        row(
+            "Query.numberRateCenters",
+            r#"{ numberRateCenters(state: "IL") { rateCenter available } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Query.availableNumbers",
+            r#"{ availableNumbers(areaCode: "312", first: 5) { edges { node { e164 } } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Query.numbers",
+            "{ numbers(status: ORDERED, first: 5) { edges { node { e164 } } } }",
+            COMPANY,
+        ),
+        row(
+            "Query.numbersAwaitingConfiguration",
+            "{ numbersAwaitingConfiguration { e164 } }",
+            COMPANY,
+        ),
+        row(
+            "Query.phoneNumber",
+            r#"{ phoneNumber(id: "{held_number}") { e164 status } }"#,
+            SIGNED_IN,
+        ),
+        row("Query.numberTiers", "{ numberTiers { name } }", COMPANY),
+        row(
+            "Query.numberImportPreview",
+            r#"{ numberImportPreview(csv: "number,rate_center,state,setup_fee,monthly_fee\n3125550100,CHICAGO,IL,1,1\n") { rows } }"#,
+            COMPANY,
+        ),
+        row(
+            "PhoneNumber.accountId",
+            r#"{ phoneNumber(id: "{held_number}") { accountId } }"#,
+            COMPANY,
+        ),
+        row(
+            "PhoneNumber.lastError",
+            r#"{ phoneNumber(id: "{held_number}") { lastError } }"#,
+            COMPANY,
+        ),
+        row(
+            "PhoneNumber.history",
+            r#"{ phoneNumber(id: "{held_number}") { history { kind } } }"#,
+            COMPANY,
+        ),
+        row(
+            "Account.numbers",
+            r#"{ account(id: "{account}") { numbers { e164 } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Account.inboundCallsByNumber",
+            r#"{ account(id: "{account}") { inboundCallsByNumber(month: "2026-11") { e164 calls } } }"#,
+            SIGNED_IN,
+        ),
+        row(
+            "Mutation.importNumbers",
+            r#"mutation { importNumbers(csv: "number,rate_center,state,setup_fee,monthly_fee\n{free_e164},CHICAGO,IL,1,1\n") { new } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.setNumberTier",
+            r#"mutation { setNumberTier(name: "matrix", setupFee: "1", monthlyFee: "2") { name } }"#,
+            COMPANY,
+        ),
+        row(
+            "Mutation.orderNumbers",
+            r#"mutation { orderNumbers(pbxId: "{own_pbx}", numberIds: ["{free_number}"], requestKey: "matrix-{unique}") { id } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.releaseNumber",
+            r#"mutation { releaseNumber(numberId: "{held_number}") { status } }"#,
+            CUSTOMERS,
+        ),
+        row(
+            "Mutation.activateNumber",
+            r#"mutation { activateNumber(numberId: "{held_number}") { status } }"#,
+            COMPANY,
+        ),
+        row(
             "Mutation.turnAccountOff",
             r#"mutation { turnAccountOff(accountId: "{spare_account}", reason: "matrix") { turnedOff } }"#,
             ADMINS,
@@ -971,6 +1075,21 @@ impl World {
             let pbx = a_pbx(&self.app, self.client_account, self.plan, "failed").await;
             text = text.replacen("{failed_pbx}", &pbx.to_string(), 1);
         }
+        while text.contains("{free_e164}") {
+            let n = self.counter.fetch_add(1, Ordering::SeqCst);
+            text = text.replacen("{free_e164}", &format!("+1312555{:04}", 1000 + n), 1);
+        }
+        while text.contains("{free_number}") || text.contains("{held_number}") {
+            let held = !text.contains("{free_number}");
+            let n = self.counter.fetch_add(1, Ordering::SeqCst);
+            let id = a_number(&self.app, n, held.then_some((asker.account, asker.own_pbx))).await;
+            let placeholder = if held {
+                "{held_number}"
+            } else {
+                "{free_number}"
+            };
+            text = text.replacen(placeholder, &id.to_string(), 1);
+        }
         if text.contains("{target_user}") {
             let n = self.counter.fetch_add(1, Ordering::SeqCst);
             let (user, _) = self
@@ -1118,6 +1237,35 @@ async fn unrated_call_that_now_has_a_rate(app: &TestApp, plan: i64, calling_plan
         chrono::Duration::hours(1),
     )
     .await;
+}
+
+/// A free number for sale, or one `holder` ordered for its PBX; its id.
+async fn a_number(app: &TestApp, n: usize, holder: Option<(AccountId, i64)>) -> i64 {
+    use diesel_async::RunQueryDsl;
+    use switchboard_core::schema::numbers;
+    let (account, pbx) = holder.map_or((None, None), |(a, p)| (Some(a.0), Some(p)));
+    diesel::insert_into(numbers::table)
+        .values((
+            numbers::e164.eq(format!("+1773555{:04}", 1000 + n)),
+            numbers::npa.eq("773"),
+            numbers::nxx.eq("555"),
+            numbers::rate_center.eq("CHICAGO"),
+            numbers::state.eq("IL"),
+            numbers::setup_fee.eq(0),
+            numbers::monthly_fee.eq(0),
+            numbers::currency.eq("USD"),
+            numbers::status.eq(if holder.is_some() {
+                "ordered"
+            } else {
+                "available"
+            }),
+            numbers::account_id.eq(account),
+            numbers::pbx_id.eq(pbx),
+        ))
+        .returning(numbers::id)
+        .get_result(&mut app.conn().await)
+        .await
+        .expect("a number")
 }
 
 /// A ticket opened on `account` by a client of its own; its id.

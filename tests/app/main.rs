@@ -21,6 +21,7 @@ mod limits;
 mod mariadb;
 mod metrics;
 mod more_pbxs;
+mod numbers;
 mod operations;
 mod outbox;
 mod pages;

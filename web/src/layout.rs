@@ -21,6 +21,7 @@ pub enum Nav {
     ClientProfile,
     ClientSupport,
     ClientServices,
+    ClientNumbers,
     StaffAccounts,
     StaffOutbox,
     StaffTickets,
@@ -28,6 +29,7 @@ pub enum Nav {
     StaffServices,
     StaffServiceOrders,
     StaffPbxes,
+    StaffNumbers,
     StaffRates,
     StaffCallRecords,
     StaffCalling,
@@ -71,6 +73,16 @@ const CALLS: Link = Link {
     group: &[
         (Nav::StaffCalling, "/admin/calling", "Calling status"),
         (Nav::StaffCallRecords, "/admin/calls", "Call records"),
+    ],
+};
+
+const PBXES: Link = Link {
+    nav: Nav::StaffPbxes,
+    href: "/admin/pbxes",
+    label: "PBXs",
+    group: &[
+        (Nav::StaffPbxes, "/admin/pbxes", "PBXs"),
+        (Nav::StaffNumbers, "/admin/numbers", "Phone numbers"),
     ],
 };
 
@@ -233,6 +245,7 @@ fn nav_links(role: Option<Role>) -> Vec<Link> {
         Some(Role::Client | Role::Reseller) => vec![
             Link::page(Nav::ClientHome, "/portal", "Home"),
             Link::page(Nav::ClientReports, "/portal/reports", "Reports"),
+            Link::page(Nav::ClientNumbers, "/portal/numbers", "Numbers"),
             Link::page(Nav::ClientFunds, "/portal/funds", "Funds"),
             Link::page(Nav::ClientStatements, "/portal/statements", "Statements"),
             Link::page(Nav::ClientServices, "/portal/services", "Services"),
@@ -245,7 +258,7 @@ fn nav_links(role: Option<Role>) -> Vec<Link> {
                 Link::page(Nav::StaffAccounts, "/admin", "Accounts"),
                 Link::page(Nav::StaffTickets, "/admin/tickets", "Tickets"),
                 CALLS,
-                Link::page(Nav::StaffPbxes, "/admin/pbxes", "PBXs"),
+                PBXES,
                 CATALOGUE,
                 Link::page(Nav::StaffOutbox, "/admin/outbox", "Outbox"),
             ];

@@ -28,6 +28,9 @@ pub const PBX_PLAN: &str = "pbx_plan";
 /// The kind of an ordered service's monthly fee; its subject is the order
 /// (`service_orders`).
 pub const SERVICE: &str = "service";
+/// The kind of a phone number's monthly fee; its subject is the number's
+/// `ordered` event, one per holder.
+pub const NUMBER: &str = "number";
 
 /// A recurring item as stored.
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -113,6 +116,43 @@ pub async fn start_pbx_plan(
         },
     )
     .await
+}
+
+/// Starts billing an item and returns its id (the existing one when the
+/// same kind and subject was started before).
+pub async fn start_returning_id(
+    conn: &mut AsyncPgConnection,
+    item: &NewItem<'_>,
+) -> QueryResult<i64> {
+    start(conn, item).await?;
+    recurring_items::table
+        .filter(recurring_items::kind.eq(item.kind))
+        .filter(recurring_items::subject_id.eq(item.subject_id))
+        .select(recurring_items::id)
+        .first(conn)
+        .await
+}
+
+/// Stops an item at the end of the period under way at `now` (the first
+/// period starting after `now` is never billed); returns that end. A period
+/// that started but is not billed yet is still billed.
+pub async fn end_after_paid_period(
+    conn: &mut AsyncPgConnection,
+    item: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<DateTime<Utc>> {
+    let (anchor, next): (DateTime<Utc>, i32) = recurring_items::table
+        .find(item)
+        .select((recurring_items::anchor, recurring_items::next_period))
+        .for_update()
+        .first(conn)
+        .await?;
+    let end = period_start(anchor, skip_to(anchor, next, now)).unwrap_or(now);
+    diesel::update(recurring_items::table.find(item))
+        .set(recurring_items::ends_at.eq(end))
+        .execute(conn)
+        .await?;
+    Ok(end)
 }
 
 /// The idempotency key of an item's period: the item and the period's start.

@@ -231,7 +231,7 @@ impl Column {
 }
 
 /// A header squashed: lower case, letters and digits only.
-fn squash(header: &str) -> String {
+pub(crate) fn squash(header: &str) -> String {
     header
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -296,25 +296,31 @@ pub enum FileError {
     DuplicateColumn(String),
 }
 
-/// Reads a rate file. Every bad row is reported with its line, column and
-/// reason; the good rows are returned too, but an import applies only a file
-/// with no errors.
-pub fn parse(text: &str) -> Result<Parsed, FileError> {
+/// A reader for a file people bring: a byte-order mark dropped, `;` as the
+/// separator when the header has more of them than `,`, cells trimmed,
+/// rows of any length. `None` for a file with nothing in it.
+pub(crate) fn reader(text: &str) -> Option<csv::Reader<&[u8]>> {
     let text = text.trim_start_matches('\u{feff}');
-    let first_line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .ok_or(FileError::Empty)?;
+    let first_line = text.lines().find(|l| !l.trim().is_empty())?;
     let delimiter = if first_line.matches(';').count() > first_line.matches(',').count() {
         b';'
     } else {
         b','
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+    Some(
+        csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes()),
+    )
+}
+
+/// Reads a rate file. Every bad row is reported with its line, column and
+/// reason; the good rows are returned too, but an import applies only a file
+/// with no errors.
+pub fn parse(text: &str) -> Result<Parsed, FileError> {
+    let mut reader = reader(text).ok_or(FileError::Empty)?;
     let headers = reader.headers().map_err(|_| FileError::Empty)?.clone();
     let squashed: Vec<String> = headers.iter().map(squash).collect();
     let dialect = dialect_of(&squashed);

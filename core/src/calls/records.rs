@@ -44,6 +44,8 @@ struct Derived {
     billed_seconds: i32,
     rate_id: Option<i64>,
     cost: Money,
+    /// The account's phone number the call reached.
+    number_id: Option<i64>,
 }
 
 /// What a PBX's calls are priced by.
@@ -53,6 +55,8 @@ struct Terms {
     rules: DiallingRules,
     table: Option<Arc<RateTable>>,
     inbound: Option<PerMinute>,
+    /// The account's phone numbers: a call to one of them is inbound.
+    numbers: Vec<(i64, crate::numbers::E164)>,
 }
 
 /// Derives a record's direction, extension and price under the PBX's
@@ -64,7 +68,12 @@ struct Terms {
 /// inbound ones by the calling plan's inbound price when it has one, by the
 /// second. `Local/` plumbing and internal calls are free.
 fn derive(record: &RawCdr, terms: &Terms) -> Result<Derived, String> {
-    let direction = cdr::direction(record, &terms.rules);
+    let number_id =
+        crate::numbers::ordering::reached(&terms.numbers, record.did.as_deref(), &record.dst);
+    let direction = match number_id {
+        Some(_) => Direction::Inbound,
+        None => cdr::direction(record, &terms.rules),
+    };
     let status = cdr::status(&record.disposition);
     let helper = cdr::is_helper_leg(record, &terms.rules);
     let mut derived = Derived {
@@ -76,6 +85,7 @@ fn derive(record: &RawCdr, terms: &Terms) -> Result<Derived, String> {
         billed_seconds: 0,
         rate_id: None,
         cost: Money::ZERO,
+        number_id,
     };
     let billsec = u32::try_from(record.billsec).unwrap_or(0);
     if helper || status != Status::Answered || billsec == 0 {
@@ -352,7 +362,7 @@ fn calls_sql(merge: bool) -> String {
 
 /// The CDR columns sent as arrays, with their types, in the order
 /// `insert_legs` binds them (after `pbx_id` and `source`).
-const CDR_ARRAYS: [(&str, &str); 37] = [
+const CDR_ARRAYS: [(&str, &str); 38] = [
     ("ledger_transaction_id", "bigint"),
     ("record_key", "text"),
     ("calldate", "timestamptz"),
@@ -390,6 +400,7 @@ const CDR_ARRAYS: [(&str, &str); 37] = [
     ("billed_seconds", "int"),
     ("rate_id", "bigint"),
     ("cost", "bigint"),
+    ("number_id", "bigint"),
 ];
 
 diesel::define_sql_function!(
@@ -461,12 +472,14 @@ async fn lock_and_load_terms(
         (Some(plan), Some(version)) => Some(rates.get(conn, plan, version).await?),
         _ => None,
     };
+    let numbers = crate::numbers::ordering::held_by(conn, account_id).await?;
     Ok(Terms {
         account_id,
         currency,
         rules: rules_of(rules),
         table,
         inbound: inbound.map(PerMinute),
+        numbers,
     })
 }
 
@@ -849,6 +862,7 @@ async fn insert_legs(
         .bind::<Array<Integer>, _>(column(legs, |l| l.derived.billed_seconds))
         .bind::<Array<Nullable<BigInt>>, _>(column(legs, |l| l.derived.rate_id))
         .bind::<Array<BigInt>, _>(column(legs, |l| l.derived.cost.micros()))
+        .bind::<Array<Nullable<BigInt>>, _>(column(legs, |l| l.derived.number_id))
         .execute(&mut conn)
         .await
 }

@@ -335,6 +335,37 @@ pub async fn locked_balance(
         .map(Money)
 }
 
+/// Charges a customer's balance for a purchase (revenue's side), inside the
+/// caller's transaction, once per key.
+pub async fn charge(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    amount: Money,
+    memo: &str,
+    idempotency_key: &str,
+    posted_by: Option<UserId>,
+) -> Result<Posted, LedgerError> {
+    let customer = customer_account(conn, account).await?;
+    let currency: String = ledger_accounts::table
+        .find(customer.0)
+        .select(ledger_accounts::currency)
+        .first(conn)
+        .await?;
+    let revenue = book(conn, Book::Revenue, &currency).await?;
+    post(
+        conn,
+        &NewTransaction {
+            idempotency_key: idempotency_key.to_owned(),
+            kind: "charge".into(),
+            memo: memo.to_owned(),
+            currency,
+            posted_by,
+            entries: vec![(customer, -amount), (revenue, amount)],
+        },
+    )
+    .await
+}
+
 /// One of the company's books' balance: the sum of its entries (books keep
 /// no cached balance, so that postings never queue behind their rows).
 pub async fn book_balance(
