@@ -42,24 +42,8 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(pool.clone(), key.clone(), settings.clone())?;
     let cookie = client_session(&pool, &key, settings.https()).await?;
 
-    let (address_tx, address_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || -> anyhow::Result<()> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .enable_all()
-            .build()?;
-        runtime.block_on(async move {
-            let (acceptor, address) =
-                crate::server::bind("127.0.0.1:0".parse().expect("an address")).await?;
-            let _ = address_tx.send(address);
-            crate::server::serve(acceptor, state, async {
-                let _ = stop_rx.await;
-            })
-            .await
-        })
-    });
-    let base = format!("http://{}", address_rx.await?);
+    let server = crate::server::InThread::start(state).await?;
+    let base = server.base_url.clone();
     let http = reqwest::Client::builder().timeout(TIMEOUT).build()?;
 
     println!("Measuring /healthz alone ({PROBES} requests, one after another) …");
@@ -100,10 +84,7 @@ pub async fn run(url: &str, settings: Settings) -> anyhow::Result<()> {
     for sender in senders {
         let _ = sender.await;
     }
-    let _ = stop_tx.send(());
-    server
-        .join()
-        .map_err(|_| anyhow::anyhow!("the server thread panicked"))??;
+    server.stop()?;
 
     println!("{}", line("/healthz alone        ", &alone));
     println!("{}", line("/healthz under attack ", &loaded));

@@ -54,24 +54,8 @@ pub async fn run(url: &str, settings: Settings, shape: Shape) -> anyhow::Result<
     let state = AppState::new(pool.clone(), key, settings)?;
     state.follow_catalogue_changes(url);
 
-    let (address_tx, address_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || -> anyhow::Result<()> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .enable_all()
-            .build()?;
-        runtime.block_on(async move {
-            let (acceptor, address) =
-                crate::server::bind("127.0.0.1:0".parse().expect("an address")).await?;
-            let _ = address_tx.send(address);
-            crate::server::serve(acceptor, state, async {
-                let _ = stop_rx.await;
-            })
-            .await
-        })
-    });
-    let base = format!("http://{}", address_rx.await?);
+    let server = crate::server::InThread::start(state).await?;
+    let base = server.base_url.clone();
 
     println!(
         "{} connections at once, {} s per route after 1 s of warming up:",
@@ -119,10 +103,7 @@ pub async fn run(url: &str, settings: Settings, shape: Shape) -> anyhow::Result<
         "(db: waiting for the database's answers, wherever sent; graphql: running the page's \
          operation, its statements included; other: the rest — the session, rendering, the pipeline)"
     );
-    let _ = stop_tx.send(());
-    server
-        .join()
-        .map_err(|_| anyhow::anyhow!("the server thread panicked"))??;
+    server.stop()?;
     Ok(())
 }
 

@@ -373,3 +373,51 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         tracing::info!("shutting down");
     }
 }
+
+/// A server on a free loopback port, in a thread and runtime of its own
+/// with one worker per core as `serve` has, so that a benchmark's visitors
+/// in the caller's runtime do not share the server's workers.
+pub struct InThread {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InThread {
+    /// Starts serving `state`.
+    pub async fn start(state: AppState) -> anyhow::Result<InThread> {
+        let (address_tx, address_rx) = tokio::sync::oneshot::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let (acceptor, address) = bind("127.0.0.1:0".parse().expect("an address")).await?;
+                let _ = address_tx.send(address);
+                serve(acceptor, state, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+            })
+        });
+        let address = address_rx
+            .await
+            .map_err(|_| anyhow::anyhow!("the server thread stopped before listening"))?;
+        Ok(InThread {
+            base_url: format!("http://{address}"),
+            stop,
+            thread,
+        })
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the server thread panicked"))?
+    }
+}
