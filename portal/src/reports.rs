@@ -49,6 +49,29 @@ struct Account {
     report: Report,
     this_month: crate::pbxes::UsageMonth,
     last_month: crate::pbxes::UsageMonth,
+    inbound: Vec<NumberCalls>,
+}
+
+/// Calls that reached one of the account's phone numbers in the month.
+#[derive(Deserialize)]
+struct NumberCalls {
+    e164: String,
+    calls: i64,
+    seconds: i64,
+    cost: Amount,
+}
+
+/// The UTC month (`2026-11`) phone numbers' inbound calls are counted by,
+/// for `CURRENT` or `LAST`.
+fn numbers_month(month: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Datelike;
+    let first = now.date_naive().with_day(1).unwrap_or(now.date_naive());
+    let shown = if month == "LAST" {
+        first.pred_opt().unwrap_or(first)
+    } else {
+        first
+    };
+    shown.format("%Y-%m").to_string()
 }
 
 #[derive(Deserialize)]
@@ -204,13 +227,14 @@ pub async fn reports(
         Err(response) => return response,
     };
     let month = query.variable();
-    let data: ReportData =
-        match operations::run(state, &ctx, REPORT, serde_json::json!({ "month": month })).await {
-            Ok(data) => data,
-            Err(error) => {
-                return error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, &error.message())
-            }
-        };
+    let variables = serde_json::json!({
+        "month": month,
+        "numbersMonth": numbers_month(month, chrono::Utc::now()),
+    });
+    let data: ReportData = match operations::run(state, &ctx, REPORT, variables).await {
+        Ok(data) => data,
+        Err(error) => return error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, &error.message()),
+    };
     let Some(account) = data.viewer.account else {
         return error_page(
             &ctx,
@@ -280,6 +304,25 @@ pub async fn reports(
                 h2 { "By PBX" }
                 (totals_table("by-pbx", "PBX", &r.by_pbx, &r.total))
             }
+            @if !account.inbound.is_empty() {
+                h2 { "Inbound calls per number" }
+                div.table-wrap {
+                    table #inbound-per-number {
+                        caption.muted { "Calls that reached each of your phone numbers, by the month in UTC." }
+                        thead { tr { th scope="col" { "Number" } th.num scope="col" { "Calls" } th.num scope="col" { "Minutes" } th.num scope="col" { "Cost" } } }
+                        tbody {
+                            @for n in &account.inbound {
+                                tr {
+                                    th scope="row" data-label="Number" { (n.e164) }
+                                    td.num data-label="Calls" { (n.calls) }
+                                    td.num data-label="Minutes" { (minutes(n.seconds as f64 / 60.0)) }
+                                    td.num data-label="Cost" { (n.cost.formatted) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             h2 { "Calls and charges per PBX" }
             (crate::pbxes::usage_table("usage-per-pbx", &[&account.this_month, &account.last_month]))
             p.muted.note {
@@ -347,5 +390,21 @@ pub async fn calls_csv(
             "Your user belongs to no account.",
         ),
         Err(error) => error_page(&ctx, StatusCode::INTERNAL_SERVER_ERROR, &error.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_counted_by_this_or_last_utc_month() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().expect("a time");
+        assert_eq!(
+            numbers_month("CURRENT", at("2026-12-01T00:05:00Z")),
+            "2026-12"
+        );
+        assert_eq!(numbers_month("LAST", at("2026-12-01T00:05:00Z")), "2026-11");
+        assert_eq!(numbers_month("LAST", at("2026-01-31T23:59:59Z")), "2025-12");
     }
 }

@@ -467,6 +467,24 @@ async fn an_inbound_call_to_an_ordered_number_is_shown_per_number_and_charged() 
     assert_eq!(rows[0]["seconds"], 120);
     // Two minutes at the calling plan's inbound $0.006.
     assert_eq!(rows[0]["cost"]["micros"], "12000");
+
+    // The client's call report lists it under its number.
+    let which = if month == Utc::now().format("%Y-%m").to_string() {
+        "current"
+    } else {
+        "last"
+    };
+    let page = app
+        .page(&client_http, &format!("/portal/reports?month={which}"))
+        .await;
+    let table = &page[page
+        .find("inbound-per-number")
+        .unwrap_or_else(|| panic!("the report lists inbound calls per number: {page}"))..];
+    let table = &table[..table.find("</table>").expect("the table's end")];
+    assert!(
+        table.contains("+13125550142") && table.contains("2.0") && table.contains("$0.01"),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
