@@ -15,7 +15,7 @@ use crate::commerce::pbxes;
 use crate::commerce::plans::{self, Plan};
 use crate::domain::AccountId;
 use crate::keys::{random_token, SecretKey};
-use crate::money::ledger::{self, Book, LedgerError, NewTransaction};
+use crate::money::ledger::{self, LedgerError};
 use crate::money::Money;
 use crate::schema::{accounts, order_lines, orders};
 
@@ -160,22 +160,17 @@ pub async fn order_pbx(
         }
         let order = write_order(conn, request, &plan, due).await?;
         if due.micros() > 0 {
-            let customer = ledger::customer_account(conn, request.account).await?;
-            let revenue = ledger::book(conn, Book::Revenue, &currency).await?;
-            ledger::post(
+            ledger::charge(
                 conn,
-                &NewTransaction {
-                    idempotency_key: format!("order:{}:charges", order.id),
-                    kind: "charge".into(),
-                    memo: format!(
-                        "Setup and first month of {} (order {})",
-                        plan.name,
-                        &order.public_id[..8]
-                    ),
-                    currency: currency.clone(),
-                    posted_by: actor.user_id,
-                    entries: vec![(customer, -due), (revenue, due)],
-                },
+                request.account,
+                due,
+                &format!(
+                    "Setup and first month of {} (order {})",
+                    plan.name,
+                    &order.public_id[..8]
+                ),
+                &format!("order:{}:charges", order.id),
+                actor.user_id,
             )
             .await?;
         }

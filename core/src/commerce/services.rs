@@ -19,7 +19,7 @@ use crate::billing::periods::period_start;
 use crate::billing::recurring::{self, NewItem};
 use crate::domain::{AccountId, UserId};
 use crate::forms::FieldErrors;
-use crate::money::ledger::{self, Book, LedgerError, NewTransaction};
+use crate::money::ledger::{self, LedgerError};
 use crate::money::{Money, MICROS_PER_UNIT};
 use crate::outbox;
 use crate::schema::{accounts, pbxes, recurring_items, service_orders, services};
@@ -541,18 +541,13 @@ async fn order_in(
                 currency: service.currency.clone(),
             });
         }
-        let customer = ledger::customer_account(conn, account).await?;
-        let revenue = ledger::book(conn, Book::Revenue, &service.currency).await?;
-        ledger::post(
+        ledger::charge(
             conn,
-            &NewTransaction {
-                idempotency_key: payment_key(order.id),
-                kind: "charge".into(),
-                memo: format!("{what}: ordered, with its first month"),
-                currency: service.currency.clone(),
-                posted_by: Some(orderer.user_id),
-                entries: vec![(customer, -needed), (revenue, needed)],
-            },
+            account,
+            needed,
+            &format!("{what}: ordered, with its first month"),
+            &payment_key(order.id),
+            Some(orderer.user_id),
         )
         .await?;
     }
