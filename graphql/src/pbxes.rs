@@ -75,7 +75,7 @@ pub struct PbxUsageMonth {
 /// `Account.pbxUsage`: the month `months_back` before this one.
 pub(crate) async fn usage(
     ctx: &Context<'_>,
-    account: i64,
+    account: &crate::types::Account,
     months_back: i32,
 ) -> Result<PbxUsageMonth> {
     if !(0..=24).contains(&months_back) {
@@ -84,13 +84,14 @@ pub(crate) async fn usage(
     let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
     let month = per_pbx::month(
         &mut conn,
-        AccountId(account),
+        AccountId(crate::types::parse_id(&account.id)?),
+        &account.time_zone,
+        &account.currency,
         Utc::now(),
         months_back.unsigned_abs(),
     )
     .await
-    .map_err(internal)?
-    .ok_or_else(|| format!("No account {account}."))?;
+    .map_err(internal)?;
     Ok(PbxUsageMonth {
         month: month.from.format("%B %Y").to_string(),
         from: month.from,

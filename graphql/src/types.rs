@@ -301,7 +301,7 @@ impl Account {
         ctx: &Context<'_>,
         #[graphql(default)] months_back: i32,
     ) -> Result<crate::pbxes::PbxUsageMonth> {
-        crate::pbxes::usage(ctx, parse_id(&self.id)?, months_back).await
+        crate::pbxes::usage(ctx, self, months_back).await
     }
 
     /// The smallest and largest amount that may be added at once.

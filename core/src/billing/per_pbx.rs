@@ -14,7 +14,6 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::calls::month_bounds;
 use crate::domain::AccountId;
 use crate::money::{self, Money};
-use crate::people::accounts;
 
 /// One PBX's month, or (with no PBX) the charges tied to none.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,25 +73,25 @@ struct Row {
     charges: i64,
 }
 
-/// The month `months_back` before `now`'s, in the account's time zone;
-/// `None` for no such account.
+/// The month `months_back` before `now`'s in the account's time zone
+/// `zone` (an IANA name; UTC when unknown), its figures in `currency`: the
+/// caller has the account already, so it is not read again.
 pub async fn month(
     conn: &mut AsyncPgConnection,
     account: AccountId,
+    zone: &str,
+    currency: &str,
     now: DateTime<Utc>,
     months_back: u32,
-) -> QueryResult<Option<Month>> {
-    let Some((row, _)) = accounts::get(conn, account).await? else {
-        return Ok(None);
-    };
-    let zone: chrono_tz::Tz = row.time_zone.parse().unwrap_or(chrono_tz::UTC);
+) -> QueryResult<Month> {
+    let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
     let (from, to) = month_bounds(now, zone, months_back);
-    Ok(Some(Month {
+    Ok(Month {
         from,
         to,
-        currency: row.currency,
+        currency: currency.to_owned(),
         lines: between(conn, account, from, to).await?,
-    }))
+    })
 }
 
 /// Each PBX's calls that started, and charges posted, in `[from, to)`.
