@@ -602,7 +602,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    cdrs (id) {
+    cdrs (id, calldate) {
         id -> BigInt,
         pbx_id -> BigInt,
         record_key -> Text,
@@ -649,7 +649,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    calls (pbx_id, call_key) {
+    calls (pbx_id, call_key, start) {
         pbx_id -> BigInt,
         call_key -> Text,
         account_id -> BigInt,

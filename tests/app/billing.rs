@@ -529,6 +529,13 @@ async fn one_accounts_ingestion_does_not_wait_for_another_accounts_posting() {
     ledger::book(&mut conn, Book::Revenue, "USD")
         .await
         .expect("the book exists");
+    // The call's month is made, as the daily job makes months ahead of
+    // their calls: making one waits for writes under way to the tables CDRs
+    // refer to, the journal among them (see `calls::months::make_ready`).
+    let month: chrono::DateTime<chrono::Utc> = "2026-11-21T08:00:00Z".parse().expect("a time");
+    switchboard_core::calls::months::make_ready(&mut conn, &[month])
+        .await
+        .expect("the month made");
     // Another account's posting to the revenue book, held open.
     let mut holder = app.conn().await;
     holder

@@ -7,6 +7,7 @@ mod authorization;
 mod balance;
 mod billing;
 mod browser;
+mod call_months;
 mod calls;
 mod cli;
 mod commerce;

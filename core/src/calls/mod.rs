@@ -5,6 +5,7 @@
 pub mod calling_plans;
 pub mod cdr;
 pub mod dialling;
+pub mod months;
 pub mod pulling;
 pub mod rate_csv;
 pub mod rating;

@@ -2,6 +2,7 @@
 //! idempotent per record, and usage reaches the ledger in one transaction per
 //! batch whose amount is exactly the sum of its calls' costs.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use crate::calls::calling_plans::RateTables;
 use crate::calls::cdr::{self, Direction, RawCdr, Status};
 use crate::calls::dialling::{Dialled, DiallingRules};
+use crate::calls::months;
 use crate::calls::rating::{self, NotPriced, Rate, RateTable};
 use crate::domain::AccountId;
 use crate::money::ledger::{self, Book, LedgerError, NewTransaction};
@@ -312,7 +314,8 @@ fn insert_arrays(table: &str, fixed: &[&str], columns: &[(&str, &str)]) -> Strin
 }
 
 /// The call columns sent as arrays, with their types, in the order
-/// `write_calls` binds them (after `pbx_id` and `account_id`).
+/// `write_calls` binds them (after `pbx_id` and the account or the starts
+/// the calls are held under).
 const CALL_ARRAYS: [(&str, &str); 17] = [
     ("call_key", "text"),
     ("start", "timestamptz"),
@@ -333,30 +336,36 @@ const CALL_ARRAYS: [(&str, &str); 17] = [
     ("unrated", "bool"),
 ];
 
-/// Inserts calls not held yet; `merge` folds calls already held with the
-/// same rule as [`CallRollup::merge`].
-fn calls_sql(merge: bool) -> String {
-    let insert = insert_arrays("calls", &["pbx_id", "account_id"], &CALL_ARRAYS);
-    if !merge {
-        return insert;
-    }
+/// Folds calls into the rows held for them with the same rule as
+/// [`CallRollup::merge`]. Each row is found by its key and the start it is
+/// held under (`$2`, one per call); a call that gains an earlier leg starts
+/// earlier, which may move its row into an earlier month's table.
+fn merge_calls_sql() -> String {
+    let arrays: Vec<String> = CALL_ARRAYS
+        .iter()
+        .enumerate()
+        .map(|(n, (name, ty))| format!("unnest(${}::{ty}[]) AS {name}", n + 3))
+        .collect();
     let lead: Vec<String> = LEAD_COLUMNS
         .iter()
         .map(|column| {
             format!(
-                "{column} = CASE WHEN (excluded.lead_answered, calls.lead_calldate, calls.lead_key COLLATE \"C\") \
-                 > (calls.lead_answered, excluded.lead_calldate, excluded.lead_key COLLATE \"C\") \
-                 THEN excluded.{column} ELSE calls.{column} END"
+                "{column} = CASE WHEN (u.lead_answered, calls.lead_calldate, calls.lead_key COLLATE \"C\") \
+                 > (calls.lead_answered, u.lead_calldate, u.lead_key COLLATE \"C\") \
+                 THEN u.{column} ELSE calls.{column} END"
             )
         })
         .collect();
     format!(
-        "{insert} ON CONFLICT (pbx_id, call_key) DO UPDATE SET start = least(calls.start, excluded.start), {}, \
-            billsec = calls.billsec + excluded.billsec, \
-            billed_seconds = calls.billed_seconds + excluded.billed_seconds, cost = calls.cost + excluded.cost, \
-            legs = calls.legs + excluded.legs, rated = calls.rated OR excluded.rated, \
-            unrated = calls.unrated OR excluded.unrated",
-        lead.join(", ")
+        "UPDATE calls SET start = least(calls.start, u.start), {}, \
+            billsec = calls.billsec + u.billsec, \
+            billed_seconds = calls.billed_seconds + u.billed_seconds, cost = calls.cost + u.cost, \
+            legs = calls.legs + u.legs, rated = calls.rated OR u.rated, \
+            unrated = calls.unrated OR u.unrated \
+         FROM (SELECT unnest($2::timestamptz[]) AS held_start, {}) u \
+         WHERE calls.pbx_id = $1 AND calls.call_key = u.call_key AND calls.start = u.held_start",
+        lead.join(", "),
+        arrays.join(", ")
     )
 }
 
@@ -500,6 +509,10 @@ pub struct Repriced {
     pub billed: Money,
 }
 
+/// A leg priced anew: its id and start (which name its row; the start, its
+/// month's table), its price, and its call's key.
+type PricedLeg<'a> = ((i64, DateTime<Utc>), rating::Priced, &'a str);
+
 /// Prices a PBX's unrated call legs with the rates in force at `at` (a
 /// staff decision: the rates in force when the calls started had none for
 /// them), bills them as one usage posting, updates their calls and records
@@ -513,22 +526,28 @@ pub async fn price_unrated(
     conn.transaction(async |conn| {
         // A staff action, seldom taken: the rate table is loaded afresh.
         let terms = lock_and_load_terms(conn, &RateTables::default(), pbx_id).await?;
-        let unrated: Vec<(i64, String, i32, String)> = cdrs::table
+        let unrated: Vec<(i64, DateTime<Utc>, String, i32, String)> = cdrs::table
             .filter(cdrs::pbx_id.eq(pbx_id))
             .filter(cdrs::rating.eq("unrated"))
             .order(cdrs::id)
-            .select((cdrs::id, cdrs::dst, cdrs::billsec, cdrs::call_key))
+            .select((
+                cdrs::id,
+                cdrs::calldate,
+                cdrs::dst,
+                cdrs::billsec,
+                cdrs::call_key,
+            ))
             .load(conn)
             .await?;
-        let priced: Vec<(i64, rating::Priced, &str)> = unrated
+        let priced: Vec<PricedLeg<'_>> = unrated
             .iter()
-            .filter_map(|(id, dst, billsec, call_key)| {
+            .filter_map(|(id, calldate, dst, billsec, call_key)| {
                 let billsec = u32::try_from(*billsec).unwrap_or(0);
                 let Dialled::Number(number) = terms.rules.normalize(dst) else {
                     return None;
                 };
                 let priced = terms.table.as_ref()?.price(&number, at, billsec).ok()?;
-                Some((*id, priced, call_key.as_str()))
+                Some(((*id, *calldate), priced, call_key.as_str()))
             })
             .collect();
         let mut result = Repriced {
@@ -536,7 +555,7 @@ pub async fn price_unrated(
             still_unrated: unrated.len() - priced.len(),
             billed: Money::ZERO,
         };
-        let Some((first, _, _)) = <[_]>::first(&priced) else {
+        let Some(((first, _), _, _)) = <[_]>::first(&priced) else {
             return Ok(result);
         };
         let total = money::checked_sum(priced.iter().map(|(_, p, _)| p.cost))
@@ -563,11 +582,17 @@ pub async fn price_unrated(
             "UPDATE cdrs SET rating = 'rated', billed_seconds = u.billed_seconds, rate_id = u.rate_id, \
                     cost = u.cost, ledger_transaction_id = CASE WHEN u.cost > 0 THEN $1 END \
              FROM (SELECT unnest($2::bigint[]) AS id, unnest($3::int[]) AS billed_seconds, \
-                          unnest($4::bigint[]) AS rate_id, unnest($5::bigint[]) AS cost) u \
-             WHERE cdrs.id = u.id",
+                          unnest($4::bigint[]) AS rate_id, unnest($5::bigint[]) AS cost, \
+                          unnest($6::timestamptz[]) AS calldate) u \
+             WHERE cdrs.id = u.id AND cdrs.calldate = u.calldate",
         )
         .bind::<Nullable<BigInt>, _>(usage)
-        .bind::<Array<BigInt>, _>(priced.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(
+            priced
+                .iter()
+                .map(|((id, _), _, _)| *id)
+                .collect::<Vec<_>>(),
+        )
         .bind::<Array<Integer>, _>(
             priced
                 .iter()
@@ -581,19 +606,33 @@ pub async fn price_unrated(
                 .map(|(_, p, _)| p.cost.micros())
                 .collect::<Vec<_>>(),
         )
+        .bind::<Array<Timestamptz>, _>(
+            priced
+                .iter()
+                .map(|((_, calldate), _, _)| *calldate)
+                .collect::<Vec<_>>(),
+        )
         .execute(conn)
         .await?;
         // Their calls: the new costs added, still unrated only if another
-        // leg is.
+        // leg is. A call started at most the longest call before its legs,
+        // and none after its first: only those months are read.
+        let longest = chrono::Duration::seconds(i64::from(cdr::LONGEST_CALL_SECONDS));
+        let starts = priced.iter().map(|((_, calldate), _, _)| *calldate);
+        let (earliest, latest) = (
+            starts.clone().min().unwrap_or(at) - longest,
+            starts.max().unwrap_or(at),
+        );
         diesel::sql_query(
             "UPDATE calls SET cost = calls.cost + u.cost, billed_seconds = calls.billed_seconds + u.billed, \
                     rated = true, \
                     unrated = EXISTS (SELECT 1 FROM cdrs WHERE cdrs.pbx_id = $1 AND cdrs.call_key = calls.call_key \
-                                      AND cdrs.rating = 'unrated') \
+                                      AND cdrs.rating = 'unrated' AND cdrs.calldate >= calls.start) \
              FROM (SELECT call_key, sum(cost)::bigint AS cost, sum(billed)::int AS billed \
                    FROM unnest($2::text[], $3::bigint[], $4::int[]) AS x(call_key, cost, billed) \
                    GROUP BY call_key) u \
-             WHERE calls.pbx_id = $1 AND calls.call_key = u.call_key",
+             WHERE calls.pbx_id = $1 AND calls.call_key = u.call_key \
+               AND calls.start BETWEEN $5 AND $6",
         )
         .bind::<BigInt, _>(pbx_id)
         .bind::<Array<Text>, _>(priced.iter().map(|(_, _, key)| *key).collect::<Vec<_>>())
@@ -609,6 +648,8 @@ pub async fn price_unrated(
                 .map(|(_, p, _)| i32::try_from(p.billed_seconds).unwrap_or(i32::MAX))
                 .collect::<Vec<_>>(),
         )
+        .bind::<Timestamptz, _>(earliest)
+        .bind::<Timestamptz, _>(latest)
         .execute(conn)
         .await?;
         result.billed = total;
@@ -630,6 +671,20 @@ pub async fn price_unrated(
     .await
 }
 
+/// A record with its start to the second; borrowed when it has no fraction.
+fn to_the_second(record: &RawCdr) -> Cow<'_, RawCdr> {
+    use chrono::Timelike;
+    if record.calldate.nanosecond() == 0 {
+        return Cow::Borrowed(record);
+    }
+    let mut whole = record.clone();
+    whole.calldate = record
+        .calldate
+        .with_nanosecond(0)
+        .unwrap_or(record.calldate);
+    Cow::Owned(whole)
+}
+
 /// Stores a batch of a PBX's CDRs (and the lines that could not be read),
 /// rates them with the PBX's plan's calling plan, folds them into calls, and
 /// posts their usage to the ledger, all in one database transaction.
@@ -649,6 +704,18 @@ pub async fn ingest(
     rejects: &[(String, String)],
 ) -> Result<Ingested, IngestError> {
     let now = Utc::now();
+    // Stored to the second, as a record's key has it: the same record from
+    // any source lands on the same row (only a push can carry a fraction).
+    let records: Vec<Cow<'_, RawCdr>> = records.iter().map(to_the_second).collect();
+    // The months the batch reaches are made first, in a short transaction
+    // of their own when the caller has none open (see `months::make_ready`).
+    let reached = months::months_of(
+        records
+            .iter()
+            .filter(|r| cdr::problem(r, now).is_none())
+            .map(|r| r.calldate),
+    );
+    months::make_ready(conn, &reached).await?;
     conn.transaction(async |conn| {
         let terms = lock_and_load_terms(conn, rates, pbx_id).await?;
 
@@ -656,7 +723,8 @@ pub async fn ingest(
         let mut rejects = rejects.to_vec();
         let mut seen = HashSet::new();
         let mut legs: Vec<Leg<'_>> = Vec::with_capacity(records.len());
-        for record in records {
+        for record in &records {
+            let record = record.as_ref();
             // The same checks whichever way a record arrived.
             let derived =
                 match cdr::problem(record, now).map_or_else(|| derive(record, &terms), Err) {
@@ -679,30 +747,42 @@ pub async fn ingest(
             });
         }
         // Which records and calls are held already: asked together, after
-        // the lock, so nothing can slip in between.
+        // the lock, so nothing can slip in between. A record's key names its
+        // start, so it is looked for in the batch's months only; a call
+        // among those that started within the longest call of its legs (all
+        // of a call's legs start while it lasts, and no call lasts longer
+        // than `LONGEST_CALL_SECONDS`).
         let keys: Vec<&str> = legs.iter().map(|l| l.record_key.as_str()).collect();
         let call_keys: Vec<&str> = legs
             .iter()
             .filter(|l| !l.derived.helper)
             .map(|l| l.call_key.as_str())
             .collect();
+        let starts = legs.iter().map(|l| l.record.calldate);
+        let (first, last) = (
+            starts.clone().min().unwrap_or(now),
+            starts.max().unwrap_or(now),
+        );
+        let longest = chrono::Duration::seconds(i64::from(cdr::LONGEST_CALL_SECONDS));
         let (held, held_calls) = {
             let (mut a, mut b) = (&*conn, &*conn);
             futures::try_join!(
                 cdrs::table
                     .filter(cdrs::pbx_id.eq(pbx_id))
                     .filter(cdrs::record_key.eq_any(&keys))
+                    .filter(cdrs::calldate.between(first, last))
                     .select(cdrs::record_key)
                     .load::<String>(&mut a),
                 calls::table
                     .filter(calls::pbx_id.eq(pbx_id))
                     .filter(calls::call_key.eq_any(&call_keys))
-                    .select(calls::call_key)
-                    .load::<String>(&mut b),
+                    .filter(calls::start.between(first - longest, last + longest))
+                    .select((calls::call_key, calls::start))
+                    .load::<(String, DateTime<Utc>)>(&mut b),
             )?
         };
         let held: HashSet<String> = held.into_iter().collect();
-        let held_calls: HashSet<String> = held_calls.into_iter().collect();
+        let held_calls: HashMap<String, DateTime<Utc>> = held_calls.into_iter().collect();
         legs.retain(|l| !held.contains(&l.record_key));
         result.duplicates += held.len();
 
@@ -737,14 +817,21 @@ pub async fn ingest(
         // the transaction rolls back and nothing is stored or billed.
         let (merged, new): (Vec<CallRollup>, Vec<CallRollup>) = fold_calls(&legs)
             .into_iter()
-            .partition(|c| held_calls.contains(&c.call_key));
-        let (inserted, _, _, _) = futures::try_join!(
+            .partition(|c| held_calls.contains_key(&c.call_key));
+        let (inserted, _, folded, _) = futures::try_join!(
             insert_legs(conn, pbx_id, source, usage, &legs),
-            write_calls(conn, pbx_id, terms.account_id, &new, false),
-            write_calls(conn, pbx_id, terms.account_id, &merged, true),
+            write_calls(
+                conn,
+                pbx_id,
+                CallRows::New {
+                    account_id: terms.account_id
+                },
+                &new
+            ),
+            write_calls(conn, pbx_id, CallRows::Held(&held_calls), &merged),
             insert_rejects(conn, pbx_id, source, &rejects),
         )?;
-        if inserted != legs.len() {
+        if inserted != legs.len() || folded != merged.len() {
             // The lock makes this impossible; if it happens, store nothing
             // rather than bill a call twice or not at all.
             return Err(IngestError::Database(
@@ -867,14 +954,22 @@ async fn insert_legs(
         .await
 }
 
-/// Adds calls to the `calls` table: inserted when not held yet, or
-/// `merge`d into the calls held (legs of them came in an earlier batch).
+/// Which rows calls go to.
+enum CallRows<'a> {
+    /// New rows, of this account.
+    New { account_id: i64 },
+    /// The rows held for them (legs of them came in an earlier batch), by
+    /// the start each is held under.
+    Held(&'a HashMap<String, DateTime<Utc>>),
+}
+
+/// Adds calls to the `calls` table: inserted when not held yet, or merged
+/// into the rows held for them; returns how many rows were written.
 async fn write_calls(
     mut conn: &AsyncPgConnection,
     pbx_id: i64,
-    account_id: i64,
+    rows: CallRows<'_>,
     calls: &[CallRollup],
-    merge: bool,
 ) -> QueryResult<usize> {
     if calls.is_empty() {
         return Ok(0);
@@ -882,10 +977,23 @@ async fn write_calls(
     fn column<'a, T>(calls: &'a [CallRollup], f: impl Fn(&'a CallRollup) -> T) -> Vec<T> {
         calls.iter().map(f).collect()
     }
-    diesel::sql_query(calls_sql(merge))
+    let query = match rows {
+        CallRows::New { account_id } => diesel::sql_query(insert_arrays(
+            "calls",
+            &["pbx_id", "account_id"],
+            &CALL_ARRAYS,
+        ))
         .into_boxed::<Pg>()
         .bind::<BigInt, _>(pbx_id)
-        .bind::<BigInt, _>(account_id)
+        .bind::<BigInt, _>(account_id),
+        CallRows::Held(starts) => diesel::sql_query(merge_calls_sql())
+            .into_boxed::<Pg>()
+            .bind::<BigInt, _>(pbx_id)
+            .bind::<Array<Timestamptz>, _>(column(calls, |c| {
+                starts.get(&c.call_key).copied().unwrap_or(c.start)
+            })),
+    };
+    query
         .bind::<Array<Text>, _>(column(calls, |c| c.call_key.as_str()))
         .bind::<Array<Timestamptz>, _>(column(calls, |c| c.start))
         .bind::<Array<Bool>, _>(column(calls, |c| c.lead_answered))
@@ -939,13 +1047,34 @@ async fn post_usage(
     Ok(posted.id().0)
 }
 
-/// An account's last `limit` calls, newest first.
+/// An account's last `limit` calls, newest first, read a month at a time so
+/// that each statement reads its month's table only: this month (to a day
+/// ahead, as far as a PBX's clock may run), then, while fewer than `limit`
+/// are found, last month, then every month before. An account that calls
+/// is answered from this month's table alone.
 pub async fn recent_calls(
     conn: &mut AsyncPgConnection,
     account: AccountId,
     limit: usize,
 ) -> QueryResult<Vec<BilledCall>> {
-    calls_page(conn, account, None, None, None, limit as i64).await
+    let now = Utc::now();
+    let this_month = months::month_of(now);
+    let last_month = this_month
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(this_month);
+    let mut found = Vec::with_capacity(limit);
+    for (from, to) in [
+        (Some(this_month), now + chrono::Duration::days(1)),
+        (Some(last_month), this_month),
+        (None, last_month),
+    ] {
+        let wanted = limit.saturating_sub(found.len());
+        if wanted == 0 {
+            break;
+        }
+        found.extend(calls_page(conn, account, from, Some(to), None, wanted as i64).await?);
+    }
+    Ok(found)
 }
 
 /// An account's calls that started in `[from, to)`, oldest first.

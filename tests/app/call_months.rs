@@ -1,0 +1,481 @@
+//! CDRs and calls kept in one table per month: each row in its month's
+//! table, months made ahead by a job and by ingestion when a batch reaches
+//! one not made yet, calls that span months kept whole and billed once, and
+//! the home and the month report reading one or two months' tables.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::RunQueryDsl;
+use switchboard_core::calls::cdr::RawCdr;
+use switchboard_core::calls::{self, months};
+use switchboard_core::schema::{calls as calls_table, journal_transactions, pbxes, plans};
+use switchboard_core::AccountId;
+
+use crate::calls::{add_rate, balance_of, pbx_with_rates};
+use crate::harness::TestApp;
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("a time")
+}
+
+/// An answered call from extension 201 to a US number, `billsec` long.
+fn outbound(uniqueid: &str, linkedid: &str, start: DateTime<Utc>, billsec: i32) -> RawCdr {
+    RawCdr {
+        calldate: start,
+        src: "201".into(),
+        dst: "15550100100".into(),
+        dcontext: "from-internal".into(),
+        channel: format!("PJSIP/201-{uniqueid}"),
+        dstchannel: format!("PJSIP/voipms-{uniqueid}"),
+        lastapp: "Dial".into(),
+        duration: billsec + 5,
+        billsec,
+        disposition: "ANSWERED".into(),
+        uniqueid: uniqueid.into(),
+        linkedid: Some(linkedid.into()),
+        ..RawCdr::default()
+    }
+}
+
+/// Prices US calls at $0.02 a minute, 60/60, since long before the calls
+/// below (the test PBX's own rates only start this November).
+async fn rated_since_long_ago(conn: &mut diesel_async::AsyncPgConnection, pbx: i64) {
+    let calling_plan: Option<i64> = pbxes::table
+        .inner_join(plans::table)
+        .filter(pbxes::id.eq(pbx))
+        .select(plans::calling_plan_id)
+        .first(conn)
+        .await
+        .expect("the PBX's plan");
+    add_rate(
+        conn,
+        calling_plan.expect("a calling plan"),
+        "1",
+        20_000,
+        Duration::days(4_000),
+    )
+    .await;
+}
+
+#[derive(QueryableByName)]
+struct Held {
+    #[diesel(sql_type = Text)]
+    part: String,
+    #[diesel(sql_type = Text)]
+    key: String,
+}
+
+/// The table each of a PBX's CDRs (`cdrs`) or calls (`calls`) is kept in,
+/// with the record's uniqueid or the call's key, ordered by key.
+async fn tables_of(
+    conn: &mut diesel_async::AsyncPgConnection,
+    table: &str,
+    pbx: i64,
+) -> Vec<(String, String)> {
+    let key = if table == "cdrs" {
+        "uniqueid"
+    } else {
+        "call_key"
+    };
+    diesel::sql_query(format!(
+        "SELECT tableoid::regclass::text AS part, {key} AS key FROM {table} WHERE pbx_id = $1 ORDER BY {key}"
+    ))
+    .bind::<BigInt, _>(pbx)
+    .load::<Held>(conn)
+    .await
+    .expect("rows")
+    .into_iter()
+    .map(|h| (h.part, h.key))
+    .collect()
+}
+
+/// The months' tables of `parent`, by name.
+async fn month_tables(conn: &mut diesel_async::AsyncPgConnection, parent: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    diesel::sql_query(
+        "SELECT inhrelid::regclass::text AS name FROM pg_inherits \
+         WHERE inhparent = $1::regclass ORDER BY 1",
+    )
+    .bind::<Text, _>(parent)
+    .load::<Name>(conn)
+    .await
+    .expect("partitions")
+    .into_iter()
+    .map(|n| n.name)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_record_and_call_is_kept_in_its_months_table_even_a_month_not_made_yet() {
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, _) = pbx_with_rates(&app).await;
+    let mut conn = app.conn().await;
+    assert!(
+        !month_tables(&mut conn, "cdrs")
+            .await
+            .contains(&"cdrs_y2025m03".to_owned()),
+        "last year's March is not made yet"
+    );
+    let now = Utc::now();
+    // Last year's Master.csv and a call of today, in one batch.
+    let batch = [
+        outbound(
+            "1741996800.1",
+            "1741996800.1",
+            at("2025-03-15T00:00:00Z"),
+            60,
+        ),
+        outbound(
+            "1743465599.2",
+            "1743465599.2",
+            at("2025-03-31T23:59:59Z"),
+            30,
+        ),
+        outbound("now.3", "now.3", now - Duration::minutes(5), 45),
+    ];
+    let ingested = calls::ingest(&mut conn, &app.state.rate_tables, pbx, "csv", &batch, &[])
+        .await
+        .expect("the batch");
+    assert_eq!((ingested.accepted, ingested.rejected), (3, 0));
+    let this_month = now.format("%Ym%m").to_string();
+    assert_eq!(
+        tables_of(&mut conn, "cdrs", pbx).await,
+        vec![
+            ("cdrs_y2025m03".to_owned(), "1741996800.1".to_owned()),
+            ("cdrs_y2025m03".to_owned(), "1743465599.2".to_owned()),
+            (format!("cdrs_y{this_month}"), "now.3".to_owned()),
+        ]
+    );
+    assert_eq!(
+        tables_of(&mut conn, "calls", pbx).await,
+        vec![
+            ("calls_y2025m03".to_owned(), "1741996800.1".to_owned()),
+            ("calls_y2025m03".to_owned(), "1743465599.2".to_owned()),
+            (format!("calls_y{this_month}"), "now.3".to_owned()),
+        ]
+    );
+    assert!(
+        !month_tables(&mut conn, "cdrs")
+            .await
+            .contains(&"cdrs_y2025m04".to_owned()),
+        "only the months a batch reaches are made"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_calls_earlier_leg_arriving_later_from_the_month_before_makes_one_call_there_billed_once()
+{
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, account) = pbx_with_rates(&app).await;
+    let mut conn = app.conn().await;
+    rated_since_long_ago(&mut conn, pbx).await;
+    let linked = "1790812790.7";
+    // The transfer's second leg, just after midnight on 1 October, comes
+    // first; the first leg, from the last seconds of September, later.
+    let second = outbound("1790812810.8", linked, at("2026-10-01T00:00:10Z"), 60);
+    let first = outbound(linked, linked, at("2026-09-30T23:59:50Z"), 120);
+    let one = calls::ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        pbx,
+        "push",
+        std::slice::from_ref(&second),
+        &[],
+    )
+    .await
+    .expect("the second leg");
+    assert_eq!(one.billed.micros(), 20_000, "one minute at $0.02");
+    assert_eq!(
+        tables_of(&mut conn, "calls", pbx).await,
+        vec![("calls_y2026m10".to_owned(), linked.to_owned())]
+    );
+    let two = calls::ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        pbx,
+        "pull",
+        std::slice::from_ref(&first),
+        &[],
+    )
+    .await
+    .expect("the first leg");
+    assert_eq!(two.billed.micros(), 40_000, "two minutes at $0.02");
+    // Both again, from other sources, in one batch: nothing new.
+    let again = calls::ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        pbx,
+        "csv",
+        &[first.clone(), second.clone()],
+        &[],
+    )
+    .await
+    .expect("both again");
+    assert_eq!(
+        (again.accepted, again.duplicates, again.billed.micros()),
+        (0, 2, 0)
+    );
+
+    assert_eq!(
+        tables_of(&mut conn, "calls", pbx).await,
+        vec![("calls_y2026m09".to_owned(), linked.to_owned())],
+        "one call, moved to the month it started in"
+    );
+    assert_eq!(
+        tables_of(&mut conn, "cdrs", pbx).await,
+        vec![
+            ("cdrs_y2026m09".to_owned(), linked.to_owned()),
+            ("cdrs_y2026m10".to_owned(), "1790812810.8".to_owned()),
+        ]
+    );
+    let (start, legs, billsec, cost, lead): (DateTime<Utc>, i32, i32, i64, String) =
+        calls_table::table
+            .filter(calls_table::pbx_id.eq(pbx))
+            .select((
+                calls_table::start,
+                calls_table::legs,
+                calls_table::billsec,
+                calls_table::cost,
+                calls_table::lead_key,
+            ))
+            .first(&mut conn)
+            .await
+            .expect("the call");
+    assert_eq!(
+        (start, legs, billsec, cost),
+        (at("2026-09-30T23:59:50Z"), 2, 180, 60_000)
+    );
+    assert_eq!(
+        lead,
+        calls::cdr::record_key(&first),
+        "the earlier leg leads"
+    );
+    let usage: i64 = journal_transactions::table
+        .filter(journal_transactions::kind.eq("usage"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("usage");
+    assert_eq!(usage, 2, "one posting per batch that brought a new leg");
+    assert_eq!(balance_of(&mut conn, account).await, 10_000_000 - 60_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_pushed_with_a_fraction_of_a_second_and_pulled_again_is_stored_and_billed_once() {
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, account) = pbx_with_rates(&app).await;
+    let mut conn = app.conn().await;
+    rated_since_long_ago(&mut conn, pbx).await;
+    let whole = Utc::now().with_timezone(&Utc) - Duration::hours(1);
+    let whole = DateTime::<Utc>::from_timestamp(whole.timestamp(), 0).expect("a time");
+    let pulled = outbound("1764590000.5", "1764590000.5", whole, 60);
+    let pushed = RawCdr {
+        calldate: whole + Duration::milliseconds(730),
+        ..pulled.clone()
+    };
+    let first = calls::ingest(
+        &mut conn,
+        &app.state.rate_tables,
+        pbx,
+        "push",
+        std::slice::from_ref(&pushed),
+        &[],
+    )
+    .await
+    .expect("pushed");
+    assert_eq!(first.accepted, 1);
+    for source in ["pull", "csv", "push"] {
+        let again = calls::ingest(
+            &mut conn,
+            &app.state.rate_tables,
+            pbx,
+            source,
+            &[pulled.clone(), pushed.clone()],
+            &[],
+        )
+        .await
+        .expect("again");
+        assert_eq!(
+            (again.accepted, again.duplicates, again.billed.micros()),
+            (0, 2, 0),
+            "{source}"
+        );
+    }
+    let stored: Vec<DateTime<Utc>> = switchboard_core::schema::cdrs::table
+        .filter(switchboard_core::schema::cdrs::pbx_id.eq(pbx))
+        .select(switchboard_core::schema::cdrs::calldate)
+        .load(&mut conn)
+        .await
+        .expect("stored");
+    assert_eq!(stored, vec![whole], "kept once, to the second");
+    assert_eq!(
+        balance_of(&mut conn, account).await,
+        10_000_000 - first.billed.micros()
+    );
+    assert!(first.billed.micros() > 0);
+}
+
+/// The statements `run` sends on `conn`, as the database receives them
+/// (placeholders and the values bound to them).
+async fn statements_of<T>(
+    conn: &mut diesel_async::AsyncPgConnection,
+    run: impl AsyncFnOnce(&mut diesel_async::AsyncPgConnection) -> T,
+) -> (T, Vec<String>) {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel_async::AsyncConnection;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = seen.clone();
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            into.lock().expect("the list").push(query.to_string());
+        }
+    });
+    let result = run(conn).await;
+    conn.set_instrumentation(Option::<Box<dyn Instrumentation>>::None);
+    let statements = seen.lock().expect("the list").clone();
+    (result, statements)
+}
+
+/// The months' tables of `calls` that running `statement` (a statement as
+/// `statements_of` saw it) read, from its plan as executed.
+async fn months_read(conn: &mut diesel_async::AsyncPgConnection, statement: &str) -> Vec<String> {
+    let (sql, binds) = statement
+        .split_once(" -- binds: ")
+        .expect("a statement with its binds");
+    // The values as literals of the types the statement gives them.
+    let values: Vec<String> = binds
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(", ")
+        .filter(|v| !v.is_empty())
+        .map(|v| format!("'{}'", v.trim_matches('"').replace('\'', "''")))
+        .collect();
+    diesel::sql_query(format!("PREPARE read_calls AS {sql}"))
+        .execute(conn)
+        .await
+        .expect("prepare");
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        #[diesel(column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let plan: Vec<String> = diesel::sql_query(format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE read_calls({})",
+        values.join(", ")
+    ))
+    .load::<Line>(conn)
+    .await
+    .expect("the plan")
+    .into_iter()
+    .map(|l| l.line)
+    .collect();
+    diesel::sql_query("DEALLOCATE read_calls")
+        .execute(conn)
+        .await
+        .expect("deallocate");
+    let mut read: Vec<String> = plan
+        .iter()
+        .filter(|line| !line.contains("never executed"))
+        .filter_map(|line| {
+            let at = line.find(" on calls_y")?;
+            line[at + 4..].split_whitespace().next().map(str::to_owned)
+        })
+        .collect();
+    read.sort();
+    read.dedup();
+    assert!(!read.is_empty(), "no month's table in {plan:#?}");
+    read
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_home_and_the_month_report_read_one_or_two_months_tables() {
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, account) = pbx_with_rates(&app).await;
+    let account = AccountId(account);
+    let mut conn = app.conn().await;
+    // A call every ten days for the last year, and a few today.
+    let now = Utc::now();
+    let mut batch: Vec<RawCdr> = (1..37)
+        .map(|n| {
+            let id = format!("year.{n}");
+            outbound(&id, &id, now - Duration::days(10 * n), 60)
+        })
+        .collect();
+    batch.extend((0..12).map(|n| {
+        let id = format!("today.{n}");
+        outbound(&id, &id, now - Duration::minutes(n + 1), 30)
+    }));
+    calls::ingest(&mut conn, &app.state.rate_tables, pbx, "pull", &batch, &[])
+        .await
+        .expect("a year of calls");
+    diesel::sql_query("ANALYZE calls")
+        .execute(&mut conn)
+        .await
+        .expect("analyze");
+    let held = month_tables(&mut conn, "calls").await.len();
+    assert!(held >= 12, "{held} months");
+
+    let (recent, sent) = statements_of(&mut conn, async |conn| {
+        calls::recent_calls(conn, account, 10).await
+    })
+    .await;
+    let recent = recent.expect("recent calls");
+    assert_eq!(
+        recent
+            .iter()
+            .map(|c| c.call_key.as_str())
+            .collect::<Vec<_>>(),
+        batch[36..46]
+            .iter()
+            .map(|r| r.uniqueid.as_str())
+            .collect::<Vec<_>>(),
+        "the ten newest, newest first"
+    );
+    // Today's calls are enough: one statement reading this month's table
+    // (and tomorrow's on a month's last day, as a PBX's clock may run a day
+    // ahead); two on a month's first minutes, when some of them are last
+    // month's.
+    assert!(sent.len() <= 2, "{sent:#?}");
+    let mut read = Vec::new();
+    for statement in &sent {
+        read.extend(months_read(&mut conn, statement).await);
+    }
+    read.sort();
+    read.dedup();
+    let expected: Vec<String> = months::months_of(
+        recent
+            .iter()
+            .map(|c| c.start)
+            .chain([now + Duration::days(1)]),
+    )
+    .iter()
+    .map(|m| format!("calls_y{}", m.format("%Ym%m")))
+    .collect();
+    assert_eq!(read, expected);
+    assert!(read.len() <= 2 || sent.len() == 2, "{read:?}");
+
+    let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
+    for back in [0, 1, 5] {
+        let (from, to) = calls::month_bounds(now, zone, back);
+        let (report, sent) = statements_of(&mut conn, async |conn| {
+            calls::report(conn, account, from, to, zone).await
+        })
+        .await;
+        assert!(report.expect("the report").all.calls > 0, "{back}");
+        let [statement] = sent.as_slice() else {
+            panic!("one statement: {sent:#?}");
+        };
+        // A month in New York spans the ends of two months in UTC.
+        let expected: Vec<String> = months::months_of([from, to - Duration::seconds(1)])
+            .iter()
+            .map(|m| format!("calls_y{}", m.format("%Ym%m")))
+            .collect();
+        assert_eq!(months_read(&mut conn, statement).await, expected, "{back}");
+    }
+}
