@@ -17,6 +17,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use switchboard_controller::Controller;
+use switchboard_core::calls::months;
 use switchboard_core::config::Settings;
 use switchboard_core::db::{self, Pool};
 use switchboard_core::keys::SecretKey;
@@ -82,9 +83,12 @@ pub enum Job {
     AssignNumber,
     /// Takes a released phone number off its PBX. Data: `number:pbx`.
     UnassignNumber,
+    /// Makes the tables of this month's and the coming months' CDRs and
+    /// calls, before any call needs them.
+    MakeCallMonths,
 }
 
-const ALL_JOBS: [Job; 12] = [
+const ALL_JOBS: [Job; 13] = [
     Job::PurgeExpiredSessions,
     Job::ProvisionPbx,
     Job::PullCdrs,
@@ -97,6 +101,7 @@ const ALL_JOBS: [Job; 12] = [
     Job::SetPbxPassword,
     Job::AssignNumber,
     Job::UnassignNumber,
+    Job::MakeCallMonths,
 ];
 
 impl Job {
@@ -115,6 +120,7 @@ impl Job {
             Job::SetPbxPassword => queue::SET_PBX_PASSWORD,
             Job::AssignNumber => queue::ASSIGN_NUMBER,
             Job::UnassignNumber => queue::UNASSIGN_NUMBER,
+            Job::MakeCallMonths => "make_call_months",
         }
     }
 
@@ -127,7 +133,9 @@ impl Job {
     /// call instead, so no transaction is held while it waits.
     fn runs_in_one_transaction(self) -> bool {
         match self {
-            Job::PurgeExpiredSessions => true,
+            // Making a month locks the tables CDRs refer to for a moment;
+            // the transaction ends as soon as the months are made.
+            Job::PurgeExpiredSessions | Job::MakeCallMonths => true,
             // A pull reads the PBX's database first, then stores what it
             // read in ingestion's own transaction; a backup runs pg_dump.
             Job::ProvisionPbx | Job::PullCdrs | Job::TakeBackup => false,
@@ -169,6 +177,9 @@ impl Job {
             Job::Replenish => 12,
             // The schedule queues them again anyway.
             Job::ReviewStanding | Job::BillRecurring | Job::SendStatements => 5,
+            // Months are made two ahead, and ingestion makes any it lacks:
+            // the next day's run is soon enough.
+            Job::MakeCallMonths => 5,
         }
     }
 
@@ -214,6 +225,12 @@ impl Job {
             Job::SetPbxPassword => gui_passwords::send(conn, ctx, data).await,
             Job::AssignNumber => numbers::assign(conn, ctx, data).await,
             Job::UnassignNumber => numbers::unassign(conn, ctx, data).await,
+            Job::MakeCallMonths => {
+                let months = months::coming(ctx.clock.now());
+                let made = months::make_ready(conn, &months).await?;
+                tracing::info!(made, "call months ready");
+                Ok(())
+            }
         }
     }
 
@@ -227,7 +244,7 @@ impl Job {
     ) -> anyhow::Result<()> {
         match self {
             Job::AssignNumber => numbers::assign_failed(conn, ctx, data, error).await,
-            Job::UnassignNumber => Ok(()),
+            Job::UnassignNumber | Job::MakeCallMonths => Ok(()),
             Job::PurgeExpiredSessions
             | Job::PullCdrs
             | Job::TakeBackup
@@ -254,7 +271,8 @@ impl Job {
             | Job::PullCdrs
             | Job::ReviewStanding
             | Job::BillRecurring
-            | Job::SendStatements => Ok(()),
+            | Job::SendStatements
+            | Job::MakeCallMonths => Ok(()),
             Job::ProvisionPbx => provisioning::give_up(conn, ctx, data, error).await,
             Job::TakeBackup => backups::give_up(conn, ctx, data, error).await,
             Job::PbxCommand => balance::pbx_command_given_up(conn, ctx, data, error).await,
@@ -581,6 +599,7 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
         )
         .await?;
     schedule_balance(&scheduler, &pool).await?;
+    schedule_call_months(&scheduler, &pool).await?;
     if ctx.settings.backups.folder.is_some() {
         let backup_pool = pool.clone();
         let schedule = ctx.settings.backups.schedule.clone();
@@ -658,6 +677,24 @@ async fn schedule_balance(scheduler: &JobScheduler, pool: &Pool) -> anyhow::Resu
         )
         .await?;
     queue_from_schedule(pool, Job::BillRecurring, "", Job::BillRecurring.name()).await;
+    Ok(())
+}
+
+/// Call months are made every day, and at start (a server that was down
+/// for a while catches up): every instance queues the same job, once.
+async fn schedule_call_months(scheduler: &JobScheduler, pool: &Pool) -> anyhow::Result<()> {
+    let job = Job::MakeCallMonths;
+    let schedule_pool = pool.clone();
+    scheduler
+        .add(
+            CronJob::new_async("0 20 3 * * *", move |_, _| {
+                let pool = schedule_pool.clone();
+                Box::pin(async move { queue_from_schedule(&pool, job, "", job.name()).await })
+            })
+            .context("scheduling call months")?,
+        )
+        .await?;
+    queue_from_schedule(pool, job, "", job.name()).await;
     Ok(())
 }
 
@@ -761,6 +798,10 @@ mod tests {
             Some(Job::PurgeExpiredSessions)
         );
         assert_eq!(Job::from_name("provision_pbx"), Some(Job::ProvisionPbx));
+        assert_eq!(
+            Job::from_name("make_call_months"),
+            Some(Job::MakeCallMonths)
+        );
         assert_eq!(Job::from_name("nothing"), None);
     }
 }

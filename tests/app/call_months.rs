@@ -11,6 +11,7 @@ use switchboard_core::calls::cdr::RawCdr;
 use switchboard_core::calls::{self, months};
 use switchboard_core::schema::{calls as calls_table, journal_transactions, pbxes, plans};
 use switchboard_core::AccountId;
+use switchboard_jobs::{enqueue, run_due, Job, Pass};
 
 use crate::calls::{add_rate, balance_of, pbx_with_rates};
 use crate::harness::TestApp;
@@ -318,6 +319,56 @@ async fn a_record_pushed_with_a_fraction_of_a_second_and_pulled_again_is_stored_
         10_000_000 - first.billed.micros()
     );
     assert!(first.billed.micros() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_job_makes_this_month_and_the_next_ones_and_makes_nothing_when_run_again() {
+    let app = TestApp::spawn().await;
+    let mut conn = app.conn().await;
+    let mut ctx = app.jobs.clone();
+    let then = at("2031-05-20T12:00:00Z");
+    ctx.clock = switchboard_core::clock::Clock::at(then);
+    let before = month_tables(&mut conn, "calls").await;
+    assert!(!before.contains(&"calls_y2031m05".to_owned()));
+
+    let name = Job::MakeCallMonths.name();
+    assert!(enqueue(&mut conn, Job::MakeCallMonths, "", Some(name))
+        .await
+        .expect("queued"));
+    let pass = run_due(&app.pool, &ctx).await.expect("ran");
+    assert_eq!(
+        pass,
+        Pass {
+            succeeded: 1,
+            failed: 0,
+            given_up: 0
+        }
+    );
+    let made = month_tables(&mut conn, "calls").await;
+    for month in ["2031m05", "2031m06", "2031m07"] {
+        assert!(made.contains(&format!("calls_y{month}")), "{month}");
+        assert!(
+            month_tables(&mut conn, "cdrs")
+                .await
+                .contains(&format!("cdrs_y{month}")),
+            "{month}"
+        );
+    }
+    assert_eq!(made.len(), before.len() + 1 + months::AHEAD as usize);
+    assert!(!made.contains(&"calls_y2031m08".to_owned()));
+
+    assert!(enqueue(&mut conn, Job::MakeCallMonths, "", Some(name))
+        .await
+        .expect("queued again"));
+    let pass = run_due(&app.pool, &ctx).await.expect("ran again");
+    assert_eq!(pass.succeeded, 1);
+    assert_eq!(month_tables(&mut conn, "calls").await, made, "nothing new");
+    assert_eq!(
+        months::make_ready(&mut conn, &months::coming(then))
+            .await
+            .expect("made"),
+        0
+    );
 }
 
 /// The statements `run` sends on `conn`, as the database receives them
