@@ -500,3 +500,171 @@ pub async fn numbers(url: &str) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Filler accounts, their PBXs each, and how many months back their calls go.
+const FILL_ACCOUNTS: usize = 100;
+const FILL_PBXES_EACH: i64 = 20;
+const FILL_MONTHS: u32 = 24;
+/// Calls written by one statement (two CDRs each).
+const FILL_CHUNK: i64 = 250_000;
+
+/// Fills the database at `pool` to `target` CDRs with SQL alone
+/// (`generate_series`), fast enough for 100M: other customers' calls, made
+/// of two CDRs each (an answered leg and a ring-group leg that was not),
+/// spread evenly over the last [`FILL_MONTHS`] months and 2,000 PBXs of
+/// [`FILL_ACCOUNTS`] accounts, each with its row in `calls`. They are
+/// internal calls, free, so the ledger has nothing to say of them; they
+/// bypass ingestion (whose rate `switchboard bench` measures) and only make
+/// the tables as large as a large reseller's. Prints how long it took.
+pub async fn fill_with_sql(pool: &db::Pool, target: i64) -> anyhow::Result<()> {
+    use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz};
+    let mut conn = db::conn(pool).await?;
+    let have = diesel::sql_query("SELECT count(*) AS n FROM cdrs")
+        .get_result::<Count>(&mut conn)
+        .await?
+        .n;
+    if have >= target {
+        println!("The database holds {have} CDRs already.");
+        return Ok(());
+    }
+    let pbxes = filler_pbxes(&mut conn).await?;
+    let count = (target - have + 1) / 2;
+    println!(
+        "Filling to {target} CDRs with SQL: {count} calls of {} PBXs over {FILL_MONTHS} months …",
+        pbxes.len()
+    );
+    let started = Instant::now();
+    let now = Utc::now();
+    let first = now - chrono::Months::new(FILL_MONTHS);
+    let spread = (now - first).num_seconds() as f64;
+    let months: Vec<chrono::DateTime<Utc>> = (0..=FILL_MONTHS)
+        .filter_map(|n| first.checked_add_months(chrono::Months::new(n)))
+        .collect();
+    calls::months::make_ready(&mut conn, &months).await?;
+    let tag = now.timestamp_micros().to_string();
+    let (pbx_ids, account_ids): (Vec<i64>, Vec<i64>) = pbxes.into_iter().unzip();
+    // Call `c` of this run starts `c × step` seconds before now, newest
+    // first, so each statement writes into one or two months' tables.
+    let step = spread / count as f64;
+    let mut written = 0;
+    for from in (0..count).step_by(FILL_CHUNK as usize) {
+        let to = (from + FILL_CHUNK).min(count);
+        let chunk = "FROM generate_series($1::bigint, $2::bigint - 1) AS c, \
+             LATERAL (SELECT ($4::bigint[])[1 + c % cardinality($4::bigint[])] AS pbx_id, \
+                             ($5::bigint[])[1 + c % cardinality($5::bigint[])] AS account_id, \
+                             date_trunc('second', $6::timestamptz - make_interval(secs => c * $3::float8)) AS start, \
+                             'fill.' || $7::text || '.' || c AS call_key, \
+                             (200 + c % 50)::text AS ext, (250 + c % 50)::text AS other, \
+                             (20 + c % 400)::int AS billsec) f";
+        let bound = |sql: String| {
+            diesel::sql_query(sql)
+                .bind::<BigInt, _>(from)
+                .bind::<BigInt, _>(to)
+                .bind::<Double, _>(step)
+                .bind::<Array<BigInt>, _>(pbx_ids.clone())
+                .bind::<Array<BigInt>, _>(account_ids.clone())
+                .bind::<Timestamptz, _>(now)
+                .bind::<Text, _>(tag.clone())
+        };
+        written += bound(format!(
+            "INSERT INTO cdrs (pbx_id, record_key, source, calldate, clid, src, dst, dcontext, channel, \
+                 dstchannel, lastapp, duration, billsec, disposition, uniqueid, linkedid, direction, \
+                 extension, status, call_key, helper_leg, rating) \
+             SELECT pbx_id, call_key || '.' || leg || '#fill', 'push', start + leg * interval '1 second', \
+                 '\"' || ext || '\" <' || ext || '>', ext, other, 'from-internal', \
+                 'PJSIP/' || ext || '-' || c, 'PJSIP/' || other || '-' || c || '.' || leg, 'Dial', \
+                 billsec + 5, CASE WHEN leg = 0 THEN billsec ELSE 0 END, \
+                 CASE WHEN leg = 0 THEN 'ANSWERED' ELSE 'NO ANSWER' END, \
+                 call_key || '.' || leg, call_key, 'internal', ext, \
+                 CASE WHEN leg = 0 THEN 'answered' ELSE 'no_answer' END, call_key, false, 'free' \
+             {chunk}, generate_series(0, 1) AS leg"
+        ))
+        .execute(&mut conn)
+        .await?;
+        bound(format!(
+            "INSERT INTO calls (pbx_id, call_key, account_id, start, lead_answered, lead_calldate, \
+                 lead_key, src, dst, direction, extension, status, duration, billsec, cost, legs, \
+                 rated, unrated, billed_seconds) \
+             SELECT pbx_id, call_key, account_id, start, true, start, call_key || '.0#fill', ext, \
+                 other, 'internal', ext, 'answered', billsec + 5, billsec, 0, 2, false, false, 0 \
+             {chunk}"
+        ))
+        .execute(&mut conn)
+        .await?;
+        if (to / FILL_CHUNK) % 20 == 0 || to == count {
+            println!(
+                "  {} CDRs written, {:.0} s",
+                written,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let filled = started.elapsed().as_secs_f64();
+    let vacuumed = Instant::now();
+    diesel::sql_query("VACUUM ANALYZE cdrs")
+        .execute(&mut conn)
+        .await?;
+    diesel::sql_query("VACUUM ANALYZE calls")
+        .execute(&mut conn)
+        .await?;
+    let vacuum = vacuumed.elapsed().as_secs_f64();
+    println!(
+        "  {written} CDRs and {count} calls written in {filled:.1} s ({:.0} CDRs/s), then vacuumed \
+         and analyzed in {vacuum:.1} s; {} CDRs held",
+        written as f64 / filled,
+        have + written as i64
+    );
+    Ok(())
+}
+
+/// The filler's PBXs with their accounts, made the first time.
+async fn filler_pbxes(conn: &mut db::PooledConn) -> anyhow::Result<Vec<(i64, i64)>> {
+    #[derive(diesel::QueryableByName)]
+    struct Pbx {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        account_id: i64,
+    }
+    let held = async |conn: &mut db::PooledConn| -> anyhow::Result<Vec<(i64, i64)>> {
+        Ok(diesel::sql_query(
+            "SELECT id, account_id FROM pbxes WHERE request_id LIKE 'filler-%' ORDER BY id",
+        )
+        .load::<Pbx>(conn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.account_id))
+        .collect())
+    };
+    let pbxes = held(conn).await?;
+    if !pbxes.is_empty() {
+        return Ok(pbxes);
+    }
+    sold_plan(conn, "filler", "Filler", RATES, None).await?;
+    for n in 0..FILL_ACCOUNTS {
+        let account = accounts::create(
+            conn,
+            &NewAccount {
+                name: format!("Filler {n}"),
+                kind: AccountKind::Retail,
+                parent: None,
+                currency: "USD".into(),
+                contact_name: String::new(),
+                company: String::new(),
+                email: format!("filler{n}@example.com"),
+                phone: String::new(),
+                address: String::new(),
+            },
+        )
+        .await?;
+        diesel::sql_query(format!(
+            "INSERT INTO pbxes (account_id, plan_id, request_id, gui_password_sealed, state) \
+             SELECT {}, plans.id, 'filler-{n}-' || p, 'v1:x', 'active' \
+             FROM plans, generate_series(1, {FILL_PBXES_EACH}) AS p WHERE slug = 'filler'",
+            account.0
+        ))
+        .execute(conn)
+        .await?;
+    }
+    held(conn).await
+}

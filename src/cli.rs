@@ -81,6 +81,10 @@ pub enum Command {
         /// With `--pages`: seconds each route is measured.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// With `--pages`: first fills the database to N CDRs with SQL
+        /// (other customers' calls over two years), timing the fill.
+        #[arg(long, value_name = "N")]
+        cdrs: Option<i64>,
         /// Instead, measure a 100,000-row phone number inventory file:
         /// its preview, first import and re-import.
         #[arg(long)]
@@ -180,6 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             pages,
             connections,
             seconds,
+            cdrs,
             numbers,
         } => {
             let database = database::open_named(&settings, "switchboard_bench", "bench").await?;
@@ -194,7 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         connections,
                         seconds,
                     };
-                    crate::page_load::run(&database.url, settings.clone(), shape).await
+                    crate::page_load::run(&database.url, settings.clone(), shape, cdrs).await
                 } else {
                     crate::bench::run(&database.url, settings.clone(), large, ingest_only).await
                 }

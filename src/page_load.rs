@@ -44,10 +44,18 @@ pub struct Shape {
     pub seconds: u64,
 }
 
-/// Runs the measurement against the database at `url` (which it fills) and
-/// prints it.
-pub async fn run(url: &str, settings: Settings, shape: Shape) -> anyhow::Result<()> {
+/// Runs the measurement against the database at `url` (which it fills,
+/// first to `cdrs` CDRs when given) and prints it.
+pub async fn run(
+    url: &str,
+    settings: Settings,
+    shape: Shape,
+    cdrs: Option<i64>,
+) -> anyhow::Result<()> {
     let pool = db::pool(url, settings.pool_size)?;
+    if let Some(target) = cdrs {
+        crate::bench::fill_with_sql(&pool, target).await?;
+    }
     let key = SecretKey::generate();
     println!("Preparing a client whose PBX has two months of calls, on a rated plan …");
     let cookie = client_with_calls(&pool, settings.https()).await?;

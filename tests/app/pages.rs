@@ -313,9 +313,11 @@ async fn the_storefront_keeps_the_plans_in_memory_and_every_instance_sees_a_chan
 
 /// `bench --pages` asks every route it reports as the visitor it names (a
 /// signed-in client for the panel) and stops on any answer but 200, so a
-/// short run passing means its figures are the pages' own.
+/// short run passing means its figures are the pages' own. Asked to, it
+/// first fills the tables with other customers' calls over two years.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_benchmark_gets_every_route_it_reports_answered() {
+    use diesel_async::RunQueryDsl;
     let url = crate::harness::fresh_database().await;
     let settings = crate::harness::test_settings("http://127.0.0.1");
     switchboard::page_load::run(
@@ -325,7 +327,33 @@ async fn the_page_benchmark_gets_every_route_it_reports_answered() {
             connections: 4,
             seconds: 1,
         },
+        Some(20_000),
     )
     .await
     .expect("every route answered 200 under load");
+
+    #[derive(diesel::QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        cdrs: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        calls: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        months: i64,
+    }
+    let pool = switchboard_core::db::pool(&url, 1).expect("a pool");
+    let mut conn = switchboard_core::db::conn(&pool)
+        .await
+        .expect("a connection");
+    let held = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM cdrs WHERE record_key LIKE 'fill.%') AS cdrs, \
+                (SELECT count(*) FROM calls WHERE call_key LIKE 'fill.%') AS calls, \
+                (SELECT count(DISTINCT tableoid) FROM cdrs WHERE record_key LIKE 'fill.%') AS months",
+    )
+    .get_result::<Held>(&mut conn)
+    .await
+    .expect("counts");
+    assert!(held.cdrs >= 19_000, "{} CDRs", held.cdrs);
+    assert_eq!(held.calls * 2, held.cdrs, "two legs a call");
+    assert!(held.months >= 24, "over two years: {} months", held.months);
 }
