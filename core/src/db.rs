@@ -1,7 +1,10 @@
 //! Connections, the pool and the embedded migrations.
 
 use anyhow::Context;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Text};
+use diesel::QueryResult;
 use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
@@ -44,6 +47,44 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
 /// Takes a connection, saying plainly when the database is out of reach.
 pub async fn conn(pool: &Pool) -> anyhow::Result<PooledConn> {
     pool.get().await.context("the database is not answering")
+}
+
+/// A statement written out by hand (`diesel::sql_query`) kept prepared on
+/// its connection, as diesel keeps its own queries: diesel re-plans a
+/// hand-written statement on every run, and the plan of a page's report
+/// query costs a few times its execution. Only for text that never changes
+/// between runs (a constant with `$n` binds): the connection keeps one
+/// prepared statement per distinct text, for as long as it lives.
+pub trait KeepPrepared: Query + Sized {
+    fn kept_prepared(self) -> KeptPrepared<Self> {
+        KeptPrepared(self)
+    }
+}
+
+impl<Q: Query> KeepPrepared for Q {}
+
+/// See [`KeepPrepared`].
+#[derive(Debug, Clone, Copy)]
+pub struct KeptPrepared<Q>(Q);
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for KeptPrepared<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    // The statement cache keys it by its text and its binds' types.
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> QueryId for KeptPrepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for KeptPrepared<Q> {
+    type SqlType = Q::SqlType;
 }
 
 /// Any fixed number, so instances starting together migrate one at a time.

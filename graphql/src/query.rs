@@ -2,7 +2,7 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result, ID};
-use switchboard_core::people::{accounts, email_changes, users};
+use switchboard_core::people::accounts;
 use switchboard_core::{db, outbox, AccountId};
 
 use crate::guards::{self, may_see_account, Allow, AllowBeforePasswordChange, SIGNED_IN, STAFF};
@@ -27,23 +27,13 @@ impl Query {
                 .map(|(row, balance)| Account::new(row, balance)),
             None => None,
         };
-        let email = users::get(&mut conn, user.user_id)
-            .await
-            .map_err(internal)?
-            .map(|u| u.email)
-            .unwrap_or_default();
-        let pending_email = email_changes::pending(&mut conn, user.user_id)
-            .await
-            .map_err(internal)?
-            .map(|p| p.new_email);
         Ok(ViewerInfo {
             user: User {
                 id: ID(user.user_id.0.to_string()),
                 username: user.username.clone(),
                 role: user.role.into(),
                 must_change_password: user.must_change_password,
-                email,
-                pending_email,
+                user_id: user.user_id,
             },
             account,
         })

@@ -7,7 +7,8 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use switchboard_core::money::ledger::StatementLine;
 use switchboard_core::people::accounts::Account as AccountRow;
-use switchboard_core::{db, money::ledger, AccountId, Money as CoreMoney};
+use switchboard_core::people::{email_changes, users};
+use switchboard_core::{db, money::ledger, AccountId, Money as CoreMoney, UserId};
 
 use crate::{internal, pool};
 
@@ -140,17 +141,41 @@ pub enum AccountKind {
 }
 
 /// The signed-in user.
+// What the session already says is at hand; the addresses are read only
+// when asked for, so a page that shows the username sends no statement for
+// them.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct User {
     pub id: ID,
     pub username: String,
     pub role: Role,
     /// The user must choose a new password before doing anything else.
     pub must_change_password: bool,
+    #[graphql(skip)]
+    pub user_id: UserId,
+}
+
+#[ComplexObject]
+impl User {
     /// Where their email goes, and where a link to set a new password is sent.
-    pub email: String,
+    async fn email(&self, ctx: &Context<'_>) -> Result<String> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(users::get(&mut conn, self.user_id)
+            .await
+            .map_err(internal)?
+            .map(|u| u.email)
+            .unwrap_or_default())
+    }
+
     /// A new address asked for and waiting for its link to be followed.
-    pub pending_email: Option<String>,
+    async fn pending_email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+        Ok(email_changes::pending(&mut conn, self.user_id)
+            .await
+            .map_err(internal)?
+            .map(|p| p.new_email))
+    }
 }
 
 /// Who is asking, and the account they act for.

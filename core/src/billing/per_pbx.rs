@@ -6,6 +6,7 @@
 //! `recurring:<item>:<period>`); a charge tied to no PBX (an account-wide
 //! service, say) is counted on a line of its own.
 
+use crate::db::KeepPrepared;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
@@ -133,6 +134,7 @@ pub async fn between(
     .bind::<BigInt, _>(account.0)
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
+    .kept_prepared()
     .load(conn)
     .await?;
     Ok(rows

@@ -3,6 +3,7 @@
 //! adjustments) with each PBX's calls and charges beside it. Figures are exact
 //! micro-units, rounded only when shown.
 
+use crate::db::KeepPrepared;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamptz};
@@ -90,6 +91,7 @@ pub async fn statement(
         )
         .bind::<BigInt, _>(account.0)
         .bind::<Timestamptz, _>(at)
+        .kept_prepared()
         .get_result::<Sum>(conn)
         .await
         .map(|s| Money(s.micros))
@@ -106,6 +108,7 @@ pub async fn statement(
     .bind::<BigInt, _>(account.0)
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
+    .kept_prepared()
     .load(conn)
     .await?;
     let usage_per_pbx: Vec<PbxUsage> = diesel::sql_query(
@@ -116,6 +119,7 @@ pub async fn statement(
     .bind::<BigInt, _>(account.0)
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
+    .kept_prepared()
     .load(conn)
     .await?;
     let per_pbx = per_pbx::between(conn, account, from, to).await?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use sha2::Digest;
 
+use crate::db::KeepPrepared;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -1355,6 +1356,7 @@ pub async fn report(
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
     .bind::<Text, _>(zone.name())
+    .kept_prepared()
     .load(conn)
     .await?;
     let mut report = Report::default();

@@ -10,6 +10,7 @@
 //! account's balance before its numbers, so two orders of one number sell
 //! it once and two orders of one account never spend the same money.
 
+use crate::db::KeepPrepared;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -677,6 +678,7 @@ pub async fn inbound_calls(
     .bind::<diesel::sql_types::BigInt, _>(account.0)
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
+    .kept_prepared()
     .load(conn)
     .await
 }
