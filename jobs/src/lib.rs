@@ -552,27 +552,6 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
     let scheduler = JobScheduler::new()
         .await
         .context("starting the scheduler")?;
-    let schedule_pool = pool.clone();
-    scheduler
-        .add(
-            CronJob::new_async("0 17 * * * *", move |_, _| {
-                let pool = schedule_pool.clone();
-                Box::pin(async move {
-                    let queued = async {
-                        let mut conn = db::conn(&pool).await?;
-                        let name = Job::PurgeExpiredSessions.name();
-                        enqueue(&mut conn, Job::PurgeExpiredSessions, "{}", Some(name))
-                            .await
-                            .map_err(anyhow::Error::from)
-                    };
-                    if let Err(error) = queued.await {
-                        tracing::warn!(error = %format!("{error:#}"), "could not queue a job");
-                    }
-                })
-            })
-            .context("scheduling the session purge")?,
-        )
-        .await?;
     let pull_pool = pool.clone();
     scheduler
         .add(
@@ -598,8 +577,7 @@ pub async fn start(pool: Pool, ctx: JobContext, mailer: Mailer) -> anyhow::Resul
             .context("scheduling CDR pulls")?,
         )
         .await?;
-    schedule_balance(&scheduler, &pool).await?;
-    schedule_call_months(&scheduler, &pool).await?;
+    schedule_fixed(&scheduler, &pool).await?;
     if ctx.settings.backups.folder.is_some() {
         let backup_pool = pool.clone();
         let schedule = ctx.settings.backups.schedule.clone();
@@ -640,13 +618,21 @@ async fn queue_from_schedule(pool: &Pool, job: Job, data: &str, dedupe: &str) {
     }
 }
 
-/// The balance's schedule: the standing review every minute, recurring
-/// charges every ten minutes (and at start, so periods missed while no
-/// server ran are billed at once), statements on the first of the month.
-async fn schedule_balance(scheduler: &JobScheduler, pool: &Pool) -> anyhow::Result<()> {
+/// The jobs on a fixed schedule, each queued under its own name so that
+/// every instance's scheduler queues it once:
+/// - the session purge every hour;
+/// - the standing review every minute;
+/// - recurring charges every ten minutes, and at start, so periods missed
+///   while no server ran are billed at once;
+/// - call months every day, and at start (a server that was down for a while
+///   catches up);
+/// - statements on the first of the month, for the month before.
+async fn schedule_fixed(scheduler: &JobScheduler, pool: &Pool) -> anyhow::Result<()> {
     let every = [
+        ("0 17 * * * *", Job::PurgeExpiredSessions),
         ("30 * * * * *", Job::ReviewStanding),
         ("0 */10 * * * *", Job::BillRecurring),
+        ("0 20 3 * * *", Job::MakeCallMonths),
     ];
     for (cron, job) in every {
         let pool = pool.clone();
@@ -676,25 +662,9 @@ async fn schedule_balance(scheduler: &JobScheduler, pool: &Pool) -> anyhow::Resu
             .context("scheduling statements")?,
         )
         .await?;
-    queue_from_schedule(pool, Job::BillRecurring, "", Job::BillRecurring.name()).await;
-    Ok(())
-}
-
-/// Call months are made every day, and at start (a server that was down
-/// for a while catches up): every instance queues the same job, once.
-async fn schedule_call_months(scheduler: &JobScheduler, pool: &Pool) -> anyhow::Result<()> {
-    let job = Job::MakeCallMonths;
-    let schedule_pool = pool.clone();
-    scheduler
-        .add(
-            CronJob::new_async("0 20 3 * * *", move |_, _| {
-                let pool = schedule_pool.clone();
-                Box::pin(async move { queue_from_schedule(&pool, job, "", job.name()).await })
-            })
-            .context("scheduling call months")?,
-        )
-        .await?;
-    queue_from_schedule(pool, job, "", job.name()).await;
+    for job in [Job::BillRecurring, Job::MakeCallMonths] {
+        queue_from_schedule(pool, job, "", job.name()).await;
+    }
     Ok(())
 }
 
