@@ -1,7 +1,9 @@
 //! The command line.
 
+use std::future::Future;
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -124,7 +126,15 @@ pub enum Command {
 }
 
 /// Runs the command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+///
+/// Boxed so that the binary, which only calls this, compiles none of it
+/// again: an optimised build compiles an `async` body in every crate that
+/// awaits it directly.
+pub fn run(cli: Cli) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> {
+    Box::pin(run_command(cli))
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::PrintSchema => {
             print!("{}", switchboard_graphql::sdl());

@@ -8,6 +8,7 @@ pub mod calling;
 pub mod catalogue;
 pub mod numbers;
 pub mod rates;
+pub mod routes;
 pub mod services;
 pub mod staff;
 pub mod support;

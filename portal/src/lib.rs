@@ -7,6 +7,7 @@ pub mod numbers;
 pub mod pbxes;
 pub mod profile;
 pub mod reports;
+pub mod routes;
 pub mod services;
 pub mod support;
 

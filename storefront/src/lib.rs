@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod documents;
+pub mod routes;
 
 use maud::{html, Markup};
 use poem::http::StatusCode;

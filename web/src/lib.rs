@@ -25,6 +25,7 @@ pub mod notice;
 pub mod operations;
 pub mod pipeline;
 pub mod recovery;
+pub mod routes;
 pub mod sso;
 pub mod support;
 pub mod two_factor;

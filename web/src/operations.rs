@@ -2,6 +2,9 @@
 //! schema, in-process, as the viewer: what a page can do, an API client can
 //! do with the same operation, and nothing more.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_graphql::Variables;
 use serde::de::DeserializeOwned;
 use switchboard_graphql::SessionToken;
@@ -57,51 +60,70 @@ pub async fn run<T: DeserializeOwned>(
     operation: &str,
     variables: serde_json::Value,
 ) -> Result<T, OperationError> {
-    let mut request = async_graphql::Request::new(operation)
-        .variables(Variables::from_json(variables))
-        .data(ctx.viewer.clone());
-    if let Some(token) = &ctx.session_token {
-        request = request.data(SessionToken(token.clone()));
-    }
-    let started = std::time::Instant::now();
-    let response = state.schema.execute(request).await;
-    switchboard_core::metrics::graphql_ran(started.elapsed());
-    if !response.errors.is_empty() {
-        let fields: Vec<(String, String)> = response
-            .errors
-            .iter()
-            .filter_map(|e| e.extensions.as_ref()?.get("fields"))
-            .filter_map(|v| match v {
-                async_graphql::Value::List(items) => Some(items.clone()),
-                _ => None,
-            })
-            .flatten()
-            .filter_map(|item| {
-                let json = item.into_json().ok()?;
-                Some((
-                    json["field"].as_str()?.to_owned(),
-                    json["message"].as_str()?.to_owned(),
-                ))
-            })
-            .collect();
-        if !fields.is_empty() {
-            return Err(OperationError::Invalid(fields));
-        }
-        // Resolvers hide what went wrong from the viewer; asking the
-        // database tells an outage (503, try again) from a failure.
-        if switchboard_core::db::ping(&state.pool).await.is_err() {
-            return Err(OperationError::Unavailable);
-        }
-        return Err(OperationError::Refused(
-            response.errors.into_iter().map(|e| e.message).collect(),
-        ));
-    }
-    let data = response
-        .data
-        .into_json()
-        .map_err(|e| OperationError::Unexpected(e.to_string()))?;
+    let data = run_json(state, ctx, operation, variables).await?;
     serde_json::from_value(data).map_err(|e| {
         tracing::error!(error = %e, "a page's operation returned an unexpected shape");
         OperationError::Unexpected(e.to_string())
+    })
+}
+
+/// The answer of an operation, as JSON.
+///
+/// Boxed, and not generic, so that the schema's execution (every resolver
+/// and what it awaits) is compiled once, here. An optimised build shares no
+/// generic code between crates, and an `async` body counts as generic: a
+/// future awaited in another crate is compiled again there. `run` is generic
+/// over the page's data, so without the box each crate with pages would
+/// compile the whole schema again.
+fn run_json<'a>(
+    state: &'a AppState,
+    ctx: &'a PageContext,
+    operation: &'a str,
+    variables: serde_json::Value,
+) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, OperationError>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut request = async_graphql::Request::new(operation)
+            .variables(Variables::from_json(variables))
+            .data(ctx.viewer.clone());
+        if let Some(token) = &ctx.session_token {
+            request = request.data(SessionToken(token.clone()));
+        }
+        let started = std::time::Instant::now();
+        let response = state.schema.execute(request).await;
+        switchboard_core::metrics::graphql_ran(started.elapsed());
+        if !response.errors.is_empty() {
+            let fields: Vec<(String, String)> = response
+                .errors
+                .iter()
+                .filter_map(|e| e.extensions.as_ref()?.get("fields"))
+                .filter_map(|v| match v {
+                    async_graphql::Value::List(items) => Some(items.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|item| {
+                    let json = item.into_json().ok()?;
+                    Some((
+                        json["field"].as_str()?.to_owned(),
+                        json["message"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect();
+            if !fields.is_empty() {
+                return Err(OperationError::Invalid(fields));
+            }
+            // Resolvers hide what went wrong from the viewer; asking the
+            // database tells an outage (503, try again) from a failure.
+            if switchboard_core::db::ping(&state.pool).await.is_err() {
+                return Err(OperationError::Unavailable);
+            }
+            return Err(OperationError::Refused(
+                response.errors.into_iter().map(|e| e.message).collect(),
+            ));
+        }
+        response
+            .data
+            .into_json()
+            .map_err(|e| OperationError::Unexpected(e.to_string()))
     })
 }
