@@ -501,22 +501,21 @@ pub async fn numbers(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Filler accounts, their PBXs each, and how many months back their calls go.
+/// Filler accounts and their PBXs each.
 const FILL_ACCOUNTS: usize = 100;
 const FILL_PBXES_EACH: i64 = 20;
-const FILL_MONTHS: u32 = 24;
 /// Calls written by one statement (two CDRs each).
 const FILL_CHUNK: i64 = 250_000;
 
 /// Fills the database at `pool` to `target` CDRs with SQL alone
 /// (`generate_series`), fast enough for 100M: other customers' calls, made
 /// of two CDRs each (an answered leg and a ring-group leg that was not),
-/// spread evenly over the last [`FILL_MONTHS`] months and 2,000 PBXs of
+/// spread evenly over the last `months` months and 2,000 PBXs of
 /// [`FILL_ACCOUNTS`] accounts, each with its row in `calls`. They are
 /// internal calls, free, so the ledger has nothing to say of them; they
 /// bypass ingestion (whose rate `switchboard bench` measures) and only make
 /// the tables as large as a large reseller's. Prints how long it took.
-pub async fn fill_with_sql(pool: &db::Pool, target: i64) -> anyhow::Result<()> {
+pub async fn fill_with_sql(pool: &db::Pool, target: i64, months: u32) -> anyhow::Result<()> {
     use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz};
     let mut conn = db::conn(pool).await?;
     let have = diesel::sql_query("SELECT count(*) AS n FROM cdrs")
@@ -530,17 +529,17 @@ pub async fn fill_with_sql(pool: &db::Pool, target: i64) -> anyhow::Result<()> {
     let pbxes = filler_pbxes(&mut conn).await?;
     let count = (target - have + 1) / 2;
     println!(
-        "Filling to {target} CDRs with SQL: {count} calls of {} PBXs over {FILL_MONTHS} months …",
+        "Filling to {target} CDRs with SQL: {count} calls of {} PBXs over {months} months …",
         pbxes.len()
     );
     let started = Instant::now();
     let now = Utc::now();
-    let first = now - chrono::Months::new(FILL_MONTHS);
+    let first = now - chrono::Months::new(months);
     let spread = (now - first).num_seconds() as f64;
-    let months: Vec<chrono::DateTime<Utc>> = (0..=FILL_MONTHS)
+    let starts: Vec<chrono::DateTime<Utc>> = (0..=months)
         .filter_map(|n| first.checked_add_months(chrono::Months::new(n)))
         .collect();
-    calls::months::make_ready(&mut conn, &months).await?;
+    calls::months::make_ready(&mut conn, &starts).await?;
     let tag = now.timestamp_micros().to_string();
     let (pbx_ids, account_ids): (Vec<i64>, Vec<i64>) = pbxes.into_iter().unzip();
     // Call `c` of this run starts `c × step` seconds before now, newest

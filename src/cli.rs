@@ -87,6 +87,12 @@ pub enum Command {
         /// (other customers' calls over two years), timing the fill.
         #[arg(long, value_name = "N")]
         cdrs: Option<i64>,
+        /// With `--cdrs`: how many months back the filled calls go. Fewer
+        /// months make the months the pages read as full as a larger
+        /// database's, without the disk for the older ones.
+        #[arg(long, value_name = "MONTHS", default_value_t = 24,
+              value_parser = clap::value_parser!(u32).range(1..=120))]
+        fill_months: u32,
         /// Instead, measure a 100,000-row phone number inventory file:
         /// its preview, first import and re-import.
         #[arg(long)]
@@ -195,6 +201,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             connections,
             seconds,
             cdrs,
+            fill_months,
             numbers,
         } => {
             let database = database::open_named(&settings, "switchboard_bench", "bench").await?;
@@ -209,7 +216,13 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
                         connections,
                         seconds,
                     };
-                    crate::page_load::run(&database.url, settings.clone(), shape, cdrs).await
+                    crate::page_load::run(
+                        &database.url,
+                        settings.clone(),
+                        shape,
+                        cdrs.map(|n| (n, fill_months)),
+                    )
+                    .await
                 } else {
                     crate::bench::run(&database.url, settings.clone(), large, ingest_only).await
                 }

@@ -44,17 +44,18 @@ pub struct Shape {
     pub seconds: u64,
 }
 
-/// Runs the measurement against the database at `url` (which it fills,
-/// first to `cdrs` CDRs when given) and prints it.
+/// Runs the measurement against the database at `url` (which it fills
+/// first, when given `fill`, to that many CDRs over that many months back)
+/// and prints it.
 pub async fn run(
     url: &str,
     settings: Settings,
     shape: Shape,
-    cdrs: Option<i64>,
+    fill: Option<(i64, u32)>,
 ) -> anyhow::Result<()> {
     let pool = db::pool(url, settings.pool_size)?;
-    if let Some(target) = cdrs {
-        crate::bench::fill_with_sql(&pool, target).await?;
+    if let Some((target, months)) = fill {
+        crate::bench::fill_with_sql(&pool, target, months).await?;
     }
     let key = SecretKey::generate();
     println!("Preparing a client whose PBX has two months of calls, on a rated plan …");

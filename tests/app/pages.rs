@@ -314,7 +314,8 @@ async fn the_storefront_keeps_the_plans_in_memory_and_every_instance_sees_a_chan
 /// `bench --pages` asks every route it reports as the visitor it names (a
 /// signed-in client for the panel) and stops on any answer but 200, so a
 /// short run passing means its figures are the pages' own. Asked to, it
-/// first fills the tables with other customers' calls over two years.
+/// first fills the tables with other customers' calls over two years, or
+/// over as few months as it is told.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_benchmark_gets_every_route_it_reports_answered() {
     use diesel_async::RunQueryDsl;
@@ -327,7 +328,7 @@ async fn the_page_benchmark_gets_every_route_it_reports_answered() {
             connections: 4,
             seconds: 1,
         },
-        Some(20_000),
+        Some((20_000, 24)),
     )
     .await
     .expect("every route answered 200 under load");
@@ -341,7 +342,8 @@ async fn the_page_benchmark_gets_every_route_it_reports_answered() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         months: i64,
     }
-    let pool = switchboard_core::db::pool(&url, 1).expect("a pool");
+    // One connection for the counts, one for the second fill.
+    let pool = switchboard_core::db::pool(&url, 2).expect("a pool");
     let mut conn = switchboard_core::db::conn(&pool)
         .await
         .expect("a connection");
@@ -356,4 +358,33 @@ async fn the_page_benchmark_gets_every_route_it_reports_answered() {
     assert!(held.cdrs >= 19_000, "{} CDRs", held.cdrs);
     assert_eq!(held.calls * 2, held.cdrs, "two legs a call");
     assert!(held.months >= 24, "over two years: {} months", held.months);
+
+    #[derive(diesel::QueryableByName)]
+    struct Filled {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        all: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        recent: i64,
+    }
+    let filled = async |conn: &mut diesel_async::AsyncPgConnection| {
+        diesel::sql_query(
+            "SELECT count(*) AS all, \
+                    count(*) FILTER (WHERE calldate > now() - interval '32 days') AS recent \
+             FROM cdrs WHERE record_key LIKE 'fill.%'",
+        )
+        .get_result::<Filled>(conn)
+        .await
+        .expect("counts")
+    };
+    let before = filled(&mut conn).await;
+    switchboard::bench::fill_with_sql(&pool, 30_000, 1)
+        .await
+        .expect("filled over a month");
+    let after = filled(&mut conn).await;
+    assert!(after.all > before.all + 5_000, "filled again");
+    assert_eq!(
+        after.recent - before.recent,
+        after.all - before.all,
+        "a fill over one month puts all its calls in the last month"
+    );
 }
