@@ -84,7 +84,8 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// With `--pages`: first fills the database to N CDRs with SQL
-        /// (other customers' calls over two years), timing the fill.
+        /// (other customers' calls over `--fill-months`, two years unless
+        /// told), timing the fill.
         #[arg(long, value_name = "N")]
         cdrs: Option<i64>,
         /// With `--cdrs`: how many months back the filled calls go. Fewer

@@ -2,7 +2,7 @@
 
 use poem::{get, post, Route};
 
-/// Adds the staff's pages under `/admin` to `routes`.
+/// Adds these routes to `routes`.
 ///
 /// The routes are made here rather than where all of them are put together:
 /// a route boxes its handler, and an optimised build compiles a handler's

@@ -1,8 +1,9 @@
-//! The routes of the client's pages: the panel under `/portal`, an order's page and the email confirmation.
+//! The routes of the client's pages: the panel under `/portal`, an order's page
+//! and the email confirmation.
 
 use poem::{get, post, Route};
 
-/// Adds the client's pages: the panel under `/portal`, an order's page and the email confirmation to `routes`.
+/// Adds these routes to `routes`.
 ///
 /// The routes are made here rather than where all of them are put together:
 /// a route boxes its handler, and an optimised build compiles a handler's

@@ -1,8 +1,9 @@
-//! The routes of the storefront's pages: the plans, the cart, checkout and the documents.
+//! The routes of the storefront's pages: the plans, the cart, checkout and the
+//! documents.
 
 use poem::{get, post, Route};
 
-/// Adds the storefront's pages: the plans, the cart, checkout and the documents to `routes`.
+/// Adds these routes to `routes`.
 ///
 /// The routes are made here rather than where all of them are put together:
 /// a route boxes its handler, and an optimised build compiles a handler's

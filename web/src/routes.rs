@@ -1,8 +1,9 @@
-//! The routes of what every part shares: sign-in, password and two-factor pages, the API, webhooks, health, metrics and static files.
+//! The routes of what every part shares: sign-in, password and two-factor
+//! pages, the API, webhooks, health, metrics and static files.
 
 use poem::{get, post, Route};
 
-/// Adds what every part shares: sign-in, password and two-factor pages, the API, webhooks, health, metrics and static files to `routes`.
+/// Adds these routes to `routes`.
 ///
 /// The routes are made here rather than where all of them are put together:
 /// a route boxes its handler, and an optimised build compiles a handler's
