@@ -34,6 +34,7 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
     // marked broken by the driver and left behind all the same.
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(|url| Box::pin(connect(url.to_owned())));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(size)
@@ -42,6 +43,30 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the database pool")
+}
+
+/// What every pooled connection is set to before its first use.
+///
+/// Calls and CDRs are kept in one table per month. PostgreSQL plans a
+/// prepared statement afresh on each run while it guesses that planning
+/// for the parameters at hand beats a plan made once, and with month tables
+/// it always guesses so: the plan made for the parameters leaves out the
+/// other months' tables, and the plan made once is priced as if it read
+/// them all, though it leaves them out when it starts. On a database of 10M
+/// CDRs in 27 month tables, a page's per-PBX usage took 1.47 ms to plan
+/// for 0.77 ms of work; a plan made once takes 0.04 ms to check out and
+/// reads the same one or two months. Every statement on the connection is
+/// planned once: the rest are lookups by key, whose plan does not depend on
+/// the values.
+pub const CONNECTION_SETTINGS: &str = "SET plan_cache_mode = force_generic_plan";
+
+async fn connect(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    conn.batch_execute(CONNECTION_SETTINGS)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 /// Takes a connection, saying plainly when the database is out of reach.

@@ -228,8 +228,13 @@ pub async fn deliver_due(pool: &Pool, mailer: &Mailer) -> anyhow::Result<Deliver
 /// Takes up to 20 due emails and leases them; returns them with their
 /// attempt number.
 async fn claim(conn: &mut AsyncPgConnection, lease: chrono::Duration) -> anyhow::Result<Vec<Due>> {
+    // The state is written into the statement, not bound: the partial index
+    // of queued emails is used only by a plan that knows the value, and
+    // pooled connections plan every statement once, for any value.
     let due: Vec<Due> = emails::table
-        .filter(emails::state.eq("queued"))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "emails.state = 'queued'",
+        ))
         .filter(emails::next_attempt_at.le(Utc::now()))
         .order(emails::id)
         .limit(20)

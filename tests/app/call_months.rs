@@ -392,20 +392,13 @@ async fn statements_of<T>(
     (result, statements)
 }
 
-/// The months' tables of `calls` that running `statement` (a statement as
-/// `statements_of` saw it) read, from its plan as executed.
-async fn months_read(conn: &mut diesel_async::AsyncPgConnection, statement: &str) -> Vec<String> {
-    let (sql, binds) = statement
-        .split_once(" -- binds: ")
-        .expect("a statement with its binds");
-    // The values as literals of the types the statement gives them.
-    let values: Vec<String> = binds
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(", ")
-        .filter(|v| !v.is_empty())
-        .map(|v| format!("'{}'", v.trim_matches('"').replace('\'', "''")))
-        .collect();
+/// The plan of `sql` as executed, prepared as the pool's connections prepare
+/// it and run with `values` bound.
+async fn executed_plan(
+    conn: &mut diesel_async::AsyncPgConnection,
+    sql: &str,
+    values: &[String],
+) -> Vec<String> {
     diesel::sql_query(format!("PREPARE read_calls AS {sql}"))
         .execute(conn)
         .await
@@ -430,6 +423,24 @@ async fn months_read(conn: &mut diesel_async::AsyncPgConnection, statement: &str
         .execute(conn)
         .await
         .expect("deallocate");
+    plan
+}
+
+/// The months' tables of `calls` that running `statement` (a statement as
+/// `statements_of` saw it) read, from its plan as executed.
+async fn months_read(conn: &mut diesel_async::AsyncPgConnection, statement: &str) -> Vec<String> {
+    let (sql, binds) = statement
+        .split_once(" -- binds: ")
+        .expect("a statement with its binds");
+    // The values as literals of the types the statement gives them.
+    let values: Vec<String> = binds
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(", ")
+        .filter(|v| !v.is_empty())
+        .map(|v| format!("'{}'", v.trim_matches('"').replace('\'', "''")))
+        .collect();
+    let plan = executed_plan(conn, sql, &values).await;
     let mut read: Vec<String> = plan
         .iter()
         .filter(|line| !line.contains("never executed"))
@@ -449,7 +460,10 @@ async fn the_home_and_the_month_report_read_one_or_two_months_tables() {
     let app = TestApp::spawn().await;
     let (_, _, pbx, account) = pbx_with_rates(&app).await;
     let account = AccountId(account);
-    let mut conn = app.conn().await;
+    // Planned as the pages' statements are, on a connection of the pool.
+    let mut conn = switchboard_core::db::conn(&app.pool)
+        .await
+        .expect("a pooled connection");
     // A call every ten days for the last year, and a few today.
     let now = Utc::now();
     let mut batch: Vec<RawCdr> = (1..37)
@@ -529,4 +543,67 @@ async fn the_home_and_the_month_report_read_one_or_two_months_tables() {
             .collect();
         assert_eq!(months_read(&mut conn, statement).await, expected, "{back}");
     }
+}
+
+/// The pool's connections plan a statement once for any values, so that
+/// month tables are left out when a plan starts rather than planned for on
+/// every run. A plan made once cannot use a partial index whose condition
+/// is a bound value: the list of unrated legs writes its condition into the
+/// statement, so that its plan can use the index of unrated legs.
+#[tokio::test(flavor = "multi_thread")]
+async fn pooled_connections_plan_once_and_unrated_legs_keep_their_index() {
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, _) = pbx_with_rates(&app).await;
+    let mut conn = switchboard_core::db::conn(&app.pool)
+        .await
+        .expect("a pooled connection");
+
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        plan_cache_mode: String,
+    }
+    let setting: Setting = diesel::sql_query("SHOW plan_cache_mode")
+        .get_result(&mut conn)
+        .await
+        .expect("the setting");
+    assert_eq!(setting.plan_cache_mode, "force_generic_plan");
+
+    // A call to France, which the PBX's plan has no rate for, stays unrated.
+    let now = Utc::now();
+    let mut leg = outbound("nowhere.1", "nowhere.1", now - Duration::minutes(5), 60);
+    leg.dst = "33123456789".into();
+    calls::ingest(&mut conn, &app.state.rate_tables, pbx, "pull", &[leg], &[])
+        .await
+        .expect("ingested");
+    let (legs, sent) = statements_of(&mut conn, async |conn| {
+        calls::unrated_legs(conn, None, 50).await
+    })
+    .await;
+    assert_eq!(legs.expect("the list").len(), 1);
+    let [statement] = sent.as_slice() else {
+        panic!("one statement: {sent:#?}");
+    };
+    let (sql, binds) = statement
+        .split_once(" -- binds: ")
+        .expect("a statement with its binds");
+    assert!(!binds.contains("unrated"), "{binds}");
+    let values: Vec<String> = binds
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(", ")
+        .filter(|v| !v.is_empty())
+        .map(|v| v.trim_matches('"').to_owned())
+        .collect();
+    // The plan knows the value, so the index of unrated legs is open to it
+    // (on tables this small it may read them whole all the same).
+    let plan = executed_plan(&mut conn, sql, &values).await;
+    assert!(
+        plan.iter().any(|line| line.contains(" on cdrs_y")),
+        "{plan:#?}"
+    );
+    assert!(
+        !plan.iter().any(|line| line.contains("rating = $")),
+        "{plan:#?}"
+    );
 }

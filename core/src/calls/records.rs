@@ -529,7 +529,7 @@ pub async fn price_unrated(
         let terms = lock_and_load_terms(conn, &RateTables::default(), pbx_id).await?;
         let unrated: Vec<(i64, DateTime<Utc>, String, i32, String)> = cdrs::table
             .filter(cdrs::pbx_id.eq(pbx_id))
-            .filter(cdrs::rating.eq("unrated"))
+            .filter(unrated_predicate())
             .order(cdrs::id)
             .select((
                 cdrs::id,
@@ -1223,6 +1223,14 @@ pub struct UnratedLeg {
     pub ingested_at: DateTime<Utc>,
 }
 
+/// `rating = 'unrated'` written into the statement, not bound: the partial
+/// index of unrated legs is used only by a plan that knows the value, and
+/// pooled connections plan every statement once, for any value
+/// ([`crate::db::CONNECTION_SETTINGS`]).
+fn unrated_predicate() -> diesel::expression::SqlLiteral<Bool> {
+    diesel::dsl::sql::<Bool>("cdrs.rating = 'unrated'")
+}
+
 /// Unrated legs, newest first, `limit` of them with ids below `before`.
 pub async fn unrated_legs(
     conn: &mut AsyncPgConnection,
@@ -1231,7 +1239,7 @@ pub async fn unrated_legs(
 ) -> QueryResult<Vec<UnratedLeg>> {
     let mut query = cdrs::table
         .inner_join(pbxes::table)
-        .filter(cdrs::rating.eq("unrated"))
+        .filter(unrated_predicate())
         .order(cdrs::id.desc())
         .limit(limit)
         .select((
