@@ -2,9 +2,12 @@
 //! schema, in-process, as the viewer: what a page can do, an API client can
 //! do with the same operation, and nothing more.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{OnceLock, RwLock};
 
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::Variables;
 use serde::de::DeserializeOwned;
 use switchboard_graphql::SessionToken;
@@ -85,6 +88,9 @@ fn run_json<'a>(
         let mut request = async_graphql::Request::new(operation)
             .variables(Variables::from_json(variables))
             .data(ctx.viewer.clone());
+        if let Some(document) = parsed(operation) {
+            request.set_parsed_query(document);
+        }
         if let Some(token) = &ctx.session_token {
             request = request.data(SessionToken(token.clone()));
         }
@@ -126,4 +132,62 @@ fn run_json<'a>(
             .into_json()
             .map_err(|e| OperationError::Unexpected(e.to_string()))
     })
+}
+
+/// How many operation texts are kept parsed. Pages send a few dozen fixed
+/// texts; a text past this many is parsed on every run, as before.
+const PARSED_KEPT: usize = 256;
+
+/// The operation texts seen, parsed; one map per process, filled as pages
+/// run (the texts are in the binary, so every instance fills its own alike).
+fn kept() -> &'static RwLock<HashMap<String, ExecutableDocument>> {
+    static KEPT: OnceLock<RwLock<HashMap<String, ExecutableDocument>>> = OnceLock::new();
+    KEPT.get_or_init(Default::default)
+}
+
+/// `operation` parsed, from the texts already seen. A page sends one of a
+/// few fixed texts, and parsing it again on every request was a few
+/// hundredths of a panel page's time. `None` when the text does not parse:
+/// the schema's execution then says why, as it does for any client.
+fn parsed(operation: &str) -> Option<ExecutableDocument> {
+    if let Some(document) = kept().read().ok()?.get(operation) {
+        return Some(document.clone());
+    }
+    let document = async_graphql::parser::parse_query(operation).ok()?;
+    if let Ok(mut kept) = kept().write() {
+        if kept.len() < PARSED_KEPT {
+            kept.insert(operation.to_owned(), document.clone());
+        }
+    }
+    Some(document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_kept(text: &str) -> bool {
+        kept().read().unwrap().contains_key(text)
+    }
+
+    #[test]
+    fn an_operation_is_parsed_once_then_given_out_as_parsed() {
+        let text = "query KeptParsed { plans { slug } }";
+        assert!(!is_kept(text));
+        let first = parsed(text).expect("parses");
+        assert!(is_kept(text));
+        let again = parsed(text).expect("parses");
+        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        assert_eq!(
+            format!("{again:?}"),
+            format!("{:?}", async_graphql::parser::parse_query(text).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_text_that_does_not_parse_is_left_to_the_schema_and_not_kept() {
+        let text = "query Broken { plans { slug }";
+        assert!(parsed(text).is_none());
+        assert!(!is_kept(text));
+    }
 }
