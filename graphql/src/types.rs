@@ -225,6 +225,10 @@ pub struct Account {
     /// The card kept for automatic top-ups; none when no card is saved.
     pub saved_card: Option<crate::billing::SavedCard>,
     pub auto_replenish: crate::billing::AutoReplenish,
+    /// This month and the last per PBX, read once for this account in this
+    /// request (see `pbxes::usage`).
+    #[graphql(skip)]
+    pub(crate) recent_usage: crate::pbxes::RecentUsage,
 }
 
 #[ComplexObject]
@@ -522,6 +526,7 @@ impl Account {
             calling_plan: row.calling_plan_id,
             name: row.name,
             currency,
+            recent_usage: Default::default(),
         }
     }
 }

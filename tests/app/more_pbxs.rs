@@ -19,7 +19,17 @@ use crate::harness::{post_form, TestApp};
 /// One answered call of `pbx` that started a moment ago, costing `cost`
 /// micro-units (written directly: rating has tests of its own).
 async fn a_call(app: &TestApp, account: AccountId, pbx: i64, cost: i64) {
-    let now = chrono::Utc::now();
+    a_call_at(app, account, pbx, cost, chrono::Utc::now()).await;
+}
+
+/// [`a_call`] that started at `now`.
+async fn a_call_at(
+    app: &TestApp,
+    account: AccountId,
+    pbx: i64,
+    cost: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     diesel::insert_into(calls::table)
         .values((
             calls::pbx_id.eq(pbx),
@@ -490,5 +500,119 @@ async fn staff_name_a_clients_pbx_and_the_audit_log_says_who_and_what() {
         too_long.status(),
         422,
         "a name past 60 characters is refused"
+    );
+}
+
+/// The home and the report ask for this month and the last together, and
+/// both are read in one statement: each call counts in its own month, in
+/// the account's time zone, for its own PBX, and a month asked alone reads
+/// the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn this_month_and_the_last_are_read_together_and_each_holds_its_own_calls() {
+    use switchboard_core::billing::per_pbx;
+    use switchboard_core::schema::accounts;
+    let app = TestApp::spawn().await;
+    let (account, first, username, password) =
+        a_client_with_a_pbx(&app, "two-months", 10_000_000).await;
+    let plan: i64 = pbxes::table
+        .find(first)
+        .select(pbxes::plan_id)
+        .first(&mut app.conn().await)
+        .await
+        .expect("the plan");
+    let second = app.pbx(account, plan, "active", "pbx-two-months-b").await;
+    let zone_name = "America/New_York";
+    diesel::update(accounts::table.find(account.0))
+        .set(accounts::time_zone.eq(zone_name))
+        .execute(&mut app.conn().await)
+        .await
+        .expect("a time zone");
+    let zone: chrono_tz::Tz = zone_name.parse().expect("a zone");
+    let now = chrono::Utc::now();
+    let (this_from, _) = switchboard_core::calls::month_bounds(now, zone, 0);
+    let (last_from, last_to) = switchboard_core::calls::month_bounds(now, zone, 1);
+    let minute = chrono::Duration::minutes(1);
+    // Calls are kept in one table per (UTC) month; these go back further
+    // than a new database has tables for.
+    let months = switchboard_core::calls::months::months_of([
+        last_from - minute,
+        last_from,
+        last_to - minute,
+        this_from,
+        now,
+    ]);
+    switchboard_core::calls::months::make_ready(&mut app.conn().await, &months)
+        .await
+        .expect("the months' tables");
+    // Last month: two calls of the first PBX, at its first and last minute.
+    a_call_at(&app, account, first, 100, last_from).await;
+    a_call_at(&app, account, first, 200, last_to - minute).await;
+    // The month before: not in either.
+    a_call_at(&app, account, first, 50_000, last_from - minute).await;
+    // This month: one call of each PBX.
+    a_call_at(&app, account, first, 400, this_from).await;
+    a_call_at(&app, account, second, 800, this_from.max(now - minute)).await;
+
+    let mut conn = app.conn().await;
+    let months = per_pbx::months(&mut conn, account, zone_name, "USD", now, &[0, 1])
+        .await
+        .expect("both months");
+    let figures = |month: &per_pbx::Month| -> Vec<(Option<i64>, i64, i64)> {
+        month
+            .lines
+            .iter()
+            .map(|l| (l.pbx_id, l.calls, l.calls_cost.0))
+            .collect()
+    };
+    assert_eq!(months.len(), 2);
+    assert_eq!((months[0].from, months[1].from), (this_from, last_from));
+    assert_eq!(
+        figures(&months[0]),
+        [(Some(first), 1, 400), (Some(second), 1, 800)]
+    );
+    assert_eq!(
+        figures(&months[1]),
+        [(Some(first), 2, 300), (Some(second), 0, 0)]
+    );
+    for (back, together) in [0, 1].into_iter().zip(&months) {
+        let alone = per_pbx::month(&mut conn, account, zone_name, "USD", now, back)
+            .await
+            .expect("the month alone");
+        assert_eq!(&alone, together, "{back}");
+    }
+
+    let http = app.signed_in(&username, &password).await;
+    let answer = app
+        .graphql(
+            &http,
+            "{ viewer { account { \
+               thisMonth: pbxUsage(monthsBack: 0) { total { calls callsCost { micros } } } \
+               lastMonth: pbxUsage(monthsBack: 1) { total { calls callsCost { micros } } } \
+               before: pbxUsage(monthsBack: 2) { total { calls callsCost { micros } } } \
+             } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let account = &answer["data"]["viewer"]["account"];
+    let total = |name: &str| {
+        (
+            account[name]["total"]["calls"].as_i64(),
+            account[name]["total"]["callsCost"]["micros"].clone(),
+        )
+    };
+    assert_eq!(
+        total("thisMonth"),
+        (Some(2), serde_json::json!("1200")),
+        "{answer}"
+    );
+    assert_eq!(
+        total("lastMonth"),
+        (Some(2), serde_json::json!("300")),
+        "{answer}"
+    );
+    assert_eq!(
+        total("before"),
+        (Some(1), serde_json::json!("50000")),
+        "{answer}"
     );
 }

@@ -9,7 +9,7 @@
 use crate::db::KeepPrepared;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::calls::month_bounds;
@@ -62,6 +62,9 @@ pub struct Month {
 
 #[derive(QueryableByName)]
 struct Row {
+    /// Which of the ranges asked for, from 1.
+    #[diesel(sql_type = BigInt)]
+    n: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     pbx_id: Option<i64>,
     #[diesel(sql_type = Text)]
@@ -85,14 +88,36 @@ pub async fn month(
     now: DateTime<Utc>,
     months_back: u32,
 ) -> QueryResult<Month> {
+    let mut months = months(conn, account, zone, currency, now, &[months_back]).await?;
+    Ok(months.remove(0))
+}
+
+/// The months `months_back` (each as [`month`] reads one) in one statement,
+/// in the order asked.
+pub async fn months(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    zone: &str,
+    currency: &str,
+    now: DateTime<Utc>,
+    months_back: &[u32],
+) -> QueryResult<Vec<Month>> {
     let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
-    let (from, to) = month_bounds(now, zone, months_back);
-    Ok(Month {
-        from,
-        to,
-        currency: currency.to_owned(),
-        lines: between(conn, account, from, to).await?,
-    })
+    let ranges: Vec<(DateTime<Utc>, DateTime<Utc>)> = months_back
+        .iter()
+        .map(|&back| month_bounds(now, zone, back))
+        .collect();
+    let lines = between_each(conn, account, &ranges).await?;
+    Ok(ranges
+        .into_iter()
+        .zip(lines)
+        .map(|((from, to), lines)| Month {
+            from,
+            to,
+            currency: currency.to_owned(),
+            lines,
+        })
+        .collect())
 }
 
 /// Each PBX's calls that started, and charges posted, in `[from, to)`.
@@ -102,11 +127,33 @@ pub async fn between(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> QueryResult<Vec<PbxUsage>> {
+    let mut each = between_each(conn, account, &[(from, to)]).await?;
+    Ok(each.remove(0))
+}
+
+/// [`between`] for each of `ranges`, in one statement: the lines of the
+/// `i`-th range are the `i`-th list. The calls and the charges are read
+/// once, from the first range's start to the last range's end (so only
+/// those months' tables), and each is counted in every range it falls in.
+pub async fn between_each(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> QueryResult<Vec<Vec<PbxUsage>>> {
+    let (Some(earliest), Some(latest)) = (
+        ranges.iter().map(|r| r.0).min(),
+        ranges.iter().map(|r| r.1).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
     let rows: Vec<Row> = diesel::sql_query(
-        "WITH charged AS ( \
-           SELECT coalesce(r.subject_id, po.id) AS pbx_id, sum(-e.amount)::bigint AS charges \
+        "WITH m AS ( \
+           SELECT n, f, t FROM unnest($2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS m(f, t, n) \
+         ), charged AS ( \
+           SELECT m.n, coalesce(r.subject_id, po.id) AS pbx_id, sum(-e.amount)::bigint AS charges \
            FROM journal_entries e \
            JOIN journal_transactions t ON t.id = e.transaction_id \
+           JOIN m ON t.posted_at >= m.f AND t.posted_at < m.t \
            JOIN ledger_accounts a ON a.id = e.ledger_account_id \
            LEFT JOIN recurring_items r ON r.account_id = $1 AND r.kind = 'pbx_plan' \
              AND starts_with(t.idempotency_key, 'recurring:' || r.id || ':') \
@@ -114,39 +161,46 @@ pub async fn between(
              AND t.idempotency_key = 'order:' || o.id || ':charges' \
            LEFT JOIN pbxes po ON po.order_id = o.id \
            WHERE a.account_id = $1 AND t.kind = 'charge' \
-             AND t.posted_at >= $2 AND t.posted_at < $3 \
-           GROUP BY 1 \
+             AND t.posted_at >= $4 AND t.posted_at < $5 \
+           GROUP BY 1, 2 \
          ), called AS ( \
-           SELECT pbx_id, count(*)::bigint AS calls, coalesce(sum(cost), 0)::bigint AS cost \
-           FROM calls WHERE account_id = $1 AND start >= $2 AND start < $3 \
-           GROUP BY pbx_id \
+           SELECT m.n, c.pbx_id, count(*)::bigint AS calls, coalesce(sum(c.cost), 0)::bigint AS cost \
+           FROM calls c JOIN m ON c.start >= m.f AND c.start < m.t \
+           WHERE c.account_id = $1 AND c.start >= $4 AND c.start < $5 \
+           GROUP BY 1, 2 \
          ) \
-         SELECT p.id AS pbx_id, p.label, coalesce(c.calls, 0)::bigint AS calls, \
+         SELECT m.n, p.id AS pbx_id, p.label, coalesce(c.calls, 0)::bigint AS calls, \
            coalesce(c.cost, 0)::bigint AS calls_cost, coalesce(ch.charges, 0)::bigint AS charges \
-         FROM pbxes p \
-         LEFT JOIN called c ON c.pbx_id = p.id \
-         LEFT JOIN charged ch ON ch.pbx_id = p.id \
+         FROM m CROSS JOIN pbxes p \
+         LEFT JOIN called c ON c.n = m.n AND c.pbx_id = p.id \
+         LEFT JOIN charged ch ON ch.n = m.n AND ch.pbx_id = p.id \
          WHERE p.account_id = $1 \
          UNION ALL \
-         SELECT NULL, '', 0, 0, charges FROM charged WHERE pbx_id IS NULL AND charges <> 0 \
-         ORDER BY 1 NULLS LAST",
+         SELECT n, NULL, '', 0, 0, charges FROM charged WHERE pbx_id IS NULL AND charges <> 0 \
+         ORDER BY 1, 2 NULLS LAST",
     )
     .bind::<BigInt, _>(account.0)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
+    .bind::<Array<Timestamptz>, _>(ranges.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(ranges.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind::<Timestamptz, _>(earliest)
+    .bind::<Timestamptz, _>(latest)
     .kept_prepared()
     .load(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| PbxUsage {
+    let mut each: Vec<Vec<PbxUsage>> = vec![Vec::new(); ranges.len()];
+    for r in rows {
+        let Some(lines) = usize::try_from(r.n - 1).ok().and_then(|i| each.get_mut(i)) else {
+            continue;
+        };
+        lines.push(PbxUsage {
             pbx_id: r.pbx_id,
             label: r.label,
             calls: r.calls,
             calls_cost: Money(r.calls_cost),
             charges: Money(r.charges),
-        })
-        .collect())
+        });
+    }
+    Ok(each)
 }
 
 #[cfg(test)]
