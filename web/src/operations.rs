@@ -167,7 +167,7 @@ mod tests {
     use super::*;
 
     fn is_kept(text: &str) -> bool {
-        kept().read().unwrap().contains_key(text)
+        kept().read().expect("the kept texts").contains_key(text)
     }
 
     #[test]
@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(format!("{first:?}"), format!("{again:?}"));
         assert_eq!(
             format!("{again:?}"),
-            format!("{:?}", async_graphql::parser::parse_query(text).unwrap())
+            format!(
+                "{:?}",
+                async_graphql::parser::parse_query(text).expect("parses")
+            )
         );
     }
 
