@@ -195,7 +195,7 @@ pub async fn run(
                     .variables(async_graphql::Variables::from_json(variables.clone()))
                     .data(viewer);
                 let started = Instant::now();
-                let response = async_graphql::Schema::execute(&state.schema, request).await;
+                let response = switchboard_graphql::execute(&state.schema, request).await;
                 let took = started.elapsed();
                 anyhow::ensure!(response.errors.is_empty(), "{name}: {:?}", response.errors);
                 if round >= 20 {

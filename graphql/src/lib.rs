@@ -75,6 +75,22 @@ pub fn schema(
     builder().data(pool).data(limits).data(commerce).finish()
 }
 
+/// Runs `request` on `schema`: what the API, the console and every page
+/// call.
+///
+/// Boxed, and not generic, so that the schema's execution (every resolver
+/// and everything it awaits, down to Stripe's client) is compiled once, in
+/// this crate. An optimised build shares no generic code between crates,
+/// and an `async` body counts as generic: a future awaited in another crate
+/// is compiled again there, so each crate that awaited `Schema::execute`
+/// used to compile the whole schema again.
+pub fn execute(
+    schema: &SwitchboardSchema,
+    request: async_graphql::Request,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = async_graphql::Response> + Send + '_>> {
+    Box::pin(schema.execute(request))
+}
+
 /// The schema in SDL, as `schema.graphql` holds it.
 pub fn sdl() -> String {
     builder().finish().sdl()

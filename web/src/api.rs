@@ -20,10 +20,9 @@ pub async fn graphql(
     GraphQLRequest(request): GraphQLRequest,
 ) -> GraphQLResponse {
     let started = std::time::Instant::now();
-    let response = state
-        .schema
-        .execute(with_viewer(request, &PageContext::of(req)))
-        .await;
+    let response =
+        switchboard_graphql::execute(&state.schema, with_viewer(request, &PageContext::of(req)))
+            .await;
     switchboard_core::metrics::graphql_ran(started.elapsed());
     response.into()
 }
@@ -147,7 +146,8 @@ pub async fn console_run(
         Err(error) => format!("The variables are not JSON: {error}"),
         Ok(variables) => {
             let request = async_graphql::Request::new(form.query.clone()).variables(variables);
-            let response = state.schema.execute(with_viewer(request, &ctx)).await;
+            let response =
+                switchboard_graphql::execute(&state.schema, with_viewer(request, &ctx)).await;
             serde_json::to_string_pretty(&response).unwrap_or_else(|e| e.to_string())
         }
     };

@@ -72,12 +72,9 @@ pub async fn run<T: DeserializeOwned>(
 
 /// The answer of an operation, as JSON.
 ///
-/// Boxed, and not generic, so that the schema's execution (every resolver
-/// and what it awaits) is compiled once, here. An optimised build shares no
-/// generic code between crates, and an `async` body counts as generic: a
-/// future awaited in another crate is compiled again there. `run` is generic
-/// over the page's data, so without the box each crate with pages would
-/// compile the whole schema again.
+/// Boxed, and not generic: `run` is generic over the page's data, so
+/// without the box each crate with pages would compile this again (see
+/// `switchboard_graphql::execute`, which boxes the schema's execution).
 fn run_json<'a>(
     state: &'a AppState,
     ctx: &'a PageContext,
@@ -95,7 +92,7 @@ fn run_json<'a>(
             request = request.data(SessionToken(token.clone()));
         }
         let started = std::time::Instant::now();
-        let response = state.schema.execute(request).await;
+        let response = switchboard_graphql::execute(&state.schema, request).await;
         switchboard_core::metrics::graphql_ran(started.elapsed());
         if !response.errors.is_empty() {
             let fields: Vec<(String, String)> = response
