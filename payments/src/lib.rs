@@ -10,11 +10,20 @@ pub mod stripe;
 pub mod test_gateway;
 pub mod webhook;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use diesel_async::AsyncPgConnection;
 use switchboard_core::commerce::orders::Order;
 use switchboard_core::config::Settings;
 
 pub use stripe::StripeGateway;
+
+/// A future made, and compiled, in this crate. What a gateway awaits
+/// (Stripe's client, its answers' types) is the largest code of the build;
+/// an optimised build compiles an `async fn` again in every crate that
+/// awaits it, so the gateway's entry points hand out this box instead.
+pub type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The gateway customers pay through.
 #[derive(Clone)]
@@ -45,31 +54,37 @@ impl Gateway {
     /// Charges an account's saved card off-session; `None` while the payment
     /// is still processing. The test gateway answers as the saved test card
     /// would: 4242 succeeds, 0002 is declined, 3155 asks for authentication.
-    pub async fn charge_saved_card(
-        &self,
-        charge: &off_session::OffSessionCharge<'_>,
-    ) -> anyhow::Result<Option<switchboard_core::billing::replenish::Outcome>> {
-        match self {
-            Gateway::Test => Ok(Some(off_session::test_card_outcome(
-                charge.payment_method,
-                charge.idempotency_key,
-            ))),
-            Gateway::Stripe(stripe) => stripe.charge_saved_card(charge).await,
-        }
+    pub fn charge_saved_card<'a>(
+        &'a self,
+        charge: &'a off_session::OffSessionCharge<'_>,
+    ) -> Boxed<'a, anyhow::Result<Option<switchboard_core::billing::replenish::Outcome>>> {
+        Box::pin(async move {
+            match self {
+                Gateway::Test => Ok(Some(off_session::test_card_outcome(
+                    charge.payment_method,
+                    charge.idempotency_key,
+                ))),
+                Gateway::Stripe(stripe) => stripe.charge_saved_card(charge).await,
+            }
+        })
     }
 
     /// Where to send the customer to pay for an order (see `StripeGateway::checkout`).
-    pub async fn start_checkout(
-        &self,
-        conn: &mut AsyncPgConnection,
-        base_url: &str,
-        order: &Order,
-        item: &str,
-        email: &str,
-    ) -> anyhow::Result<String> {
-        match self {
-            Gateway::Test => Ok(format!("{base_url}/pay/test/{}", order.public_id)),
-            Gateway::Stripe(stripe) => stripe.checkout(conn, base_url, order, item, email).await,
-        }
+    pub fn start_checkout<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        base_url: &'a str,
+        order: &'a Order,
+        item: &'a str,
+        email: &'a str,
+    ) -> Boxed<'a, anyhow::Result<String>> {
+        Box::pin(async move {
+            match self {
+                Gateway::Test => Ok(format!("{base_url}/pay/test/{}", order.public_id)),
+                Gateway::Stripe(stripe) => {
+                    stripe.checkout(conn, base_url, order, item, email).await
+                }
+            }
+        })
     }
 }

@@ -84,63 +84,65 @@ impl StripeGateway {
     /// Where the customer pays for an order: its open session when it still
     /// fits, the order's page when a payment is already under way, or a new
     /// session once no other can be paid.
-    pub async fn checkout(
-        &self,
-        conn: &mut AsyncPgConnection,
-        base_url: &str,
-        order: &Order,
-        item: &str,
-        email: &str,
-    ) -> anyhow::Result<String> {
-        let progress = format!("{base_url}/orders/{}?from=stripe", order.public_id);
-        if let Some(current) = &order.gateway_session_id {
-            let session = self.retrieve_checkout(current).await?;
-            let declined = match &session.payment_intent {
-                Some(intent) => orders::payment_declined(conn, "stripe", intent).await?,
-                None => false,
-            };
-            let now = chrono::Utc::now().timestamp();
-            let cents = Money(order.total).to_cents();
-            match checkout::next_step(&session, cents, &order.currency, now, declined) {
-                Step::Reuse(url) => return Ok(url),
-                Step::Wait => return Ok(progress),
-                Step::Open => {}
-                Step::ExpireThenOpen => {
-                    if let Err(refused) = self.expire_checkout(current).await {
-                        // Paid, or run out, since we looked: look again.
-                        let again = self.retrieve_checkout(current).await?;
-                        match again.status.as_deref() {
-                            Some("expired") => {}
-                            Some("complete") => return Ok(progress),
-                            _ => return Err(refused),
+    pub fn checkout<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        base_url: &'a str,
+        order: &'a Order,
+        item: &'a str,
+        email: &'a str,
+    ) -> crate::Boxed<'a, anyhow::Result<String>> {
+        Box::pin(async move {
+            let progress = format!("{base_url}/orders/{}?from=stripe", order.public_id);
+            if let Some(current) = &order.gateway_session_id {
+                let session = self.retrieve_checkout(current).await?;
+                let declined = match &session.payment_intent {
+                    Some(intent) => orders::payment_declined(conn, "stripe", intent).await?,
+                    None => false,
+                };
+                let now = chrono::Utc::now().timestamp();
+                let cents = Money(order.total).to_cents();
+                match checkout::next_step(&session, cents, &order.currency, now, declined) {
+                    Step::Reuse(url) => return Ok(url),
+                    Step::Wait => return Ok(progress),
+                    Step::Open => {}
+                    Step::ExpireThenOpen => {
+                        if let Err(refused) = self.expire_checkout(current).await {
+                            // Paid, or run out, since we looked: look again.
+                            let again = self.retrieve_checkout(current).await?;
+                            match again.status.as_deref() {
+                                Some("expired") => {}
+                                Some("complete") => return Ok(progress),
+                                _ => return Err(refused),
+                            }
                         }
                     }
                 }
             }
-        }
-        let attempt = order.checkout_attempt;
-        let key = format!("checkout:{}:{attempt}", order.public_id);
-        match self
-            .create_checkout(base_url, order, item, email, &key)
-            .await
-        {
-            Ok(session) => {
-                orders::opened_checkout(conn, order.id, attempt, &session.id).await?;
-                session
-                    .url
-                    .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
+            let attempt = order.checkout_attempt;
+            let key = format!("checkout:{}:{attempt}", order.public_id);
+            match self
+                .create_checkout(base_url, order, item, email, &key)
+                .await
+            {
+                Ok(session) => {
+                    orders::opened_checkout(conn, order.id, attempt, &session.id).await?;
+                    session
+                        .url
+                        .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
+                }
+                Err(CallError::Refused(error)) => {
+                    // The next try must not send this key, or it gets this answer again.
+                    orders::checkout_refused(conn, order.id, attempt).await?;
+                    Err(anyhow::anyhow!(
+                        "opening a Checkout Session: Stripe refused: {error}"
+                    ))
+                }
+                Err(error @ CallError::NoAnswer(_)) => {
+                    Err(anyhow::anyhow!("opening a Checkout Session: {error}"))
+                }
             }
-            Err(CallError::Refused(error)) => {
-                // The next try must not send this key, or it gets this answer again.
-                orders::checkout_refused(conn, order.id, attempt).await?;
-                Err(anyhow::anyhow!(
-                    "opening a Checkout Session: Stripe refused: {error}"
-                ))
-            }
-            Err(error @ CallError::NoAnswer(_)) => {
-                Err(anyhow::anyhow!("opening a Checkout Session: {error}"))
-            }
-        }
+        })
     }
 
     /// Opens a Checkout Session for an order: one line for what it buys
@@ -243,147 +245,160 @@ impl StripeGateway {
     /// The same `request` (the form's one-time value) gets the same session,
     /// so a double press opens one; a new request, after a failure say,
     /// opens another (Stripe keeps a failed answer under its key).
-    pub async fn card_setup(
-        &self,
-        base_url: &str,
-        account: &CardHolder<'_>,
-        request: &str,
-    ) -> anyhow::Result<String> {
-        let customer = match account.customer {
-            Some(customer) => customer.to_owned(),
-            None => {
-                let mut params = CreateCustomer::new();
-                params.email = Some(account.email);
-                params.metadata = Some([("account".to_owned(), account.id.to_string())].into());
-                let customer: Customer = self
-                    .post("/customers", &params, &format!("customer:{}", account.id))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("making the Stripe customer: {e}"))?;
-                customer.id.to_string()
-            }
-        };
-        let customer: CustomerId = customer
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{customer:?} is not a Stripe customer id"))?;
-        let currency: Currency = account
-            .currency
-            .to_lowercase()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("Stripe does not take {}", account.currency))?;
-        let success = format!("{base_url}/portal/funds/card?from=stripe");
-        let cancel = format!("{base_url}/portal/funds/card");
-        let metadata: stripe::Metadata = [("account".to_owned(), account.id.to_string())].into();
-        let mut params = CreateCheckoutSession::new();
-        params.mode = Some(CheckoutSessionMode::Setup);
-        params.success_url = Some(&success);
-        params.cancel_url = Some(&cancel);
-        params.customer = Some(customer);
-        params.currency = Some(currency);
-        params.payment_method_types = Some(vec![CreateCheckoutSessionPaymentMethodTypes::Card]);
-        params.metadata = Some(metadata.clone());
-        params.setup_intent_data = Some(CreateCheckoutSessionSetupIntentData {
-            metadata: Some(metadata),
-            ..Default::default()
-        });
-        let key = format!("card-setup:{}:{request}", account.id);
-        let session: Session = self
-            .post("/checkout/sessions", &params, &key)
-            .await
-            .map_err(|e| anyhow::anyhow!("opening a Checkout Session for a card: {e}"))?;
-        session
-            .url
-            .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
+    pub fn card_setup<'a>(
+        &'a self,
+        base_url: &'a str,
+        account: &'a CardHolder<'_>,
+        request: &'a str,
+    ) -> crate::Boxed<'a, anyhow::Result<String>> {
+        Box::pin(async move {
+            let customer = match account.customer {
+                Some(customer) => customer.to_owned(),
+                None => {
+                    let mut params = CreateCustomer::new();
+                    params.email = Some(account.email);
+                    params.metadata = Some([("account".to_owned(), account.id.to_string())].into());
+                    let customer: Customer = self
+                        .post("/customers", &params, &format!("customer:{}", account.id))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("making the Stripe customer: {e}"))?;
+                    customer.id.to_string()
+                }
+            };
+            let customer: CustomerId = customer
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{customer:?} is not a Stripe customer id"))?;
+            let currency: Currency = account
+                .currency
+                .to_lowercase()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("Stripe does not take {}", account.currency))?;
+            let success = format!("{base_url}/portal/funds/card?from=stripe");
+            let cancel = format!("{base_url}/portal/funds/card");
+            let metadata: stripe::Metadata =
+                [("account".to_owned(), account.id.to_string())].into();
+            let mut params = CreateCheckoutSession::new();
+            params.mode = Some(CheckoutSessionMode::Setup);
+            params.success_url = Some(&success);
+            params.cancel_url = Some(&cancel);
+            params.customer = Some(customer);
+            params.currency = Some(currency);
+            params.payment_method_types = Some(vec![CreateCheckoutSessionPaymentMethodTypes::Card]);
+            params.metadata = Some(metadata.clone());
+            params.setup_intent_data = Some(CreateCheckoutSessionSetupIntentData {
+                metadata: Some(metadata),
+                ..Default::default()
+            });
+            let key = format!("card-setup:{}:{request}", account.id);
+            let session: Session = self
+                .post("/checkout/sessions", &params, &key)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening a Checkout Session for a card: {e}"))?;
+            session
+                .url
+                .ok_or_else(|| anyhow::anyhow!("Stripe returned a session without a URL"))
+        })
     }
 
     /// The card a completed `mode=setup` session kept, with its customer:
     /// read from the session's SetupIntent.
-    pub async fn setup_card(
-        &self,
-        setup_intent: &str,
-    ) -> anyhow::Result<Option<(Option<String>, CardOnFile)>> {
-        #[derive(Deserialize)]
-        struct SetupIntent {
-            status: String,
-            payment_method: Option<serde_json::Value>,
-            customer: Option<serde_json::Value>,
-        }
-        let intent: SetupIntent = call(self.client.get(&format!("/setup_intents/{setup_intent}")))
-            .await
-            .map_err(|e| anyhow::anyhow!("reading SetupIntent {setup_intent}: {e}"))?;
-        if intent.status != "succeeded" {
-            return Ok(None);
-        }
-        let (Some(method), customer) = (
-            intent.payment_method.as_ref().and_then(object_id),
-            intent.customer.as_ref().and_then(object_id),
-        ) else {
-            return Ok(None);
-        };
-        Ok(self.card_of(&method).await?.map(|card| (customer, card)))
+    pub fn setup_card<'a>(
+        &'a self,
+        setup_intent: &'a str,
+    ) -> crate::Boxed<'a, anyhow::Result<Option<(Option<String>, CardOnFile)>>> {
+        Box::pin(async move {
+            #[derive(Deserialize)]
+            struct SetupIntent {
+                status: String,
+                payment_method: Option<serde_json::Value>,
+                customer: Option<serde_json::Value>,
+            }
+            let intent: SetupIntent =
+                call(self.client.get(&format!("/setup_intents/{setup_intent}")))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("reading SetupIntent {setup_intent}: {e}"))?;
+            if intent.status != "succeeded" {
+                return Ok(None);
+            }
+            let (Some(method), customer) = (
+                intent.payment_method.as_ref().and_then(object_id),
+                intent.customer.as_ref().and_then(object_id),
+            ) else {
+                return Ok(None);
+            };
+            Ok(self.card_of(&method).await?.map(|card| (customer, card)))
+        })
     }
 
     /// Charges a saved card off-session (see `off_session`); `None` while
     /// the payment is still processing.
-    pub async fn charge_saved_card(
-        &self,
-        charge: &OffSessionCharge<'_>,
-    ) -> anyhow::Result<Option<Outcome>> {
-        let mut form = vec![
-            ("amount", charge.cents.to_string()),
-            ("currency", charge.currency.to_lowercase()),
-            ("payment_method", charge.payment_method.to_owned()),
-            ("off_session", "true".into()),
-            ("confirm", "true".into()),
-            ("description", "Automatic top-up".into()),
-            ("metadata[replenishment]", charge.replenishment.to_string()),
-            ("metadata[account]", charge.account.to_string()),
-        ];
-        if let Some(customer) = charge.customer {
-            form.push(("customer", customer.to_owned()));
-        }
-        let response = self
-            .http
-            .post(format!("{}/v1/payment_intents", self.api_base))
-            .bearer_auth(&self.secret_key)
-            .header("Idempotency-Key", charge.idempotency_key)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("no answer from Stripe: {}", e.without_url()))?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| anyhow::anyhow!("no answer from Stripe: {}", e.without_url()))?;
-        read_answer(status, &body)
+    pub fn charge_saved_card<'a>(
+        &'a self,
+        charge: &'a OffSessionCharge<'_>,
+    ) -> crate::Boxed<'a, anyhow::Result<Option<Outcome>>> {
+        Box::pin(async move {
+            let mut form = vec![
+                ("amount", charge.cents.to_string()),
+                ("currency", charge.currency.to_lowercase()),
+                ("payment_method", charge.payment_method.to_owned()),
+                ("off_session", "true".into()),
+                ("confirm", "true".into()),
+                ("description", "Automatic top-up".into()),
+                ("metadata[replenishment]", charge.replenishment.to_string()),
+                ("metadata[account]", charge.account.to_string()),
+            ];
+            if let Some(customer) = charge.customer {
+                form.push(("customer", customer.to_owned()));
+            }
+            let response = self
+                .http
+                .post(format!("{}/v1/payment_intents", self.api_base))
+                .bearer_auth(&self.secret_key)
+                .header("Idempotency-Key", charge.idempotency_key)
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("no answer from Stripe: {}", e.without_url()))?;
+            let status = response.status().as_u16();
+            let body = response
+                .text()
+                .await
+                .map_err(|e| anyhow::anyhow!("no answer from Stripe: {}", e.without_url()))?;
+            read_answer(status, &body)
+        })
     }
 
     /// The brand, last four digits and expiry of a saved card.
-    pub async fn card_of(&self, payment_method: &str) -> anyhow::Result<Option<CardOnFile>> {
-        #[derive(Deserialize)]
-        struct Method {
-            card: Option<Card>,
-        }
-        #[derive(Deserialize)]
-        struct Card {
-            brand: String,
-            last4: String,
-            exp_month: i32,
-            exp_year: i32,
-        }
-        let method: Method = call(
-            self.client
-                .get(&format!("/payment_methods/{payment_method}")),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("reading payment method {payment_method}: {e}"))?;
-        Ok(method.card.map(|card| CardOnFile {
-            payment_method: payment_method.to_owned(),
-            brand: card.brand,
-            last4: card.last4,
-            exp_month: card.exp_month,
-            exp_year: card.exp_year,
-        }))
+    pub fn card_of<'a>(
+        &'a self,
+        payment_method: &'a str,
+    ) -> crate::Boxed<'a, anyhow::Result<Option<CardOnFile>>> {
+        Box::pin(async move {
+            #[derive(Deserialize)]
+            struct Method {
+                card: Option<Card>,
+            }
+            #[derive(Deserialize)]
+            struct Card {
+                brand: String,
+                last4: String,
+                exp_month: i32,
+                exp_year: i32,
+            }
+            let method: Method = call(
+                self.client
+                    .get(&format!("/payment_methods/{payment_method}")),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("reading payment method {payment_method}: {e}"))?;
+            Ok(method.card.map(|card| CardOnFile {
+                payment_method: payment_method.to_owned(),
+                brand: card.brand,
+                last4: card.last4,
+                exp_month: card.exp_month,
+                exp_year: card.exp_year,
+            }))
+        })
     }
 
     async fn payment_intent(&self, id: &str) -> anyhow::Result<PaymentIntent> {
@@ -392,15 +407,25 @@ impl StripeGateway {
 
     /// The order a payment was made for, as Checkout wrote it on the
     /// payment intent; `None` for a payment of something else.
-    pub async fn order_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
-        let mut intent = self.payment_intent(payment_intent).await?;
-        Ok(intent.metadata.remove("order"))
+    pub fn order_of<'a>(
+        &'a self,
+        payment_intent: &'a str,
+    ) -> crate::Boxed<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            let mut intent = self.payment_intent(payment_intent).await?;
+            Ok(intent.metadata.remove("order"))
+        })
     }
 
     /// The card a payment was made with, to charge it later.
-    pub async fn payment_method_of(&self, payment_intent: &str) -> anyhow::Result<Option<String>> {
-        let intent = self.payment_intent(payment_intent).await?;
-        Ok(intent.payment_method.as_ref().and_then(object_id))
+    pub fn payment_method_of<'a>(
+        &'a self,
+        payment_intent: &'a str,
+    ) -> crate::Boxed<'a, anyhow::Result<Option<String>>> {
+        Box::pin(async move {
+            let intent = self.payment_intent(payment_intent).await?;
+            Ok(intent.payment_method.as_ref().and_then(object_id))
+        })
     }
 }
 

@@ -214,104 +214,106 @@ pub struct Webhook<'a> {
 
 impl Webhook<'_> {
     /// Verifies and handles one delivery.
-    pub async fn handle(
-        &self,
-        payload: &[u8],
-        signature: Option<&str>,
+    pub fn handle<'a>(
+        &'a self,
+        payload: &'a [u8],
+        signature: Option<&'a str>,
         now: i64,
-    ) -> Result<WebhookOutcome, WebhookError> {
-        verify_signature(
-            payload,
-            signature,
-            &self.stripe.webhook_secret,
-            now,
-            TOLERANCE_SECONDS,
-        )?;
-        let event: Event =
-            serde_json::from_slice(payload).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-        let object = &event.data.object;
-        // Stripe is asked (for the card of a payment) before the transaction,
-        // so no transaction waits on it.
-        let action = match event.kind.as_str() {
-            "checkout.session.completed"
-                if object.get("mode").and_then(|m| m.as_str()) == Some("setup") =>
-            {
-                self.card_kept(object).await?
-            }
-            "checkout.session.completed" => self
-                .report(object, Status::FromSession)
-                .await?
-                .map(Action::Payment),
-            "checkout.session.async_payment_succeeded" => self
-                .report(object, Status::Paid)
-                .await?
-                .map(Action::Payment),
-            "checkout.session.async_payment_failed" => self
-                .report(object, Status::Failed)
-                .await?
-                .map(Action::Payment),
-            "payment_intent.succeeded" | "payment_intent.payment_failed" => {
-                top_up(object, &event.kind)?
-            }
-            "charge.refunded" => Some(Action::Refund(Refund::read(object)?)),
-            "charge.dispute.created" => Some(Action::Dispute(Dispute::read(object)?)),
-            _ => None,
-        };
-        let mut conn = db::conn(self.pool).await.map_err(WebhookError::Internal)?;
-        let taken_back = match &action {
-            Some(Action::Refund(refund)) => refund.payment_intent.as_deref(),
-            Some(Action::Dispute(dispute)) => dispute.payment_intent.as_deref(),
-            _ => None,
-        };
-        if let Some(intent) = taken_back {
-            self.refuse_before_its_payment(&mut conn, intent).await?;
-        }
-        conn.transaction(async |conn| {
-            let first = diesel::insert_into(webhook_events::table)
-                .values((
-                    webhook_events::gateway.eq("stripe"),
-                    webhook_events::event_id.eq(&event.id),
-                    webhook_events::event_type.eq(&event.kind),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await
-                .map_err(|e| WebhookError::Internal(e.into()))?;
-            if first == 0 {
-                return Ok(WebhookOutcome::Duplicate);
-            }
-            let done = match action {
-                None => "nothing to do".to_owned(),
-                Some(Action::Payment((order, report))) => {
-                    self.payment(conn, &order, &report).await?
+    ) -> crate::Boxed<'a, Result<WebhookOutcome, WebhookError>> {
+        Box::pin(async move {
+            verify_signature(
+                payload,
+                signature,
+                &self.stripe.webhook_secret,
+                now,
+                TOLERANCE_SECONDS,
+            )?;
+            let event: Event = serde_json::from_slice(payload)
+                .map_err(|e| WebhookError::Malformed(e.to_string()))?;
+            let object = &event.data.object;
+            // Stripe is asked (for the card of a payment) before the transaction,
+            // so no transaction waits on it.
+            let action = match event.kind.as_str() {
+                "checkout.session.completed"
+                    if object.get("mode").and_then(|m| m.as_str()) == Some("setup") =>
+                {
+                    self.card_kept(object).await?
                 }
-                Some(Action::TopUp(id, outcome)) => {
-                    let notify = replenish::Notify {
-                        staff_address: self.staff_address,
-                        base_url: self.base_url,
-                    };
-                    let settled =
-                        replenish::settle(conn, id, &outcome, &notify, chrono::Utc::now())
+                "checkout.session.completed" => self
+                    .report(object, Status::FromSession)
+                    .await?
+                    .map(Action::Payment),
+                "checkout.session.async_payment_succeeded" => self
+                    .report(object, Status::Paid)
+                    .await?
+                    .map(Action::Payment),
+                "checkout.session.async_payment_failed" => self
+                    .report(object, Status::Failed)
+                    .await?
+                    .map(Action::Payment),
+                "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+                    top_up(object, &event.kind)?
+                }
+                "charge.refunded" => Some(Action::Refund(Refund::read(object)?)),
+                "charge.dispute.created" => Some(Action::Dispute(Dispute::read(object)?)),
+                _ => None,
+            };
+            let mut conn = db::conn(self.pool).await.map_err(WebhookError::Internal)?;
+            let taken_back = match &action {
+                Some(Action::Refund(refund)) => refund.payment_intent.as_deref(),
+                Some(Action::Dispute(dispute)) => dispute.payment_intent.as_deref(),
+                _ => None,
+            };
+            if let Some(intent) = taken_back {
+                self.refuse_before_its_payment(&mut conn, intent).await?;
+            }
+            conn.transaction(async |conn| {
+                let first = diesel::insert_into(webhook_events::table)
+                    .values((
+                        webhook_events::gateway.eq("stripe"),
+                        webhook_events::event_id.eq(&event.id),
+                        webhook_events::event_type.eq(&event.kind),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await
+                    .map_err(|e| WebhookError::Internal(e.into()))?;
+                if first == 0 {
+                    return Ok(WebhookOutcome::Duplicate);
+                }
+                let done = match action {
+                    None => "nothing to do".to_owned(),
+                    Some(Action::Payment((order, report))) => {
+                        self.payment(conn, &order, &report).await?
+                    }
+                    Some(Action::TopUp(id, outcome)) => {
+                        let notify = replenish::Notify {
+                            staff_address: self.staff_address,
+                            base_url: self.base_url,
+                        };
+                        let settled =
+                            replenish::settle(conn, id, &outcome, &notify, chrono::Utc::now())
+                                .await
+                                .map_err(|e| WebhookError::Internal(e.into()))?;
+                        format!("{settled:?}")
+                    }
+                    Some(Action::Refund(refund)) => self.refund(conn, &refund).await?,
+                    Some(Action::Dispute(dispute)) => self.dispute(conn, &dispute).await?,
+                    Some(Action::SaveCard {
+                        account,
+                        customer,
+                        card,
+                    }) => {
+                        orders::save_card(conn, account, customer.as_deref(), &card)
                             .await
                             .map_err(|e| WebhookError::Internal(e.into()))?;
-                    format!("{settled:?}")
-                }
-                Some(Action::Refund(refund)) => self.refund(conn, &refund).await?,
-                Some(Action::Dispute(dispute)) => self.dispute(conn, &dispute).await?,
-                Some(Action::SaveCard {
-                    account,
-                    customer,
-                    card,
-                }) => {
-                    orders::save_card(conn, account, customer.as_deref(), &card)
-                        .await
-                        .map_err(|e| WebhookError::Internal(e.into()))?;
-                    format!("card ending {} kept for account {account}", card.last4)
-                }
-            };
-            Ok(WebhookOutcome::Handled(format!("{}: {done}", event.kind)))
+                        format!("card ending {} kept for account {account}", card.last4)
+                    }
+                };
+                Ok(WebhookOutcome::Handled(format!("{}: {done}", event.kind)))
+            })
+            .await
         })
-        .await
     }
 
     /// The card a completed `mode=setup` session kept, for the account its
