@@ -305,7 +305,7 @@ impl StripeGateway {
     pub fn setup_card<'a>(
         &'a self,
         setup_intent: &'a str,
-    ) -> crate::Boxed<'a, anyhow::Result<Option<(Option<String>, CardOnFile)>>> {
+    ) -> crate::Boxed<'a, anyhow::Result<Option<KeptCard>>> {
         Box::pin(async move {
             #[derive(Deserialize)]
             struct SetupIntent {
@@ -428,6 +428,9 @@ impl StripeGateway {
         })
     }
 }
+
+/// A card a setup session kept, with the Stripe customer it was kept for.
+pub type KeptCard = (Option<String>, CardOnFile);
 
 /// Who a card is kept for: the account, its currency and email, and its
 /// Stripe customer if it has one.
