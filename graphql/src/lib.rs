@@ -60,7 +60,8 @@ pub struct MutationRoot(
     numbers::NumbersMutation,
 );
 
-/// The schema type.
+/// The schema type. Requests from outside go through [`execute`], which
+/// applies the request limits.
 pub type SwitchboardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
@@ -76,7 +77,11 @@ pub fn schema(
 }
 
 /// Runs `request` on `schema`: what the API, the console and every page
-/// call.
+/// call. The request is first held to [`limits`] (size, shape, NUL bytes;
+/// refused whole, before anything runs), and the answer carries at most
+/// [`limits::MAX_ERRORS`] errors. Only this applies those limits: anything
+/// that takes requests from outside runs them here, never with
+/// `Schema::execute` directly.
 ///
 /// Boxed, and not generic, so that the schema's execution (every resolver
 /// and everything it awaits, down to Stripe's client) is compiled once, in
@@ -86,9 +91,16 @@ pub fn schema(
 /// used to compile the whole schema again.
 pub fn execute(
     schema: &SwitchboardSchema,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = async_graphql::Response> + Send + '_>> {
-    Box::pin(schema.execute(request))
+    Box::pin(async move {
+        if let Err(refusal) = limits::admit(&mut request) {
+            return async_graphql::Response::from_errors(vec![refusal]);
+        }
+        let mut response = schema.execute(request).await;
+        limits::cap_errors(&mut response.errors);
+        response
+    })
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.
@@ -102,7 +114,6 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
         MutationRoot::default(),
         EmptySubscription,
     )
-    .extension(limits::RequestLimits)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .limit_directives(limits::MAX_DIRECTIVES)
