@@ -188,6 +188,7 @@ pub async fn run(
                         account_id: Some(account),
                         must_change_password: false,
                         two_factor: false,
+                        account: None,
                     },
                     "127.0.0.1",
                 );

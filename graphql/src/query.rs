@@ -1,6 +1,7 @@
 //! Reading.
 
 use async_graphql::connection::{Connection, Edge};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Context, Object, Result, ID};
 use switchboard_core::people::accounts;
 use switchboard_core::{db, outbox, AccountId};
@@ -19,13 +20,22 @@ impl Query {
     #[graphql(guard = "AllowBeforePasswordChange(SIGNED_IN)")]
     async fn viewer(&self, ctx: &Context<'_>) -> Result<ViewerInfo> {
         let user = guards::user(ctx)?;
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let account = match user.account_id {
-            Some(id) => accounts::get(&mut conn, id)
-                .await
-                .map_err(internal)?
-                .map(|(row, balance)| Account::new(row, balance)),
-            None => None,
+        let account = match (&user.account, user.account_id) {
+            // Read with the session, for a page's read; an operation that
+            // changes things reads it afresh.
+            (Some((row, balance)), _)
+                if ctx.query_env.operation.node.ty == OperationType::Query =>
+            {
+                Some(Account::new(row.clone(), *balance))
+            }
+            (_, Some(id)) => {
+                let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+                accounts::get(&mut conn, id)
+                    .await
+                    .map_err(internal)?
+                    .map(|(row, balance)| Account::new(row, balance))
+            }
+            (_, None) => None,
         };
         Ok(ViewerInfo {
             user: User {

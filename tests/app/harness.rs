@@ -480,6 +480,7 @@ impl TestApp {
             account_id: user.account(),
             must_change_password: user.must_change_password,
             two_factor: user.totp_enabled,
+            account: None,
         }
     }
 }

@@ -417,3 +417,62 @@ async fn a_session_cookie_sent_twice_signs_nobody_in() {
         .expect("GET");
     assert_eq!(single.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_read_gets_the_viewers_account_with_the_session() {
+    use switchboard_core::people::sessions;
+    let app = TestApp::spawn().await;
+    let (account, _, _) = app.client("quinn", 7_500_000).await;
+    let (client, _) = app.user("quinn2", Role::Client, Some(account)).await;
+    let (staff, _) = app.user("rhea", Role::Staff, None).await;
+    let lifetime = chrono::Duration::hours(1);
+    let max_age = chrono::Duration::hours(12);
+    let mut conn = app.conn().await;
+    let client_token = sessions::create(&mut conn, client, lifetime, "127.0.0.1", "test")
+        .await
+        .expect("a session");
+    let staff_token = sessions::create(&mut conn, staff, lifetime, "127.0.0.1", "test")
+        .await
+        .expect("a session");
+
+    // A read: the account and its balance come with the session.
+    let user = sessions::lookup(&mut conn, &client_token, max_age, true)
+        .await
+        .expect("the lookup")
+        .expect("a live session");
+    let (row, balance) = user.account.clone().expect("the account, read with it");
+    assert_eq!((row.id, row.name.as_str()), (account.0, "quinn Co"));
+    assert_eq!(balance.0, 7_500_000);
+    assert_eq!(user.account_id, Some(account));
+
+    // A change: the session alone, the rest as it was.
+    let alone = sessions::lookup(&mut conn, &client_token, max_age, false)
+        .await
+        .expect("the lookup")
+        .expect("a live session");
+    assert_eq!(alone.account, None);
+    assert_eq!(
+        switchboard_core::people::sessions::SessionUser {
+            account: None,
+            ..user
+        },
+        alone
+    );
+
+    // A user without an account still has their session.
+    let staff_user = sessions::lookup(&mut conn, &staff_token, max_age, true)
+        .await
+        .expect("the lookup")
+        .expect("staff's session, though they have no account");
+    assert_eq!((staff_user.role, staff_user.account), (Role::Staff, None));
+
+    // An unknown token finds nothing, with or without the account.
+    for with_account in [true, false] {
+        assert!(
+            sessions::lookup(&mut conn, "no-such-token", max_age, with_account)
+                .await
+                .expect("the lookup")
+                .is_none()
+        );
+    }
+}

@@ -11,7 +11,7 @@ use crate::money::Money;
 use crate::schema::{accounts, ledger_accounts};
 
 /// An account as stored.
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = accounts)]
 pub struct Account {
     pub id: i64,

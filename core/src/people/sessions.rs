@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{AccountId, Role, UserId};
 use crate::keys::random_token;
-use crate::schema::{sessions, users};
+use crate::money::Money;
+use crate::people::accounts::Account;
+use crate::schema::{accounts, ledger_accounts, sessions, users};
 
 /// Who a live session belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +25,11 @@ pub struct SessionUser {
     pub must_change_password: bool,
     /// Signs in with a second factor (TOTP).
     pub two_factor: bool,
+    /// The user's account with its balance, read in the same statement as
+    /// the session when [`lookup`] was asked for it (a page's read): the
+    /// schema's `viewer` then reads nothing more. `None` when not asked for,
+    /// or when the user has no account.
+    pub account: Option<(Account, Money)>,
 }
 
 /// user id, username, role, account, must change password, two-factor.
@@ -59,30 +66,58 @@ pub async fn create(
 /// ([`Activity`]) and extends it in the background, within a minute.
 /// However much it is used, a session ends `max_age` after its start: a
 /// stolen session that is kept busy still ends.
+///
+/// `with_account` also reads the user's account and its balance, in the
+/// same statement, into [`SessionUser::account`]: for a request that only
+/// reads (a page), so that what it shows is read once. A request that
+/// changes something reads the account after the change instead.
 pub async fn lookup(
     conn: &mut AsyncPgConnection,
     token: &str,
     max_age: Duration,
+    with_account: bool,
 ) -> QueryResult<Option<SessionUser>> {
     let hash = token_hash(token);
     let now = Utc::now();
-    let found: Option<SessionRow> = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::token_hash.eq(&hash))
-        .filter(sessions::expires_at.gt(now))
-        .filter(sessions::created_at.gt(now - max_age))
-        .filter(users::disabled.eq(false))
-        .select((
-            users::id,
-            users::username,
-            users::role,
-            users::account_id,
-            users::must_change_password,
-            users::totp_enabled,
-        ))
-        .first(conn)
-        .await
-        .optional()?;
+    let live = sessions::token_hash
+        .eq(hash)
+        .and(sessions::expires_at.gt(now))
+        .and(sessions::created_at.gt(now - max_age))
+        .and(users::disabled.eq(false));
+    let columns = (
+        users::id,
+        users::username,
+        users::role,
+        users::account_id,
+        users::must_change_password,
+        users::totp_enabled,
+    );
+    let (found, account) = if with_account {
+        let found: Option<(SessionRow, Option<Account>, Option<i64>)> = sessions::table
+            .inner_join(users::table.left_join(accounts::table.inner_join(ledger_accounts::table)))
+            .filter(live)
+            .select((
+                columns,
+                Option::<Account>::as_select(),
+                ledger_accounts::balance.nullable(),
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        match found {
+            Some((row, account, balance)) => (Some(row), account.zip(balance)),
+            None => (None, None),
+        }
+    } else {
+        let found: Option<SessionRow> = sessions::table
+            .inner_join(users::table)
+            .filter(live)
+            .select(columns)
+            .first(conn)
+            .await
+            .optional()?;
+        (found, None)
+    };
     let Some((user_id, username, role, account_id, must_change_password, two_factor)) = found
     else {
         return Ok(None);
@@ -97,6 +132,7 @@ pub async fn lookup(
         account_id: account_id.map(AccountId),
         must_change_password,
         two_factor,
+        account: account.map(|(row, balance)| (row, Money(balance))),
     }))
 }
 
