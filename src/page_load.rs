@@ -7,8 +7,9 @@
 //! thread per core, on loopback, with its database pool of `serve`'s size.
 //! The visitors run in this process's runtime: each keeps one connection
 //! open and sends its next request when the last is answered (as `wrk`
-//! does), with as little work of its own as it can. The panel pages are asked as a signed-in client whose PBX has two
-//! months of calls; the public ones anonymously.
+//! does), with as little work of its own as it can. The panel pages are
+//! asked as a signed-in client whose PBX has two months of calls; the
+//! public ones anonymously.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -143,10 +144,10 @@ impl Load {
 /// 200 stops the run, since its time would not be the page's.
 ///
 /// Each visitor is one HTTP/1.1 connection of hyper's, sending the request
-/// as it is: as little of the machine as a load generator can take (a
-/// general client such as reqwest parses the URL and looks for proxies and
-/// cookies on every request, about a tenth of the machine on the public
-/// pages), since these visitors share the server's two cores.
+/// as it is, since these visitors share the server's two cores: a general
+/// client such as reqwest parses the URL and looks for proxies and cookies
+/// on every request (several hundredths of the machine in a profile of a
+/// run).
 async fn measure(
     base: &str,
     route: &str,

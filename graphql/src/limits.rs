@@ -252,8 +252,8 @@ fn holds_nul(value: &Value) -> bool {
 /// A function rather than a schema extension: with any extension in the
 /// schema, async-graphql sends every field of every answer through the
 /// extensions' chain (a boxed future and a lookup of the field's type in the
-/// registry, per field), which was a tenth of the server's time on the
-/// client panel's pages.
+/// registry, per field): about two hundredths of the machine in a profile
+/// of the client home under load.
 pub fn admit(request: &mut Request) -> ServerResult<()> {
     let refuse = |refusal: Refusal| ServerError::new(refusal.to_string(), None);
     if request.query.len() > MAX_DOCUMENT_BYTES {
