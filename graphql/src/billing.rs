@@ -221,15 +221,20 @@ pub(crate) async fn replenishments(
     )
     .await
     .map_err(internal)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Replenishment {
-            at: r.created_at,
-            amount: Money::new(CoreMoney(r.amount), currency),
-            state: r.state,
-            detail: r.detail,
-        })
-        .collect())
+    Ok(Replenishment::all(rows, currency))
+}
+
+impl Replenishment {
+    pub(crate) fn all(rows: Vec<replenish::Replenishment>, currency: &str) -> Vec<Replenishment> {
+        rows.into_iter()
+            .map(|r| Replenishment {
+                at: r.created_at,
+                amount: Money::new(CoreMoney(r.amount), currency),
+                state: r.state,
+                detail: r.detail,
+            })
+            .collect()
+    }
 }
 
 pub(crate) async fn recurring_charges(

@@ -218,22 +218,28 @@ pub async fn recent(
     let lines = calls::recent_calls(&mut conn, AccountId(account), limit.clamp(1, 100) as usize)
         .await
         .map_err(internal)?;
-    Ok(lines
-        .into_iter()
-        .map(|l| CallLine {
-            pbx_id: ID(l.pbx_id.to_string()),
-            rating: l.rating().into(),
-            start: l.start,
-            from: l.src,
-            to: l.dst,
-            direction: l.direction,
-            extension: l.extension,
-            status: l.status,
-            duration: l.duration,
-            billsec: l.billsec,
-            cost: Money::new(CoreMoney(l.cost), currency),
-        })
-        .collect())
+    Ok(CallLine::all(lines, currency))
+}
+
+impl CallLine {
+    pub(crate) fn all(lines: Vec<calls::BilledCall>, currency: &str) -> Vec<CallLine> {
+        lines
+            .into_iter()
+            .map(|l| CallLine {
+                pbx_id: ID(l.pbx_id.to_string()),
+                rating: l.rating().into(),
+                start: l.start,
+                from: l.src,
+                to: l.dst,
+                direction: l.direction,
+                extension: l.extension,
+                status: l.status,
+                duration: l.duration,
+                billsec: l.billsec,
+                cost: Money::new(CoreMoney(l.cost), currency),
+            })
+            .collect()
+    }
 }
 
 /// A CDR file from a PBX.

@@ -15,6 +15,7 @@ pub mod gui_passwords;
 pub mod limits;
 mod mutation;
 pub mod numbers;
+mod overview;
 pub mod pbxes;
 pub mod people;
 pub mod profile;

@@ -36,7 +36,11 @@ impl Query {
                     .map(|(row, balance)| Account::new(row, balance))
             }
             (_, None) => None,
-        };
+        }
+        .map(|mut account| {
+            account.lists = crate::overview::Lists::ahead(ctx.look_ahead().field("account"));
+            account
+        });
         Ok(ViewerInfo {
             user: User {
                 id: ID(user.user_id.0.to_string()),
@@ -60,7 +64,11 @@ impl Query {
             .await
             .map_err(internal)?
         {
-            Some((row, balance)) if may_see_account(user, &row) => Ok(Account::new(row, balance)),
+            Some((row, balance)) if may_see_account(user, &row) => {
+                let mut account = Account::new(row, balance);
+                account.lists = crate::overview::Lists::ahead(ctx.look_ahead());
+                Ok(account)
+            }
             _ => Err(format!("No account {id}.").into()),
         }
     }

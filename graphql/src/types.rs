@@ -229,6 +229,10 @@ pub struct Account {
     /// request (see `pbxes::usage`).
     #[graphql(skip)]
     pub(crate) recent_usage: crate::pbxes::RecentUsage,
+    /// The short lists selected under this account, read together (see
+    /// `overview`).
+    #[graphql(skip)]
+    pub(crate) lists: crate::overview::Lists,
 }
 
 #[ComplexObject]
@@ -300,7 +304,12 @@ impl Account {
         ctx: &Context<'_>,
         #[graphql(default = 10)] first: i32,
     ) -> Result<Vec<crate::billing::Replenishment>> {
-        crate::billing::replenishments(ctx, parse_id(&self.id)?, &self.currency, first).await
+        let id = parse_id(&self.id)?;
+        let limit = i64::from(first.clamp(1, 100));
+        if let Some(rows) = self.lists.replenishments(ctx, id, limit).await? {
+            return Ok(crate::billing::Replenishment::all(rows, &self.currency));
+        }
+        crate::billing::replenishments(ctx, id, &self.currency, first).await
     }
 
     /// What the balance pays every month (a PBX's plan, …).
@@ -346,11 +355,16 @@ impl Account {
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Vec<LedgerEntry>> {
         let id = parse_id(&self.id)?;
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        let lines =
-            ledger::recent_entries(&mut conn, AccountId(id), i64::from(limit.clamp(1, 100)))
-                .await
-                .map_err(internal)?;
+        let limit = i64::from(limit.clamp(1, 100));
+        let lines = match self.lists.entries(ctx, id, limit).await? {
+            Some(lines) => lines,
+            None => {
+                let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+                ledger::recent_entries(&mut conn, AccountId(id), limit)
+                    .await
+                    .map_err(internal)?
+            }
+        };
         Ok(lines
             .into_iter()
             .map(|line| LedgerEntry::new(line, &self.currency))
@@ -361,15 +375,16 @@ impl Account {
     #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn orders(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Order>> {
         let id = parse_id(&self.id)?;
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        Ok(
-            switchboard_core::commerce::orders::of_account(&mut conn, AccountId(id))
-                .await
-                .map_err(internal)?
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-        )
+        let rows = match self.lists.orders(ctx, id).await? {
+            Some(rows) => rows,
+            None => {
+                let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+                switchboard_core::commerce::orders::of_account(&mut conn, AccountId(id))
+                    .await
+                    .map_err(internal)?
+            }
+        };
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// This account's last calls, newest first (at most 100): one line per
@@ -380,7 +395,15 @@ impl Account {
         ctx: &Context<'_>,
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Vec<crate::calls::CallLine>> {
-        crate::calls::recent(ctx, parse_id(&self.id)?, &self.currency, limit).await
+        let id = parse_id(&self.id)?;
+        if let Some(calls) = self
+            .lists
+            .calls(ctx, id, i64::from(limit.clamp(1, 100)))
+            .await?
+        {
+            return Ok(crate::calls::CallLine::all(calls, &self.currency));
+        }
+        crate::calls::recent(ctx, id, &self.currency, limit).await
     }
 
     /// A month of this account's calls, summed by status, direction,
@@ -482,15 +505,16 @@ impl Account {
     #[graphql(complexity = "crate::limits::cost::UNPAGED_LIST * child_complexity")]
     async fn pbxes(&self, ctx: &Context<'_>) -> Result<Vec<crate::commerce::Pbx>> {
         let id = parse_id(&self.id)?;
-        let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-        Ok(
-            switchboard_core::commerce::pbxes::of_account(&mut conn, AccountId(id))
-                .await
-                .map_err(internal)?
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-        )
+        let rows = match self.lists.pbxes(ctx, id).await? {
+            Some(rows) => rows,
+            None => {
+                let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
+                switchboard_core::commerce::pbxes::of_account(&mut conn, AccountId(id))
+                    .await
+                    .map_err(internal)?
+            }
+        };
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }
 
@@ -527,6 +551,7 @@ impl Account {
             name: row.name,
             currency,
             recent_usage: Default::default(),
+            lists: Default::default(),
         }
     }
 }

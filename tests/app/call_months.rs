@@ -21,7 +21,7 @@ fn at(text: &str) -> DateTime<Utc> {
 }
 
 /// An answered call from extension 201 to a US number, `billsec` long.
-fn outbound(uniqueid: &str, linkedid: &str, start: DateTime<Utc>, billsec: i32) -> RawCdr {
+pub(crate) fn outbound(uniqueid: &str, linkedid: &str, start: DateTime<Utc>, billsec: i32) -> RawCdr {
     RawCdr {
         calldate: start,
         src: "201".into(),
@@ -41,7 +41,7 @@ fn outbound(uniqueid: &str, linkedid: &str, start: DateTime<Utc>, billsec: i32) 
 
 /// Prices US calls at $0.02 a minute, 60/60, since long before the calls
 /// below (the test PBX's own rates only start this November).
-async fn rated_since_long_ago(conn: &mut diesel_async::AsyncPgConnection, pbx: i64) {
+pub(crate) async fn rated_since_long_ago(conn: &mut diesel_async::AsyncPgConnection, pbx: i64) {
     let calling_plan: Option<i64> = pbxes::table
         .inner_join(plans::table)
         .filter(pbxes::id.eq(pbx))
@@ -524,6 +524,29 @@ async fn the_home_and_the_month_report_read_one_or_two_months_tables() {
     .collect();
     assert_eq!(read, expected);
     assert!(read.len() <= 2 || sent.len() == 2, "{read:?}");
+
+    // The home's lists read together: one statement, this month's calls
+    // from this month's table (and tomorrow's, as above).
+    let (overview, sent) = statements_of(&mut conn, async |conn| {
+        let wanted = switchboard_core::people::overview::Wanted {
+            pbxes: true,
+            orders: true,
+            replenishments: 1,
+            entries: 10,
+            calls: 10,
+        };
+        switchboard_core::people::overview::read(conn, account, wanted, now).await
+    })
+    .await;
+    assert!(overview.expect("the overview").calls.is_some());
+    let [statement] = sent.as_slice() else {
+        panic!("one statement: {sent:#?}");
+    };
+    let this_month: Vec<String> = months::months_of([now, now + Duration::days(1)])
+        .iter()
+        .map(|m| format!("calls_y{}", m.format("%Ym%m")))
+        .collect();
+    assert_eq!(months_read(&mut conn, statement).await, this_month);
 
     let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
     for back in [0, 1, 5] {

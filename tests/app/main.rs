@@ -25,6 +25,7 @@ mod more_pbxs;
 mod numbers;
 mod operations;
 mod outbox;
+mod overview;
 mod pages;
 mod pulling;
 mod rates;

@@ -28,7 +28,7 @@ pub fn retry_after() -> Duration {
 pub const SMALLEST_CHARGE_CENTS: i64 = 50;
 
 /// An attempt as stored.
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = replenishments)]
 pub struct Replenishment {
     pub id: i64,

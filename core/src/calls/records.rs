@@ -1059,22 +1059,39 @@ pub async fn recent_calls(
     limit: usize,
 ) -> QueryResult<Vec<BilledCall>> {
     let now = Utc::now();
+    let (from, to) = this_months_range(now);
+    let found = calls_page(conn, account, Some(from), Some(to), None, limit as i64).await?;
+    older_calls(conn, account, now, found, limit).await
+}
+
+/// Where [`recent_calls`] looks first: this month, up to a day past `now`
+/// (a PBX's clock may run ahead).
+pub fn this_months_range(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    (months::month_of(now), now + chrono::Duration::days(1))
+}
+
+/// Goes on from this month's calls (`found`, newest first) to last month's
+/// and then the rest, until `limit` calls are found: each range reads its
+/// own partitions only, and the older ones only when the newer fall short.
+pub async fn older_calls(
+    conn: &mut AsyncPgConnection,
+    account: AccountId,
+    now: DateTime<Utc>,
+    mut found: Vec<BilledCall>,
+    limit: usize,
+) -> QueryResult<Vec<BilledCall>> {
     let this_month = months::month_of(now);
     let last_month = this_month
         .checked_sub_months(chrono::Months::new(1))
         .unwrap_or(this_month);
-    let mut found = Vec::with_capacity(limit);
-    for (from, to) in [
-        (Some(this_month), now + chrono::Duration::days(1)),
-        (Some(last_month), this_month),
-        (None, last_month),
-    ] {
+    for (from, to) in [(Some(last_month), this_month), (None, last_month)] {
         let wanted = limit.saturating_sub(found.len());
         if wanted == 0 {
             break;
         }
         found.extend(calls_page(conn, account, from, Some(to), None, wanted as i64).await?);
     }
+    found.truncate(limit);
     Ok(found)
 }
 
@@ -1097,7 +1114,7 @@ pub async fn calls_between(
 
 /// A call with everything billing knows of it, as the home, the reports'
 /// CSV and the API list it.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, serde::Deserialize)]
 pub struct BilledCall {
     pub pbx_id: i64,
     pub call_key: String,

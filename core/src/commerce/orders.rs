@@ -21,7 +21,7 @@ use crate::schema::{accounts as accounts_table, order_lines, orders, payments, u
 use crate::{commerce::pbxes as pbxes_mod, outbox, people::passwords, queue};
 
 /// An order as stored.
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = orders)]
 pub struct Order {
     pub id: i64,

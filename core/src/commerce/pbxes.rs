@@ -12,7 +12,7 @@ use crate::schema::pbxes;
 pub const GUI_PASSWORD: crate::sealed::Purpose = crate::sealed::PBX_GUI_PASSWORD;
 
 /// A PBX as stored.
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = pbxes)]
 pub struct Pbx {
     pub id: i64,

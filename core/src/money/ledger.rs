@@ -390,7 +390,7 @@ pub async fn book_balance(
 }
 
 /// One line of an account's statement.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, serde::Deserialize)]
 pub struct StatementLine {
     pub entry_id: i64,
     pub transaction_id: i64,

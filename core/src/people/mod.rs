@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod email_changes;
+pub mod overview;
 pub mod password_resets;
 pub mod passwords;
 pub mod recovery;
