@@ -92,9 +92,14 @@ impl Lists {
             .read
             .get_or_try_init(|| async {
                 let mut conn = db::conn(pool(ctx)?).await.map_err(internal)?;
-                overview::read(&mut conn, AccountId(account), self.wanted, chrono::Utc::now())
-                    .await
-                    .map_err(internal)
+                overview::read(
+                    &mut conn,
+                    AccountId(account),
+                    self.wanted,
+                    chrono::Utc::now(),
+                )
+                .await
+                .map_err(internal)
             })
             .await?;
         Ok(Some(overview))

@@ -120,16 +120,21 @@ fn plan_cards(plans: &[Plan]) -> Markup {
 #[handler]
 pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
     let ctx = PageContext::of(req);
+    let anonymous = ctx.user().is_none();
+    if let Some(page) = kept(state, anonymous, "home") {
+        return page;
+    }
+    let generation = state.catalogue.generation();
     let plans = match load_plans(state, &ctx).await {
         Ok(plans) => plans,
         Err(response) => return response,
     };
-    Page {
+    let page = Page {
         title: "Hosted PBX",
         nav: Nav::Storefront,
         ctx: &ctx,
     }
-    .respond(html! {
+    .render(html! {
         section.hero {
             h1 { "Your own phone system, hosted and looked after." }
             p {
@@ -156,27 +161,64 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> Response {
         }
         h2 { "Plans" }
         (plan_cards(&plans))
-    })
+    });
+    keep(state, anonymous, "home", generation, page)
+}
+
+/// A page made from the catalogue alone, as kept for visitors who are not
+/// signed in (`Catalogue::page`): a signed-in visitor's bar shows who they
+/// are, so theirs is made each time.
+fn kept(state: &AppState, anonymous: bool, name: &str) -> Option<Response> {
+    let page = state.catalogue.page(name).filter(|_| anonymous)?;
+    Some(
+        poem::web::Html(page.to_string())
+            .with_status(StatusCode::OK)
+            .into_response(),
+    )
+}
+
+/// Answers with `page` and, for a visitor not signed in, keeps it with the
+/// catalogue it was made from (as of `generation`).
+fn keep(
+    state: &AppState,
+    anonymous: bool,
+    name: &'static str,
+    generation: u64,
+    page: Markup,
+) -> Response {
+    let page = page.into_string();
+    if anonymous {
+        state
+            .catalogue
+            .keep_page(name, generation, std::sync::Arc::from(page.as_str()));
+    }
+    html_response(StatusCode::OK, maud::PreEscaped(page))
 }
 
 /// `GET /plans`
 #[handler]
 pub async fn plans_page(req: &Request, Data(state): Data<&AppState>) -> Response {
     let ctx = PageContext::of(req);
+    let anonymous = ctx.user().is_none();
+    if let Some(page) = kept(state, anonymous, "plans") {
+        return page;
+    }
+    let generation = state.catalogue.generation();
     let plans = match load_plans(state, &ctx).await {
         Ok(plans) => plans,
         Err(response) => return response,
     };
-    Page {
+    let page = Page {
         title: "Plans",
         nav: Nav::Storefront,
         ctx: &ctx,
     }
-    .respond(html! {
+    .render(html! {
         h1 { "Plans" }
         p.muted { "Every plan is a PBX of your own. You pay the setup fee and the first month when you sign up; calls are billed from your prepaid balance." }
         (plan_cards(&plans))
-    })
+    });
+    keep(state, anonymous, "plans", generation, page)
 }
 
 async fn find_plan(state: &AppState, ctx: &PageContext, slug: &str) -> Result<Plan, Response> {

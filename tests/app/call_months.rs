@@ -21,7 +21,12 @@ fn at(text: &str) -> DateTime<Utc> {
 }
 
 /// An answered call from extension 201 to a US number, `billsec` long.
-pub(crate) fn outbound(uniqueid: &str, linkedid: &str, start: DateTime<Utc>, billsec: i32) -> RawCdr {
+pub(crate) fn outbound(
+    uniqueid: &str,
+    linkedid: &str,
+    start: DateTime<Utc>,
+    billsec: i32,
+) -> RawCdr {
     RawCdr {
         calldate: start,
         src: "201".into(),

@@ -133,19 +133,31 @@ async fn the_overview_reads_each_list_as_its_own_query_does() {
     assert_eq!(pbxes.len(), 2);
     assert_eq!(
         debug(pbxes),
-        debug(&core_pbxes::of_account(&mut conn, account).await.expect("PBXs"))
+        debug(
+            &core_pbxes::of_account(&mut conn, account)
+                .await
+                .expect("PBXs")
+        )
     );
     let orders = read.orders.as_ref().expect("the orders");
     assert_eq!(orders.len(), 3);
     assert_eq!(
         debug(orders),
-        debug(&core_orders::of_account(&mut conn, account).await.expect("orders"))
+        debug(
+            &core_orders::of_account(&mut conn, account)
+                .await
+                .expect("orders")
+        )
     );
     let attempts = read.replenishments.as_ref().expect("the attempts");
     assert_eq!(attempts.len(), 2, "as many as asked for");
     assert_eq!(
         debug(attempts),
-        debug(&replenish::of_account(&mut conn, account, 2).await.expect("attempts"))
+        debug(
+            &replenish::of_account(&mut conn, account, 2)
+                .await
+                .expect("attempts")
+        )
     );
     let entries = read.entries.as_ref().expect("the entries");
     assert_eq!(entries.len(), 5);
@@ -189,12 +201,7 @@ async fn the_overview_reads_each_list_as_its_own_query_does() {
 
     // An account with nothing yet has empty lists, not missing ones.
     let empty = app
-        .account(
-            "Empty Co",
-            switchboard_core::AccountKind::Retail,
-            None,
-            0,
-        )
+        .account("Empty Co", switchboard_core::AccountKind::Retail, None, 0)
         .await;
     let nothing = overview::read(&mut conn, empty, wanted, Utc::now())
         .await
@@ -267,7 +274,10 @@ async fn the_api_answers_the_same_whether_the_lists_are_read_together_or_alone()
             .map(|e| e["id"].clone())
             .collect()
     };
-    assert_eq!(ids(&together["fewer"]), ids(&together["recentEntries"])[..2]);
+    assert_eq!(
+        ids(&together["fewer"]),
+        ids(&together["recentEntries"])[..2]
+    );
 
     // Staff reading the account by id get the same lists.
     let (_, staff_password) = app

@@ -311,6 +311,56 @@ async fn the_storefront_keeps_the_plans_in_memory_and_every_instance_sees_a_chan
     );
 }
 
+/// The home and the plans, as a visitor who is not signed in sees them,
+/// are kept with the catalogue and answered as kept; a signed-in visitor's
+/// are made for them (their bar names them), and never kept for others.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_storefront_keeps_its_pages_for_visitors_not_signed_in_only() {
+    let app = TestApp::spawn().await;
+    crate::commerce::seed_plan(&app).await;
+    let (_, _, password) = app.client("keeper", 0).await;
+    let client = app.signed_in("keeper", &password).await;
+    let visitor = TestApp::browser();
+    // Kept once the catalogue's changes are heard.
+    for _ in 0..100 {
+        app.page(&visitor, "/").await;
+        app.page(&visitor, "/plans").await;
+        if app.state.catalogue.page("home").is_some() && app.state.catalogue.page("plans").is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let kept = app.state.catalogue.page("home").expect("the home kept");
+    assert!(
+        kept.contains("$79.00") && kept.contains("Sign in"),
+        "{kept}"
+    );
+    for path in ["/", "/plans"] {
+        let theirs = app.page(&client, path).await;
+        assert!(
+            theirs.contains("Signed in as")
+                && theirs.contains("keeper")
+                && theirs.contains("$79.00"),
+            "{path} for the client: {theirs}"
+        );
+        let anyone = app.page(&visitor, path).await;
+        assert!(
+            !anyone.contains("keeper")
+                && !anyone.contains("Signed in as")
+                && anyone.contains("$79.00"),
+            "{path} for a visitor: {anyone}"
+        );
+    }
+    let home = app.state.catalogue.page("home").expect("still kept");
+    assert!(!home.contains("keeper"), "{home}");
+    assert_eq!(app.page(&visitor, "/").await, *home, "answered as kept");
+    // A change empties them.
+    app.state.catalogue.forget();
+    assert!(app.state.catalogue.page("home").is_none());
+    assert!(app.state.catalogue.page("plans").is_none());
+}
+
 /// `bench --pages` asks every route it reports as the visitor it names (a
 /// signed-in client for the panel) and stops on any answer but 200, so a
 /// short run passing means its figures are the pages' own. Asked to, it

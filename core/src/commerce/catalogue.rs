@@ -10,7 +10,13 @@
 //! through this instance also empties it at once ([`Catalogue::forget`]),
 //! without waiting for the announcement. What a signup is charged is always
 //! read from the table, never from this copy.
+//!
+//! The storefront's pages that show nothing but the catalogue (the home and
+//! the plans, as a visitor who is not signed in sees them) are kept here as
+//! made, under the same rule: trusted while announcements are heard, and
+//! dropped with the copy on every change.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -38,6 +44,8 @@ struct Inner {
     /// Moved on by every `forget`, so a read that began before a change and
     /// ends after it does not keep what it read.
     generation: AtomicU64,
+    /// Pages made from the catalogue alone, by name; see [`Catalogue::page`].
+    pages: RwLock<HashMap<&'static str, Arc<str>>>,
 }
 
 impl Default for Catalogue {
@@ -100,8 +108,39 @@ impl Catalogue {
     /// Drops the copy: call once a change to plans has committed.
     pub fn forget(&self) {
         let mut copy = self.inner.copy.write().unwrap_or_else(|p| p.into_inner());
+        let mut pages = self.inner.pages.write().unwrap_or_else(|p| p.into_inner());
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         *copy = None;
+        pages.clear();
+    }
+
+    /// Where the catalogue is in its changes: take it before reading the
+    /// plans a page is made from, and give it to [`Catalogue::keep_page`].
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// The page `name` as kept, when it can be trusted: a page whose
+    /// content is the catalogue and nothing else of the request.
+    pub fn page(&self, name: &str) -> Option<Arc<str>> {
+        if !self.inner.listening.load(Ordering::Acquire) {
+            return None;
+        }
+        let pages = self.inner.pages.read().unwrap_or_else(|p| p.into_inner());
+        pages.get(name).cloned()
+    }
+
+    /// Keeps `page`, made from the plans as they were at `generation`,
+    /// unless the catalogue has changed since or its changes are not being
+    /// heard (then it is made afresh on the next visit).
+    pub fn keep_page(&self, name: &'static str, generation: u64, page: Arc<str>) {
+        if !self.inner.listening.load(Ordering::Acquire) {
+            return;
+        }
+        let mut pages = self.inner.pages.write().unwrap_or_else(|p| p.into_inner());
+        if self.inner.generation.load(Ordering::Acquire) == generation {
+            pages.insert(name, page);
+        }
     }
 }
 

@@ -132,4 +132,3 @@ fn parse<T: serde::de::DeserializeOwned>(json: Option<String>) -> QueryResult<Op
     })
     .transpose()
 }
-
