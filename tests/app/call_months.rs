@@ -437,14 +437,34 @@ async fn months_read(conn: &mut diesel_async::AsyncPgConnection, statement: &str
     let (sql, binds) = statement
         .split_once(" -- binds: ")
         .expect("a statement with its binds");
-    // The values as literals of the types the statement gives them.
-    let values: Vec<String> = binds
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(", ")
-        .filter(|v| !v.is_empty())
-        .map(|v| format!("'{}'", v.trim_matches('"').replace('\'', "''")))
-        .collect();
+    // The values as literals of the types the statement gives them (an
+    // array as `'{a,b}'`).
+    let mut values: Vec<String> = Vec::new();
+    let mut value = String::new();
+    let mut depth = 0;
+    let literal = |v: &str| format!("'{}'", v.trim_matches('"').replace('\'', "''"));
+    for c in binds.trim_start_matches('[').trim_end_matches(']').chars() {
+        match c {
+            '[' => {
+                depth += 1;
+                value.push('{');
+            }
+            ']' => {
+                depth -= 1;
+                value.push('}');
+            }
+            ',' if depth == 0 => values.push(literal(value.trim())),
+            ',' => value.push(','),
+            ' ' if depth > 0 => {}
+            c => value.push(c),
+        }
+        if c == ',' && depth == 0 {
+            value.clear();
+        }
+    }
+    if !value.trim().is_empty() {
+        values.push(literal(value.trim()));
+    }
     let plan = executed_plan(conn, sql, &values).await;
     let mut read: Vec<String> = plan
         .iter()
@@ -552,6 +572,37 @@ async fn the_home_and_the_month_report_read_one_or_two_months_tables() {
         .map(|m| format!("calls_y{}", m.format("%Ym%m")))
         .collect();
     assert_eq!(months_read(&mut conn, statement).await, this_month);
+
+    // Each PBX's usage this month and last, as the home and the report
+    // show it: one statement, each month's calls counted from its own
+    // table and only those two months' tables read.
+    let (usage, sent) = statements_of(&mut conn, async |conn| {
+        switchboard_core::billing::per_pbx::months(conn, account, "UTC", "USD", now, &[0, 1]).await
+    })
+    .await;
+    let usage = usage.expect("the usage");
+    let this_start = months::month_of(now);
+    let last_start = months::month_of(this_start - Duration::days(1));
+    let held_in = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        batch
+            .iter()
+            .filter(|r| r.calldate >= from && r.calldate < to)
+            .count() as i64
+    };
+    assert_eq!(
+        usage[0].lines[0].calls,
+        held_in(this_start, now + Duration::days(1))
+    );
+    assert_eq!(usage[1].lines[0].calls, held_in(last_start, this_start));
+    assert!(usage[1].lines[0].calls > 0, "{usage:#?}");
+    let [statement] = sent.as_slice() else {
+        panic!("one statement: {sent:#?}");
+    };
+    let two_months: Vec<String> = [last_start, this_start]
+        .iter()
+        .map(|m| format!("calls_y{}", m.format("%Ym%m")))
+        .collect();
+    assert_eq!(months_read(&mut conn, statement).await, two_months);
 
     let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
     for back in [0, 1, 5] {

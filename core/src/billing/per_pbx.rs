@@ -132,9 +132,10 @@ pub async fn between(
 }
 
 /// [`between`] for each of `ranges`, in one statement: the lines of the
-/// `i`-th range are the `i`-th list. The calls and the charges are read
-/// once, from the first range's start to the last range's end (so only
-/// those months' tables), and each is counted in every range it falls in.
+/// `i`-th range are the `i`-th list. The statement reads only the months'
+/// tables from the first range's start to the last range's end; the calls
+/// are grouped a range at a time, each range reading its own months' tables
+/// (a call in two ranges is counted in both), and the charges are read once.
 pub async fn between_each(
     conn: &mut AsyncPgConnection,
     account: AccountId,
@@ -164,10 +165,14 @@ pub async fn between_each(
              AND t.posted_at >= $4 AND t.posted_at < $5 \
            GROUP BY 1, 2 \
          ), called AS ( \
-           SELECT m.n, c.pbx_id, count(*)::bigint AS calls, coalesce(sum(c.cost), 0)::bigint AS cost \
-           FROM calls c JOIN m ON c.start >= m.f AND c.start < m.t \
-           WHERE c.account_id = $1 AND c.start >= $4 AND c.start < $5 \
-           GROUP BY 1, 2 \
+           SELECT m.n, c.pbx_id, c.calls, c.cost \
+           FROM m CROSS JOIN LATERAL ( \
+             SELECT pbx_id, count(*)::bigint AS calls, coalesce(sum(cost), 0)::bigint AS cost \
+             FROM calls \
+             WHERE account_id = $1 AND start >= $4 AND start < $5 \
+               AND start >= m.f AND start < m.t \
+             GROUP BY pbx_id \
+           ) c \
          ) \
          SELECT m.n, p.id AS pbx_id, p.label, coalesce(c.calls, 0)::bigint AS calls, \
            coalesce(c.cost, 0)::bigint AS calls_cost, coalesce(ch.charges, 0)::bigint AS charges \
