@@ -134,14 +134,10 @@ impl Lists {
         account: i64,
         limit: i64,
     ) -> Result<Option<Vec<switchboard_core::billing::replenish::Replenishment>>> {
-        if limit > self.wanted.replenishments {
-            return Ok(None);
-        }
-        Ok(self
-            .get(ctx, account)
-            .await?
-            .and_then(|o| o.replenishments.as_ref())
-            .map(|list| first(list, limit)))
+        self.newest(ctx, account, limit, self.wanted.replenishments, |o| {
+            o.replenishments.as_deref()
+        })
+        .await
     }
 
     /// The newest `limit` ledger entries, when read ahead with as many.
@@ -151,13 +147,28 @@ impl Lists {
         account: i64,
         limit: i64,
     ) -> Result<Option<Vec<switchboard_core::money::ledger::StatementLine>>> {
-        if limit > self.wanted.entries {
+        self.newest(ctx, account, limit, self.wanted.entries, |o| {
+            o.entries.as_deref()
+        })
+        .await
+    }
+
+    /// The first `limit` of a list read ahead with `read_ahead` rows.
+    async fn newest<T: Clone>(
+        &self,
+        ctx: &Context<'_>,
+        account: i64,
+        limit: i64,
+        read_ahead: i64,
+        list: impl FnOnce(&Overview) -> Option<&[T]>,
+    ) -> Result<Option<Vec<T>>> {
+        if limit > read_ahead {
             return Ok(None);
         }
         Ok(self
             .get(ctx, account)
             .await?
-            .and_then(|o| o.entries.as_ref())
+            .and_then(list)
             .map(|list| first(list, limit)))
     }
 
