@@ -1,7 +1,7 @@
-//! People: accounts (who pays), users (who signs in), their passwords,
-//! second factors, sessions, sign-in limits and single sign-on, and what
-//! clients change themselves (their profile, a new email address, a
-//! forgotten password).
+//! People: accounts (who pays) and their short lists read together (the
+//! client home's), users (who signs in), their passwords, second factors,
+//! sessions, sign-in limits and single sign-on, and what clients change
+//! themselves (their profile, a new email address, a forgotten password).
 
 pub mod accounts;
 pub mod email_changes;
