@@ -31,18 +31,14 @@ async fn busy_account(app: &TestApp) -> (reqwest::Client, AccountId, usize) {
         .get_result(&mut conn)
         .await
         .expect("the PBX's plan");
-    diesel::insert_into(pbxes::table)
-        .values((
-            pbxes::account_id.eq(account),
-            pbxes::plan_id.eq(plan),
-            pbxes::request_id.eq("pbx-second"),
-            pbxes::gui_password_sealed.eq("v1:y"),
-            pbxes::state.eq("provisioning"),
-            pbxes::label.eq("Warehouse"),
-        ))
+    let second = app
+        .pbx(AccountId(account), plan, "provisioning", "pbx-second")
+        .await;
+    diesel::update(pbxes::table.find(second))
+        .set(pbxes::label.eq("Warehouse"))
         .execute(&mut conn)
         .await
-        .expect("a second PBX");
+        .expect("a second PBX, named");
     for n in 0..3 {
         diesel::insert_into(orders::table)
             .values((
