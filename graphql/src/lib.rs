@@ -77,6 +77,31 @@ pub fn schema(
     builder().data(pool).data(limits).data(commerce).finish()
 }
 
+/// The same schema, over the same data, for operation texts [`schema`]
+/// has already accepted: before running one it checks only what the
+/// schema's limits need (depth, complexity, fragment cycles), not every
+/// rule of the specification again. Pages run a few fixed query texts,
+/// and checking the client home's against every rule on each request was
+/// about a tenth of the server's own work for that page.
+///
+/// Only texts written in Switchboard belong here: the pages' (see web's
+/// `operations`), each once the strict schema ran it without an error. An
+/// API client's text always goes through [`schema`]. The arguments a text
+/// is run with are still checked as the resolvers read them, so a value of
+/// the wrong type is refused here too, as an error of that field.
+pub fn schema_for_accepted_texts(
+    pool: Pool,
+    limits: switchboard_core::people::sign_in::Limits,
+    commerce: Commerce,
+) -> SwitchboardSchema {
+    builder()
+        .validation_mode(async_graphql::ValidationMode::Fast)
+        .data(pool)
+        .data(limits)
+        .data(commerce)
+        .finish()
+}
+
 /// Runs `request` on `schema`: what the API, the console and every page
 /// call. The request is first held to [`limits`] (size, shape, NUL bytes;
 /// refused whole, before anything runs), and the answer carries at most

@@ -438,3 +438,44 @@ async fn the_page_benchmark_gets_every_route_it_reports_answered() {
         "a fill over one month puts all its calls in the last month"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_query_accepted_once_answers_alike_and_still_refuses_bad_arguments() {
+    use serde_json::{json, Value};
+    use switchboard_web::operations::{self, OperationError};
+    let app = TestApp::spawn().await;
+    crate::commerce::seed_plan(&app).await;
+    let ctx = switchboard_web::PageContext {
+        viewer: switchboard_graphql::Viewer::anonymous(),
+        csrf_token: String::new(),
+        session_token: None,
+        path: "/".into(),
+    };
+    const TEXT: &str =
+        "query AcceptedOncePlan($slug: String!) { plan(slug: $slug) { slug name } plans { slug } }";
+    let run = |variables: Value| operations::run::<Value>(&app.state, &ctx, TEXT, variables);
+    let refused = |result: Result<Value, OperationError>| matches!(result, Err(OperationError::Refused(ref messages)) if !messages.is_empty());
+
+    // Before it is accepted: the strict schema refuses bad arguments.
+    assert!(refused(run(json!({ "slug": 5 })).await));
+    assert!(refused(run(json!({})).await));
+    assert!(!operations::is_accepted(TEXT));
+
+    let first = run(json!({ "slug": "office" })).await.expect("answers");
+    assert!(
+        operations::is_accepted(TEXT),
+        "accepted once run without an error"
+    );
+    let again = run(json!({ "slug": "office" })).await.expect("answers");
+    assert_eq!(first, again);
+    assert!(!first["plans"].as_array().expect("a list").is_empty());
+    let other = run(json!({ "slug": "no-such-plan" }))
+        .await
+        .expect("answers");
+    assert_eq!(other["plan"], Value::Null);
+
+    // Once accepted, arguments are still checked as they are read.
+    assert!(refused(run(json!({ "slug": 5 })).await));
+    assert!(refused(run(json!({ "slug": null })).await));
+    assert!(refused(run(json!({})).await));
+}

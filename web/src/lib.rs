@@ -39,6 +39,9 @@ pub use pipeline::PageContext;
 pub struct AppState {
     pub pool: Pool,
     pub schema: SwitchboardSchema,
+    /// The schema for the pages' own query texts once `schema` accepted
+    /// them (see `operations`).
+    pub accepted_texts_schema: SwitchboardSchema,
     pub key: SecretKey,
     pub settings: Arc<Settings>,
     pub sign_in_limits: Limits,
@@ -83,6 +86,11 @@ impl AppState {
             catalogue: catalogue.clone(),
         };
         Ok(AppState {
+            accepted_texts_schema: switchboard_graphql::schema_for_accepted_texts(
+                pool.clone(),
+                sign_in_limits,
+                commerce.clone(),
+            ),
             schema: switchboard_graphql::schema(pool.clone(), sign_in_limits, commerce),
             pool,
             key,

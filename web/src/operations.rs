@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{OnceLock, RwLock};
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::Variables;
 use serde::de::DeserializeOwned;
 use switchboard_graphql::SessionToken;
@@ -85,15 +85,25 @@ fn run_json<'a>(
         let mut request = async_graphql::Request::new(operation)
             .variables(Variables::from_json(variables))
             .data(ctx.viewer.clone());
-        if let Some(document) = parsed(operation) {
-            request.set_parsed_query(document);
+        let mut accepted = false;
+        if let Some(kept) = parsed(operation) {
+            request.set_parsed_query(kept.document);
+            accepted = kept.accepted;
         }
         if let Some(token) = &ctx.session_token {
             request = request.data(SessionToken(token.clone()));
         }
+        let schema = if accepted {
+            &state.accepted_texts_schema
+        } else {
+            &state.schema
+        };
         let started = std::time::Instant::now();
-        let response = switchboard_graphql::execute(&state.schema, request).await;
+        let response = switchboard_graphql::execute(schema, request).await;
         switchboard_core::metrics::graphql_ran(started.elapsed());
+        if response.errors.is_empty() && !accepted {
+            accept(operation);
+        }
         if !response.errors.is_empty() {
             let fields: Vec<(String, String)> = response
                 .errors
@@ -135,10 +145,21 @@ fn run_json<'a>(
 /// texts; a text past this many is parsed on every run, as before.
 const PARSED_KEPT: usize = 256;
 
+/// An operation text as kept.
+#[derive(Clone)]
+struct Kept {
+    document: ExecutableDocument,
+    /// Whether the text only reads (every operation in it is a query).
+    reads_only: bool,
+    /// Whether the strict schema has run it without an error; a text
+    /// that only reads is then run on the schema for accepted texts.
+    accepted: bool,
+}
+
 /// The operation texts seen, parsed; one map per process, filled as pages
 /// run (the texts are in the binary, so every instance fills its own alike).
-fn kept() -> &'static RwLock<HashMap<String, ExecutableDocument>> {
-    static KEPT: OnceLock<RwLock<HashMap<String, ExecutableDocument>>> = OnceLock::new();
+fn kept() -> &'static RwLock<HashMap<String, Kept>> {
+    static KEPT: OnceLock<RwLock<HashMap<String, Kept>>> = OnceLock::new();
     KEPT.get_or_init(Default::default)
 }
 
@@ -146,17 +167,46 @@ fn kept() -> &'static RwLock<HashMap<String, ExecutableDocument>> {
 /// few fixed texts, and parsing it again on every request was a few
 /// hundredths of a panel page's time. `None` when the text does not parse:
 /// the schema's execution then says why, as it does for any client.
-fn parsed(operation: &str) -> Option<ExecutableDocument> {
-    if let Some(document) = kept().read().ok()?.get(operation) {
-        return Some(document.clone());
+fn parsed(operation: &str) -> Option<Kept> {
+    if let Some(kept) = kept().read().ok()?.get(operation) {
+        return Some(kept.clone());
     }
     let document = async_graphql::parser::parse_query(operation).ok()?;
+    let reads_only = match &document.operations {
+        DocumentOperations::Single(one) => one.node.ty == OperationType::Query,
+        DocumentOperations::Multiple(many) => {
+            many.values().all(|one| one.node.ty == OperationType::Query)
+        }
+    };
+    let fresh = Kept {
+        document,
+        reads_only,
+        accepted: false,
+    };
     if let Ok(mut kept) = kept().write() {
         if kept.len() < PARSED_KEPT {
-            kept.insert(operation.to_owned(), document.clone());
+            kept.insert(operation.to_owned(), fresh.clone());
         }
     }
-    Some(document)
+    Some(fresh)
+}
+
+/// Whether `operation` now runs on the schema for accepted texts.
+pub fn is_accepted(operation: &str) -> bool {
+    kept()
+        .read()
+        .is_ok_and(|kept| kept.get(operation).is_some_and(|kept| kept.accepted))
+}
+
+/// Notes that the strict schema ran `operation` without an error. Only a
+/// kept text that only reads is marked: changes always run on the strict
+/// schema, where a form's values are checked against every rule.
+fn accept(operation: &str) {
+    if let Ok(mut kept) = kept().write() {
+        if let Some(kept) = kept.get_mut(operation) {
+            kept.accepted = kept.reads_only;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -171,9 +221,9 @@ mod tests {
     fn an_operation_is_parsed_once_then_given_out_as_parsed() {
         let text = "query KeptParsed { plans { slug } }";
         assert!(!is_kept(text));
-        let first = parsed(text).expect("parses");
+        let first = parsed(text).expect("parses").document;
         assert!(is_kept(text));
-        let again = parsed(text).expect("parses");
+        let again = parsed(text).expect("parses").document;
         assert_eq!(format!("{first:?}"), format!("{again:?}"));
         assert_eq!(
             format!("{again:?}"),
@@ -182,6 +232,25 @@ mod tests {
                 async_graphql::parser::parse_query(text).expect("parses")
             )
         );
+    }
+
+    #[test]
+    fn only_a_kept_text_that_only_reads_is_marked_accepted() {
+        let read = "query AcceptedRead { plans { slug } }";
+        let change = "mutation AcceptedChange { signOut }";
+        let mixed = "query A { plans { slug } } mutation B { signOut }";
+        for text in [read, change, mixed] {
+            assert!(!parsed(text).expect("parses").accepted);
+            accept(text);
+        }
+        assert!(is_accepted(read));
+        assert!(parsed(read).expect("kept").accepted);
+        assert!(!is_accepted(change));
+        assert!(!is_accepted(mixed));
+        // A text never seen is not kept, so there is nothing to mark.
+        let unseen = "query NeverSeen { plans { slug } }";
+        accept(unseen);
+        assert!(!is_kept(unseen) && !is_accepted(unseen));
     }
 
     #[test]
