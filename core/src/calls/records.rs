@@ -1358,7 +1358,9 @@ struct GroupRow {
 
 /// Sums an account's calls that started in `[from, to)` by status,
 /// direction, extension (`—` for none), PBX and day in `zone`, in one pass of
-/// the database over the account's index.
+/// the database over the account's index. A call's day is grouped as a date
+/// and written out once per day: formatting it for every call was about a
+/// fifth of the statement's time.
 pub async fn report(
     conn: &mut AsyncPgConnection,
     account: AccountId,
@@ -1368,12 +1370,12 @@ pub async fn report(
 ) -> QueryResult<Report> {
     let rows: Vec<GroupRow> = diesel::sql_query(
         "SELECT grouping(status, direction, extension, pbx_id, day)::int AS set, \
-                coalesce(status, direction, extension, pbx_id::text, day) AS key, \
+                coalesce(status, direction, extension, pbx_id::text, to_char(day, 'YYYY-MM-DD')) AS key, \
                 count(*) AS calls, count(*) FILTER (WHERE status = 'answered') AS answered, \
                 coalesce(sum(billsec), 0)::bigint AS seconds, coalesce(sum(cost), 0)::bigint AS cost, \
                 count(*) FILTER (WHERE unrated) AS unrated \
          FROM (SELECT status, direction, coalesce(extension, '—') AS extension, pbx_id, billsec, cost, unrated, \
-                      to_char(start AT TIME ZONE $4, 'YYYY-MM-DD') AS day \
+                      (start AT TIME ZONE $4)::date AS day \
                FROM calls WHERE account_id = $1 AND start >= $2 AND start < $3) c \
          GROUP BY GROUPING SETS ((), (status), (direction), (extension), (pbx_id), (day))",
     )
