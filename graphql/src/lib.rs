@@ -74,7 +74,7 @@ pub fn schema(
     limits: switchboard_core::people::sign_in::Limits,
     commerce: Commerce,
 ) -> SwitchboardSchema {
-    builder().data(pool).data(limits).data(commerce).finish()
+    with_data(builder(), pool, limits, commerce)
 }
 
 /// The same schema, over the same data, for operation texts [`schema`]
@@ -94,12 +94,18 @@ pub fn schema_for_accepted_texts(
     limits: switchboard_core::people::sign_in::Limits,
     commerce: Commerce,
 ) -> SwitchboardSchema {
-    builder()
-        .validation_mode(async_graphql::ValidationMode::Fast)
-        .data(pool)
-        .data(limits)
-        .data(commerce)
-        .finish()
+    let fast = builder().validation_mode(async_graphql::ValidationMode::Fast);
+    with_data(fast, pool, limits, commerce)
+}
+
+/// `builder` over what every resolver may ask the context for.
+fn with_data(
+    builder: async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription>,
+    pool: Pool,
+    limits: switchboard_core::people::sign_in::Limits,
+    commerce: Commerce,
+) -> SwitchboardSchema {
+    builder.data(pool).data(limits).data(commerce).finish()
 }
 
 /// Runs `request` on `schema`: what the API, the console and every page

@@ -85,10 +85,10 @@ fn run_json<'a>(
         let mut request = async_graphql::Request::new(operation)
             .variables(Variables::from_json(variables))
             .data(ctx.viewer.clone());
-        let mut accepted = false;
+        let (mut reads_only, mut accepted) = (false, false);
         if let Some(kept) = parsed(operation) {
             request.set_parsed_query(kept.document);
-            accepted = kept.accepted;
+            (reads_only, accepted) = (kept.reads_only, kept.accepted);
         }
         if let Some(token) = &ctx.session_token {
             request = request.data(SessionToken(token.clone()));
@@ -101,7 +101,7 @@ fn run_json<'a>(
         let started = std::time::Instant::now();
         let response = switchboard_graphql::execute(schema, request).await;
         switchboard_core::metrics::graphql_ran(started.elapsed());
-        if response.errors.is_empty() && !accepted {
+        if response.errors.is_empty() && reads_only && !accepted {
             accept(operation);
         }
         if !response.errors.is_empty() {
