@@ -432,8 +432,19 @@ async fn executed_plan(
 }
 
 /// The months' tables of `calls` that running `statement` (a statement as
-/// `statements_of` saw it) read, from its plan as executed.
+/// `statements_of` saw it) read, from its plan as executed; at least one.
 async fn months_read(conn: &mut diesel_async::AsyncPgConnection, statement: &str) -> Vec<String> {
+    let (read, plan) = tables_read(conn, statement).await;
+    assert!(!read.is_empty(), "no month's table in {plan:#?}");
+    read
+}
+
+/// The months' tables of `calls` that running `statement` read, and its
+/// plan as executed.
+async fn tables_read(
+    conn: &mut diesel_async::AsyncPgConnection,
+    statement: &str,
+) -> (Vec<String>, Vec<String>) {
     let (sql, binds) = statement
         .split_once(" -- binds: ")
         .expect("a statement with its binds");
@@ -476,8 +487,7 @@ async fn months_read(conn: &mut diesel_async::AsyncPgConnection, statement: &str
         .collect();
     read.sort();
     read.dedup();
-    assert!(!read.is_empty(), "no month's table in {plan:#?}");
-    read
+    (read, plan)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -598,11 +608,47 @@ async fn the_home_and_the_month_report_read_one_or_two_months_tables() {
     let [statement] = sent.as_slice() else {
         panic!("one statement: {sent:#?}");
     };
-    let two_months: Vec<String> = [last_start, this_start]
+    // Months in UTC are whole days: their calls come from each PBX's day
+    // totals, and no month's table is read.
+    let (read, plan) = tables_read(&mut conn, statement).await;
+    assert_eq!(read, Vec::<String>::new(), "{plan:#?}");
+    assert!(
+        plan.iter()
+            .any(|line| line.contains(" on call_days") && !line.contains("never executed")),
+        "{plan:#?}"
+    );
+    // Months in New York start and end at 04:00 or 05:00 UTC: only the
+    // tables holding those hours at the ends are read.
+    let (usage, sent) = statements_of(&mut conn, async |conn| {
+        switchboard_core::billing::per_pbx::months(
+            conn,
+            account,
+            "America/New_York",
+            "USD",
+            now,
+            &[0, 1],
+        )
+        .await
+    })
+    .await;
+    assert!(usage.expect("the usage")[1].lines[0].calls > 0);
+    let [statement] = sent.as_slice() else {
+        panic!("one statement: {sent:#?}");
+    };
+    let new_york: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
+    let ends: Vec<String> = [0, 1]
         .iter()
-        .map(|m| format!("calls_y{}", m.format("%Ym%m")))
+        .flat_map(|&back| {
+            let (from, to) = calls::month_bounds(now, new_york, back);
+            [from, to - Duration::seconds(1)]
+        })
+        .map(|t| format!("calls_y{}", months::month_of(t).format("%Ym%m")))
         .collect();
-    assert_eq!(months_read(&mut conn, statement).await, two_months);
+    let read = months_read(&mut conn, statement).await;
+    assert!(
+        !read.is_empty() && read.iter().all(|table| ends.contains(table)),
+        "{read:?} of {ends:?}"
+    );
 
     let zone: chrono_tz::Tz = "America/New_York".parse().expect("a zone");
     for back in [0, 1, 5] {

@@ -5,11 +5,16 @@
 //! transaction's idempotency key names (`order:<id>:charges`,
 //! `recurring:<item>:<period>`); a charge tied to no PBX (an account-wide
 //! service, say) is counted on a line of its own.
+//!
+//! A range's calls are summed from each PBX's day totals (`call_days`,
+//! which the database keeps as calls are written) for the whole days (UTC)
+//! inside it, and from the calls themselves only for what is left at either
+//! end: a month costs a row per PBX and day, however many calls it held.
 
 use crate::db::KeepPrepared;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::calls::month_bounds;
@@ -131,11 +136,56 @@ pub async fn between(
     Ok(each.remove(0))
 }
 
+/// A range `[from, to)` cut at midnights (UTC): the whole days inside it,
+/// summed from the day totals, and the less than a day left at either end,
+/// read from the calls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Split {
+    /// The whole days, `[first, end)`.
+    days: Option<(NaiveDate, NaiveDate)>,
+    /// What is left, as ranges of time.
+    ends: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+fn split(from: DateTime<Utc>, to: DateTime<Utc>) -> Split {
+    if from >= to {
+        return Split::default();
+    }
+    let first = if midnight(from.date_naive()) == from {
+        Some(from.date_naive())
+    } else {
+        from.date_naive().succ_opt()
+    };
+    let end = to.date_naive();
+    match first {
+        Some(first) if first < end => Split {
+            days: Some((first, end)),
+            ends: [(from, midnight(first)), (midnight(end), to)]
+                .into_iter()
+                .filter(|(f, t)| f < t)
+                .collect(),
+        },
+        _ => Split {
+            days: None,
+            ends: vec![(from, to)],
+        },
+    }
+}
+
 /// [`between`] for each of `ranges`, in one statement: the lines of the
-/// `i`-th range are the `i`-th list. The statement reads only the months'
-/// tables from the first range's start to the last range's end; the calls
-/// are grouped a range at a time, each range reading its own months' tables
-/// (a call in two ranges is counted in both), and the charges are read once.
+/// `i`-th range are the `i`-th list. Each range's calls are its whole days'
+/// totals plus the calls of its ends, which are read from the months'
+/// tables of the ends alone (none when every range starts and ends at
+/// midnight UTC); a call in two ranges is counted in both. The charges are
+/// read once, from the first range's start to the last range's end.
+///
+/// `OFFSET 0` keeps each range's subquery a scan of that range alone:
+/// without it the planner folds it into the outer query and reads every
+/// call from the first end to the last, the whole months between them.
 pub async fn between_each(
     conn: &mut AsyncPgConnection,
     account: AccountId,
@@ -147,6 +197,25 @@ pub async fn between_each(
     ) else {
         return Ok(Vec::new());
     };
+    let (mut day_ranges, mut firsts, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut end_ranges, mut end_froms, mut end_tos) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, (from, to)) in (1i64..).zip(ranges) {
+        let split = split(*from, *to);
+        if let Some((first, end)) = split.days {
+            day_ranges.push(n);
+            firsts.push(first);
+            ends.push(end);
+        }
+        for (f, t) in split.ends {
+            end_ranges.push(n);
+            end_froms.push(f);
+            end_tos.push(t);
+        }
+    }
+    // The months' tables the ends need; an empty range when there are none,
+    // which leaves every month's table unread.
+    let ends_from = end_froms.iter().min().copied().unwrap_or(earliest);
+    let ends_to = end_tos.iter().max().copied().unwrap_or(ends_from);
     let rows: Vec<Row> = diesel::sql_query(
         "WITH m AS ( \
            SELECT n, f, t FROM unnest($2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS m(f, t, n) \
@@ -165,14 +234,23 @@ pub async fn between_each(
              AND t.posted_at >= $4 AND t.posted_at < $5 \
            GROUP BY 1, 2 \
          ), called AS ( \
-           SELECT m.n, c.pbx_id, c.calls, c.cost \
-           FROM m CROSS JOIN LATERAL ( \
-             SELECT pbx_id, count(*)::bigint AS calls, coalesce(sum(cost), 0)::bigint AS cost \
-             FROM calls \
-             WHERE account_id = $1 AND start >= $4 AND start < $5 \
-               AND start >= m.f AND start < m.t \
-             GROUP BY pbx_id \
-           ) c \
+           SELECT n, pbx_id, sum(calls)::bigint AS calls, sum(cost)::bigint AS cost FROM ( \
+             SELECT d.n, x.pbx_id, x.calls, x.cost \
+             FROM unnest($6::bigint[], $7::date[], $8::date[]) AS d(n, first_day, end_day) \
+             CROSS JOIN LATERAL ( \
+               SELECT pbx_id, calls, cost FROM call_days \
+               WHERE account_id = $1 AND day >= d.first_day AND day < d.end_day OFFSET 0 \
+             ) x \
+             UNION ALL \
+             SELECT e.n, c.pbx_id, 1, c.cost \
+             FROM unnest($9::bigint[], $10::timestamptz[], $11::timestamptz[]) AS e(n, f, t) \
+             CROSS JOIN LATERAL ( \
+               SELECT pbx_id, cost FROM calls \
+               WHERE account_id = $1 AND start >= $12 AND start < $13 \
+                 AND start >= e.f AND start < e.t OFFSET 0 \
+             ) c \
+           ) parts \
+           GROUP BY n, pbx_id \
          ) \
          SELECT m.n, p.id AS pbx_id, p.label, coalesce(c.calls, 0)::bigint AS calls, \
            coalesce(c.cost, 0)::bigint AS calls_cost, coalesce(ch.charges, 0)::bigint AS charges \
@@ -189,6 +267,14 @@ pub async fn between_each(
     .bind::<Array<Timestamptz>, _>(ranges.iter().map(|r| r.1).collect::<Vec<_>>())
     .bind::<Timestamptz, _>(earliest)
     .bind::<Timestamptz, _>(latest)
+    .bind::<Array<BigInt>, _>(day_ranges)
+    .bind::<Array<Date>, _>(firsts)
+    .bind::<Array<Date>, _>(ends)
+    .bind::<Array<BigInt>, _>(end_ranges)
+    .bind::<Array<Timestamptz>, _>(end_froms)
+    .bind::<Array<Timestamptz>, _>(end_tos)
+    .bind::<Timestamptz, _>(ends_from)
+    .bind::<Timestamptz, _>(ends_to)
     .kept_prepared()
     .load(conn)
     .await?;
@@ -220,6 +306,80 @@ mod tests {
             calls_cost: Money(cost),
             charges: Money(charges),
         }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().expect("a date")
+    }
+
+    #[test]
+    fn a_range_is_its_whole_days_in_utc_and_what_is_left_at_either_end() {
+        // A month in UTC: its days alone.
+        assert_eq!(
+            split(at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z")),
+            Split {
+                days: Some((day("2026-11-01"), day("2026-12-01"))),
+                ends: vec![],
+            }
+        );
+        // A month in New York: five hours at each end.
+        assert_eq!(
+            split(at("2026-11-01T04:00:00Z"), at("2026-12-01T05:00:00Z")),
+            Split {
+                days: Some((day("2026-11-02"), day("2026-12-01"))),
+                ends: vec![
+                    (at("2026-11-01T04:00:00Z"), at("2026-11-02T00:00:00Z")),
+                    (at("2026-12-01T00:00:00Z"), at("2026-12-01T05:00:00Z")),
+                ],
+            }
+        );
+        // A month in Kathmandu (UTC+5:45) ends before midnight UTC.
+        assert_eq!(
+            split(at("2026-10-31T18:15:00Z"), at("2026-11-30T18:15:00Z")),
+            Split {
+                days: Some((day("2026-11-01"), day("2026-11-30"))),
+                ends: vec![
+                    (at("2026-10-31T18:15:00Z"), at("2026-11-01T00:00:00Z")),
+                    (at("2026-11-30T00:00:00Z"), at("2026-11-30T18:15:00Z")),
+                ],
+            }
+        );
+        // Under a whole day between two midnights, or across one: no days.
+        for (from, to) in [
+            ("2026-11-03T10:00:00Z", "2026-11-03T20:00:00Z"),
+            ("2026-11-03T10:00:00Z", "2026-11-04T09:00:00Z"),
+            ("2026-11-03T10:00:00Z", "2026-11-04T00:00:00Z"),
+        ] {
+            assert_eq!(
+                split(at(from), at(to)),
+                Split {
+                    days: None,
+                    ends: vec![(at(from), at(to))],
+                },
+                "{from} to {to}"
+            );
+        }
+        // One whole day.
+        assert_eq!(
+            split(at("2026-11-03T00:00:00Z"), at("2026-11-04T00:00:00Z")).days,
+            Some((day("2026-11-03"), day("2026-11-04")))
+        );
+        // Nothing, and backwards: nothing read.
+        let none = Split::default();
+        assert_eq!(
+            split(at("2026-11-03T10:00:00Z"), at("2026-11-03T10:00:00Z")),
+            none
+        );
+        assert_eq!(
+            split(at("2026-11-04T10:00:00Z"), at("2026-11-03T10:00:00Z")),
+            none
+        );
     }
 
     #[test]
