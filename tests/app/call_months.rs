@@ -732,3 +732,88 @@ async fn pooled_connections_plan_once_and_unrated_legs_keep_their_index() {
         "{plan:#?}"
     );
 }
+
+/// What `sql` makes the database answer, as the error's text (empty when it
+/// is carried out).
+async fn refusal(conn: &mut diesel_async::AsyncPgConnection, sql: &str) -> String {
+    match diesel::sql_query(sql).execute(conn).await {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_and_records_are_never_truncated_in_any_months_table_and_deleting_calls_keeps_the_day_totals(
+) {
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, _) = pbx_with_rates(&app).await;
+    let mut conn = app.conn().await;
+    rated_since_long_ago(&mut conn, pbx).await;
+    let batch = [
+        outbound(
+            "1741996800.1",
+            "1741996800.1",
+            at("2025-03-15T00:00:00Z"),
+            60,
+        ),
+        outbound("now.2", "now.2", Utc::now() - Duration::minutes(5), 45),
+    ];
+    calls::ingest(&mut conn, &app.state.rate_tables, pbx, "csv", &batch, &[])
+        .await
+        .expect("the batch");
+    // A month made after the migrations, by the job's function.
+    months::make_ready(&mut conn, &[at("2031-05-20T12:00:00Z")])
+        .await
+        .expect("made");
+
+    let mut tables = vec!["cdrs".to_owned(), "calls".to_owned()];
+    tables.extend(month_tables(&mut conn, "cdrs").await);
+    tables.extend(month_tables(&mut conn, "calls").await);
+    for month in [
+        "cdrs_y2025m03",
+        "calls_y2025m03",
+        "cdrs_y2031m05",
+        "calls_y2031m05",
+    ] {
+        assert!(tables.contains(&month.to_owned()), "{month}");
+    }
+    for table in &tables {
+        let said = refusal(&mut conn, &format!("TRUNCATE {table}")).await;
+        let expected = if table.starts_with("calls") {
+            "calls are not truncated"
+        } else {
+            "call records are never deleted"
+        };
+        assert!(said.contains(expected), "TRUNCATE {table}: {said:?}");
+    }
+    let held: i64 = calls_table::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(held, 2, "nothing was truncated");
+
+    // Deleting is how calls go, and their day totals go with them.
+    crate::calls::assert_day_totals_follow_the_calls(&mut conn).await;
+    assert_eq!(
+        refusal(
+            &mut conn,
+            "DELETE FROM calls WHERE start < '2026-01-01T00:00:00Z'"
+        )
+        .await,
+        ""
+    );
+    crate::calls::assert_day_totals_follow_the_calls(&mut conn).await;
+    #[derive(QueryableByName)]
+    struct Days {
+        #[diesel(sql_type = BigInt)]
+        days: i64,
+    }
+    let left: Days = diesel::sql_query(
+        "SELECT count(*) AS days FROM call_days WHERE day < '2026-01-01' AND (calls <> 0 OR cost <> 0)",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("days");
+    assert_eq!(left.days, 0, "last year's March has no calls left");
+}
