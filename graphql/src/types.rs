@@ -39,15 +39,27 @@ impl ScalarType for Micros {
 }
 
 /// An amount of money in one currency.
+// Its texts are made when a field asks for them: a page lists dozens of
+// amounts and most ask for one text of each, if any.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Money {
     pub micros: Micros,
     pub currency: String,
+}
+
+#[ComplexObject]
+impl Money {
     /// Rounded half-even to cents, for people: `$12.35`.
-    pub formatted: String,
+    async fn formatted(&self) -> String {
+        CoreMoney(self.micros.0).format(&self.currency)
+    }
+
     /// For people, with every digit it has but at least cents: `$0.0042`
     /// (one call's cost, which `formatted` would show as `$0.00`).
-    pub exact: String,
+    async fn exact(&self) -> String {
+        CoreMoney(self.micros.0).format_exact(&self.currency)
+    }
 }
 
 impl Money {
@@ -55,8 +67,6 @@ impl Money {
         Money {
             micros: Micros(amount.micros()),
             currency: currency.to_owned(),
-            formatted: amount.format(currency),
-            exact: amount.format_exact(currency),
         }
     }
 }
