@@ -113,8 +113,31 @@ struct Amount {
 }
 
 /// Minutes to the tenth, as the API rounds them: `345.0`, `2.6`.
-fn minutes(value: f64) -> String {
-    format!("{value:.1}")
+fn minutes(value: f64) -> Tenths {
+    Tenths(value)
+}
+
+/// A number written to the tenth (`12.5`, `-0.3`), half away from zero,
+/// into the page as it is made. The charts write a few hundred of these; a
+/// `format!("{:.1}")` each was over a tenth of the report's rendering.
+struct Tenths(f64);
+
+impl maud::Render for Tenths {
+    fn render_to(&self, buffer: &mut String) {
+        use std::fmt::Write;
+        let tenths = (self.0 * 10.0).round();
+        // Beyond what a page draws or counts; `{}` still says it rightly.
+        if !tenths.is_finite() || tenths.abs() >= 1e15 {
+            let _ = write!(buffer, "{:.1}", self.0);
+            return;
+        }
+        let tenths = tenths as i64;
+        if tenths < 0 {
+            buffer.push('-');
+        }
+        let whole = tenths.unsigned_abs();
+        let _ = write!(buffer, "{}.{}", whole / 10, whole % 10);
+    }
 }
 
 /// `2026-11` as people write it: `November 2026`.
@@ -159,10 +182,10 @@ fn column_chart(title: &str, points: &[(String, f64)]) -> Markup {
                 @for (i, (label, value)) in points.iter().enumerate() {
                     @let bar = (height - bottom - 16.0) * value / max;
                     @let x = i as f64 * slot + slot * 0.15;
-                    rect x=(format!("{x:.1}")) y=(format!("{:.1}", height - bottom - bar)) width=(format!("{:.1}", slot * 0.7)) height=(format!("{bar:.1}")) fill="#1f5fbf" {
+                    rect x=(Tenths(x)) y=(Tenths(height - bottom - bar)) width=(Tenths(slot * 0.7)) height=(Tenths(bar)) fill="#1f5fbf" {
                         title { (label) ": " (value) }
                     }
-                    text x=(format!("{:.1}", x + slot * 0.35)) y=(format!("{:.1}", height - 8.0)) text-anchor="middle" font-size="10" fill="#5b6475" { (label) }
+                    text x=(Tenths(x + slot * 0.35)) y=(Tenths(height - 8.0)) text-anchor="middle" font-size="10" fill="#5b6475" { (label) }
                 }
             }
             figcaption { (title) }
@@ -182,11 +205,11 @@ fn bar_chart(title: &str, points: &[(String, f64)]) -> Markup {
                 @for (i, (label, value)) in points.iter().enumerate() {
                     @let y = i as f64 * row + 4.0;
                     @let bar = (width - left - 60.0) * value / max;
-                    text x=(format!("{:.1}", left - 8.0)) y=(format!("{:.1}", y + 14.0)) text-anchor="end" font-size="12" fill="#1d2433" { (label) }
-                    rect x=(left) y=(format!("{y:.1}")) width=(format!("{bar:.1}")) height=(format!("{:.1}", row - 6.0)) fill="#1d7a46" {
+                    text x=(Tenths(left - 8.0)) y=(Tenths(y + 14.0)) text-anchor="end" font-size="12" fill="#1d2433" { (label) }
+                    rect x=(left) y=(Tenths(y)) width=(Tenths(bar)) height=(Tenths(row - 6.0)) fill="#1d7a46" {
                         title { (label) ": " (value) " min" }
                     }
-                    text x=(format!("{:.1}", left + bar + 6.0)) y=(format!("{:.1}", y + 14.0)) font-size="12" fill="#5b6475" { (value) }
+                    text x=(Tenths(left + bar + 6.0)) y=(Tenths(y + 14.0)) font-size="12" fill="#5b6475" { (value) }
                 }
             }
             figcaption { (title) }
@@ -406,5 +429,28 @@ mod tests {
         );
         assert_eq!(numbers_month("LAST", at("2026-12-01T00:05:00Z")), "2026-11");
         assert_eq!(numbers_month("LAST", at("2026-01-31T23:59:59Z")), "2025-12");
+    }
+
+    #[test]
+    fn a_chart_number_is_written_to_the_tenth() {
+        use maud::Render;
+        let written = |v: f64| Tenths(v).render().into_string();
+        for (value, text) in [
+            (0.0, "0.0"),
+            (2.6, "2.6"),
+            (345.0, "345.0"),
+            (12.34, "12.3"),
+            (12.36, "12.4"),
+            (0.05, "0.1"),
+            (-0.04, "0.0"),
+            (-0.3, "-0.3"),
+            (-12.26, "-12.3"),
+            (176.0 - 16.0, "160.0"),
+            (640.0 / 31.0 * 0.7, "14.5"),
+        ] {
+            assert_eq!(written(value), text, "{value}");
+        }
+        assert_eq!(written(1e20), format!("{:.1}", 1e20));
+        assert_eq!(written(f64::NAN), "NaN");
     }
 }
