@@ -84,7 +84,8 @@ pub enum Job {
     /// Takes a released phone number off its PBX. Data: `number:pbx`.
     UnassignNumber,
     /// Makes the tables of this month's and the coming months' CDRs and
-    /// calls, before any call needs them.
+    /// calls, before any call needs them, and vacuums this month's and last
+    /// month's calls so that pages read them from the index alone.
     MakeCallMonths,
 }
 
@@ -133,12 +134,13 @@ impl Job {
     /// call instead, so no transaction is held while it waits.
     fn runs_in_one_transaction(self) -> bool {
         match self {
-            // Making a month locks the tables CDRs refer to for a moment;
-            // the transaction ends as soon as the months are made.
-            Job::PurgeExpiredSessions | Job::MakeCallMonths => true,
+            Job::PurgeExpiredSessions => true,
             // A pull reads the PBX's database first, then stores what it
             // read in ingestion's own transaction; a backup runs pg_dump.
-            Job::ProvisionPbx | Job::PullCdrs | Job::TakeBackup => false,
+            // Making months is one statement, a transaction of its own
+            // (it locks the tables CDRs refer to for a moment); the vacuum
+            // after it cannot run in a transaction.
+            Job::ProvisionPbx | Job::PullCdrs | Job::TakeBackup | Job::MakeCallMonths => false,
             // The controller and the gateway are called with no transaction
             // open; the others commit each account, period or statement on
             // its own, so a stop midway keeps what was done.
@@ -228,7 +230,8 @@ impl Job {
             Job::MakeCallMonths => {
                 let months = months::coming(ctx.clock.now());
                 let made = months::make_ready(conn, &months).await?;
-                tracing::info!(made, "call months ready");
+                let vacuumed = months::vacuum_read_months(conn, ctx.clock.now()).await?;
+                tracing::info!(made, vacuumed, "call months ready");
                 Ok(())
             }
         }

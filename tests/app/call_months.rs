@@ -817,3 +817,91 @@ async fn calls_and_records_are_never_truncated_in_any_months_table_and_deleting_
     .expect("days");
     assert_eq!(left.days, 0, "last year's March has no calls left");
 }
+
+/// How many rows of `account`'s calls in `[from, to)` an index-only scan
+/// had to read from the table, its pages not being marked all-visible.
+async fn heap_fetches(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> i64 {
+    for setting in ["enable_seqscan", "enable_bitmapscan"] {
+        diesel::sql_query(format!("SET {setting} = off"))
+            .execute(conn)
+            .await
+            .expect("set");
+    }
+    let plan = executed_plan(
+        conn,
+        "SELECT count(*) FROM calls WHERE account_id = $1 AND start >= $2 AND start < $3",
+        &[
+            account.to_string(),
+            format!("'{}'::timestamptz", from.to_rfc3339()),
+            format!("'{}'::timestamptz", to.to_rfc3339()),
+        ],
+    )
+    .await;
+    for setting in ["enable_seqscan", "enable_bitmapscan"] {
+        diesel::sql_query(format!("RESET {setting}"))
+            .execute(conn)
+            .await
+            .expect("reset");
+    }
+    assert!(
+        plan.iter().any(|l| l.contains("Index Only Scan")),
+        "{plan:#?}"
+    );
+    plan.iter()
+        .filter_map(|l| l.trim().strip_prefix("Heap Fetches: "))
+        .map(|n| n.parse::<i64>().expect("a count"))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_job_vacuums_last_and_this_months_calls_so_they_are_read_from_the_index_alone() {
+    let app = TestApp::spawn().await;
+    let (_, _, pbx, account) = pbx_with_rates(&app).await;
+    let mut conn = app.conn().await;
+    rated_since_long_ago(&mut conn, pbx).await;
+    let now = Utc::now();
+    let this_month = months::month_of(now);
+    let last_month = this_month - Duration::days(3);
+    let batch = [
+        outbound("last.1", "last.1", last_month, 60),
+        outbound("last.2", "last.2", last_month + Duration::hours(1), 30),
+        outbound("now.3", "now.3", now - Duration::minutes(5), 45),
+    ];
+    calls::ingest(&mut conn, &app.state.rate_tables, pbx, "csv", &batch, &[])
+        .await
+        .expect("the batch");
+    let (from, to) = (this_month - Duration::days(40), now + Duration::hours(1));
+    assert_eq!(
+        heap_fetches(&mut conn, account, from, to).await,
+        3,
+        "written, not vacuumed yet"
+    );
+
+    let name = Job::MakeCallMonths.name();
+    assert!(enqueue(&mut conn, Job::MakeCallMonths, "", Some(name))
+        .await
+        .expect("queued"));
+    let pass = run_due(&app.pool, &app.jobs).await.expect("ran");
+    assert_eq!(pass.succeeded, 1);
+    assert_eq!(heap_fetches(&mut conn, account, from, to).await, 0);
+
+    // Run again, nothing new: it finds the tables and vacuums them again.
+    assert_eq!(
+        months::vacuum_read_months(&mut conn, now)
+            .await
+            .expect("vacuumed"),
+        2
+    );
+    // A month with no table of its calls is passed over.
+    assert_eq!(
+        months::vacuum_read_months(&mut conn, at("2041-03-10T00:00:00Z"))
+            .await
+            .expect("nothing to vacuum"),
+        0
+    );
+}
